@@ -1,0 +1,1 @@
+"""Shared kernel of Chain of Care: settings, database, clock, ids, errors, the audit ledger."""

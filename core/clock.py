@@ -1,0 +1,79 @@
+"""Injectable clock: every service takes time from here so tests can live through months in a second."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """Anything that tells the current UTC time."""
+
+    def now(self) -> datetime:
+        """Return the current time, timezone-aware in UTC."""
+        ...
+
+
+class SystemClock:
+    """The wall clock."""
+
+    def now(self) -> datetime:
+        """Return the wall-clock time in UTC."""
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests, simulations)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = (start or datetime(2026, 1, 1, tzinfo=UTC)).astimezone(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        """Return the frozen time."""
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move the clock forward by `delta` and return the new time."""
+        if delta < timedelta(0):
+            raise ValueError("a clock never goes backwards")
+        with self._lock:
+            self._now += delta
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        """Jump to `when` (must not be earlier than now)."""
+        with self._lock:
+            when = when.astimezone(UTC)
+            if when < self._now:
+                raise ValueError("a clock never goes backwards")
+            self._now = when
+
+
+_clock: Clock = SystemClock()
+
+
+def get_clock() -> Clock:
+    """Return the process-wide clock (SystemClock unless a test installed another)."""
+    return _clock
+
+
+def set_clock(clock: Clock) -> Clock:
+    """Install `clock` process-wide and return the previous one."""
+    global _clock
+    previous, _clock = _clock, clock
+    return previous
+
+
+def utcnow() -> datetime:
+    """Shorthand for get_clock().now()."""
+    return _clock.now()
+
+
+def as_utc(value: datetime) -> datetime:
+    """Treat a naive datetime (as SQLite returns) as UTC; convert aware ones to UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,27 @@
+"""Opaque, unguessable identifiers for cases and evidence items (80 random bits, Crockford base32)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U — safe to read aloud and scan
+_BODY = 16  # 16 * 5 bits = 80 bits of randomness
+
+PREFIXES = {"case": "C", "item": "E", "transfer": "T", "alert": "A", "user": "U", "lookup": "K"}
+_ID_RE = re.compile(rf"^[A-Z][{_ALPHABET}]{{{_BODY}}}$")
+
+
+def new_id(kind: str) -> str:
+    """Return a fresh opaque id such as 'C7K3M...' for `kind` (case, item, transfer, ...)."""
+    prefix = PREFIXES[kind]
+    n = secrets.randbits(_BODY * 5)
+    body = "".join(_ALPHABET[(n >> (5 * i)) & 31] for i in range(_BODY))
+    return prefix + body
+
+
+def is_valid_id(value: str, kind: str | None = None) -> bool:
+    """True when `value` has the shape of an id (of `kind`, if given); used to reject junk early."""
+    if not isinstance(value, str) or not _ID_RE.match(value):
+        return False
+    return kind is None or value[0] == PREFIXES[kind]

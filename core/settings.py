@@ -1,0 +1,175 @@
+"""One Settings object (prefix COC_). Embedded mode fills secrets from the data directory;
+production mode has no secret defaults and refuses to start without them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+SECRETS_FILE = "secrets.json"
+
+# Settings that must be given explicitly outside embedded mode (no defaults for secrets).
+PRODUCTION_REQUIRED = (
+    "database_url",
+    "s3_endpoint",
+    "s3_access_key",
+    "s3_secret_key",
+    "prefect_api_url",
+    "jwt_issuer",
+    "jwt_jwks_url",
+    "identity_key",
+)
+
+
+class Settings(BaseSettings):
+    """Every knob of Chain of Care; environment variables COC_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="COC_", extra="ignore", validate_default=True)
+
+    mode: Literal["embedded", "production"] = "embedded"
+    data_dir: Path = Path(".coc")
+
+    database_url: str | None = None
+    s3_endpoint: str | None = None  # host:port, no scheme (minio SDK style)
+    s3_access_key: SecretStr | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "coc-evidence"
+    prefect_api_url: str | None = None
+
+    jwt_issuer: str | None = None
+    jwt_audience: str = "chain-of-care"
+    jwt_jwks_url: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256"])
+    jwt_leeway_s: int = 30
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    prefect_port: int = 4200
+    s3_port: int = 8333
+
+    identity_key: SecretStr | None = None  # Fernet key (urlsafe base64, 32 bytes) for identity at rest
+    upload_max_bytes: int = 8 * 1024**3
+    body_max_bytes: int = 1024 * 1024
+    default_retention_days: int = 365 * 20
+    default_jurisdiction: str = "default"
+    login_rate_per_min: int = 10
+    lookup_rate_per_min: int = 10
+
+    @field_validator("data_dir")
+    @classmethod
+    def _abs_data_dir(cls, v: Path) -> Path:
+        return v.expanduser().resolve()
+
+    @field_validator("upload_max_bytes", "body_max_bytes")
+    @classmethod
+    def _positive(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError("must be a positive number of bytes")
+        return v
+
+    @field_validator("identity_key")
+    @classmethod
+    def _fernet_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return v
+        try:
+            raw = base64.urlsafe_b64decode(v.get_secret_value().encode())
+        except Exception:  # noqa: BLE001 - any decoding problem means the same thing
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("must be a urlsafe-base64 Fernet key of 32 bytes (python -c "
+                             "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+        return v
+
+    # -- derived -----------------------------------------------------------------------
+    @property
+    def embedded(self) -> bool:
+        """True for the single-machine stack that `coc up` runs."""
+        return self.mode == "embedded"
+
+    def secret(self, name: str) -> str:
+        """Return a secret setting's plain value, or raise ConfigError naming it."""
+        value = getattr(self, name)
+        if value is None:
+            raise ConfigError(f"COC_{name.upper()} is not set")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first of `names` that has no value."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise ConfigError(f"COC_{name.upper()} is not set: it is required in {self.mode} mode")
+
+
+def _embedded_secrets(data_dir: Path) -> dict[str, str]:
+    """Read (or create on first start) the generated secrets kept in the data directory."""
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        return json.loads(path.read_text())
+    from cryptography.fernet import Fernet
+
+    values = {
+        "s3_access_key": "coc" + secrets.token_hex(8),
+        "s3_secret_key": secrets.token_urlsafe(32),
+        "identity_key": Fernet.generate_key().decode(),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets: owner-only
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    os.replace(tmp, path)
+    return values
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings from the environment (+ overrides); one ConfigError line names a bad setting."""
+    try:
+        s = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = "COC_" + str(err["loc"][0]).upper() if err.get("loc") else "a COC_ setting"
+        raise ConfigError(f"{name} is invalid: {err['msg']}") from None
+    if s.embedded:
+        gen = _embedded_secrets(s.data_dir)
+        fill: dict[str, object] = {}
+        for key in ("s3_access_key", "s3_secret_key", "identity_key"):
+            if getattr(s, key) is None:
+                fill[key] = SecretStr(gen[key])
+        if s.database_url is None:
+            fill["database_url"] = f"sqlite:///{s.data_dir / 'coc.db'}"
+        if s.s3_endpoint is None:
+            fill["s3_endpoint"] = f"127.0.0.1:{s.s3_port}"
+        if s.prefect_api_url is None:
+            fill["prefect_api_url"] = f"http://127.0.0.1:{s.prefect_port}/api"
+        if s.jwt_issuer is None:
+            fill["jwt_issuer"] = f"http://{s.api_host}:{s.api_port}"
+        if s.jwt_jwks_url is None:
+            fill["jwt_jwks_url"] = f"http://{s.api_host}:{s.api_port}/auth/jwks.json"
+        s = s.model_copy(update=fill)
+    else:
+        s.require(*PRODUCTION_REQUIRED)
+    return s
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded once on first use (never at import)."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests, or after the environment changed)."""
+    get_settings.cache_clear()

@@ -1,0 +1,14 @@
+"""Every module that defines table models; Alembic's env and tests import them all from here."""
+
+import importlib
+
+MODEL_MODULES = (
+    "core.ledger",
+    "core.cases",
+)
+
+
+def import_all() -> None:
+    """Import every model module so SQLModel.metadata knows every table."""
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,78 @@
+"""Session-wide real services and per-test fresh databases (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from core import migrate
+from core.actors import Actor
+from core.clock import ManualClock, set_clock
+from core.db import dispose_engines, make_engine
+from tests.services import PgTemplates, start_postgres
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("sqlite-tmpl") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pg_templates(tmp_path_factory) -> Iterator[PgTemplates]:
+    admin_url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
+    templates = PgTemplates(admin_url)
+    yield templates
+    templates.admin.dispose()
+    stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path, _sqlite_template) -> Iterator[str]:
+    """A freshly migrated database URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "coc.db"
+        shutil.copy(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    templates: PgTemplates = request.getfixturevalue("pg_templates")
+    url = templates.fresh()
+    yield url
+    dispose_engines()
+    templates.drop(url)
+
+
+@pytest.fixture
+def engine(db_url) -> Iterator[Engine]:
+    """An engine on the fresh database."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine) -> Iterator[Session]:
+    """A session on the fresh database; the test commits what it wants kept."""
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def clock() -> Iterator[ManualClock]:
+    """A manual clock installed process-wide for the test."""
+    c = ManualClock(datetime(2026, 3, 1, 22, 0, tzinfo=UTC))
+    previous = set_clock(c)
+    yield c
+    set_clock(previous)
+
+
+@pytest.fixture
+def examiner() -> Actor:
+    """A forensic examiner actor (staff id, not survivor data)."""
+    return Actor(id="U-examiner-1", role="examiner")
