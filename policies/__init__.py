@@ -1,0 +1,1 @@
+"""Policies: permissions, consent, the checkpoint, jurisdiction rule packs and clocks."""

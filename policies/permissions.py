@@ -1,0 +1,111 @@
+"""Roles and permissions (closed StrEnums named scope:resource:action); fail closed."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """Staff roles of a response centre."""
+
+    EXAMINER = "examiner"
+    ADVOCATE = "advocate"
+    LAB = "lab"  # lab and evidence-store staff
+    LAW_ENFORCEMENT = "law_enforcement"  # law-enforcement liaison
+    AUDITOR = "auditor"
+    COORDINATOR = "coordinator"  # admin
+
+
+class Permission(StrEnum):
+    """Every permission the API checks. A route names exactly one."""
+
+    CASE_CREATE = "case:case:create"
+    CASE_READ = "case:case:read"
+    CASE_LIST = "case:case:list"
+    CASE_UPDATE = "case:case:update"
+    IDENTITY_WRITE = "case:identity:write"
+    IDENTITY_READ = "case:identity:read"
+    CASE_ASSIGN = "case:assignment:write"
+    CONSENT_WRITE = "consent:decision:write"
+    CONSENT_READ = "consent:decision:read"
+    OVERRIDE_WRITE = "consent:override:write"
+    EXAM_WRITE = "exam:exam:write"
+    EXAM_READ = "exam:exam:read"  # the exam narrative: sensitive
+    CARE_WRITE = "exam:care:write"
+    CARE_READ = "exam:care:read"
+    ITEM_CREATE = "evidence:item:create"
+    ITEM_READ = "evidence:item:read"
+    FILE_UPLOAD = "evidence:file:upload"
+    FILE_DOWNLOAD = "evidence:file:download"  # photographs: sensitive
+    LABEL_PRINT = "evidence:label:print"
+    ITEM_SEAL = "custody:item:seal"
+    TRANSFER_OFFER = "custody:transfer:offer"
+    TRANSFER_ACCEPT = "custody:transfer:accept"
+    CHECK_IN_OUT = "custody:item:check"
+    ANALYSE = "custody:item:analyse"
+    RELEASE = "custody:item:release"
+    DESTROY = "custody:item:destroy"
+    LEGAL_HOLD = "custody:file:legal-hold"
+    CUSTODY_READ = "custody:history:read"
+    ADVOCACY_WRITE = "advocacy:record:write"
+    ADVOCACY_READ = "advocacy:record:read"
+    SAFETY_PLAN_READ = "advocacy:safety-plan:read"
+    LEDGER_READ = "audit:ledger:read"
+    LEDGER_VERIFY = "audit:ledger:verify"
+    AUDIT_EXPORT = "audit:bundle:export"
+    ACCESS_LOG_READ = "audit:access-log:read"
+    ALERT_READ = "deadline:alert:read"
+    USER_ADMIN = "admin:user:write"
+    USER_READ = "admin:user:read"
+    JURISDICTION_READ = "admin:jurisdiction:read"
+    BREAK_GLASS = "access:case:break-glass"
+
+
+P = Permission
+_ALL_AUDIT = {P.LEDGER_READ, P.LEDGER_VERIFY, P.AUDIT_EXPORT, P.ACCESS_LOG_READ, P.CUSTODY_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.EXAMINER: frozenset({
+        P.CASE_CREATE, P.CASE_READ, P.CASE_LIST, P.CASE_UPDATE, P.IDENTITY_WRITE, P.IDENTITY_READ,
+        P.CONSENT_WRITE, P.CONSENT_READ, P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE,
+        P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
+        P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
+        P.BREAK_GLASS,
+    }),
+    Role.ADVOCATE: frozenset({
+        P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
+        P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ,
+    }),
+    Role.LAB: frozenset({
+        P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD,
+    }),
+    Role.LAW_ENFORCEMENT: frozenset({
+        P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ,
+    }),
+    Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ}),
+    Role.COORDINATOR: frozenset({
+        P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
+        P.LEGAL_HOLD,
+    }),
+}
+
+# Permissions that are granted for a case only when the user is assigned to it (or breaks glass).
+# Auditors and coordinators read across cases by role; lab and law enforcement act on items they hold
+# or that were released to them (checked in the service, not here).
+CASE_SCOPED: frozenset[Permission] = frozenset({
+    P.CASE_READ, P.CASE_UPDATE, P.IDENTITY_WRITE, P.IDENTITY_READ, P.CONSENT_WRITE, P.CONSENT_READ,
+    P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE, P.CARE_READ, P.ITEM_CREATE,
+    P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
+})
+
+# Reads of survivor-sensitive data: always written to the access log.
+SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.FILE_DOWNLOAD, P.SAFETY_PLAN_READ})
+
+
+def role_allows(role: str, permission: Permission) -> bool:
+    """True only when `role` is a known role whose set contains `permission` (unknown → deny)."""
+    try:
+        return permission in ROLE_PERMISSIONS.get(Role(role), frozenset())
+    except ValueError:
+        return False
