@@ -16,6 +16,8 @@ from core.clock import ManualClock, set_clock
 from core.db import dispose_engines, make_engine
 from tests.services import PgTemplates, start_postgres
 
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.prefect", "tests.fixtures.stack"]
+
 
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory) -> str:

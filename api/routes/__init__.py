@@ -1,0 +1,4 @@
+"""HTTP routers. create_app() includes the `router` of every module listed here."""
+
+ROUTER_MODULES: tuple[str, ...] = (
+)
