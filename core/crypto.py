@@ -25,4 +25,6 @@ def decrypt_text(token: bytes, *, key: str | None = None) -> str:
     try:
         return _fernet(key).decrypt(bytes(token)).decode("utf-8")
     except InvalidToken:
-        raise IntegrityViolation("encrypted field cannot be decrypted: wrong COC_IDENTITY_KEY or tampered data") from None
+        raise IntegrityViolation(
+            "encrypted field cannot be decrypted: wrong COC_IDENTITY_KEY or tampered data"
+        ) from None
