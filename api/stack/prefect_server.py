@@ -1,0 +1,194 @@
+"""Start and stop a real Prefect server (SQLite under a data directory) for `coc up` and the tests."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+DEFAULT_STARTUP_TIMEOUT_S = 180.0  # a cold start took ~11 s here; slow CI machines take much longer
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on `host` (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def auth_headers(auth_string: str | None) -> dict[str, str]:
+    """The Basic auth header Prefect expects when PREFECT_SERVER_API_AUTH_STRING is set."""
+    if not auth_string:
+        return {}
+    return {"Authorization": "Basic " + base64.b64encode(auth_string.encode()).decode()}
+
+
+def prefect_client_env(api_url: str, home: Path, *, auth_string: str | None = None) -> dict[str, str]:
+    """Environment variables a Prefect client process (runner, API, tests) needs to talk to this server."""
+    env = {
+        "PREFECT_API_URL": api_url,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here; never phone home
+    }
+    if auth_string:
+        env["PREFECT_API_AUTH_STRING"] = auth_string
+    return env
+
+
+def prefect_server_env(
+    home: Path, *, host: str, port: int, auth_string: str | None = None, ui: bool = True
+) -> dict[str, str]:
+    """Environment for the server process: its own PREFECT_HOME, SQLite file there, analytics off."""
+    api_url = f"http://{host}:{port}/api"
+    env = prefect_client_env(api_url, home, auth_string=auth_string)
+    env.update({
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_API_HOST": host,
+        "PREFECT_SERVER_API_PORT": str(port),
+        "PREFECT_SERVER_UI_ENABLED": "true" if ui else "false",
+        # Resumed and scheduled runs become visible to runners sooner with a tighter scheduler loop.
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
+    })
+    if auth_string:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    return env
+
+
+def _base_env() -> dict[str, str]:
+    """The parent's environment without inherited PREFECT_* settings (a stray profile must not leak in)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+
+
+def wait_healthy(
+    api_url: str,
+    *,
+    timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
+    auth_string: str | None = None,
+    process: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> None:
+    """Poll `<api_url>/health` until it answers 200, the process dies, or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    with httpx.Client(timeout=5.0, headers=auth_headers(auth_string)) as client:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the Prefect server exited with code {process.returncode} while starting"
+                                   + _log_tail(log_path))
+            try:
+                resp = client.get(f"{api_url}/health")
+                if resp.status_code == 200:
+                    return
+                last_error = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                last_error = type(exc).__name__
+            time.sleep(0.5)
+    raise TimeoutError(f"the Prefect server at {api_url} was not healthy after {timeout:.0f} s ({last_error})"
+                       + _log_tail(log_path))
+
+
+def _log_tail(log_path: Path | None, lines: int = 30) -> str:
+    """The last lines of the server log, to make a start-up failure diagnosable."""
+    if log_path is None or not log_path.exists():
+        return ""
+    tail = log_path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n--- prefect server log (tail) ---\n" + "\n".join(tail)
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGTERM the process group we started (server and its children), then SIGKILL after `timeout`."""
+    if process.poll() is not None:
+        return
+    try:
+        pgid = os.getpgid(process.pid)
+    except ProcessLookupError:
+        return
+    # The process was started in its own session, so its group holds only what it spawned.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        process.wait(timeout=10)
+    # Children may outlive the leader for a moment; make sure none is left behind.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@dataclass
+class PrefectServer:
+    """A running Prefect server process we started; `api_url` ends in /api."""
+
+    api_url: str
+    home: Path
+    process: subprocess.Popen
+    log_path: Path
+    auth_string: str | None = None
+    _log_fh: object = field(default=None, repr=False)
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables for processes that should talk to this server."""
+        return prefect_client_env(self.api_url, self.home, auth_string=self.auth_string)
+
+    def is_running(self) -> bool:
+        """True while the server process is alive."""
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the server and its children gracefully (SIGTERM, then SIGKILL after `timeout`)."""
+        stop_process_group(self.process, timeout)
+        if self._log_fh is not None:
+            self._log_fh.close()  # type: ignore[attr-defined]
+            self._log_fh = None
+
+    def __enter__(self) -> PrefectServer:
+        """Use as a context manager: stopped on exit."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop the server on leaving the with-block."""
+        self.stop()
+
+
+def start_prefect_server(
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    auth_string: str | None = None,
+    ui: bool = True,
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT_S,
+    extra_env: dict[str, str] | None = None,
+) -> PrefectServer:
+    """Start `prefect server start` with its home and SQLite database under `data_dir`; wait until healthy."""
+    home = Path(data_dir).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    port = port or free_port(host)
+    env = _base_env()
+    env.update(prefect_server_env(home, host=host, port=port, auth_string=auth_string, ui=ui))
+    env.update(extra_env or {})
+    log_path = home / "prefect-server.log"
+    log_fh = open(log_path, "ab")  # noqa: SIM115 - kept open for the life of the process
+    cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
+           "--analytics-off"]
+    process = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               start_new_session=True, cwd=str(home))
+    server = PrefectServer(f"http://{host}:{port}/api", home, process, log_path, auth_string, log_fh)
+    try:
+        wait_healthy(server.api_url, timeout=startup_timeout, auth_string=auth_string, process=process,
+                     log_path=log_path)
+    except BaseException:
+        server.stop()
+        raise
+    return server
