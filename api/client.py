@@ -1,0 +1,495 @@
+"""Typed httpx client over the Chain of Care HTTP API (docs/ARCHITECTURE.md); the `coc` CLI talks only via this.
+
+Every method returns parsed JSON (dicts/lists) or a small pydantic model; every non-2xx answer raises one
+`ApiError` parsed from RFC 9457 problem+json. Files stream in both directions in fixed-size chunks so an
+8 GiB upload never sits in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+CHUNK = 1024 * 1024  # 1 MiB: large enough for throughput, small enough for a smooth progress bar
+
+# progress(bytes_done, bytes_total_or_None) — called after each chunk.
+Progress = Callable[[int, int | None], None]
+
+
+class ApiError(Exception):
+    """An error answer of the API (or a failure to reach it: status 0), parsed from problem+json."""
+
+    def __init__(self, status: int, title: str, detail: str, type_: str = "about:blank",
+                 body: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"{status} {title}: {detail}" if status else f"{title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_
+        self.body = dict(body or {})
+
+    @classmethod
+    def from_response(cls, response: httpx.Response) -> ApiError:
+        """Build from an error response; tolerates plain FastAPI `{"detail": ...}` and non-JSON bodies."""
+        status = response.status_code
+        title = response.reason_phrase or "error"
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            text = response.text.strip()[:500] if response.text else ""
+            return cls(status, title, text or title)
+        detail = body.get("detail", title)
+        if isinstance(detail, list):  # FastAPI request-validation errors: a list of {loc, msg}
+            detail = "; ".join(_validation_message(e) for e in detail) or title
+        return cls(status, str(body.get("title") or title), str(detail), str(body.get("type") or "about:blank"),
+                   body)
+
+
+def _validation_message(err: Any) -> str:
+    if not isinstance(err, dict):
+        return str(err)
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+    return f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", ""))
+
+
+class Token(BaseModel):
+    """The answer of POST /auth/token."""
+
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the scheme name, not a secret
+    expires_in: int | None = None
+
+    def __repr__(self) -> str:  # never show the token itself in logs or tracebacks
+        return f"Token(token_type={self.token_type!r}, expires_in={self.expires_in!r})"
+
+    __str__ = __repr__
+
+
+class Download(BaseModel):
+    """What a streamed download delivered: byte count and the server's headers of interest."""
+
+    bytes: int
+    sha256: str | None = None
+    content_type: str | None = None
+    filename: str | None = None
+
+
+def _file_size(fileobj: IO[bytes]) -> int | None:
+    """Size of what is left in `fileobj`, or None for pipes and sockets (then the upload is chunked)."""
+    try:
+        pos = fileobj.tell()
+        end = os.fstat(fileobj.fileno()).st_size
+        return max(end - pos, 0)
+    except (OSError, AttributeError, ValueError):
+        pass
+    try:
+        pos = fileobj.tell()
+        end = fileobj.seek(0, os.SEEK_END)
+        fileobj.seek(pos)
+        return end - pos
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _iter_file(fileobj: IO[bytes], total: int | None, progress: Progress | None) -> Iterator[bytes]:
+    done = 0
+    while True:
+        chunk = fileobj.read(CHUNK)
+        if not chunk:
+            break
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+        yield chunk
+
+
+def _filename_from(disposition: str | None) -> str | None:
+    if not disposition:
+        return None
+    for part in disposition.split(";"):
+        key, _, value = part.strip().partition("=")
+        if key.lower() == "filename" and value:
+            return value.strip('"')
+    return None
+
+
+class CocClient:
+    """One API session: base URL, optional bearer token, timeouts. Use as a context manager."""
+
+    def __init__(self, base_url: str = DEFAULT_API_URL, token: str | None = None, *, timeout: float = 30.0,
+                 connect_timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> None:
+        """Open a connection pool to `base_url`; `token` is sent as a Bearer header when given."""
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                                  transport=transport, headers={"Accept": "application/json"})
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def __enter__(self) -> CocClient:
+        """Return self."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the connection pool."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __repr__(self) -> str:  # the token stays out of reprs
+        return f"CocClient({self.base_url!r}, authenticated={self._token is not None})"
+
+    @property
+    def authenticated(self) -> bool:
+        """True when a token is set."""
+        return self._token is not None
+
+    def set_token(self, token: str | None) -> None:
+        """Use `token` for the following requests (None: anonymous)."""
+        self._token = token
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self._token:
+            headers["Authorization"] = f"Bearer {self._token}"
+        return headers
+
+    def _send(self, method: str, path: str, *, stream: bool = False, headers: Mapping[str, str] | None = None,
+              **kwargs: Any) -> httpx.Response:
+        request = self._http.build_request(method, path, headers=self._headers(headers), **kwargs)
+        try:
+            response = self._http.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise ApiError(0, "timeout", f"{self.base_url} did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise ApiError(0, "connection failed", f"cannot reach {self.base_url}: {exc}") from exc
+        if response.is_error:
+            if stream:
+                response.read()
+                response.close()
+            raise ApiError.from_response(response)
+        return response
+
+    def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,
+                data: Mapping[str, Any] | None = None) -> Any:
+        """Send one request and return the decoded JSON body (None for 204/empty)."""
+        if params:
+            params = {k: v for k, v in params.items() if v is not None}
+        response = self._send(method, path, json=json, params=params, data=data)
+        if response.status_code == 204 or not response.content:
+            return None
+        ctype = response.headers.get("content-type", "")
+        if "json" in ctype:
+            return response.json()
+        return response.text
+
+    def _get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params=params)
+
+    def _post(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self.request("POST", path, json=_clean(body or {}))
+
+    # -- auth and health ---------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """GET /health (no auth)."""
+        return self._get("/health")
+
+    def login(self, username: str, password: str) -> Token:
+        """POST /auth/token with a form; remembers the token for later calls and returns it."""
+        body = self.request("POST", "/auth/token", data={"username": username, "password": password,
+                                                          "grant_type": "password"})
+        token = Token.model_validate(body)
+        self._token = token.access_token
+        return token
+
+    def jwks(self) -> dict[str, Any]:
+        """GET /auth/jwks.json."""
+        return self._get("/auth/jwks.json")
+
+    def me(self) -> dict[str, Any]:
+        """GET /me: the authenticated staff user."""
+        return self._get("/me")
+
+    # -- cases --------------------------------------------------------------------------------
+    def open_case(self, **fields: Any) -> dict[str, Any]:
+        """POST /cases (jurisdiction, assault_at, age_band, reporting)."""
+        return self._post("/cases", fields)
+
+    def list_cases(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /cases (only the cases the caller may see)."""
+        return _items(self._get("/cases", **params))
+
+    def get_case(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}."""
+        return self._get(f"/cases/{_seg(case_id)}")
+
+    def put_identity(self, case_id: str, identity: Mapping[str, Any]) -> Any:
+        """PUT /cases/{case_id}/identity: the survivor's identity (stored encrypted)."""
+        return self.request("PUT", f"/cases/{_seg(case_id)}/identity", json=dict(identity))
+
+    def get_identity(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}/identity (access-logged)."""
+        return self._get(f"/cases/{_seg(case_id)}/identity")
+
+    def assign(self, case_id: str, user_id: str) -> Any:
+        """POST /cases/{case_id}/assignments."""
+        return self._post(f"/cases/{_seg(case_id)}/assignments", {"user_id": user_id})
+
+    def unassign(self, case_id: str, user_id: str) -> Any:
+        """DELETE /cases/{case_id}/assignments/{user_id}."""
+        return self.request("DELETE", f"/cases/{_seg(case_id)}/assignments/{_seg(user_id)}")
+
+    def break_glass(self, case_id: str, reason: str) -> Any:
+        """POST /cases/{case_id}/break-glass (emergency access, recorded)."""
+        return self._post(f"/cases/{_seg(case_id)}/break-glass", {"reason": reason})
+
+    # -- admin --------------------------------------------------------------------------------
+    def create_user(self, **fields: Any) -> dict[str, Any]:
+        """POST /admin/users (username, password, role, ...)."""
+        return self._post("/admin/users", fields)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        """GET /admin/users."""
+        return _items(self._get("/admin/users"))
+
+    def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
+        """PATCH /admin/users/{user_id} (role, active)."""
+        return self.request("PATCH", f"/admin/users/{_seg(user_id)}", json=_clean(fields))
+
+    def access_log(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /audit/access-log."""
+        return _items(self._get("/audit/access-log", **params))
+
+    # -- consent, exam, care, advocacy -----------------------------------------------------------
+    def record_consent(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/consents."""
+        return self._post(f"/cases/{_seg(case_id)}/consents", fields)
+
+    def list_consents(self, case_id: str) -> list[dict[str, Any]]:
+        """GET /cases/{case_id}/consents."""
+        return _items(self._get(f"/cases/{_seg(case_id)}/consents"))
+
+    def record_override(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/overrides (e.g. a minor's mandatory report, with its legal basis)."""
+        return self._post(f"/cases/{_seg(case_id)}/overrides", fields)
+
+    def record_exam(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/exam."""
+        return self._post(f"/cases/{_seg(case_id)}/exam", fields)
+
+    def get_exam(self, case_id: str) -> Any:
+        """GET /cases/{case_id}/exam (sensitive; consent-checked for advocates)."""
+        return self._get(f"/cases/{_seg(case_id)}/exam")
+
+    def record_care(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/care."""
+        return self._post(f"/cases/{_seg(case_id)}/care", fields)
+
+    def get_care(self, case_id: str) -> Any:
+        """GET /cases/{case_id}/care."""
+        return self._get(f"/cases/{_seg(case_id)}/care")
+
+    def record_advocacy(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy", fields)
+
+    def get_advocacy(self, case_id: str) -> Any:
+        """GET /cases/{case_id}/advocacy."""
+        return self._get(f"/cases/{_seg(case_id)}/advocacy")
+
+    def alerts(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /alerts (deadline alerts the caller may see)."""
+        return _items(self._get("/alerts", **params))
+
+    def jurisdictions(self) -> Any:
+        """GET /jurisdictions."""
+        return self._get("/jurisdictions")
+
+    def clocks(self, case_id: str) -> Any:
+        """GET /cases/{case_id}/clocks (time-critical care and evidence windows)."""
+        return self._get(f"/cases/{_seg(case_id)}/clocks")
+
+    # -- evidence items and files ------------------------------------------------------------------
+    def add_item(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/items."""
+        return self._post(f"/cases/{_seg(case_id)}/items", fields)
+
+    def list_items(self, case_id: str) -> list[dict[str, Any]]:
+        """GET /cases/{case_id}/items."""
+        return _items(self._get(f"/cases/{_seg(case_id)}/items"))
+
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        """GET /items/{item_id}."""
+        return self._get(f"/items/{_seg(item_id)}")
+
+    def custody(self, item_id: str) -> list[dict[str, Any]]:
+        """GET /items/{item_id}/custody: the item's custody history."""
+        return _items(self._get(f"/items/{_seg(item_id)}/custody"))
+
+    def upload_file(self, item_id: str, fileobj: IO[bytes], filename: str, *, size: int | None = None,
+                    content_type: str = "application/octet-stream", progress: Progress | None = None) -> Any:
+        """PUT /items/{item_id}/file?filename= streaming `fileobj` in chunks (never read whole into memory)."""
+        total = size if size is not None else _file_size(fileobj)
+        headers = {"Content-Type": content_type}
+        if total is not None:  # a known length lets the server refuse oversize uploads before reading
+            headers["Content-Length"] = str(total)
+        response = self._send("PUT", f"/items/{_seg(item_id)}/file", params={"filename": filename},
+                              content=_iter_file(fileobj, total, progress), headers=headers)
+        return response.json() if response.content else None
+
+    def download_file(self, item_id: str, out: IO[bytes], *, progress: Progress | None = None) -> Download:
+        """GET /items/{item_id}/file streamed into `out`; returns size and the server's hash header, if any."""
+        return self._download(f"/items/{_seg(item_id)}/file", out, progress=progress)
+
+    def _download(self, path: str, out: IO[bytes], *, params: Mapping[str, Any] | None = None,
+                  progress: Progress | None = None) -> Download:
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        response = self._send("GET", path, params=params, stream=True, headers={"Accept": "*/*"})
+        try:
+            length = response.headers.get("content-length")
+            total = int(length) if length and length.isdigit() else None
+            done = 0
+            for chunk in response.iter_bytes(CHUNK):
+                out.write(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+            h = response.headers
+            sha = h.get("x-content-sha256") or h.get("x-checksum-sha256") or _digest_sha256(h.get("digest"))
+            return Download(bytes=done, sha256=sha, content_type=h.get("content-type"),
+                            filename=_filename_from(h.get("content-disposition")))
+        finally:
+            response.close()
+
+    def label(self, item_id: str, fmt: str = "png") -> bytes:
+        """GET /items/{item_id}/label.png|label.pdf: the printable barcode label."""
+        if fmt not in ("png", "pdf"):
+            raise ValueError("label format is png or pdf")
+        return self._send("GET", f"/items/{_seg(item_id)}/label.{fmt}", headers={"Accept": "*/*"}).content
+
+    # -- custody --------------------------------------------------------------------------------
+    def seal(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/seal (seal number, condition)."""
+        return self._post(f"/items/{_seg(item_id)}/seal", fields)
+
+    def offer_transfer(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/transfers: offer the item to another custodian."""
+        return self._post(f"/items/{_seg(item_id)}/transfers", fields)
+
+    def accept_transfer(self, transfer_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /transfers/{transfer_id}/accept: the receiver confirms."""
+        return self._post(f"/transfers/{_seg(transfer_id)}/accept", fields)
+
+    def check_in(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/check-in."""
+        return self._post(f"/items/{_seg(item_id)}/check-in", fields)
+
+    def check_out(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/check-out."""
+        return self._post(f"/items/{_seg(item_id)}/check-out", fields)
+
+    def scan(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/scan: a barcode scan that checks the item in or out."""
+        return self._post(f"/items/{_seg(item_id)}/scan", fields)
+
+    def release(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/release (needs the written release consent)."""
+        return self._post(f"/items/{_seg(item_id)}/release", fields)
+
+    def lab_submission(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/lab-submission."""
+        return self._post(f"/items/{_seg(item_id)}/lab-submission", fields)
+
+    def analysis(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/analysis."""
+        return self._post(f"/items/{_seg(item_id)}/analysis", fields)
+
+    def destroy(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/destroy."""
+        return self._post(f"/items/{_seg(item_id)}/destroy", fields)
+
+    def legal_hold(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/legal-hold."""
+        return self._post(f"/items/{_seg(item_id)}/legal-hold", fields)
+
+    def status_lookup(self, code: str, password: str) -> dict[str, Any]:
+        """POST /status/lookup: a survivor's anonymous kit-status lookup (no auth, rate-limited)."""
+        return self._post("/status/lookup", {"code": code, "password": password})
+
+    # -- audit ----------------------------------------------------------------------------------
+    def audit_log(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /audit/log (ledger entries; filter by case_id, item_id, after, limit)."""
+        return _items(self._get("/audit/log", **params))
+
+    def audit_verify(self) -> dict[str, Any]:
+        """GET /audit/verify: the server re-verifies the hash chain and Merkle tree."""
+        return self._get("/audit/verify")
+
+    def tree_head(self) -> dict[str, Any]:
+        """GET /audit/tree-head: the signed tree head."""
+        return self._get("/audit/tree-head")
+
+    def public_key(self) -> Any:
+        """GET /audit/public-key (what verify-bundle needs offline)."""
+        return self._get("/audit/public-key")
+
+    def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
+        """GET /audit/proofs/inclusion."""
+        return self._get("/audit/proofs/inclusion", seq=seq, tree_size=tree_size)
+
+    def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
+        """GET /audit/proofs/consistency."""
+        return self._get("/audit/proofs/consistency", first=first, second=second)
+
+    def export_bundle(self, *, case_id: str | None = None, item_id: str | None = None) -> dict[str, Any]:
+        """GET /audit/export: the signed JSON evidence bundle of a case or an item."""
+        return self._get("/audit/export", case_id=case_id, item_id=item_id)
+
+    def export_pdf(self, out: IO[bytes], *, case_id: str | None = None, item_id: str | None = None,
+                   progress: Progress | None = None) -> Download:
+        """GET /audit/export.pdf streamed into `out`."""
+        return self._download("/audit/export.pdf", out, params={"case_id": case_id, "item_id": item_id},
+                              progress=progress)
+
+
+def _seg(value: str) -> str:
+    """Quote a path segment so a scanned code with '/' or '?' cannot reach another route."""
+    return quote(str(value), safe="")
+
+
+def _clean(body: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop unset (None) fields so the server applies its defaults."""
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    """Lists come bare or wrapped ({"items": [...]}) depending on the route; give callers a list."""
+    if isinstance(body, dict):
+        for key in ("items", "results", "entries", "data"):
+            if isinstance(body.get(key), list):
+                return body[key]
+    return body if isinstance(body, list) else [body] if body else []
+
+
+def _digest_sha256(digest: str | None) -> str | None:
+    """The hex SHA-256 from an RFC 3230 `Digest: sha-256=<base64>` header, if present."""
+    if not digest:
+        return None
+    for part in digest.split(","):
+        algo, _, value = part.strip().partition("=")
+        if algo.lower() == "sha-256" and value:
+            try:
+                return base64.b64decode(value).hex()
+            except ValueError:
+                return None
+    return None
