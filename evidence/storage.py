@@ -1,0 +1,237 @@
+"""Object storage for evidence files: an `ObjectStore` Protocol and its minio-SDK adapter (S3 with Object Lock).
+
+No client is created at import; `get_object_store(settings)` builds one on demand. Object keys are built by
+callers from opaque ids only. Deleting a version exists only so conformance checks can prove it is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO, Protocol
+
+from core.clock import SystemClock, as_utc
+from core.errors import DependencyUnavailable, IntegrityViolation, NotFound
+
+PART_SIZE = 16 * 1024 * 1024  # multipart part size for unknown-length streams: bounds memory per upload
+READ_CHUNK = 1024 * 1024
+CANARY_PREFIX = "canary/"
+CANARY_RETENTION = timedelta(seconds=30)
+_NO_CONFIG = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "NoSuchObjectLegalHold")
+
+
+@dataclass(frozen=True)
+class PutResult:
+    """Where a put landed: the key and the version id that now holds the bytes."""
+
+    key: str
+    version_id: str | None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """Metadata of one object version."""
+
+    key: str
+    version_id: str | None
+    size: int
+    retention_mode: str | None = None
+    retain_until: datetime | None = None
+    legal_hold: bool = False
+
+
+class ObjectStore(Protocol):
+    """What evidence code needs from an object store with versioning and Object Lock."""
+
+    bucket: str
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock (versioning on) or check an existing one has it."""
+        ...
+
+    def put_stream(self, key: str, stream: BinaryIO, *, length: int = -1, retain_until: datetime | None = None,
+                   legal_hold: bool = False, content_type: str = "application/octet-stream") -> PutResult:
+        """Store `stream` under `key` (COMPLIANCE retention until `retain_until`), reading it once."""
+        ...
+
+    def get_stream(self, key: str, version_id: str | None, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """Yield the bytes of one object version in chunks (connection released at the end)."""
+        ...
+
+    def stat(self, key: str, version_id: str | None) -> ObjectInfo:
+        """Size, retention and legal hold of one object version."""
+        ...
+
+    def set_legal_hold(self, key: str, version_id: str | None, on: bool) -> None:
+        """Turn the legal hold of one object version on or off."""
+        ...
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Try to delete one specific version (used only to prove that locks refuse it)."""
+        ...
+
+    def check_object_lock(self) -> None:
+        """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
+        ...
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "the store did not answer" (socket errors and urllib3's own hierarchy)."""
+    import urllib3
+
+    return (OSError, urllib3.exceptions.HTTPError)
+
+
+def _is_access_denied(exc: Exception) -> bool:
+    return getattr(exc, "code", None) in ("AccessDenied", "ObjectLocked", "InvalidRequest")
+
+
+class MinioObjectStore:
+    """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
+                 region: str = "us-east-1") -> None:
+        from minio import Minio
+
+        self.bucket = bucket
+        self.endpoint = endpoint
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+
+    # -- bucket --------------------------------------------------------------------------------
+    def ensure_bucket(self) -> None:
+        """Create the bucket with Object Lock (versioning on) or check an existing one has it."""
+        from minio.error import S3Error
+
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket, object_lock=True)
+                return
+            try:
+                self.client.get_object_lock_config(self.bucket)
+            except S3Error as exc:
+                raise IntegrityViolation(
+                    f"bucket {self.bucket!r} exists without Object Lock: evidence needs a bucket created with "
+                    "Object Lock (choose another COC_S3_BUCKET or recreate it)") from exc
+        except _transport_errors() as exc:
+            raise DependencyUnavailable(f"object store at {self.endpoint} unreachable: {type(exc).__name__}") \
+                from exc
+
+    # -- objects -------------------------------------------------------------------------------
+    def put_stream(self, key: str, stream: BinaryIO, *, length: int = -1, retain_until: datetime | None = None,
+                   legal_hold: bool = False, content_type: str = "application/octet-stream") -> PutResult:
+        """Store `stream` under `key` (COMPLIANCE retention until `retain_until`), reading it once."""
+        from minio.commonconfig import COMPLIANCE
+        from minio.retention import Retention
+
+        retention = Retention(COMPLIANCE, as_utc(retain_until)) if retain_until else None
+        try:
+            res = self.client.put_object(self.bucket, key, stream, length, content_type=content_type,
+                                         part_size=PART_SIZE if length < 0 else 0,
+                                         retention=retention, legal_hold=legal_hold)
+        except _transport_errors() as exc:
+            raise DependencyUnavailable(f"object store at {self.endpoint} failed during upload: "
+                                        f"{type(exc).__name__}") from exc
+        return PutResult(key=key, version_id=res.version_id, etag=res.etag)
+
+    def get_stream(self, key: str, version_id: str | None, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """Yield the bytes of one object version in chunks (connection released at the end)."""
+        from minio.error import S3Error
+
+        try:
+            resp = self.client.get_object(self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchVersion"):
+                raise NotFound(f"stored object {key!r} version {version_id!r} is missing") from exc
+            raise DependencyUnavailable(f"object store refused the read: {exc.code}") from exc
+        except _transport_errors() as exc:
+            raise DependencyUnavailable(f"object store at {self.endpoint} unreachable: {type(exc).__name__}") \
+                from exc
+        return self._iterate(resp, chunk_size)
+
+    @staticmethod
+    def _iterate(resp, chunk_size: int) -> Iterator[bytes]:
+        try:
+            yield from resp.stream(chunk_size)
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def stat(self, key: str, version_id: str | None) -> ObjectInfo:
+        """Size, retention and legal hold of one object version."""
+        from minio.error import S3Error
+
+        try:
+            st = self.client.stat_object(self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchVersion"):
+                raise NotFound(f"stored object {key!r} version {version_id!r} is missing") from exc
+            raise
+        # Stores answer "no retention" / "no legal hold" with error codes rather than empty documents.
+        try:
+            ret = self.client.get_object_retention(self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code not in _NO_CONFIG:
+                raise
+            ret = None
+        try:
+            hold = self.client.is_object_legal_hold_enabled(self.bucket, key, version_id=version_id)
+        except S3Error as exc:
+            if exc.code not in _NO_CONFIG:
+                raise
+            hold = False
+        return ObjectInfo(key=key, version_id=st.version_id, size=int(st.size or 0),
+                          retention_mode=ret.mode if ret else None,
+                          retain_until=as_utc(ret.retain_until_date) if ret and ret.retain_until_date else None,
+                          legal_hold=bool(hold))
+
+    def set_legal_hold(self, key: str, version_id: str | None, on: bool) -> None:
+        """Turn the legal hold of one object version on or off."""
+        if on:
+            self.client.enable_object_legal_hold(self.bucket, key, version_id=version_id)
+        else:
+            self.client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Try to delete one specific version (used only to prove that locks refuse it)."""
+        self.client.remove_object(self.bucket, key, version_id=version_id)
+
+    # -- conformance -----------------------------------------------------------------------------
+    def check_object_lock(self) -> None:
+        """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
+        from minio.error import S3Error
+
+        # Retention is judged by the store's clock, so the wall clock is meant here, not the app clock.
+        until = SystemClock().now() + CANARY_RETENTION
+        key = f"{CANARY_PREFIX}{secrets.token_hex(8)}"
+        try:
+            self.ensure_bucket()
+            put = self.put_stream(key, io.BytesIO(b"coc-canary"), length=10, retain_until=until)
+            if not put.version_id:
+                raise IntegrityViolation(f"bucket {self.bucket!r} is not versioned: Object Lock cannot hold")
+            try:
+                self.delete_version(key, put.version_id)
+            except S3Error as exc:
+                if _is_access_denied(exc):
+                    return  # the lock held
+                raise DependencyUnavailable(f"object store answered the canary delete with {exc.code}") from exc
+        except (*_transport_errors(), S3Error) as exc:
+            raise DependencyUnavailable(
+                f"object store at {self.endpoint} failed the Object Lock check: {type(exc).__name__}") from exc
+        raise IntegrityViolation(
+            f"object store at {self.endpoint} deleted a COMPLIANCE-locked version: Object Lock is not enforced, "
+            "evidence cannot be stored safely")
+
+
+def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObjectStore:
+    """The configured object store (a new client; nothing is contacted until the first call)."""
+    if settings is None:
+        from core.settings import get_settings
+
+        settings = get_settings()
+    settings.require("s3_endpoint")
+    return MinioObjectStore(settings.s3_endpoint, settings.secret("s3_access_key"), settings.secret("s3_secret_key"),
+                            bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region)
