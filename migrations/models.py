@@ -5,6 +5,8 @@ import importlib
 MODEL_MODULES = (
     "core.ledger",
     "core.cases",
+    "core.outbox",
+    "flows.steps",
 )
 
 

@@ -1,0 +1,346 @@
+"""Transactional outbox: the only way a change reaches Prefect (start a case's pathway, wake a waiting run).
+
+A row is written in the same transaction as the change that needs Prefect to act, and delivered after
+commit. Prefect only wakes flows; the database stays the truth. If Prefect is down nothing is lost: the row
+stays undelivered and is retried (after the next commit, at start-up, and by the scheduled drain flow).
+
+Wake protocol with the pathway flow (flows/pathway.py):
+  1. before looking for a decision, the flow records `pathway_wait(case_id, key, flow_run_id)` and commits;
+  2. it reads the database; if the decision is there it goes on (and clears the wait), else it suspends
+     with `key` and waits for a run input `{"case_id": ..., "checkpoint": key}` (opaque ids only).
+  3. a wake for the case resumes every run that waits for it and is suspended; a run that has written its
+     wait but is not suspended yet keeps the row undelivered (retried); with no waiting or active run for
+     the case a new pathway run is started, so a case can move again after its run ended.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy import Column, DateTime, Integer, String, UniqueConstraint, delete, select
+from sqlmodel import Field, Session, SQLModel
+
+from core.clock import utcnow
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PATHWAY_DEPLOYMENT = "survivor-pathway/survivor-pathway"
+MAX_ERROR_LEN = 500
+
+
+class OutboxKind(StrEnum):
+    """What a row asks Prefect to do."""
+
+    START_PATHWAY = "start-pathway"
+    WAKE = "wake"
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One pending (or delivered) request to Prefect; opaque case id only."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    kind: OutboxKind = Field(sa_type=String(16))
+    key: str | None = Field(default=None, max_length=64)  # the checkpoint key a wake is meant for, if known
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=MAX_ERROR_LEN)
+
+
+class PathwayWait(SQLModel, table=True):
+    """A pathway run that waits (or is about to wait) at a checkpoint of a case."""
+
+    __tablename__ = "pathway_wait"
+    __table_args__ = (UniqueConstraint("case_id", "key", "flow_run_id", name="uq_pathway_wait_run"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: str = Field(sa_column=Column(String(32), nullable=False, index=True))
+    key: str = Field(max_length=64)
+    flow_run_id: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+def enqueue(session: Session, *, case_id: str, kind: OutboxKind | str, key: str | None = None,
+            now: datetime | None = None) -> OutboxMessage:
+    """Add an outbox row in the caller's transaction (delivered only if that transaction commits)."""
+    msg = OutboxMessage(case_id=case_id, kind=OutboxKind(kind), key=key, created_at=now or utcnow())
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def record_wait(session: Session, *, case_id: str, key: str, flow_run_id: str, now: datetime | None = None) -> None:
+    """Note that `flow_run_id` waits at checkpoint `key` of the case (idempotent; caller commits)."""
+    exists = session.execute(
+        select(PathwayWait.id).where(PathwayWait.case_id == case_id, PathwayWait.key == key,
+                                     PathwayWait.flow_run_id == flow_run_id)
+    ).first()
+    if exists is None:
+        session.add(PathwayWait(case_id=case_id, key=key, flow_run_id=flow_run_id, created_at=now or utcnow()))
+        session.flush()
+
+
+def clear_wait(session: Session, *, case_id: str, key: str | None = None, flow_run_id: str | None = None) -> None:
+    """Forget waits of the case (for one checkpoint and/or one run, when given); caller commits."""
+    stmt = delete(PathwayWait).where(PathwayWait.case_id == case_id)
+    if key is not None:
+        stmt = stmt.where(PathwayWait.key == key)
+    if flow_run_id is not None:
+        stmt = stmt.where(PathwayWait.flow_run_id == flow_run_id)
+    session.execute(stmt)
+
+
+def waits_for(session: Session, case_id: str) -> list[PathwayWait]:
+    """The recorded waits of a case."""
+    return list(session.scalars(select(PathwayWait).where(PathwayWait.case_id == case_id)))
+
+
+def pending(session: Session, limit: int = 100) -> list[OutboxMessage]:
+    """Undelivered rows, oldest first."""
+    stmt = (select(OutboxMessage).where(OutboxMessage.delivered_at.is_(None))
+            .order_by(OutboxMessage.id).limit(limit))
+    return list(session.scalars(stmt))
+
+
+RunStatus = Literal["waiting", "active", "finished"]
+
+
+class Waker(Protocol):
+    """What the outbox needs from the orchestrator (Prefect in production; anything in a test)."""
+
+    def start_pathway(self, case_id: str, *, idempotency_key: str) -> str:
+        """Create a pathway run for the case (idempotent on the key); return its run id."""
+        ...
+
+    def run_status(self, flow_run_id: str) -> RunStatus:
+        """'waiting' (suspended), 'active' (scheduled/pending/running) or 'finished' (or unknown)."""
+        ...
+
+    def resume(self, flow_run_id: str, run_input: dict[str, str]) -> bool:
+        """Resume a suspended run; False when the orchestrator refused (e.g. already resumed)."""
+        ...
+
+    def case_has_active_run(self, case_id: str) -> bool:
+        """True when a pathway run for the case is not finished."""
+        ...
+
+
+class NotYetDeliverable(Exception):
+    """The row cannot be delivered yet (a run is about to suspend); try again shortly."""
+
+
+def _deliver(session_factory: Callable[[], Session], waker: Waker, msg: OutboxMessage) -> None:
+    """Deliver one row or raise; never holds a database transaction open while calling Prefect."""
+    if msg.kind == OutboxKind.START_PATHWAY:
+        waker.start_pathway(msg.case_id, idempotency_key=f"coc-outbox-{msg.id}")
+        return
+    with session_factory() as session:
+        waits = waits_for(session, msg.case_id)
+    if not waits:
+        if not waker.case_has_active_run(msg.case_id):
+            # The case's run ended (e.g. a declined branch); a new decision moves it again.
+            waker.start_pathway(msg.case_id, idempotency_key=f"coc-outbox-{msg.id}")
+        return  # an active run reads the database itself when it reaches the next checkpoint
+    not_ready = False
+    for wait in waits:
+        status = waker.run_status(wait.flow_run_id)
+        if status == "waiting":
+            # A refused resume means someone else resumed it first: the run will read the database.
+            waker.resume(wait.flow_run_id, {"case_id": msg.case_id, "checkpoint": wait.key})
+        elif status == "active":
+            not_ready = True  # it wrote its wait but has not suspended yet (or is already moving on)
+        else:
+            with session_factory() as session:
+                clear_wait(session, case_id=msg.case_id, key=wait.key, flow_run_id=wait.flow_run_id)
+                session.commit()
+    if not_ready:
+        raise NotYetDeliverable("a pathway run of the case has not suspended yet")
+
+
+def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | None = None,
+          *, limit: int = 100) -> tuple[int, int]:
+    """Deliver undelivered rows; return (delivered, left). Failures stay for a later drain."""
+    with session_factory() as session:
+        rows = pending(session, limit)
+        session.expunge_all()
+    # Wakes of one case read in the same batch are one wake: the resumed run reads every decision
+    # committed before this drain started, so one delivery covers them all.
+    groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+    for msg in rows:
+        group_key = (msg.case_id, "wake") if msg.kind == OutboxKind.WAKE else (msg.case_id, f"start-{msg.id}")
+        groups.setdefault(group_key, []).append(msg)
+    delivered = 0
+    for batch in groups.values():
+        error: str | None = None
+        try:
+            _deliver(session_factory, waker, batch[0])
+        except Exception as exc:  # noqa: BLE001 - any failure means: keep the rows, retry later
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LEN]
+            if not isinstance(exc, NotYetDeliverable):
+                log.warning("outbox row %s not delivered: %s", batch[0].id, error)
+        with session_factory() as session:
+            for msg in batch:
+                row = session.get(OutboxMessage, msg.id)
+                if row is None or row.delivered_at is not None:
+                    continue  # another drainer got there first
+                row.attempts += 1
+                if error is None:
+                    row.delivered_at = now or utcnow()
+                    row.last_error = None
+                    delivered += 1
+                else:
+                    row.last_error = error
+            session.commit()
+    with session_factory() as session:
+        left = len(pending(session, limit))
+    return delivered, left
+
+
+class PrefectWaker:
+    """Waker backed by a Prefect server's API (synchronous client; safe in any thread)."""
+
+    def __init__(self, api_url: str | None = None, *, auth_string: str | None = None,
+                 deployment: str = PATHWAY_DEPLOYMENT) -> None:
+        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL
+
+        self.api_url = api_url or PREFECT_API_URL.value()
+        self.auth_string = auth_string or PREFECT_API_AUTH_STRING.value()
+        self.deployment = deployment
+        self._deployment_id = None
+
+    def _client(self):
+        from prefect.client.orchestration import SyncPrefectClient
+
+        if not self.api_url:
+            raise RuntimeError("no Prefect API URL: set COC_PREFECT_API_URL")
+        return SyncPrefectClient(self.api_url, auth_string=self.auth_string, httpx_settings={"timeout": 10.0})
+
+    def start_pathway(self, case_id: str, *, idempotency_key: str) -> str:
+        """Create a run of the pathway deployment named after the case (opaque id only)."""
+        with self._client() as client:
+            if self._deployment_id is None:
+                self._deployment_id = client.read_deployment_by_name(self.deployment).id
+            run = client.create_flow_run_from_deployment(
+                self._deployment_id, parameters={"case_id": case_id}, name=case_id, idempotency_key=idempotency_key
+            )
+            return str(run.id)
+
+    def run_status(self, flow_run_id: str) -> RunStatus:
+        """Map the run's Prefect state onto waiting / active / finished."""
+        from uuid import UUID
+
+        from prefect.exceptions import ObjectNotFound
+
+        with self._client() as client:
+            try:
+                run = client.read_flow_run(UUID(flow_run_id))
+            except ObjectNotFound:
+                return "finished"
+        state = run.state
+        if state is None:
+            return "active"
+        if state.is_paused():
+            return "waiting"
+        return "finished" if state.is_final() else "active"
+
+    def resume(self, flow_run_id: str, run_input: dict[str, str]) -> bool:
+        """Resume the run with `run_input`; a refusal (already resumed, not paused) returns False."""
+        from uuid import UUID
+
+        with self._client() as client:
+            result = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
+        return str(result.status.value).upper() == "ACCEPT"
+
+    def case_has_active_run(self, case_id: str) -> bool:
+        """True when a non-final run of the pathway named after the case exists."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterName,
+            FlowRunFilter,
+            FlowRunFilterName,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        active = [StateType.SCHEDULED, StateType.PENDING, StateType.RUNNING, StateType.PAUSED,
+                  StateType.CANCELLING]
+        flow_name, dep_name = self.deployment.split("/", 1)
+        with self._client() as client:
+            runs = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[case_id]),
+                                              state=FlowRunFilterState(type=FlowRunFilterStateType(any_=active))),
+                deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[dep_name])),
+                limit=1,
+            )
+        return bool(runs)
+
+
+def waker_for(settings: Settings) -> PrefectWaker:
+    """The Prefect waker configured by COC_PREFECT_API_URL (and PREFECT_API_AUTH_STRING if set)."""
+    return PrefectWaker(settings.prefect_api_url)
+
+
+def session_factory_for(settings: Settings) -> Callable[[], Session]:
+    """A factory of sessions on the configured database."""
+    from core.db import get_engine
+
+    engine = get_engine(settings.database_url)
+    return lambda: Session(engine, expire_on_commit=False)
+
+
+class _Drainer:
+    """One background thread per (database, Prefect) pair; calls coalesce; retries soon-deliverable rows."""
+
+    RETRY_INTERVAL_S = 0.25
+    RETRY_WINDOW_S = 30.0  # after that the scheduled drain flow takes over
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.wanted = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="coc-outbox-drain", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        factory = session_factory_for(self.settings)
+        waker = waker_for(self.settings)
+        while True:
+            self.wanted.wait()
+            self.wanted.clear()
+            deadline = time.monotonic() + self.RETRY_WINDOW_S
+            while True:
+                try:
+                    _, left = drain(factory, waker)
+                except Exception:  # noqa: BLE001 - the database itself may be down; retried next time
+                    log.exception("outbox drain failed")
+                    left = 1
+                if not left or time.monotonic() > deadline:
+                    break
+                self.wanted.wait(self.RETRY_INTERVAL_S)  # a new commit interrupts the back-off
+                self.wanted.clear()
+
+
+_drainers: dict[tuple[str | None, str | None], _Drainer] = {}
+_drainers_lock = threading.Lock()
+
+
+def drain_soon(settings: Settings) -> None:
+    """Ask for a drain in the background (returns at once); call it after committing an enqueue."""
+    key = (settings.database_url, settings.prefect_api_url)
+    with _drainers_lock:
+        drainer = _drainers.get(key)
+        if drainer is None or not drainer.thread.is_alive():
+            drainer = _drainers[key] = _Drainer(settings)
+    drainer.wanted.set()
