@@ -1,0 +1,205 @@
+"""`coc case`, `coc consent`, `coc exam`, `coc care`: the examiner's and advocate's case commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, parse_fields
+
+case_app = typer.Typer(help="Open, list, show and assign cases.", no_args_is_help=True)
+identity_app = typer.Typer(help="The survivor's identity (stored encrypted; reads are access-logged).",
+                           no_args_is_help=True)
+case_app.add_typer(identity_app, name="identity")
+consent_app = typer.Typer(help="Record and list the survivor's consent decisions.", no_args_is_help=True)
+exam_app = typer.Typer(help="Record and show the forensic examination.", no_args_is_help=True)
+care_app = typer.Typer(help="Record and show medical care given.", no_args_is_help=True)
+
+CASE_COLUMNS = ["id", "jurisdiction", "reporting", "age_band", "opened_at", "opened_by", "closed_at"]
+
+
+@case_app.command("open")
+@api_errors
+def case_open(
+    jurisdiction: str = typer.Option(None, help="Jurisdiction rule pack (server default if omitted)."),
+    reporting: str = typer.Option(None, help="undecided | restricted | anonymous | unrestricted."),
+    age_band: str = typer.Option(None, "--age-band", help="under-13 | 13 | 14-15 | 16-17 | adult."),
+    assault_at: str = typer.Option(None, "--assault-at", help="When the assault happened (ISO 8601, with offset)."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Open a new pseudonymous case and print its id."""
+    body = {"jurisdiction": jurisdiction, "reporting": reporting, "age_band": age_band, "assault_at": assault_at,
+            **parse_fields(fields)}
+    with client() as api:
+        case = api.open_case(**body)
+    emit(case, as_json, title="Case opened")
+
+
+@case_app.command("list")
+@api_errors
+def case_list(as_json: bool = JsonOpt) -> None:
+    """List the cases you may see."""
+    with client() as api:
+        cases = api.list_cases()
+    emit(cases, as_json, title="Cases", columns=CASE_COLUMNS)
+
+
+@case_app.command("show")
+@api_errors
+def case_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Show one case (no survivor identity: see `coc case identity get`)."""
+    with client() as api:
+        case = api.get_case(case_id)
+    emit(case, as_json, title=f"Case {case_id}")
+
+
+@case_app.command("assign")
+@api_errors
+def case_assign(
+    case_id: str = typer.Argument(..., help="Case id."),
+    user_id: str = typer.Argument(..., help="Staff user id (see `coc admin user list`)."),
+    remove: bool = typer.Option(False, "--remove", help="Remove the assignment instead."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Assign a staff member to a case (or remove them with --remove)."""
+    with client() as api:
+        result = api.unassign(case_id, user_id) if remove else api.assign(case_id, user_id)
+    emit(result if result is not None else {"case_id": case_id, "user_id": user_id,
+                                            "assigned": not remove}, as_json, title="Assignment")
+
+
+@case_app.command("break-glass")
+@api_errors
+def case_break_glass(
+    case_id: str = typer.Argument(..., help="Case id."),
+    reason: str = typer.Option(..., help="Why emergency access is needed (recorded and reviewed)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Emergency access to a case you are not assigned to; recorded in the access log."""
+    with client() as api:
+        result = api.break_glass(case_id, reason)
+    emit(result, as_json, title="Break-glass access")
+
+
+@identity_app.command("set")
+@api_errors
+def identity_set(
+    case_id: str = typer.Argument(..., help="Case id."),
+    data: Path = typer.Option(..., "--from", exists=True, dir_okay=False,
+                              help="JSON file with the identity fields (kept out of shell history)."),
+) -> None:
+    """Store the survivor's identity for a case (encrypted at rest)."""
+    identity = json.loads(data.read_text())
+    with client() as api:
+        api.put_identity(case_id, identity)
+    typer.echo(f"identity stored for case {case_id}")
+
+
+@identity_app.command("get")
+@api_errors
+def identity_get(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Show the survivor's identity (only on this explicit request; the read is access-logged)."""
+    with client() as api:
+        identity = api.get_identity(case_id)
+    emit(identity, as_json, title="Identity")
+
+
+# -- consent -----------------------------------------------------------------------------------
+@consent_app.command("record")
+@api_errors
+def consent_record(
+    case_id: str = typer.Argument(..., help="Case id."),
+    scope: str = typer.Argument(..., help="Consent scope, e.g. medical-care, forensic-exam, share-with-advocate."),
+    decision: str = typer.Option("granted", help="granted | declined | withdrawn."),
+    written: bool = typer.Option(False, "--written", help="A signed, written consent is on file."),
+    expires_at: str = typer.Option(None, "--expires-at", help="Expiry (ISO 8601), e.g. for information sharing."),
+    given_by: str = typer.Option(None, "--given-by", help="survivor | guardian."),
+    note: str = typer.Option(None, help="A short note (no survivor identity)."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record a consent decision for one scope."""
+    body = {"scope": scope, "decision": decision, "written": written or None, "expires_at": expires_at,
+            "given_by": given_by, "note": note, **parse_fields(fields)}
+    with client() as api:
+        result = api.record_consent(case_id, **body)
+    emit(result, as_json, title="Consent recorded")
+
+
+@consent_app.command("list")
+@api_errors
+def consent_list(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """List the consent decisions of a case."""
+    with client() as api:
+        rows = api.list_consents(case_id)
+    emit(rows, as_json, title="Consents")
+
+
+@consent_app.command("override")
+@api_errors
+def consent_override(
+    case_id: str = typer.Argument(..., help="Case id."),
+    handoff: str = typer.Argument(..., help="The handoff the override allows, e.g. disclose-identity-to-police."),
+    legal_basis: str = typer.Option(..., "--legal-basis", help="The statute or duty that requires it."),
+    patient_informed: bool = typer.Option(True, "--patient-informed/--patient-not-informed",
+                                          help="Whether the patient was told."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record a mandatory-report override (e.g. a minor), with its legal basis."""
+    body = {"handoff": handoff, "legal_basis": legal_basis, "patient_informed": patient_informed,
+            **parse_fields(fields)}
+    with client() as api:
+        result = api.record_override(case_id, **body)
+    emit(result, as_json, title="Override recorded")
+
+
+# -- exam and care -----------------------------------------------------------------------------
+@exam_app.command("record")
+@api_errors
+def exam_record(
+    case_id: str = typer.Argument(..., help="Case id."),
+    narrative: str = typer.Option(None, help="Examination notes (sensitive)."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record the forensic examination (needs forensic-exam consent)."""
+    with client() as api:
+        result = api.record_exam(case_id, **{"narrative": narrative, **parse_fields(fields)})
+    emit(result, as_json, title="Exam recorded")
+
+
+@exam_app.command("show")
+@api_errors
+def exam_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Show the examination record (access-logged; advocates need a sharing consent)."""
+    with client() as api:
+        result = api.get_exam(case_id)
+    emit(result, as_json, title="Exam")
+
+
+@care_app.command("record")
+@api_errors
+def care_record(
+    case_id: str = typer.Argument(..., help="Case id."),
+    kind: str = typer.Argument(..., help="Care given, e.g. hiv-pep, emergency-contraception, hep-b."),
+    note: str = typer.Option(None, help="A short note."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record medical care given (needs medical-care consent)."""
+    with client() as api:
+        result = api.record_care(case_id, **{"kind": kind, "note": note, **parse_fields(fields)})
+    emit(result, as_json, title="Care recorded")
+
+
+@care_app.command("show")
+@api_errors
+def care_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Show the care records of a case."""
+    with client() as api:
+        result = api.get_care(case_id)
+    emit(result, as_json, title="Care")

@@ -1,0 +1,346 @@
+"""`coc evidence`, `coc custody`, `coc lab`: evidence items, files, labels, custody and barcode scanning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import typer
+from rich.markup import escape
+
+from api.cli.common import (
+    JsonOpt,
+    SetOpt,
+    api_errors,
+    client,
+    console,
+    emit,
+    fail,
+    parse_fields,
+    print_json,
+    transfer_progress,
+)
+from api.client import ApiError
+
+evidence_app = typer.Typer(help="Evidence items: add, upload/download files, labels.", no_args_is_help=True)
+custody_app = typer.Typer(help="Chain of custody: seal, transfer, accept, check in/out, release.",
+                          no_args_is_help=True)
+lab_app = typer.Typer(help="Lab and evidence-store work.", no_args_is_help=True)
+
+ITEM_COLUMNS = ["id", "case_id", "kind", "description", "state", "holder_id", "location", "sealed", "sha256"]
+
+
+class _HashingWriter:
+    """A file wrapper that hashes what is written, so the download is verified without re-reading it."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self.out = out
+        self.sha = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.sha.update(data)
+        return self.out.write(data)
+
+
+@evidence_app.command("add")
+@api_errors
+def evidence_add(
+    case_id: str = typer.Argument(..., help="Case id."),
+    kind: str = typer.Option(..., help="Item kind, e.g. swab, clothing, toxicology, photograph, kit."),
+    description: str = typer.Option(None, help="What the item is (no survivor identity)."),
+    quantity: int = typer.Option(None, help="How many pieces."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register an evidence item on a case; prints its barcode id."""
+    body = {"kind": kind, "description": description, "quantity": quantity, **parse_fields(fields)}
+    with client() as api:
+        item = api.add_item(case_id, **body)
+    emit(item, as_json, title="Item added")
+
+
+@evidence_app.command("list")
+@api_errors
+def evidence_list(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """List the evidence items of a case."""
+    with client() as api:
+        items = api.list_items(case_id)
+    emit(items, as_json, title="Items", columns=_present(items, ITEM_COLUMNS))
+
+
+@evidence_app.command("show")
+@api_errors
+def evidence_show(item_id: str = typer.Argument(..., help="Item id (barcode)."), as_json: bool = JsonOpt) -> None:
+    """Show one evidence item and its current custody state."""
+    with client() as api:
+        item = api.get_item(item_id)
+    emit(item, as_json, title=f"Item {item_id}")
+
+
+@evidence_app.command("upload")
+@api_errors
+def evidence_upload(
+    item_id: str = typer.Argument(..., help="Item id."),
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="File to upload."),
+    filename: str = typer.Option(None, help="Name recorded with the file (default: the file's name)."),
+    content_type: str = typer.Option("application/octet-stream", "--content-type", help="MIME type."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stream a file (photograph, document) to an item; the server records its SHA-256."""
+    local = hashlib.sha256()
+    with path.open("rb") as fh, client() as api, transfer_progress(f"upload {path.name}", not as_json) as progress:
+        reader = _HashingReader(fh, local)
+        result = api.upload_file(item_id, reader, filename or path.name, size=path.stat().st_size,
+                                 content_type=content_type, progress=progress)
+    server_sha = _sha_of(result)
+    if server_sha and server_sha != local.hexdigest():
+        fail(f"the server recorded SHA-256 {server_sha} but the file sent hashes to {local.hexdigest()}")
+    out = result if isinstance(result, dict) else {"item_id": item_id}
+    out.setdefault("sha256", local.hexdigest())
+    emit(out, as_json, title="Uploaded")
+
+
+class _HashingReader:
+    """Hash a file while the client streams it, so the local digest costs no second read."""
+
+    def __init__(self, fh: IO[bytes], sha: Any) -> None:
+        self.fh = fh
+        self.sha = sha
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.sha.update(data)
+        return data
+
+
+@evidence_app.command("download")
+@api_errors
+def evidence_download(
+    item_id: str = typer.Argument(..., help="Item id."),
+    out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the file."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stream an item's file to disk and check its SHA-256 against the recorded one (access-logged)."""
+    with client() as api:
+        with out.open("wb") as fh, transfer_progress(f"download {out.name}", not as_json) as progress:
+            writer = _HashingWriter(fh)
+            info = api.download_file(item_id, writer, progress=progress)  # type: ignore[arg-type]
+        expected = info.sha256 or _sha_of(api.get_item(item_id))
+    actual = writer.sha.hexdigest()
+    result = {"item_id": item_id, "path": str(out), "bytes": info.bytes, "sha256": actual,
+              "expected_sha256": expected, "verified": expected == actual if expected else None}
+    if expected and expected != actual:
+        emit(result, as_json, title="Download")
+        fail(f"hash mismatch: the server recorded {expected}, the download hashes to {actual}")
+    emit(result, as_json, title="Downloaded")
+
+
+@evidence_app.command("label")
+@api_errors
+def evidence_label(
+    item_id: str = typer.Argument(..., help="Item id."),
+    out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the label."),
+    fmt: str = typer.Option("png", "--format", help="png | pdf."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fetch the printable barcode label of an item."""
+    if fmt not in ("png", "pdf"):
+        raise typer.BadParameter("png or pdf", param_hint="--format")
+    with client() as api:
+        data = api.label(item_id, fmt)
+    out.write_bytes(data)
+    emit({"item_id": item_id, "path": str(out), "format": fmt, "bytes": len(data)}, as_json, title="Label")
+
+
+# -- custody -----------------------------------------------------------------------------------
+def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_json: bool) -> None:
+    with client() as api:
+        call = {
+            "seal": api.seal, "transfer": api.offer_transfer, "accept": api.accept_transfer,
+            "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
+        }[verb]
+        result = call(item_or_transfer, **body)
+    emit(result, as_json, title=verb.capitalize())
+
+
+@custody_app.command("seal")
+@api_errors
+def custody_seal(
+    item_id: str = typer.Argument(..., help="Item id."),
+    seal_number: str = typer.Option(..., "--seal-number", help="The number on the tamper-evident seal."),
+    condition: str = typer.Option(None, help="Condition of the packaging."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Seal an item with a numbered tamper-evident seal."""
+    _custody_action("seal", item_id, {"seal_number": seal_number, "condition": condition, **parse_fields(fields)},
+                    as_json)
+
+
+@custody_app.command("transfer")
+@api_errors
+def custody_transfer(
+    item_id: str = typer.Argument(..., help="Item id."),
+    to: str = typer.Option(..., "--to", help="Receiving staff user id."),
+    reason: str = typer.Option(None, help="Why the item moves."),
+    condition: str = typer.Option(None, help="Condition at handover."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Offer an item to another custodian; they confirm with `coc custody accept`."""
+    body = {"to_user_id": to, "reason": reason, "condition": condition, "seal_intact": seal_intact,
+            **parse_fields(fields)}
+    _custody_action("transfer", item_id, body, as_json)
+
+
+@custody_app.command("accept")
+@api_errors
+def custody_accept(
+    transfer_id: str = typer.Argument(..., help="Transfer id (from `coc custody transfer`)."),
+    condition: str = typer.Option(None, help="Condition on receipt."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal on receipt."),
+    location: str = typer.Option(None, help="Where the item is stored now."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Accept a transfer offered to you (the receiving side of a handover)."""
+    body = {"condition": condition, "seal_intact": seal_intact, "location": location, **parse_fields(fields)}
+    _custody_action("accept", transfer_id, body, as_json)
+
+
+@custody_app.command("check-in")
+@api_errors
+def custody_check_in(
+    item_id: str = typer.Argument(..., help="Item id."),
+    location: str = typer.Option(None, help="Storage location."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Check an item into storage."""
+    _custody_action("check-in", item_id, {"location": location, **parse_fields(fields)}, as_json)
+
+
+@custody_app.command("check-out")
+@api_errors
+def custody_check_out(
+    item_id: str = typer.Argument(..., help="Item id."),
+    reason: str = typer.Option(None, help="Why it leaves storage (analysis, court...)."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Check an item out of storage."""
+    _custody_action("check-out", item_id, {"reason": reason, **parse_fields(fields)}, as_json)
+
+
+@custody_app.command("release")
+@api_errors
+def custody_release(
+    item_id: str = typer.Argument(..., help="Item id."),
+    to: str = typer.Option(None, "--to", help="Receiving law-enforcement user id."),
+    reason: str = typer.Option(None, help="Reason for the release."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Release an item to law enforcement (needs the survivor's written release consent)."""
+    _custody_action("release", item_id, {"to_user_id": to, "reason": reason, **parse_fields(fields)}, as_json)
+
+
+@custody_app.command("history")
+@api_errors
+def custody_history(item_id: str = typer.Argument(..., help="Item id."), as_json: bool = JsonOpt) -> None:
+    """Show the full custody history of an item."""
+    with client() as api:
+        rows = api.custody(item_id)
+    emit(rows, as_json, title=f"Custody of {item_id}")
+
+
+# -- lab scan ----------------------------------------------------------------------------------
+@lab_app.command("scan")
+def lab_scan(
+    source: Path = typer.Option(None, "--input", "-i", dir_okay=False,
+                                help="Read codes from this file/device instead of stdin."),
+    location: str = typer.Option(None, help="Storage location recorded with check-ins."),
+    fields: list[str] = SetOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read scanned barcodes (one per line) and check each item in or out; prints one line per scan."""
+    extra = {"location": location, **parse_fields(fields)}
+    stream = source.open("r", encoding="utf-8", errors="replace") if source else sys.stdin
+    failures = ok = 0
+    try:
+        with client() as api:
+            for raw in stream:
+                code = _clean_code(raw)
+                if not code:
+                    continue  # scanners send stray newlines; not an error
+                try:
+                    result = api.scan(code, **extra)
+                except ApiError as exc:
+                    failures += 1
+                    _scan_line(as_json, code, False, exc.detail, status=exc.status)
+                    if exc.status in (0, 401):  # the server is gone or our session ended: no point going on
+                        break
+                    continue
+                ok += 1
+                _scan_line(as_json, code, True, _scan_summary(result), result=result)
+    finally:
+        if source:
+            stream.close()
+    if not as_json:
+        console().print(f"[dim]{ok} ok, {failures} failed[/]", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _clean_code(raw: str) -> str:
+    """A scanned code: surrounding whitespace and control characters (scanner suffixes) removed."""
+    return "".join(ch for ch in raw.strip() if ch.isprintable())
+
+
+def _scan_summary(result: Any) -> str:
+    if not isinstance(result, dict):
+        return str(result)
+    parts = [str(result[k]) for k in ("action", "state", "status") if result.get(k)]
+    if result.get("location"):
+        parts.append(f"at {result['location']}")
+    return " ".join(parts) or "recorded"
+
+
+def _scan_line(as_json: bool, code: str, ok: bool, message: str, *, status: int | None = None,
+               result: Any = None) -> None:
+    if as_json:
+        line: dict[str, Any] = {"code": code, "ok": ok, "message": message}
+        if status is not None:
+            line["status"] = status
+        if result is not None:
+            line["result"] = result
+        typer.echo(json.dumps(line, default=str))  # JSON lines: one object per scan
+    else:
+        mark = "[green]OK  [/]" if ok else "[red]FAIL[/]"
+        console().print(f"{mark} {escape(code)}  {escape(message)}", highlight=False, markup=True)
+    sys.stdout.flush()  # a person at the scanner waits for each line
+
+
+def _present(rows: list[Any], wanted: list[str]) -> list[str] | None:
+    """The wanted columns that occur in the rows (None: let emit pick every column)."""
+    keys = {k for r in rows if isinstance(r, dict) for k in r}
+    cols = [c for c in wanted if c in keys]
+    return cols or None
+
+
+def _sha_of(record: Any) -> str | None:
+    if isinstance(record, dict):
+        for key in ("sha256", "file_sha256", "content_sha256"):
+            if isinstance(record.get(key), str):
+                return record[key]
+        file = record.get("file")
+        if isinstance(file, dict):
+            return _sha_of(file)
+    return None
+
+
+__all__ = ["custody_app", "evidence_app", "lab_app", "print_json"]
