@@ -8,6 +8,14 @@ Canonical serialization (version 1) of an entry — these exact bytes are stored
   * `prev` is the hex SHA-256 of the previous entry's body (64 zeros for seq 1), `seq` starts at 1.
 entry_hash = SHA-256(body); Merkle leaf = SHA-256(0x00 || body) (RFC 9162 §2.1), leaf index = seq - 1.
 No personal data goes in: pseudonymous case/item ids and staff ids only.
+
+Because keys are sorted, every canonical body ends with the fixed tail
+  ,"item":<item|null>,"kind":"<kind>","prev":"<prev>","seq":<seq>,"v":1}
+which the fast verifier checks byte for byte (the deep verifier also re-parses and re-renders each body).
+
+Merkle tree (core.merkle): `ledger_node(level, idx, hash)` holds the hash of every complete subtree
+(level 0 = leaf hashes, idx = leaf index) and is written by `append` in the same transaction as the entry,
+so an inclusion or consistency proof at any size needs O(log n) row lookups. Both tables are append-only.
 """
 
 from __future__ import annotations
@@ -19,12 +27,26 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, DateTime, LargeBinary, String, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+)
 from sqlmodel import Field, Session, SQLModel
 
+from core import merkle
 from core.actors import Actor
 from core.clock import utcnow
-from core.errors import ValidationFailed
+from core.errors import IntegrityViolation, ValidationFailed
 
 GENESIS = "0" * 64
 FORMAT_VERSION = 1
@@ -82,6 +104,16 @@ class LedgerEntry(SQLModel, table=True):
     recorded_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     entry_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+class LedgerNode(SQLModel, table=True):
+    """Hash of one complete Merkle subtree (level 0 = leaf); written with its entry, never changed."""
+
+    __tablename__ = "ledger_node"
+
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 # Keys that would carry a survivor's identity; refused in ledger data as a last line of defence.
@@ -176,7 +208,40 @@ def append(
                         body=body, entry_hash=sha256_hex(body))
     session.add(entry)
     session.flush()
+    session.execute(insert(LedgerNode), _new_nodes(session, seq - 1, merkle.leaf_hash(body)))
     return entry
+
+
+def _new_nodes(session: Session, index: int, leaf: bytes) -> list[dict[str, Any]]:
+    """Rows for the leaf at `index` and every subtree it completes (left children read in one query)."""
+    rows = [{"level": 0, "idx": index, "hash": leaf}]
+    done = merkle.completed_nodes(index)
+    if done:
+        lefts = [(level - 1, 2 * idx) for level, idx in done]
+        found = DbNodes(session).nodes(lefts)
+        h = leaf
+        for (level, idx), left in zip(done, lefts, strict=True):
+            if left not in found:
+                raise IntegrityViolation(f"ledger tree node {left} is missing: run the ledger verification")
+            h = merkle.node_hash(found[left], h)
+            rows.append({"level": level, "idx": idx, "hash": h})
+    return rows
+
+
+class DbNodes:
+    """merkle.NodeSource over the ledger_node table (one query per call)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def nodes(self, keys) -> dict[tuple[int, int], bytes]:
+        """Stored hashes for the given (level, idx) keys."""
+        keys = list(keys)
+        if not keys:
+            return {}
+        cond = or_(*(and_(LedgerNode.level == lv, LedgerNode.idx == ix) for lv, ix in keys))
+        rows = self.session.execute(select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).where(cond))
+        return {(lv, ix): bytes(h) for lv, ix, h in rows}
 
 
 def decode(entry: LedgerEntry) -> dict[str, Any]:
@@ -191,46 +256,211 @@ def count(session: Session) -> int:
 
 @dataclass(frozen=True)
 class ChainReport:
-    """Outcome of a chain verification: ok, or the first bad sequence number and why."""
+    """Outcome of a verification: ok, or the first bad sequence number and why (plus the recomputed root)."""
 
     ok: bool
     entries: int
     first_bad_seq: int | None = None
     reason: str | None = None
     head_hash: str = GENESIS
+    root_hash: str | None = None
 
 
-def verify_rows(rows) -> ChainReport:
-    """Check (seq, kind, case_id, item_id, body, entry_hash) rows in seq order against the chain rules."""
-    expected_seq, prev, n = 1, GENESIS, 0
-    for seq, kind, case_id, item_id, body, entry_hash in rows:
+def _js(value: str | None) -> str:
+    """JSON text of a short id or kind exactly as the canonical form renders it."""
+    if value is None:
+        return "null"
+    if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _at_text(value: datetime) -> str:
+    """iso(value) without strftime (the verifier's hot loop); same result."""
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def _check_deep(seq: int, prev: str, body: bytes, kind: str, case_id, item_id, at: str) -> str | None:
+    """Re-parse and re-render one body: None when canonical and consistent, else the reason."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "entry bytes are not valid JSON"
+    if not isinstance(doc, dict) or doc.get("seq") != seq or doc.get("prev") != prev:
+        return "entry does not link to the previous entry"
+    try:
+        if canonical(doc) != body:
+            return "entry bytes are not in canonical form"
+    except ValidationFailed:
+        return "entry bytes are not in canonical form"
+    if doc.get("kind") != kind or doc.get("case") != case_id or doc.get("item") != item_id or doc.get("at") != at:
+        return "indexed columns disagree with the entry's bytes"
+    return None
+
+
+class _ChainBad(Exception):
+    def __init__(self, seq: int, reason: str) -> None:
+        self.seq, self.reason = seq, reason
+
+
+def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str]:
+    """Check rows (seq, kind, case_id, item_id, recorded_at, body, entry_hash) in order; collect leaf hashes."""
+    sha, expected_seq, prev = hashlib.sha256, 1, GENESIS
+    add_leaf = leaves.append if leaves is not None else None
+    for seq, kind, case_id, item_id, recorded_at, body, entry_hash in rows:
         body = bytes(body)
         if seq != expected_seq:
-            bad = min(seq, expected_seq)
-            return ChainReport(False, n, bad, f"sequence gap or reorder: expected {expected_seq}, found {seq}")
-        digest = hashlib.sha256(body).hexdigest()
+            raise _ChainBad(min(seq, expected_seq), f"sequence gap or reorder: expected {expected_seq}, found {seq}")
+        digest = sha(body).hexdigest()
         if digest != entry_hash:
-            return ChainReport(False, n, seq, "stored hash does not match the entry's bytes")
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            return ChainReport(False, n, seq, "entry bytes are not valid JSON")
-        if not isinstance(doc, dict) or doc.get("seq") != seq or doc.get("prev") != prev:
-            return ChainReport(False, n, seq, "entry does not link to the previous entry")
-        if canonical(doc) != body:
-            return ChainReport(False, n, seq, "entry bytes are not in canonical form")
-        if doc.get("kind") != kind or doc.get("case") != case_id or doc.get("item") != item_id:
-            return ChainReport(False, n, seq, "indexed columns disagree with the entry's bytes")
-        prev, expected_seq, n = digest, seq + 1, n + 1
+            raise _ChainBad(seq, "stored hash does not match the entry's bytes")
+        at = _at_text(recorded_at)
+        # The canonical body's head and tail are fixed by the columns, the previous hash and seq (sorted keys).
+        tail = f',"item":{_js(item_id)},"kind":{_js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
+        if not body.endswith(tail.encode()):
+            raise _ChainBad(seq, "entry does not link to the previous entry, or its columns disagree with its bytes")
+        if f'"at":"{at}","case":{_js(case_id)},"data":'.encode() not in body:
+            raise _ChainBad(seq, "indexed columns disagree with the entry's bytes")
+        if deep:
+            reason = _check_deep(seq, prev, body, kind, case_id, item_id, at)
+            if reason:
+                raise _ChainBad(seq, reason)
+        if add_leaf is not None:
+            add_leaf(sha(b"\x00" + body).digest())
+        prev, expected_seq = digest, seq + 1
+    return expected_seq - 1, prev
+
+
+def verify_rows(rows, deep: bool = True) -> ChainReport:
+    """Check (seq, kind, case_id, item_id, recorded_at, body, entry_hash) rows in seq order (chain only)."""
+    try:
+        n, prev = _walk_chain(rows, None, deep)
+    except _ChainBad as bad:
+        return ChainReport(False, bad.seq - 1, bad.seq, bad.reason)
     return ChainReport(True, n, None, None, prev)
 
 
-def verify_chain(session: Session, batch: int = 5000) -> ChainReport:
-    """Recompute the whole hash chain from the database and report the first bad entry."""
+def _entry_rows(session: Session, batch: int):
     stmt = (
         select(LedgerEntry.seq, LedgerEntry.kind, LedgerEntry.case_id, LedgerEntry.item_id,
-               LedgerEntry.body, LedgerEntry.entry_hash)
+               LedgerEntry.recorded_at, LedgerEntry.body, LedgerEntry.entry_hash)
         .order_by(LedgerEntry.seq)
         .execution_options(yield_per=batch)
     )
-    return verify_rows(session.execute(stmt))
+    return session.execute(stmt)
+
+
+def verify_chain(session: Session, batch: int = 5000, deep: bool = True) -> ChainReport:
+    """Recompute the whole hash chain from the database and report the first bad entry."""
+    return verify_rows(_entry_rows(session, batch), deep)
+
+
+def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int | None, str | None, bytes]:
+    """Compare stored nodes with the recomputed leaves and with their own stored children.
+
+    Returns (first bad leaf index, reason, root). Each stored interior node is checked against its stored
+    children (which were checked level by level down to the leaves recomputed from the bodies), so a bad
+    node is pinned to exactly the subtree it covers.
+    """
+    n = len(leaves)
+    bad: list[tuple[int, str]] = []
+    below: list[bytes] = leaves  # the verified level under the one being read
+    cur: list[bytes] = []
+    level = 0
+
+    def close(level: int, cur: list[bytes], below: list[bytes]) -> None:
+        want = n >> level
+        if len(cur) < want:
+            bad.append((len(cur) << level, f"tree node ({level}, {len(cur)}) is missing"))
+        elif len(cur) > want:
+            bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?)"))
+
+    stmt = (select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
+            .order_by(LedgerNode.level, LedgerNode.idx).execution_options(yield_per=batch))
+    node_hash = merkle.node_hash
+    for lv, ix, h in session.execute(stmt):
+        h = bytes(h)
+        while lv > level:
+            close(level, cur, below)
+            below, cur, level = cur, [], level + 1
+        if ix != len(cur):
+            bad.append((min(ix, len(cur)) << level, f"tree node ({lv}, {len(cur)}) is missing or out of order"))
+            break
+        if level == 0:
+            want = leaves[ix] if ix < n else None
+        else:
+            want = node_hash(below[2 * ix], below[2 * ix + 1]) if 2 * ix + 1 < len(below) else None
+        if want is None:
+            bad.append((n, f"tree has level-{lv} nodes beyond the last entry (entries deleted?)"))
+            break
+        if h != want:
+            what = "the entry's bytes" if level == 0 else "its children"
+            bad.append((ix << level, f"tree node ({lv}, {ix}) does not match {what}"))
+        cur.append(h)
+    else:
+        close(level, cur, below)
+        while (n >> (level + 1)) > 0:  # levels that should exist but have no rows at all
+            level += 1
+            bad.append((0, f"tree level {level} is missing"))
+    root = merkle.root_from_leaves(leaves)
+    if not bad:
+        return None, None, root
+    first, reason = min(bad)
+    return first, reason, root
+
+
+def verify_ledger(session: Session, *, deep: bool = False, batch: int = 20000) -> ChainReport:
+    """Full verification: recompute the hash chain AND the Merkle tree; report the first bad seq.
+
+    deep=True also re-parses each body and checks that it is canonical JSON (slower; the fast path checks
+    the bytes that carry the chain and the indexed columns).
+    """
+    leaves: list[bytes] = []
+    chain_bad: _ChainBad | None = None
+    prev = GENESIS
+    try:
+        _, prev = _walk_chain(_entry_rows(session, batch), leaves, deep)
+    except _ChainBad as exc:
+        chain_bad = exc
+    tree_first, tree_reason, root = _check_tree(session, leaves, batch) if chain_bad is None else (None, None, b"")
+    if chain_bad is not None:
+        return ChainReport(False, chain_bad.seq - 1, chain_bad.seq, chain_bad.reason)
+    if tree_first is not None:
+        return ChainReport(False, len(leaves), tree_first + 1, tree_reason, prev, root.hex())
+    return ChainReport(True, len(leaves), None, None, prev, root.hex())
+
+
+# -- tree heads and proofs -------------------------------------------------------------------------
+
+
+def tree_root(session: Session, size: int | None = None) -> tuple[int, bytes]:
+    """(size, root hash) of the tree of the first `size` entries (default: all), from stored nodes."""
+    total = count(session)
+    size = total if size is None else size
+    if not 0 <= size <= total:
+        raise ValidationFailed(f"tree size {size} is outside 0..{total}")
+    return size, merkle.root(size, DbNodes(session))
+
+
+def inclusion_proof(session: Session, seq: int, tree_size: int | None = None) -> dict[str, Any]:
+    """Inclusion proof of entry `seq` in the tree of `tree_size` entries (default: current size)."""
+    size, root_hash = tree_root(session, tree_size)
+    if not 1 <= seq <= size:
+        raise ValidationFailed(f"entry {seq} is not in a tree of size {size}")
+    path = merkle.inclusion_proof(seq - 1, size, DbNodes(session))
+    leaf = DbNodes(session).nodes([(0, seq - 1)])[(0, seq - 1)]
+    return {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "leaf_hash": leaf.hex(),
+            "root_hash": root_hash.hex(), "path": [p.hex() for p in path]}
+
+
+def consistency_proof(session: Session, first: int, second: int | None = None) -> dict[str, Any]:
+    """Consistency proof that the tree of `first` entries is a prefix of the tree of `second`."""
+    second, second_root = tree_root(session, second)
+    if not 1 <= first <= second:
+        raise ValidationFailed(f"no consistency proof from size {first} to size {second}")
+    _, first_root = tree_root(session, first)
+    path = merkle.consistency_proof(first, second, DbNodes(session))
+    return {"first": first, "second": second, "first_root": first_root.hex(), "second_root": second_root.hex(),
+            "path": [p.hex() for p in path]}
