@@ -7,6 +7,8 @@ MODEL_MODULES = (
     "core.cases",
     "core.outbox",
     "flows.steps",
+    "policies.consent",
+    "policies.deadlines",
 )
 
 

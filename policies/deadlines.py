@@ -1,0 +1,310 @@
+"""Clinical and legal clocks of a case, computed from its jurisdiction pack and its ledger entries.
+
+Every number comes from the rule pack. Progress is read from the ledger only (policies may not import
+evidence), so the clocks work for whatever the evidence package records, as long as its entries follow:
+  * release of a kit to law enforcement: kind custody:item:released, or a custody:* entry whose data has
+    to_role/custodian_role == "law_enforcement";
+  * submission to a lab: a custody:* entry whose data has to_role/custodian_role == "lab" or
+    lab_submission == true, or a kind ending in "lab-submitted";
+  * analysis done: custody:item:analysed; destroyed: custody:item:destroyed;
+  * police notified (the start of a pickup deadline): the checkpoint allowing release-to-law-enforcement
+    for that item (checkpoint:handoff:allowed with item_id).
+Care and exam progress come from exam:care:recorded (data care, status) and exam:exam:recorded entries.
+
+`scan_deadlines` raises each alert once: a unique key per (case, item, alert kind) in the alert table,
+with its ALERT_RAISED ledger entry in the same savepoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, String, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel
+
+from core import ledger
+from core.actors import Actor
+from core.cases import Case, Reporting, get_case
+from core.clock import as_utc, utcnow
+from core.ids import new_id
+from core.ledger import EventKind, LedgerEntry
+from policies.jurisdictions import RulePack, get_pack
+
+
+class ClockName(StrEnum):
+    """Every clock the system tracks."""
+
+    HIV_PEP = "hiv-pep"
+    EMERGENCY_CONTRACEPTION = "emergency-contraception"
+    EVIDENCE_COLLECTION = "evidence-collection"
+    TOXICOLOGY_BLOOD = "toxicology-blood"
+    TOXICOLOGY_URINE = "toxicology-urine"
+    FACILITY_NOTIFY_POLICE = "facility-notify-police"
+    POLICE_PICKUP = "police-pickup"
+    LAB_SUBMISSION = "lab-submission"
+    LAB_ANALYSIS = "lab-analysis"
+    DESTRUCTION_NOTICE = "destruction-notice"
+
+
+class ClockStatus(StrEnum):
+    """Where a clock stands at an instant."""
+
+    RUNNING = "running"
+    MET = "met"  # the step happened (or care was decided) before or after the deadline
+    EXPIRED = "expired"  # the deadline passed and the step did not happen
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """One clock at an instant."""
+
+    name: ClockName
+    starts_at: datetime
+    deadline: datetime
+    status: ClockStatus
+    item_id: str | None = None
+    met_at: datetime | None = None
+
+    def remaining(self, now: datetime) -> timedelta:
+        """Time left before the deadline (negative once passed)."""
+        return self.deadline - now
+
+
+# Clinical clocks: (clock, pack field) — the window runs from the assault (or last contact).
+_CLINICAL = (
+    (ClockName.HIV_PEP, "hiv_pep_hours"),
+    (ClockName.EMERGENCY_CONTRACEPTION, "emergency_contraception_hours"),
+    (ClockName.EVIDENCE_COLLECTION, "evidence_collection_hours"),
+    (ClockName.TOXICOLOGY_BLOOD, "toxicology_blood_hours"),
+    (ClockName.TOXICOLOGY_URINE, "toxicology_urine_hours"),
+)
+
+_CLINICAL_LABEL = {
+    ClockName.HIV_PEP: "PEP window",
+    ClockName.EMERGENCY_CONTRACEPTION: "emergency contraception window",
+    ClockName.EVIDENCE_COLLECTION: "evidence collection window",
+    ClockName.TOXICOLOGY_BLOOD: "toxicology (blood) window",
+    ClockName.TOXICOLOGY_URINE: "toxicology (urine) window",
+}
+
+# CARE_RECORDED data["care"] values that stop each clinical clock (a decision either way stops the alarm).
+_CARE_FOR_CLOCK = {ClockName.HIV_PEP: "hiv-pep", ClockName.EMERGENCY_CONTRACEPTION: "emergency-contraception"}
+
+
+def _role(data: dict) -> str | None:
+    return data.get("to_role") or data.get("custodian_role")
+
+
+@dataclass
+class _ItemProgress:
+    collected_at: datetime | None = None
+    notified_at: datetime | None = None
+    le_at: datetime | None = None
+    lab_at: datetime | None = None
+    analysed_at: datetime | None = None
+    destroyed_at: datetime | None = None
+
+
+def _first(current: datetime | None, at: datetime) -> datetime:
+    return at if current is None or at < current else current
+
+
+def _read_progress(session: Session, case_id: str, now: datetime):
+    """Scan the case's ledger entries up to `now` into care/exam/tox times and per-item custody progress."""
+    entries = session.execute(
+        select(LedgerEntry.kind, LedgerEntry.item_id, LedgerEntry.recorded_at, LedgerEntry.body)
+        .where(LedgerEntry.case_id == case_id).order_by(LedgerEntry.seq)
+    ).all()
+    care: dict[str, datetime] = {}
+    exam_at: datetime | None = None
+    tox_at: datetime | None = None
+    items: dict[str, _ItemProgress] = {}
+    for kind, item_id, recorded_at, body in entries:
+        at = as_utc(recorded_at)
+        if at > now:
+            continue
+        data = json.loads(bytes(body)).get("data") or {}
+        if kind == EventKind.CARE_RECORDED and data.get("care"):
+            care[data["care"]] = _first(care.get(data["care"]), at)
+        elif kind == EventKind.EXAM_RECORDED:
+            exam_at = _first(exam_at, at)
+        elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == "collect-toxicology":
+            tox_at = _first(tox_at, at)
+        if item_id is None:
+            continue
+        p = items.setdefault(item_id, _ItemProgress())
+        if kind == EventKind.ITEM_COLLECTED:
+            p.collected_at = _first(p.collected_at, at)
+        elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == "release-to-law-enforcement":
+            p.notified_at = _first(p.notified_at, at)
+        if not kind.startswith("custody:"):
+            continue
+        if kind == EventKind.RELEASED or _role(data) == "law_enforcement":
+            p.le_at = _first(p.le_at, at)
+        if _role(data) == "lab" or data.get("lab_submission") is True or kind.endswith("lab-submitted"):
+            p.lab_at = _first(p.lab_at, at)
+        if kind == EventKind.ANALYSED:
+            p.analysed_at = _first(p.analysed_at, at)
+        if kind == EventKind.DESTROYED:
+            p.destroyed_at = _first(p.destroyed_at, at)
+    return care, exam_at, tox_at, items
+
+
+def _state(name: ClockName, start: datetime, deadline: datetime, met: datetime | None, now: datetime,
+           item_id: str | None = None) -> ClockState:
+    status = ClockStatus.MET if met is not None else ClockStatus.EXPIRED if now >= deadline else ClockStatus.RUNNING
+    return ClockState(name, start, deadline, status, item_id, met)
+
+
+def case_clocks(session: Session, case_id: str, now: datetime | None = None) -> list[ClockState]:
+    """Every clock of the case at `now` (clinical clocks need a known assault time)."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    return _clocks(session, case, get_pack(case.jurisdiction), now)
+
+
+def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list[ClockState]:
+    care, exam_at, tox_at, items = _read_progress(session, case.id, now)
+    out: list[ClockState] = []
+    if case.assault_at is not None:
+        assault = as_utc(case.assault_at)
+        for name, field in _CLINICAL:
+            if name in _CARE_FOR_CLOCK:
+                met = care.get(_CARE_FOR_CLOCK[name])
+            elif name is ClockName.EVIDENCE_COLLECTION:
+                met = exam_at
+            else:
+                met = tox_at
+            out.append(_state(name, assault, assault + pack.hours(field), met, now))
+    for item_id, p in sorted(items.items()):
+        if p.destroyed_at is not None:
+            continue
+        if p.notified_at is not None and pack.consent.facility_notifies_police_hours is not None:
+            hours = timedelta(hours=pack.consent.facility_notifies_police_hours)
+            out.append(_state(ClockName.FACILITY_NOTIFY_POLICE, p.notified_at, p.notified_at + hours,
+                              p.le_at, now, item_id))
+        if p.notified_at is not None and pack.kit.police_pickup_days is not None:
+            out.append(_state(ClockName.POLICE_PICKUP, p.notified_at,
+                              p.notified_at + pack.days("police_pickup_days"), p.le_at, now, item_id))
+        if p.le_at is not None:
+            out.append(_state(ClockName.LAB_SUBMISSION, p.le_at, p.le_at + pack.days("lab_submission_days"),
+                              p.lab_at, now, item_id))
+        if p.lab_at is not None:
+            out.append(_state(ClockName.LAB_ANALYSIS, p.lab_at, p.lab_at + pack.days("lab_analysis_days"),
+                              p.analysed_at, now, item_id))
+        if p.collected_at is not None and p.le_at is None and case.reporting != Reporting.UNRESTRICTED:
+            # An unreported kit is kept for the retention period; notice is due that many days before its end.
+            end = p.collected_at + pack.days("unreported_retention_days")
+            out.append(_state(ClockName.DESTRUCTION_NOTICE, p.collected_at,
+                              end - pack.days("destruction_notice_days"), None, now, item_id))
+    return out
+
+
+# --- alerts --------------------------------------------------------------------------------------------
+
+class AlertBase(SQLModel):
+    """Fields of an alert shown to staff (no survivor identity)."""
+
+    case_id: str = Field(sa_column=Column(String(32), index=True, nullable=False))
+    item_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    clock: ClockName = Field(sa_type=String(32))
+    message: str = Field(max_length=200)
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    raised_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class Alert(AlertBase, table=True):
+    """One raised alert; `dedupe_key` is unique so the same alert is never raised twice."""
+
+    __tablename__ = "deadline_alert"
+
+    id: str = Field(primary_key=True, max_length=32)
+    dedupe_key: str = Field(sa_column=Column(String(128), unique=True, nullable=False))
+    ledger_seq: int
+    ledger_hash: str = Field(max_length=64)
+
+
+class AlertPublic(AlertBase):
+    """An alert as shown through the API."""
+
+    id: str
+    ledger_seq: int
+
+
+def _hours(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() // 3600), 0)
+
+
+def _alert_for(clock: ClockState, pack: RulePack, now: datetime) -> str | None:
+    """The alert message a clock calls for at `now`, or None."""
+    if clock.status is not ClockStatus.RUNNING and clock.status is not ClockStatus.EXPIRED:
+        return None
+    if clock.name in _CLINICAL_LABEL:
+        lead = timedelta(hours=pack.alerts.clinical_lead_hours)
+        if clock.status is ClockStatus.RUNNING and now >= clock.deadline - lead:
+            return f"{_CLINICAL_LABEL[clock.name]} closes in {_hours(clock.remaining(now))} h"
+        return None
+    lead = timedelta(days=pack.alerts.kit_lead_days)
+    if now < clock.deadline - lead:
+        return None
+    days = (now - clock.starts_at).days
+    return {
+        ClockName.FACILITY_NOTIFY_POLICE: "kit released for law enforcement: confirm the police were notified",
+        ClockName.POLICE_PICKUP: f"kit released {days} days ago, not yet taken by law enforcement",
+        ClockName.LAB_SUBMISSION: f"kit with law enforcement {days} days, not submitted to a lab",
+        ClockName.LAB_ANALYSIS: f"kit at the lab {days} days, not analysed",
+        ClockName.DESTRUCTION_NOTICE: "unreported kit nears the end of retention: send the destruction notice",
+    }[clock.name]
+
+
+def scan_deadlines(session: Session, *, actor: Actor, now: datetime | None = None) -> list[Alert]:
+    """Raise every alert that is due at `now` and not raised before; return the new ones (no commit)."""
+    now = now or utcnow()
+    raised: list[Alert] = []
+    cases = session.execute(select(Case).where(Case.closed_at.is_(None)).order_by(Case.id)).scalars().all()
+    for case in cases:
+        pack = get_pack(case.jurisdiction)
+        for clock in _clocks(session, case, pack, now):
+            message = _alert_for(clock, pack, now)
+            if message is None:
+                continue
+            key = f"{case.id}:{clock.item_id or '-'}:{clock.name}"
+            if session.execute(select(Alert.id).where(Alert.dedupe_key == key)).first() is not None:
+                continue
+            alert = _raise(session, actor, case, clock, key, message, now)
+            if alert is not None:
+                raised.append(alert)
+    return raised
+
+
+def _raise(session: Session, actor: Actor, case: Case, clock: ClockState, key: str, message: str,
+           now: datetime) -> Alert | None:
+    """Insert the alert and its ledger entry in a savepoint; a concurrent duplicate is skipped."""
+    try:
+        with session.begin_nested():
+            alert = Alert(id=new_id("alert"), dedupe_key=key, case_id=case.id, item_id=clock.item_id,
+                          clock=clock.name, message=message, due_at=clock.deadline, raised_at=now,
+                          ledger_seq=0, ledger_hash="")
+            session.add(alert)
+            session.flush()  # the unique key is checked here, before the ledger entry
+            entry = ledger.append(session, kind=EventKind.ALERT_RAISED, actor=actor, case_id=case.id,
+                                  item_id=clock.item_id, at=now,
+                                  data={"alert_id": alert.id, "clock": clock.name, "due_at": clock.deadline,
+                                        "message": message})
+            alert.ledger_seq, alert.ledger_hash = entry.seq, entry.entry_hash
+            session.flush()
+    except IntegrityError:
+        return None  # another scanner raised it first
+    return alert
+
+
+def list_alerts(session: Session, *, case_id: str | None = None, limit: int = 200) -> list[Alert]:
+    """Alerts, newest first (optionally of one case)."""
+    stmt = select(Alert).order_by(Alert.raised_at.desc(), Alert.id).limit(limit)
+    if case_id is not None:
+        stmt = stmt.where(Alert.case_id == case_id)
+    return list(session.execute(stmt).scalars().all())

@@ -1,0 +1,127 @@
+"""Jurisdiction rule packs: every clinical and statutory number lives in policies/jurisdictions/*.yaml.
+
+Each pack is validated on load by a pydantic model (unknown keys are refused, every number is checked);
+an error names the file, the key and the problem. Code never holds these numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from core.errors import ConfigError, NotFound
+
+PACK_DIR = Path(__file__).resolve().parent / "jurisdictions"
+
+
+class _Strict(BaseModel):
+    """Packs are legal text turned into data: a typo must fail loudly, never be ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClinicalRules(_Strict):
+    """Clinical windows, in hours from the assault (or last contact)."""
+
+    evidence_collection_hours: int = Field(gt=0)
+    hiv_pep_hours: int = Field(gt=0)
+    emergency_contraception_hours: int = Field(gt=0)
+    toxicology_blood_hours: int = Field(gt=0)
+    toxicology_urine_hours: int = Field(gt=0)
+
+
+class KitRules(_Strict):
+    """Kit-tracking deadlines, in days."""
+
+    police_pickup_days: int | None = Field(default=None, gt=0)  # None: the jurisdiction sets none
+    lab_submission_days: int = Field(gt=0)  # law enforcement → lab
+    lab_analysis_days: int = Field(gt=0)  # lab receipt → analysed
+    unreported_retention_days: int = Field(gt=0)
+    destruction_notice_days: int = Field(gt=0)
+
+
+class ConsentRules(_Strict):
+    """Consent, age and reporting rules."""
+
+    age_of_consent: int = Field(ge=0, le=21)  # youngest age that can consent to their own care
+    mandatory_report_under_age: int = Field(ge=0, le=21)  # a mandatory report applies below this age
+    release_requires_written: bool
+    facility_notifies_police_hours: int | None = Field(default=None, gt=0)  # None: no facility duty
+
+
+class AlertRules(_Strict):
+    """How early deadline alerts are raised."""
+
+    clinical_lead_hours: int = Field(gt=0)  # "PEP window closes in 6 h"
+    kit_lead_days: int = Field(ge=0)  # 0: alert only once a kit deadline has passed
+
+
+class RulePack(_Strict):
+    """One jurisdiction's rules; `code` must equal the file's stem."""
+
+    code: str = Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")
+    name: str = Field(min_length=1, max_length=100)
+    clinical: ClinicalRules
+    kit: KitRules
+    consent: ConsentRules
+    alerts: AlertRules
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RulePack:
+        if self.consent.mandatory_report_under_age < self.consent.age_of_consent:
+            raise ValueError("consent.mandatory_report_under_age must not be below consent.age_of_consent")
+        return self
+
+    def hours(self, name: str) -> timedelta:
+        """A clinical window as a timedelta, e.g. pack.hours('hiv_pep_hours')."""
+        return timedelta(hours=getattr(self.clinical, name))
+
+    def days(self, name: str) -> timedelta:
+        """A kit deadline as a timedelta, e.g. pack.days('lab_submission_days')."""
+        return timedelta(days=getattr(self.kit, name))
+
+
+def load_pack(path: Path) -> RulePack:
+    """Load and validate one YAML pack; ConfigError names the file, the key and the problem."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: (top level): must be a mapping of keys to values")
+    try:
+        pack = RulePack.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"{path.name}: {key}: {err['msg']}") from None
+    if pack.code != path.stem:
+        raise ConfigError(f"{path.name}: code: {pack.code!r} does not match the file name {path.stem!r}")
+    return pack
+
+
+def load_dir(directory: Path) -> dict[str, RulePack]:
+    """Load every *.yaml pack in `directory`; the first invalid file stops the load (fail closed)."""
+    return {p.stem: load_pack(p) for p in sorted(directory.glob("*.yaml"))}
+
+
+@lru_cache(maxsize=1)
+def installed_packs() -> dict[str, RulePack]:
+    """The packs shipped in policies/jurisdictions/, loaded once."""
+    packs = load_dir(PACK_DIR)
+    if "default" not in packs:
+        raise ConfigError("jurisdictions: the 'default' pack is missing")
+    return packs
+
+
+def get_pack(code: str) -> RulePack:
+    """The pack for `code`, or NotFound listing the installed ones."""
+    packs = installed_packs()
+    try:
+        return packs[code]
+    except KeyError:
+        raise NotFound(f"unknown jurisdiction {code!r}; installed: {', '.join(sorted(packs))}") from None
