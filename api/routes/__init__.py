@@ -1,4 +1,7 @@
 """HTTP routers. create_app() includes the `router` of every module listed here."""
 
 ROUTER_MODULES: tuple[str, ...] = (
+    "api.routes.system",
+    "api.routes.cases",
+    "api.routes.admin",
 )

@@ -1,0 +1,93 @@
+"""create_app(): the FastAPI application. Nothing connects at import; engines and clients are made on first use."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import problems
+from api.auth import issuer
+from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifier
+from api.ratelimit import RateLimiter
+from api.routes import ROUTER_MODULES
+from core.errors import PayloadTooLarge
+from core.settings import Settings, get_settings
+
+# Routes that stream a large raw body and enforce settings.upload_max_bytes themselves.
+STREAMED_UPLOADS: tuple[tuple[str, re.Pattern[str]], ...] = (("PUT", re.compile(r"^/items/[^/]+/file$")),)
+
+
+class BodySizeLimit:
+    """Refuse request bodies larger than `max_bytes` (413 problem+json), except the streamed upload routes."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a byte-counting receive()."""
+        if scope["type"] != "http" or any(
+            scope["method"] == m and rx.match(scope["path"]) for m, rx in STREAMED_UPLOADS
+        ):
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > limit:
+                    response = problems.domain_error_response(_too_large(limit))
+                    await response(scope, receive, send)
+                    return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:  # chunked bodies without Content-Length
+                    raise _too_large(limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the request body is larger than {limit} bytes")
+
+
+def create_app(settings: Settings | None = None, *, key_source: KeySource | None = None) -> FastAPI:
+    """Build the API: every router in api.routes.ROUTER_MODULES, problem+json errors, body size limit, auth."""
+    settings = settings or get_settings()
+    app = FastAPI(title="Chain of Care", version="0.1.0",
+                  description="Consent checkpoints, an unbroken chain of custody, and the survivor's pathway.")
+    app.state.settings = settings
+    app.state.engine = None  # made on first request (api.deps.get_app_engine)
+    app.state.login_limiter = RateLimiter(settings.login_rate_per_min)
+    app.state.lookup_limiter = RateLimiter(settings.lookup_rate_per_min)
+    app.state.health_cache = {}
+    app.state.issuer_keys = issuer.load_or_create_keys(settings.data_dir) if settings.embedded else None
+    if key_source is None:
+        if app.state.issuer_keys is not None:
+            # Embedded: verify against our own key in-process (fetching our own JWKS over HTTP would be a
+            # request to ourselves from inside a request).
+            key_source = StaticKeySource([app.state.issuer_keys.public_jwk])
+        else:
+            settings.require("jwt_jwks_url", "jwt_issuer")
+            key_source = JWKSKeySource(str(settings.jwt_jwks_url))
+    assert settings.jwt_issuer, "load_settings fills jwt_issuer in embedded mode and requires it otherwise"
+    app.state.verifier = TokenVerifier(key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                                       algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s)
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
+    app.include_router(issuer.router)
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    return app

@@ -1,0 +1,157 @@
+"""Request dependencies, declared once: SessionDep, CurrentUser, SettingsDep, ClockDep and Authorized/require.
+
+Authorization happens in exactly one place, policies.authz.authorize(); this module only feeds it the caller
+(from a verified Bearer token) and the case id, and writes the access log for sensitive reads so route
+authors cannot forget it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from core.actors import Actor
+from core.clock import Clock, get_clock
+from core.db import get_engine
+from core.errors import AuthenticationFailed, PermissionDenied
+from core.settings import Settings
+from policies.access import log_access
+from policies.authz import AuthDecision, active_actor, authorize
+from policies.permissions import CASE_SCOPED, SENSITIVE, Permission, role_allows
+
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings the app was created with."""
+    return request.app.state.settings
+
+
+def get_app_clock() -> Clock:
+    """The process clock (tests install a ManualClock with core.clock.set_clock)."""
+    return get_clock()
+
+
+def get_app_engine(request: Request) -> Engine:
+    """The app's engine, created on first use (never at import or app creation)."""
+    engine = request.app.state.engine
+    if engine is None:
+        engine = request.app.state.engine = get_engine(request.app.state.settings.database_url)
+    return engine
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """A session whose transaction commits after the route returns and rolls back if it raises."""
+    with Session(get_app_engine(request), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+ClockDep = Annotated[Clock, Depends(get_app_clock)]
+# scope="function": commit happens before the response is sent, so a failed commit is an error response,
+# never a 2xx for a change that was not stored.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from /auth/token or your identity provider")
+
+
+def get_current_user(request: Request, session: SessionDep,
+                     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+    """The authenticated, ACTIVE staff user (checked against the database on every request)."""
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise AuthenticationFailed("send an access token: Authorization: Bearer <token>")
+    claims = request.app.state.verifier.verify(creds.credentials)
+    return active_actor(session, claims["sub"])
+
+
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
+
+CaseResolver = Callable[[Session, dict[str, Any]], str | None]
+
+
+class Authorized:
+    """Dependency: the caller must hold `permission` (and, for case-scoped ones, be assigned to the case).
+
+    The case id comes from the path parameter `case_param`, or from `case_from(session, path_params)` for
+    routes addressed by another id (e.g. an item). Reads of SENSITIVE data are written to the access log.
+    The instance stays visible in the route's dependency tree, so tests can read every route's permission.
+    """
+
+    def __init__(self, permission: Permission, *, case_param: str = "case_id",
+                 case_from: CaseResolver | None = None) -> None:
+        self.permission = Permission(permission)
+        self.case_param = case_param
+        self.case_from = case_from
+
+    def __repr__(self) -> str:
+        return f"Authorized({self.permission.value!r})"
+
+    def case_id_for(self, session: Session, request: Request) -> str | None:
+        """The case id this request acts on (None when the permission is not case-scoped)."""
+        if self.permission not in CASE_SCOPED:
+            return None
+        if self.case_from is not None:
+            return self.case_from(session, dict(request.path_params))
+        value = request.path_params.get(self.case_param)
+        return str(value) if value is not None else None
+
+    def __call__(self, request: Request, session: SessionDep, user: CurrentUser, clock: ClockDep) -> Actor:
+        """Authorize the request and return the acting Actor."""
+        now = clock.now()
+        if not role_allows(user.role, self.permission):
+            # Checked before resolving the case so that callers without the role learn nothing about ids.
+            raise PermissionDenied(f"your role ({user.role}) does not allow {self.permission.value}")
+        case_id = self.case_id_for(session, request)
+        actor, how = authorize(session, user, self.permission, case_id=case_id, now=now)
+        if self.permission in SENSITIVE or how is AuthDecision.BREAK_GLASS:
+            route = request.scope.get("route")
+            resource = f"{request.method} {getattr(route, 'path', request.url.path)}"  # template: no ids
+            log_access(session, actor=actor, case_id=case_id, resource=resource, permission=self.permission,
+                       break_glass=how is AuthDecision.BREAK_GLASS, now=now)
+        return actor
+
+
+def require(permission: Permission, *, case_param: str = "case_id", case_from: CaseResolver | None = None) -> Any:
+    """`actor: Actor = require(Permission.X)` — a route's one permission declaration."""
+    return Depends(Authorized(permission, case_param=case_param, case_from=case_from))
+
+
+def Allowed(permission: Permission, *, case_param: str = "case_id",  # noqa: N802 - reads like a type
+            case_from: CaseResolver | None = None) -> Any:
+    """`actor: Allowed(Permission.X)` — the same declaration as an Annotated type."""
+    return Annotated[Actor, Depends(Authorized(permission, case_param=case_param, case_from=case_from))]
+
+
+def route_permissions(route: Any) -> list[Permission]:
+    """Every permission declared (via Authorized) anywhere in a route's dependency tree."""
+    found: list[Permission] = []
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dep = stack.pop()
+        if dep is None:
+            continue
+        if isinstance(dep.call, Authorized):
+            found.append(dep.call.permission)
+        stack.extend(dep.dependencies)
+    return found
+
+
+def route_authorizer(route: Any) -> Authorized | None:
+    """The route's Authorized dependency, if it declares one."""
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dep = stack.pop()
+        if dep is None:
+            continue
+        if isinstance(dep.call, Authorized):
+            return dep.call
+        stack.extend(dep.dependencies)
+    return None

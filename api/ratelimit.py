@@ -1,0 +1,45 @@
+"""A small in-process sliding-window rate limiter (login, survivor status lookup).
+
+Assumption: one API process per deployment (`coc up`); behind several workers each keeps its own window,
+so the effective limit is multiplied by the worker count — acceptable for slowing password guessing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from core.errors import RateLimited
+
+
+class RateLimiter:
+    """At most `per_minute` hits per key in any 60-second window."""
+
+    def __init__(self, per_minute: int, *, window_s: float = 60.0, max_keys: int = 100_000) -> None:
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self.max_keys = max_keys  # bounded memory: an attacker cycling keys cannot grow us without limit
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, *keys: str, now: float | None = None) -> None:
+        """Count one attempt against every key; raise RateLimited if any key is over its limit."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._hits) > self.max_keys:
+                self._hits.clear()
+            for key in keys:
+                q = self._hits.setdefault(key, deque())
+                while q and now - q[0] >= self.window_s:
+                    q.popleft()
+                if len(q) >= self.per_minute:
+                    retry = max(1, int(self.window_s - (now - q[0])) + 1)
+                    raise RateLimited("too many attempts: wait a minute and try again", retry_after=retry)
+            for key in keys:
+                self._hits[key].append(now)
+
+    def reset(self) -> None:
+        """Forget every window (tests, admin)."""
+        with self._lock:
+            self._hits.clear()

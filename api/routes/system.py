@@ -1,0 +1,105 @@
+"""System routes: GET /health (each dependency's readiness) and GET /me."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from api.deps import CurrentUser, SessionDep, get_app_engine
+from core import migrate
+from policies.authz import assigned_case_ids, get_user
+
+router = APIRouter(tags=["system"])
+
+OBJECT_LOCK_CACHE_S = 60.0  # the canary writes a locked object: not on every probe
+PREFECT_TIMEOUT_S = 2.0
+
+
+class PartState(BaseModel):
+    """One dependency's readiness."""
+
+    ok: bool
+    detail: str
+
+
+class HealthReport(BaseModel):
+    """Overall readiness and each part's state."""
+
+    status: Literal["ready", "unavailable"]
+    parts: dict[str, PartState]
+
+
+class Me(BaseModel):
+    """The authenticated staff user."""
+
+    id: str
+    username: str
+    role: str
+    active: bool
+    assigned_cases: list[str]
+
+
+def _database(request: Request) -> PartState:
+    try:
+        engine = get_app_engine(request)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        if not migrate.is_migrated(engine):
+            return PartState(ok=False, detail="reachable but not migrated to the newest revision: run coc migrate")
+        return PartState(ok=True, detail="reachable and migrated")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; only the class name is shown
+        return PartState(ok=False, detail=f"unreachable ({type(exc).__name__})")
+
+
+def _object_store(request: Request) -> PartState:
+    cache: dict[str, Any] = request.app.state.health_cache
+    cached = cache.get("s3")
+    if cached and time.monotonic() - cached[0] < OBJECT_LOCK_CACHE_S:
+        return cached[1]
+    try:
+        from evidence.storage import get_object_store  # evidence owns the store; imported lazily (no import cost)
+
+        get_object_store(request.app.state.settings).check_object_lock()
+        state = PartState(ok=True, detail="reachable; Object Lock refuses deletion of a locked version")
+    except Exception as exc:  # noqa: BLE001 - unreachable, misconfigured or lock not enforced: all "not ready"
+        detail = getattr(exc, "detail", None) or type(exc).__name__
+        state = PartState(ok=False, detail=f"not ready: {detail}"[:300])
+    cache["s3"] = (time.monotonic(), state)
+    return state
+
+
+def _prefect(request: Request) -> PartState:
+    url = request.app.state.settings.prefect_api_url
+    if not url:
+        return PartState(ok=False, detail="COC_PREFECT_API_URL is not set")
+    try:
+        resp = httpx.get(url.rstrip("/") + "/health", timeout=PREFECT_TIMEOUT_S)
+        if resp.status_code == 200:
+            return PartState(ok=True, detail="reachable")
+        return PartState(ok=False, detail=f"answered HTTP {resp.status_code}")
+    except httpx.HTTPError as exc:
+        return PartState(ok=False, detail=f"unreachable ({type(exc).__name__})")
+
+
+@router.get("/health", response_model=HealthReport, openapi_extra={"x-coc-public": True},
+            responses={503: {"model": HealthReport, "description": "a dependency is not ready"}})
+def health(request: Request) -> JSONResponse:
+    """Readiness: database reachable and migrated, S3 reachable with Object Lock enforced, Prefect reachable."""
+    parts = {"database": _database(request), "object_store": _object_store(request), "prefect": _prefect(request)}
+    ready = all(p.ok for p in parts.values())
+    report = HealthReport(status="ready" if ready else "unavailable", parts=parts)
+    return JSONResponse(report.model_dump(), status_code=200 if ready else 503)
+
+
+@router.get("/me", response_model=Me, openapi_extra={"x-coc-authenticated": True})
+def me(user: CurrentUser, session: SessionDep) -> Me:
+    """The authenticated staff user and the cases they are assigned to (any active staff user)."""
+    row = get_user(session, user.id)
+    return Me(id=row.id, username=row.username, role=str(row.role), active=row.active,
+              assigned_cases=assigned_case_ids(session, row.id))
