@@ -48,8 +48,10 @@ class ApiError(Exception):
             text = response.text.strip()[:500] if response.text else ""
             return cls(status, title, text or title)
         detail = body.get("detail", title)
-        if isinstance(detail, list):  # FastAPI request-validation errors: a list of {loc, msg}
+        if isinstance(detail, list):  # plain FastAPI request-validation errors: a list of {loc, msg}
             detail = "; ".join(_validation_message(e) for e in detail) or title
+        elif isinstance(body.get("errors"), list) and body["errors"]:  # RFC 9457 extension: say which field
+            detail = f"{detail}: " + "; ".join(_validation_message(e) for e in body["errors"])
         return cls(status, str(body.get("title") or title), str(detail), str(body.get("type") or "about:blank"),
                    body)
 

@@ -20,12 +20,12 @@ def user_add(
     role: str = typer.Option(..., help="examiner | advocate | lab | law_enforcement | auditor | coordinator."),
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                  envvar="COC_NEW_USER_PASSWORD", help="Initial password (prompted if omitted)."),
-    display_name: str = typer.Option(None, "--display-name", help="Name shown to colleagues."),
+    subject: str = typer.Option(None, help="The user's subject at an external identity provider, if any."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a staff user."""
-    body = {"username": username, "role": role, "password": password, "display_name": display_name,
+    body = {"username": username, "role": role, "password": password, "subject": subject,
             **parse_fields(fields)}
     with client() as api:
         user = api.create_user(**body)

@@ -63,3 +63,72 @@ def test_commands_need_a_login(cli):
 
 def test_usage_error_exits_2(cli):
     assert cli("case", "open", "--no-such-option").exit_code == 2
+
+
+def test_case_open_show_list_with_json_and_tables(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    opened = cli("case", "open", "--reporting", "restricted", "--age-band", "adult", "--json")
+    assert opened.exit_code == 0, opened.output
+    case = json.loads(opened.output)
+    assert case["reporting"] == "restricted"
+    shown = cli("case", "show", case["id"])
+    assert shown.exit_code == 0, shown.output
+    assert case["id"] in shown.output and "restricted" in shown.output
+    listed = json.loads(cli("case", "list", "--json").output)
+    assert [c["id"] for c in listed] == [case["id"]]
+    table = cli("case", "list")
+    assert table.exit_code == 0 and case["id"] in table.output
+
+
+def test_case_open_with_a_bad_value_prints_the_api_detail(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    result = cli("case", "open", "--reporting", "sideways")
+    assert result.exit_code == 1
+    assert "422" in result.output and "reporting" in result.output
+
+
+def test_unknown_case_is_a_404_with_exit_1(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    result = cli("case", "show", "C0000000000000000")
+    assert result.exit_code == 1
+    assert "404" in result.output or "403" in result.output
+
+
+def test_identity_only_on_explicit_request(cli, live_api, tmp_path):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    ident = tmp_path / "identity.json"
+    ident.write_text(json.dumps({"full_name": "Alex Example"}))
+    stored = cli("case", "identity", "set", case["id"], "--from", str(ident))
+    assert stored.exit_code == 0, stored.output
+    assert "Alex Example" not in cli("case", "show", case["id"]).output
+    got = cli("case", "identity", "get", case["id"], "--json")
+    assert got.exit_code == 0, got.output
+    assert json.loads(got.output)["full_name"] == "Alex Example"
+
+
+def test_admin_user_add_list_deactivate_and_assign(cli, live_api):  # noqa: F811
+    examiner = login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    login_as(cli, live_api, "coordinator")
+    added = cli("admin", "user", "add", "advocate-amy", "--role", "advocate", "--password", "correct horse battery",
+                "--json")
+    assert added.exit_code == 0, added.output
+    user = json.loads(added.output)
+    assert user["role"] == "advocate" and "password" not in user
+    listed = cli("admin", "user", "list", "--json")
+    assert "advocate-amy" in [u["username"] for u in json.loads(listed.output)]
+    assigned = cli("case", "assign", case["id"], user["id"], "--json")
+    assert assigned.exit_code == 0, assigned.output
+    gone = cli("admin", "user", "deactivate", user["id"], "--json")
+    assert gone.exit_code == 0 and json.loads(gone.output)["active"] is False
+    assert examiner.user.username in cli("admin", "user", "list").output
+    # A deactivated user can no longer log in.
+    assert cli("login", "--username", "advocate-amy", "--password", "correct horse battery").exit_code == 1
+
+
+def test_admin_user_add_prompts_for_the_password_without_echo(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "coordinator")
+    result = cli("admin", "user", "add", "lab-lee", "--role", "lab", input="a long secret pw\na long secret pw\n")
+    assert result.exit_code == 0, result.output
+    assert "a long secret pw" not in result.output
