@@ -92,13 +92,13 @@ def audit_verify_bundle(
     from evidence.audit import verify_bundle  # offline verifier; imported here so other commands stay light
 
     key_path = Path(key)
-    key_text = key_path.read_text() if key_path.is_file() else key
+    key_pem = key_path.read_bytes() if key_path.is_file() else key.encode()
     try:
         data = json.loads(bundle.read_text())
     except ValueError as exc:
         fail(f"{bundle} is not a JSON bundle: {exc}")
     try:
-        report = verify_bundle(data, key_text)
+        report = verify_bundle(data, key_pem)
     except Exception as exc:  # noqa: BLE001 - any failure to verify is a failed verification
         report = {"ok": False, "detail": str(exc)}
     data_out = _as_dict(report)

@@ -114,16 +114,15 @@ def consent_record(
     case_id: str = typer.Argument(..., help="Case id."),
     scope: str = typer.Argument(..., help="Consent scope, e.g. medical-care, forensic-exam, share-with-advocate."),
     decision: str = typer.Option("granted", help="granted | declined | withdrawn."),
-    written: bool = typer.Option(False, "--written", help="A signed, written consent is on file."),
-    expires_at: str = typer.Option(None, "--expires-at", help="Expiry (ISO 8601), e.g. for information sharing."),
-    given_by: str = typer.Option(None, "--given-by", help="survivor | guardian."),
-    note: str = typer.Option(None, help="A short note (no survivor identity)."),
+    method: str = typer.Option("verbal", help="verbal | written | guardian | minor-assent."),
+    form_ref: str = typer.Option(None, "--form-ref", help="Reference of the signed form (needed if written)."),
+    expires_at: str = typer.Option(None, "--expires-at", help="Expiry (ISO 8601); required for information sharing."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Record a consent decision for one scope."""
-    body = {"scope": scope, "decision": decision, "written": written or None, "expires_at": expires_at,
-            "given_by": given_by, "note": note, **parse_fields(fields)}
+    body = {"scope": scope, "decision": decision, "method": method, "form_ref": form_ref, "expires_at": expires_at,
+            **parse_fields(fields)}
     with client() as api:
         result = api.record_consent(case_id, **body)
     emit(result, as_json, title="Consent recorded")
@@ -142,16 +141,17 @@ def consent_list(case_id: str = typer.Argument(..., help="Case id."), as_json: b
 @api_errors
 def consent_override(
     case_id: str = typer.Argument(..., help="Case id."),
-    handoff: str = typer.Argument(..., help="The handoff the override allows, e.g. disclose-identity-to-police."),
-    legal_basis: str = typer.Option(..., "--legal-basis", help="The statute or duty that requires it."),
-    patient_informed: bool = typer.Option(True, "--patient-informed/--patient-not-informed",
-                                          help="Whether the patient was told."),
+    scope: str = typer.Argument(..., help="The consent scope overridden, e.g. report-to-police."),
+    basis: str = typer.Option(..., help="mandatory-report-minor | court-order."),
+    legal_basis: str = typer.Option(..., "--legal-basis", help="The statute or order relied on."),
+    reference: str = typer.Option(None, help="The court order's reference (needed for court-order)."),
+    expires_at: str = typer.Option(None, "--expires-at", help="When the override ends (ISO 8601)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Record a mandatory-report override (e.g. a minor), with its legal basis."""
-    body = {"handoff": handoff, "legal_basis": legal_basis, "patient_informed": patient_informed,
-            **parse_fields(fields)}
+    """Record an override (a minor's mandatory report, a court order), with its legal basis."""
+    body = {"scope": scope, "basis": basis, "legal_basis": legal_basis, "reference": reference,
+            "expires_at": expires_at, **parse_fields(fields)}
     with client() as api:
         result = api.record_override(case_id, **body)
     emit(result, as_json, title="Override recorded")

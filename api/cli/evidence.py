@@ -30,7 +30,8 @@ custody_app = typer.Typer(help="Chain of custody: seal, transfer, accept, check 
                           no_args_is_help=True)
 lab_app = typer.Typer(help="Lab and evidence-store work.", no_args_is_help=True)
 
-ITEM_COLUMNS = ["id", "case_id", "kind", "description", "state", "holder_id", "location", "sealed", "sha256"]
+ITEM_COLUMNS = ["id", "case_id", "kind", "description", "status", "custodian", "location", "seal_number",
+                "pending_transfer_id"]
 
 
 class _HashingWriter:
@@ -49,14 +50,18 @@ class _HashingWriter:
 @api_errors
 def evidence_add(
     case_id: str = typer.Argument(..., help="Case id."),
-    kind: str = typer.Option(..., help="Item kind, e.g. swab, clothing, toxicology, photograph, kit."),
-    description: str = typer.Option(None, help="What the item is (no survivor identity)."),
+    kind: str = typer.Option(..., help="kit | swab | clothing | toxicology-blood | toxicology-urine | photograph | "
+                                           "document | digital-file | other."),
+    description: str = typer.Option(..., help="What the item is (no survivor identity)."),
     quantity: int = typer.Option(None, help="How many pieces."),
+    toxicology: bool = typer.Option(None, "--toxicology/--no-toxicology", help="Flag a toxicology sample."),
+    location: str = typer.Option(None, help="Where the item is kept."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Register an evidence item on a case; prints its barcode id."""
-    body = {"kind": kind, "description": description, "quantity": quantity, **parse_fields(fields)}
+    body = {"kind": kind, "description": description, "quantity": quantity, "toxicology": toxicology,
+            "location": location, **parse_fields(fields)}
     with client() as api:
         item = api.add_item(case_id, **body)
     emit(item, as_json, title="Item added")
@@ -171,13 +176,11 @@ def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_j
 def custody_seal(
     item_id: str = typer.Argument(..., help="Item id."),
     seal_number: str = typer.Option(..., "--seal-number", help="The number on the tamper-evident seal."),
-    condition: str = typer.Option(None, help="Condition of the packaging."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Seal an item with a numbered tamper-evident seal."""
-    _custody_action("seal", item_id, {"seal_number": seal_number, "condition": condition, **parse_fields(fields)},
-                    as_json)
+    _custody_action("seal", item_id, {"seal_number": seal_number, **parse_fields(fields)}, as_json)
 
 
 @custody_app.command("transfer")
@@ -185,15 +188,17 @@ def custody_seal(
 def custody_transfer(
     item_id: str = typer.Argument(..., help="Item id."),
     to: str = typer.Option(..., "--to", help="Receiving staff user id."),
-    reason: str = typer.Option(None, help="Why the item moves."),
-    condition: str = typer.Option(None, help="Condition at handover."),
+    reason: str = typer.Option(..., help="Why the item moves."),
+    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
+    purpose: str = typer.Option("custody", help="custody | release | lab | return."),
+    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen at handover."),
     seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Offer an item to another custodian; they confirm with `coc custody accept`."""
-    body = {"to_user_id": to, "reason": reason, "condition": condition, "seal_intact": seal_intact,
-            **parse_fields(fields)}
+    """Offer an item to another custodian; they confirm with `coc custody accept TRANSFER_ID`."""
+    body = {"to_user": to, "reason": reason, "condition": condition, "purpose": purpose, "seal_number": seal_number,
+            "seal_intact": seal_intact, **parse_fields(fields)}
     _custody_action("transfer", item_id, body, as_json)
 
 
@@ -201,14 +206,14 @@ def custody_transfer(
 @api_errors
 def custody_accept(
     transfer_id: str = typer.Argument(..., help="Transfer id (from `coc custody transfer`)."),
-    condition: str = typer.Option(None, help="Condition on receipt."),
+    condition: str = typer.Option("sealed, intact", help="Condition on receipt."),
+    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen on receipt."),
     seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal on receipt."),
-    location: str = typer.Option(None, help="Where the item is stored now."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Accept a transfer offered to you (the receiving side of a handover)."""
-    body = {"condition": condition, "seal_intact": seal_intact, "location": location, **parse_fields(fields)}
+    body = {"condition": condition, "seal_number": seal_number, "seal_intact": seal_intact, **parse_fields(fields)}
     _custody_action("accept", transfer_id, body, as_json)
 
 
@@ -216,37 +221,49 @@ def custody_accept(
 @api_errors
 def custody_check_in(
     item_id: str = typer.Argument(..., help="Item id."),
-    location: str = typer.Option(None, help="Storage location."),
+    location: str = typer.Option(..., help="Storage location."),
+    condition: str = typer.Option(None, help="Condition on check-in."),
+    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Check an item into storage."""
-    _custody_action("check-in", item_id, {"location": location, **parse_fields(fields)}, as_json)
+    """Check an item into storage at a location."""
+    body = {"location": location, "condition": condition, "seal_number": seal_number, "seal_intact": seal_intact,
+            **parse_fields(fields)}
+    _custody_action("check-in", item_id, body, as_json)
 
 
 @custody_app.command("check-out")
 @api_errors
 def custody_check_out(
     item_id: str = typer.Argument(..., help="Item id."),
-    reason: str = typer.Option(None, help="Why it leaves storage (analysis, court...)."),
+    reason: str = typer.Option(..., help="Why it leaves storage (analysis, court...)."),
+    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Check an item out of storage."""
-    _custody_action("check-out", item_id, {"reason": reason, **parse_fields(fields)}, as_json)
+    body = {"reason": reason, "seal_number": seal_number, "seal_intact": seal_intact, **parse_fields(fields)}
+    _custody_action("check-out", item_id, body, as_json)
 
 
 @custody_app.command("release")
 @api_errors
 def custody_release(
     item_id: str = typer.Argument(..., help="Item id."),
-    to: str = typer.Option(None, "--to", help="Receiving law-enforcement user id."),
-    reason: str = typer.Option(None, help="Reason for the release."),
+    to: str = typer.Option(..., "--to", help="Receiving law-enforcement user id."),
+    reason: str = typer.Option(..., help="Reason for the release."),
+    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Release an item to law enforcement (needs the survivor's written release consent)."""
-    _custody_action("release", item_id, {"to_user_id": to, "reason": reason, **parse_fields(fields)}, as_json)
+    """Release an item to law enforcement (needs the survivor's written release consent); they accept it."""
+    body = {"to_user": to, "reason": reason, "condition": condition, "seal_intact": seal_intact,
+            **parse_fields(fields)}
+    _custody_action("release", item_id, body, as_json)
 
 
 @custody_app.command("history")
@@ -304,7 +321,7 @@ def _clean_code(raw: str) -> str:
 def _scan_summary(result: Any) -> str:
     if not isinstance(result, dict):
         return str(result)
-    parts = [str(result[k]) for k in ("action", "state", "status") if result.get(k)]
+    parts = [str(result[k]) for k in ("kind", "action", "status") if result.get(k)]
     if result.get("location"):
         parts.append(f"at {result['location']}")
     return " ".join(parts) or "recorded"
