@@ -380,7 +380,7 @@ class Stack:
 def health_ready(body: object) -> bool:
     """True when a /health body says every part is ready.
 
-    Accepts {"status": "ok"|"ready", "checks": {part: bool | "ok" | {"ok": bool} ...}}: the overall status
+    Accepts {"status": "ready"|"ok", "parts"|"checks": {part: {"ok": bool} | bool | "ok"}}: the overall status
     must be good and, when parts are listed, every one of them too.
     """
     if not isinstance(body, dict):
@@ -394,7 +394,7 @@ def not_ready_parts(body: object) -> list[str]:
     """Names of the parts a /health body reports as not ready."""
     if not isinstance(body, dict):
         return []
-    checks = body.get("checks") or body.get("components") or {}
+    checks = body.get("parts") or body.get("checks") or body.get("components") or {}
     bad = []
     for name, value in checks.items() if isinstance(checks, dict) else []:
         ok = value
@@ -415,7 +415,7 @@ def describe(info: StackInfo) -> str:
         f"  Prefect UI   {info.prefect_ui_url}",
         f"  S3 store     {info.s3_endpoint} (loopback only)",
         f"  Log in       user {info.admin_user!r}, password in {info.admin_password_file}",
-        f"               coc login --url {info.api_url} --username {info.admin_user}",
+        f"               coc login --api-url {info.api_url} --username {info.admin_user}",
         f"  Data         {info.data_dir}   (logs in {info.data_dir / 'logs'})",
         "Press Ctrl-C to stop.",
     ])
