@@ -9,6 +9,10 @@ MODEL_MODULES = (
     "flows.steps",
     "policies.consent",
     "policies.deadlines",
+    "evidence.items",
+    "evidence.custody",
+    "evidence.files",
+    "evidence.lookup",
 )
 
 

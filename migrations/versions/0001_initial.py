@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 04:26:03.979923
+Create Date: 2026-11-24 04:27:33.277037
 """
 
 from collections.abc import Sequence
@@ -184,6 +184,41 @@ def upgrade() -> None:
         sa.UniqueConstraint("username", name=op.f("uq_staff_user_username")),
     )
     op.create_table(
+        "advocacy_record",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("service", sa.String(length=32), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("referral_to", sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notes_ciphertext", sa.LargeBinary(), nullable=True),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ledger_seq", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"], name=op.f("fk_advocacy_record_case_id_case_record")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_advocacy_record")),
+    )
+    with op.batch_alter_table("advocacy_record", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_advocacy_record_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "care_record",
+        sa.Column("care", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=32), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ledger_seq", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"], name=op.f("fk_care_record_case_id_case_record")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_care_record")),
+    )
+    with op.batch_alter_table("care_record", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_care_record_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
         "consent_decision",
         sa.Column("scope", sa.String(length=32), nullable=False),
         sa.Column("decision", sa.String(length=16), nullable=False),
@@ -221,11 +256,169 @@ def upgrade() -> None:
     with op.batch_alter_table("consent_override", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_consent_override_case_id"), ["case_id"], unique=False)
 
+    op.create_table(
+        "evidence_item",
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("description", sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("toxicology", sa.Boolean(), nullable=False),
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("case_id", sa.String(length=32), nullable=False),
+        sa.Column("collected_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("collected_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("retention_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("restricted", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"], name=op.f("fk_evidence_item_case_id_case_record")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_item")),
+    )
+    with op.batch_alter_table("evidence_item", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evidence_item_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "exam_record",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("case_id", sa.String(length=32), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("narrative_ciphertext", sa.LargeBinary(), nullable=False),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recorded_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("ledger_seq", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["case_id"], ["case_record.id"], name=op.f("fk_exam_record_case_id_case_record")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exam_record")),
+    )
+    with op.batch_alter_table("exam_record", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_exam_record_case_id"), ["case_id"], unique=False)
+
+    op.create_table(
+        "custody_event",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("item_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("from_user", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("to_user", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("condition", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("seal_number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("seal_intact", sa.Boolean(), nullable=True),
+        sa.Column("transfer_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("ledger_seq", sa.Integer(), nullable=False),
+        sa.Column("ledger_hash", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["item_id"], ["evidence_item.id"], name=op.f("fk_custody_event_item_id_evidence_item")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_event")),
+    )
+    with op.batch_alter_table("custody_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_event_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
+        "custody_transfer",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("item_id", sa.String(length=32), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("from_user", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("to_user", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("condition", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+        sa.Column("seal_number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("seal_intact", sa.Boolean(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("offered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("accepted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("accept_condition", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.Column("accept_seal_intact", sa.Boolean(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["evidence_item.id"], name=op.f("fk_custody_transfer_item_id_evidence_item")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_custody_transfer")),
+    )
+    with op.batch_alter_table("custody_transfer", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_custody_transfer_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
+        "evidence_file",
+        sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("item_id", sa.String(length=32), nullable=False),
+        sa.Column("object_key", sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("original_name", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+        sa.Column("content_type", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=True),
+        sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("version_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("retain_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("legal_hold", sa.Boolean(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("started_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failure", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+        sa.ForeignKeyConstraint(["item_id"], ["evidence_item.id"], name=op.f("fk_evidence_file_item_id_evidence_item")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evidence_file")),
+    )
+    with op.batch_alter_table("evidence_file", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evidence_file_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
+        "item_custody",
+        sa.Column("item_id", sa.String(length=32), nullable=False),
+        sa.Column("custodian", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("location", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("seal_number", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+        sa.Column("pending_transfer_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+        sa.Column("lab_submitted", sa.Boolean(), nullable=False),
+        sa.Column("analysed", sa.Boolean(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["item_id"], ["evidence_item.id"], name=op.f("fk_item_custody_item_id_evidence_item")),
+        sa.PrimaryKeyConstraint("item_id", name=op.f("pk_item_custody")),
+    )
+    op.create_table(
+        "kit_lookup",
+        sa.Column("code", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("item_id", sa.String(length=32), nullable=False),
+        sa.Column("salt", sa.LargeBinary(), nullable=False),
+        sa.Column("password_hash", sa.LargeBinary(), nullable=False),
+        sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("enrolled_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.ForeignKeyConstraint(["item_id"], ["evidence_item.id"], name=op.f("fk_kit_lookup_item_id_evidence_item")),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_kit_lookup")),
+    )
+    with op.batch_alter_table("kit_lookup", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_kit_lookup_item_id"), ["item_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("kit_lookup", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_kit_lookup_item_id"))
+
+    op.drop_table("kit_lookup")
+    op.drop_table("item_custody")
+    with op.batch_alter_table("evidence_file", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_file_item_id"))
+
+    op.drop_table("evidence_file")
+    with op.batch_alter_table("custody_transfer", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_transfer_item_id"))
+
+    op.drop_table("custody_transfer")
+    with op.batch_alter_table("custody_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_custody_event_item_id"))
+
+    op.drop_table("custody_event")
+    with op.batch_alter_table("exam_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exam_record_case_id"))
+
+    op.drop_table("exam_record")
+    with op.batch_alter_table("evidence_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evidence_item_case_id"))
+
+    op.drop_table("evidence_item")
     with op.batch_alter_table("consent_override", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_consent_override_case_id"))
 
@@ -234,6 +427,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_consent_decision_case_id"))
 
     op.drop_table("consent_decision")
+    with op.batch_alter_table("care_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_care_record_case_id"))
+
+    op.drop_table("care_record")
+    with op.batch_alter_table("advocacy_record", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_advocacy_record_case_id"))
+
+    op.drop_table("advocacy_record")
     op.drop_table("staff_user")
     with op.batch_alter_table("pathway_wait", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_pathway_wait_case_id"))

@@ -12,7 +12,8 @@ down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-APPEND_ONLY = ("ledger_entry", "ledger_node", "pathway_step", "consent_decision", "consent_override", "access_log")
+APPEND_ONLY = ("ledger_entry", "ledger_node", "pathway_step", "consent_decision", "consent_override", "access_log",
+               "custody_event")
 
 
 def upgrade() -> None:

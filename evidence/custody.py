@@ -1,0 +1,532 @@
+"""Chain of custody: seal, transfer (offer → accept), check in/out, lab submission, release, analysis, destruction.
+
+Every operation takes the item's current-state row under a lock (`SELECT ... FOR UPDATE` on PostgreSQL; on
+SQLite every writing transaction already began with BEGIN IMMEDIATE), checks the rules against what it read,
+then writes the new state (version + 1), one append-only `custody_event` row and its ledger entry — all in the
+caller's transaction, so a refused operation leaves nothing behind. Handoffs that leave the centre (release to
+law enforcement, lab submission) pass the consent checkpoint first, in `_leave_centre` only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import field_validator
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, select
+from sqlmodel import Field, Session, SQLModel
+
+from core import ledger
+from core.actors import Actor
+from core.clock import as_utc, utcnow
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.ids import is_valid_id, new_id
+from core.ledger import EventKind, LedgerEntry
+from evidence.items import EvidenceItem, ItemCustody, ItemStatus, check_location, get_item
+from policies.handoffs import Handoff
+
+
+class CustodyEventKind(StrEnum):
+    """What happened to an item (one row per event in `custody_event`)."""
+
+    COLLECTED = "collected"
+    SEALED = "sealed"
+    TRANSFER_OFFERED = "transfer-offered"
+    TRANSFER_ACCEPTED = "transfer-accepted"
+    CHECKED_IN = "checked-in"
+    CHECKED_OUT = "checked-out"
+    ANALYSED = "analysed"
+    RETURNED = "returned"
+    RELEASED = "released"
+    SUBMITTED_TO_LAB = "submitted-to-lab"
+    DESTROYED = "destroyed"
+    INTEGRITY_INCIDENT = "integrity-incident"
+    FILE_STORED = "file-stored"
+
+
+class TransferPurpose(StrEnum):
+    """Why an item changes hands; release and lab leave the centre and need consent."""
+
+    CUSTODY = "custody"  # between staff inside the centre
+    RELEASE = "release"  # to law enforcement
+    LAB = "lab"  # submission for testing
+    RETURN = "return"  # back from the lab or law enforcement
+
+
+class TransferStatus(StrEnum):
+    """State of a transfer offer."""
+
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+
+
+_LEDGER_KIND = {
+    CustodyEventKind.SEALED: EventKind.ITEM_SEALED,
+    CustodyEventKind.TRANSFER_OFFERED: EventKind.TRANSFER_OFFERED,
+    CustodyEventKind.TRANSFER_ACCEPTED: EventKind.TRANSFER_ACCEPTED,
+    CustodyEventKind.CHECKED_IN: EventKind.CHECKED_IN,
+    CustodyEventKind.CHECKED_OUT: EventKind.CHECKED_OUT,
+    CustodyEventKind.ANALYSED: EventKind.ANALYSED,
+    CustodyEventKind.RETURNED: EventKind.RETURNED,
+    CustodyEventKind.RELEASED: EventKind.RELEASED,
+    CustodyEventKind.SUBMITTED_TO_LAB: EventKind.TRANSFER_ACCEPTED,
+    CustodyEventKind.DESTROYED: EventKind.DESTROYED,
+    CustodyEventKind.INTEGRITY_INCIDENT: EventKind.INTEGRITY_INCIDENT,
+}
+
+
+class CustodyEvent(SQLModel, table=True):
+    """One custody event, never updated (append-only in the database); the ledger entry is its proof."""
+
+    __tablename__ = "custody_event"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    item_id: str = Field(sa_column=Column(String(32), ForeignKey("evidence_item.id"), index=True, nullable=False))
+    kind: CustodyEventKind = Field(sa_type=String(24))
+    at: datetime = Field(sa_type=DateTime(timezone=True))
+    actor_id: str = Field(max_length=64)
+    from_user: str | None = Field(default=None, max_length=64)
+    to_user: str | None = Field(default=None, max_length=64)
+    location: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=200)
+    condition: str | None = Field(default=None, max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+    transfer_id: str | None = Field(default=None, max_length=32)
+    ledger_seq: int
+    ledger_hash: str = Field(max_length=64)
+
+
+class CustodyEventPublic(SQLModel):
+    """A custody event as shown through the API."""
+
+    id: int
+    item_id: str
+    kind: CustodyEventKind
+    at: datetime
+    actor_id: str
+    from_user: str | None = None
+    to_user: str | None = None
+    location: str | None = None
+    reason: str | None = None
+    condition: str | None = None
+    seal_number: str | None = None
+    seal_intact: bool | None = None
+    transfer_id: str | None = None
+    ledger_seq: int
+    ledger_hash: str
+
+
+class Transfer(SQLModel, table=True):
+    """A person-to-person handoff: complete only once the receiver accepts."""
+
+    __tablename__ = "custody_transfer"
+
+    id: str = Field(primary_key=True, max_length=32)
+    item_id: str = Field(sa_column=Column(String(32), ForeignKey("evidence_item.id"), index=True, nullable=False))
+    purpose: TransferPurpose = Field(sa_type=String(16))
+    from_user: str = Field(max_length=64)
+    to_user: str = Field(max_length=64)
+    reason: str = Field(max_length=200)
+    condition: str = Field(max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+    status: TransferStatus = Field(sa_type=String(16))
+    offered_at: datetime = Field(sa_type=DateTime(timezone=True))
+    accepted_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    accept_condition: str | None = Field(default=None, max_length=200)
+    accept_seal_intact: bool | None = None
+
+
+class TransferPublic(SQLModel):
+    """A transfer as shown through the API."""
+
+    id: str
+    item_id: str
+    purpose: TransferPurpose
+    from_user: str
+    to_user: str
+    reason: str
+    condition: str
+    seal_number: str | None = None
+    seal_intact: bool | None = None
+    status: TransferStatus
+    offered_at: datetime
+    accepted_at: datetime | None = None
+
+
+# --- request bodies ---------------------------------------------------------------------------------
+
+class _Text(SQLModel):
+    @field_validator("reason", "condition", check_fields=False)
+    @classmethod
+    def _not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("must not be blank")
+        return v.strip() if v is not None else v
+
+
+class SealCreate(SQLModel):
+    """Request body for sealing an item."""
+
+    seal_number: str = Field(min_length=1, max_length=64, regex=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
+
+class TransferCreate(_Text):
+    """Request body for offering an item to another staff member."""
+
+    to_user: str = Field(min_length=1, max_length=64)
+    reason: str = Field(max_length=200)
+    condition: str = Field(max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+    purpose: TransferPurpose = TransferPurpose.CUSTODY
+
+
+class TransferAccept(_Text):
+    """Request body for accepting a transfer: what the receiver sees on the package."""
+
+    condition: str = Field(max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+
+
+class CheckInCreate(_Text):
+    """Request body for checking an item in at a location."""
+
+    location: str = Field(max_length=64)
+    condition: str | None = Field(default=None, max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+
+
+class CheckOutCreate(_Text):
+    """Request body for checking an item out of its location."""
+
+    reason: str = Field(max_length=200)
+    seal_number: str | None = Field(default=None, max_length=64)
+    seal_intact: bool | None = None
+
+
+class AnalysisCreate(_Text):
+    """Request body for recording that the lab analysed an item (results live in the lab's system)."""
+
+    reason: str = Field(default="analysis", max_length=200)
+    report_ref: str | None = Field(default=None, max_length=64, regex=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
+
+class DestroyCreate(_Text):
+    """Request body for destroying an item."""
+
+    reason: str = Field(max_length=200)
+    authority_ref: str = Field(min_length=1, max_length=64, regex=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def lock_item(session: Session, item_id: str) -> tuple[EvidenceItem, ItemCustody]:
+    """Load the item and its current-state row, locking the row for the rest of the transaction."""
+    item = get_item(session, item_id)
+    stmt = select(ItemCustody).where(ItemCustody.item_id == item.id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no custody record for item {item_id!r}")
+    return item, row
+
+
+def add_event(session: Session, *, item_id: str, kind: CustodyEventKind, actor: Actor, at: datetime,
+              entry: LedgerEntry, **fields: Any) -> CustodyEvent:
+    """Append one custody_event row pointing at its ledger entry."""
+    ev = CustodyEvent(item_id=item_id, kind=kind, at=at, actor_id=actor.id, ledger_seq=entry.seq,
+                      ledger_hash=entry.entry_hash, **fields)
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def _record(session: Session, item: EvidenceItem, state: ItemCustody, kind: CustodyEventKind, actor: Actor,
+            now: datetime, *, data: dict[str, Any], event: dict[str, Any], ledger_kind: EventKind | None = None,
+            ) -> CustodyEvent:
+    """Save the new state (version + 1), then the ledger entry and the event row, in one transaction."""
+    state.version += 1
+    state.updated_at = now
+    session.add(state)
+    session.flush()
+    data = {k: v for k, v in data.items() if v is not None}
+    data["version"] = state.version
+    entry = ledger.append(session, kind=ledger_kind or _LEDGER_KIND[kind], actor=actor, case_id=item.case_id,
+                          item_id=item.id, at=now, data=data)
+    return add_event(session, item_id=item.id, kind=kind, actor=actor, at=now, entry=entry, **event)
+
+
+def _require_custodian(state: ItemCustody, actor: Actor, action: str) -> None:
+    if state.status is ItemStatus.DESTROYED or state.status == ItemStatus.DESTROYED.value:
+        raise Conflict(f"item was destroyed: it cannot be {action}")
+    if state.status == ItemStatus.CHECKED_IN.value:
+        raise Conflict(f"item is checked in at {state.location}: check it out before it can be {action}")
+    if state.custodian != actor.id:
+        raise PermissionDenied(f"only the item's custodian ({state.custodian}) can have it {action}")
+    if state.pending_transfer_id:
+        raise Conflict(f"transfer {state.pending_transfer_id} of this item is awaiting acceptance")
+
+
+def _check_seal(state: ItemCustody, seal_number: str | None, seal_intact: bool | None) -> None:
+    """A seal number reported at a handoff must match the recorded seal."""
+    if seal_number is not None and state.seal_number is None:
+        raise ValidationFailed("the item has no recorded seal: seal it first, or leave seal_number out")
+    if seal_number is not None and seal_number != state.seal_number:
+        raise ValidationFailed(
+            f"seal number {seal_number!r} does not match the recorded seal {state.seal_number!r}: do not accept "
+            "the item; report an integrity incident if the seal was changed")
+
+
+def _seal_fields(state: ItemCustody, seal_number: str | None, seal_intact: bool | None) -> dict[str, Any]:
+    return {"seal_number": seal_number if seal_number is not None else state.seal_number, "seal_intact": seal_intact}
+
+
+# --- operations ------------------------------------------------------------------------------------
+
+def seal_item(session: Session, *, actor: Actor, item_id: str, data: SealCreate,
+              now: datetime | None = None) -> CustodyEvent:
+    """Record the seal put on the item's package by its custodian."""
+    now = now or utcnow()
+    data = SealCreate.model_validate(data.model_dump())
+    item, state = lock_item(session, item_id)
+    _require_custodian(state, actor, "sealed")
+    if state.seal_number == data.seal_number:
+        raise Conflict(f"item is already sealed with {data.seal_number}")
+    previous = state.seal_number
+    state.seal_number = data.seal_number
+    return _record(session, item, state, CustodyEventKind.SEALED, actor, now,
+                   data={"custodian": state.custodian, "seal_number": data.seal_number, "seal_intact": True,
+                         "previous_seal_number": previous, "location": state.location},
+                   event={"seal_number": data.seal_number, "seal_intact": True, "location": state.location})
+
+
+def _leave_centre(session: Session, *, actor: Actor, item: EvidenceItem, purpose: TransferPurpose,
+                  now: datetime) -> None:
+    """The one gate for handoffs that leave the centre: the consent checkpoint decides first."""
+    handoff = {TransferPurpose.RELEASE: Handoff.RELEASE_LAW_ENFORCEMENT, TransferPurpose.LAB: Handoff.LAB_TESTING}
+    if purpose not in handoff:
+        return
+    from policies import checkpoint
+
+    checkpoint.enforce(session, case_id=item.case_id, handoff=handoff[purpose], actor=actor, now=now,
+                       subject={"item_id": item.id, "item_kind": str(item.kind)})
+
+
+def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: TransferCreate,
+                   now: datetime | None = None) -> Transfer:
+    """Offer the item to another staff member; custody moves only when they accept."""
+    now = now or utcnow()
+    data = TransferCreate.model_validate(data.model_dump())
+    item = get_item(session, item_id)
+    if data.purpose in (TransferPurpose.RELEASE, TransferPurpose.LAB):
+        # Before any change in this transaction: a denial commits its own ledger entry.
+        _leave_centre(session, actor=actor, item=item, purpose=data.purpose, now=now)
+    item, state = lock_item(session, item_id)
+    _require_custodian(state, actor, "transferred")
+    if data.to_user == actor.id:
+        raise ValidationFailed("an item cannot be transferred to its own custodian")
+    _check_seal(state, data.seal_number, data.seal_intact)
+    transfer = Transfer(id=new_id("transfer"), item_id=item.id, purpose=data.purpose, from_user=actor.id,
+                        to_user=data.to_user, reason=data.reason, condition=data.condition,
+                        seal_number=data.seal_number or state.seal_number, seal_intact=data.seal_intact,
+                        status=TransferStatus.OFFERED, offered_at=now)
+    session.add(transfer)
+    session.flush()
+    state.pending_transfer_id = transfer.id
+    seal = _seal_fields(state, data.seal_number, data.seal_intact)
+    _record(session, item, state, CustodyEventKind.TRANSFER_OFFERED, actor, now,
+            data={"transfer_id": transfer.id, "purpose": str(data.purpose), "from_user": actor.id,
+                  "to_user": data.to_user, "custodian": state.custodian, "reason": data.reason,
+                  "condition": data.condition, "location": state.location, **seal},
+            event={"from_user": actor.id, "to_user": data.to_user, "reason": data.reason,
+                   "condition": data.condition, "transfer_id": transfer.id, "location": state.location, **seal})
+    return transfer
+
+
+def get_transfer(session: Session, transfer_id: str) -> Transfer:
+    """Return the transfer or raise NotFound."""
+    t = session.get(Transfer, transfer_id) if is_valid_id(transfer_id, "transfer") else None
+    if t is None:
+        raise NotFound(f"no transfer {transfer_id!r}")
+    return t
+
+
+_ACCEPT_RESULT = {
+    TransferPurpose.CUSTODY: (CustodyEventKind.TRANSFER_ACCEPTED, ItemStatus.HELD),
+    TransferPurpose.RELEASE: (CustodyEventKind.RELEASED, ItemStatus.RELEASED),
+    TransferPurpose.LAB: (CustodyEventKind.SUBMITTED_TO_LAB, ItemStatus.AT_LAB),
+    TransferPurpose.RETURN: (CustodyEventKind.RETURNED, ItemStatus.HELD),
+}
+
+
+def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferAccept,
+                    now: datetime | None = None) -> CustodyEvent:
+    """The receiver confirms the handoff (condition, seal); custody passes to them."""
+    now = now or utcnow()
+    data = TransferAccept.model_validate(data.model_dump())
+    transfer = get_transfer(session, transfer_id)
+    item, state = lock_item(session, transfer.item_id)
+    session.refresh(transfer)  # read the offer again now that the item row is locked
+    if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:
+        raise Conflict(f"transfer {transfer.id} is no longer open (status {transfer.status})")
+    if transfer.to_user != actor.id:
+        raise PermissionDenied(f"transfer {transfer.id} was offered to {transfer.to_user}; only they can accept it")
+    _check_seal(state, data.seal_number, data.seal_intact)
+    kind, status = _ACCEPT_RESULT[TransferPurpose(transfer.purpose)]
+    transfer.status = TransferStatus.ACCEPTED
+    transfer.accepted_at = now
+    transfer.accept_condition = data.condition
+    transfer.accept_seal_intact = data.seal_intact
+    session.add(transfer)
+    state.custodian = actor.id
+    state.status = status
+    state.pending_transfer_id = None
+    if transfer.purpose == TransferPurpose.LAB.value:
+        state.lab_submitted = True
+    seal = _seal_fields(state, data.seal_number, data.seal_intact)
+    return _record(session, item, state, kind, actor, now, ledger_kind=_ledger_for_accept(kind),
+                   data={"transfer_id": transfer.id, "purpose": str(transfer.purpose),
+                         "from_user": transfer.from_user, "to_user": actor.id, "custodian": actor.id,
+                         "reason": transfer.reason, "condition": data.condition, "location": state.location,
+                         **seal},
+                   event={"from_user": transfer.from_user, "to_user": actor.id, "reason": transfer.reason,
+                          "condition": data.condition, "transfer_id": transfer.id, "location": state.location,
+                          **seal})
+
+
+def _ledger_for_accept(kind: CustodyEventKind) -> EventKind:
+    return {CustodyEventKind.RELEASED: EventKind.RELEASED, CustodyEventKind.RETURNED: EventKind.RETURNED}.get(
+        kind, EventKind.TRANSFER_ACCEPTED)
+
+
+def release_item(session: Session, *, actor: Actor, item_id: str, data: TransferCreate,
+                 now: datetime | None = None) -> Transfer:
+    """Offer the item to a law-enforcement officer (consent checkpoint first; complete on their acceptance)."""
+    return offer_transfer(session, actor=actor, item_id=item_id,
+                          data=data.model_copy(update={"purpose": TransferPurpose.RELEASE}), now=now)
+
+
+def submit_to_lab(session: Session, *, actor: Actor, item_id: str, data: TransferCreate,
+                  now: datetime | None = None) -> Transfer:
+    """Offer the item to lab staff for testing (consent checkpoint first; complete on their acceptance)."""
+    return offer_transfer(session, actor=actor, item_id=item_id,
+                          data=data.model_copy(update={"purpose": TransferPurpose.LAB}), now=now)
+
+
+def check_in(session: Session, *, actor: Actor, item_id: str, data: CheckInCreate,
+             now: datetime | None = None) -> CustodyEvent:
+    """The custodian stores the item at a location; the actor stays answerable for it until checked out."""
+    now = now or utcnow()
+    data = CheckInCreate.model_validate(data.model_dump())
+    location = check_location(data.location)
+    item, state = lock_item(session, item_id)
+    if state.status == ItemStatus.CHECKED_IN.value:
+        raise Conflict(f"item is already checked in at {state.location} (by {state.custodian})")
+    _require_custodian(state, actor, "checked in")
+    _check_seal(state, data.seal_number, data.seal_intact)
+    state.status = ItemStatus.CHECKED_IN
+    state.location = location
+    seal = _seal_fields(state, data.seal_number, data.seal_intact)
+    return _record(session, item, state, CustodyEventKind.CHECKED_IN, actor, now,
+                   data={"custodian": state.custodian, "location": location, "condition": data.condition, **seal},
+                   event={"from_user": actor.id, "location": location, "condition": data.condition, **seal})
+
+
+def check_out(session: Session, *, actor: Actor, item_id: str, data: CheckOutCreate,
+              now: datetime | None = None) -> CustodyEvent:
+    """Take a checked-in item from its location; the actor becomes its custodian (one winner if two race)."""
+    now = now or utcnow()
+    data = CheckOutCreate.model_validate(data.model_dump())
+    item, state = lock_item(session, item_id)
+    if state.status == ItemStatus.DESTROYED.value:
+        raise Conflict("item was destroyed: it cannot be checked out")
+    if state.status != ItemStatus.CHECKED_IN.value:
+        raise Conflict(f"item is not checked in: it is held by {state.custodian}"
+                       + (f" at {state.location}" if state.location else ""))
+    _check_seal(state, data.seal_number, data.seal_intact)
+    previous = state.custodian
+    state.custodian = actor.id
+    # Back to the status it had before storage: at the lab stays at the lab, released stays released.
+    state.status = ItemStatus.AT_LAB if state.lab_submitted and not state.analysed else ItemStatus.HELD
+    seal = _seal_fields(state, data.seal_number, data.seal_intact)
+    return _record(session, item, state, CustodyEventKind.CHECKED_OUT, actor, now,
+                   data={"from_user": previous, "to_user": actor.id, "custodian": actor.id,
+                         "location": state.location, "reason": data.reason, **seal},
+                   event={"from_user": previous, "to_user": actor.id, "location": state.location,
+                          "reason": data.reason, **seal})
+
+
+def scan(session: Session, *, actor: Actor, item_id: str, location: str | None,
+         now: datetime | None = None) -> CustodyEvent:
+    """Barcode scan at a lab/store desk: checks the item out if it is checked in, else checks it in at `location`."""
+    item, state = lock_item(session, item_id)
+    if state.status == ItemStatus.CHECKED_IN.value:
+        return check_out(session, actor=actor, item_id=item_id, data=CheckOutCreate(reason="scan"), now=now)
+    if not location:
+        raise ValidationFailed("scanning to check an item in needs the location")
+    return check_in(session, actor=actor, item_id=item_id, data=CheckInCreate(location=location), now=now)
+
+
+def record_analysis(session: Session, *, actor: Actor, item_id: str, data: AnalysisCreate,
+                    now: datetime | None = None) -> CustodyEvent:
+    """The lab custodian records that the item was analysed (only items submitted to the lab)."""
+    now = now or utcnow()
+    data = AnalysisCreate.model_validate(data.model_dump())
+    item, state = lock_item(session, item_id)
+    _require_custodian(state, actor, "analysed")
+    if not state.lab_submitted:
+        raise Conflict("item was not submitted to a lab with consent: submit it first (lab-submission)")
+    state.analysed = True
+    return _record(session, item, state, CustodyEventKind.ANALYSED, actor, now,
+                   data={"custodian": actor.id, "location": state.location, "reason": data.reason,
+                         "report_ref": data.report_ref},
+                   event={"location": state.location, "reason": data.reason})
+
+
+def destroy_item(session: Session, *, actor: Actor, item_id: str, data: DestroyCreate,
+                 now: datetime | None = None) -> CustodyEvent:
+    """Record the item's destruction by its custodian, only once its retention period has ended."""
+    now = now or utcnow()
+    data = DestroyCreate.model_validate(data.model_dump())
+    item, state = lock_item(session, item_id)
+    if state.status == ItemStatus.CHECKED_IN.value and state.custodian == actor.id:
+        pass  # the custodian may destroy straight from storage
+    else:
+        _require_custodian(state, actor, "destroyed")
+    if as_utc(item.retention_until) > now:
+        raise Conflict(f"item must be kept until {as_utc(item.retention_until).date().isoformat()}: "
+                       "it cannot be destroyed before its retention date")
+    from evidence.files import has_legal_hold
+
+    if has_legal_hold(session, item.id):
+        raise Conflict("a file of this item is under legal hold: lift the hold before destruction")
+    state.status = ItemStatus.DESTROYED
+    return _record(session, item, state, CustodyEventKind.DESTROYED, actor, now,
+                   data={"custodian": actor.id, "location": state.location, "reason": data.reason,
+                         "authority_ref": data.authority_ref},
+                   event={"location": state.location, "reason": data.reason})
+
+
+def record_integrity_incident(session: Session, *, actor: Actor, item_id: str, reason: str,
+                              data: dict[str, Any] | None = None, now: datetime | None = None) -> CustodyEvent:
+    """Append an integrity incident for the item (no state change: the history must show it happened)."""
+    now = now or utcnow()
+    item = get_item(session, item_id)
+    entry = ledger.append(session, kind=EventKind.INTEGRITY_INCIDENT, actor=actor, case_id=item.case_id,
+                          item_id=item.id, at=now, data={"reason": reason, **(data or {})})
+    return add_event(session, item_id=item.id, kind=CustodyEventKind.INTEGRITY_INCIDENT, actor=actor, at=now,
+                     entry=entry, reason=reason)
+
+
+def custody_history(session: Session, item_id: str) -> list[CustodyEvent]:
+    """Every custody event of the item, oldest first."""
+    get_item(session, item_id)
+    return list(session.execute(
+        select(CustodyEvent).where(CustodyEvent.item_id == item_id).order_by(CustodyEvent.id)
+    ).scalars())

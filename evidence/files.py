@@ -1,0 +1,334 @@
+"""Evidence files: streamed upload to the object store with SHA-256 in the same pass, verified streamed reads.
+
+Upload protocol (so a failure never leaves custody pointing at a missing or partial object):
+  1. an `evidence_file` row is written with status `pending` and COMMITTED before any byte is sent — if the
+     process dies mid-upload, fixity finds the pending row and can explain any orphan object at its key;
+  2. the body streams through a hashing, counting, size-limiting reader straight into `put_object`;
+  3. on success the row becomes `stored` (sha256, size, version id) and FILE_STORED is appended, in the
+     caller's transaction; on failure the row becomes `failed` and is committed, and the error propagates.
+Object keys are `<item id>/<file id>`: opaque ids only; the uploader's file name is metadata in the row.
+Every read re-hashes the bytes as they stream; a mismatch commits an INTEGRITY_INCIDENT entry (in its own
+transaction, so the failing read cannot roll it back) and raises IntegrityViolation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from collections.abc import Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import BinaryIO
+
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, String, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel
+
+from core import ledger
+from core.actors import Actor, system_actor
+from core.clock import as_utc, utcnow
+from core.errors import (
+    Conflict,
+    DomainError,
+    IntegrityViolation,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ValidationFailed,
+)
+from core.ledger import EventKind
+from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item
+from evidence.storage import ObjectStore
+from policies.handoffs import Handoff
+
+MAX_NAME = 255
+
+
+class FileStatus(StrEnum):
+    """Upload state of a file row."""
+
+    PENDING = "pending"
+    STORED = "stored"
+    FAILED = "failed"
+
+
+class EvidenceFile(SQLModel, table=True):
+    """One uploaded file of an item: where its bytes are (key + version) and their SHA-256."""
+
+    __tablename__ = "evidence_file"
+
+    id: str = Field(primary_key=True, max_length=32)
+    item_id: str = Field(sa_column=Column(String(32), ForeignKey("evidence_item.id"), index=True, nullable=False))
+    object_key: str = Field(max_length=80)
+    status: FileStatus = Field(sa_type=String(16))
+    original_name: str | None = Field(default=None, max_length=MAX_NAME)  # metadata only, never in a key
+    content_type: str = Field(default="application/octet-stream", max_length=100)
+    size: int | None = None
+    sha256: str | None = Field(default=None, max_length=64)
+    version_id: str | None = Field(default=None, max_length=128)
+    retain_until: datetime = Field(sa_type=DateTime(timezone=True))
+    legal_hold: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))
+    started_by: str = Field(max_length=64)
+    completed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    failure: str | None = Field(default=None, max_length=200)
+
+
+class EvidenceFilePublic(SQLModel):
+    """A file as shown through the API."""
+
+    id: str
+    item_id: str
+    status: FileStatus
+    original_name: str | None = None
+    content_type: str
+    size: int | None = None
+    sha256: str | None = None
+    version_id: str | None = None
+    retain_until: datetime
+    legal_hold: bool
+    started_at: datetime
+    completed_at: datetime | None = None
+
+
+def check_filename(name: str | None) -> str | None:
+    """Refuse names with path separators, control characters or dot-only names (the name is metadata only)."""
+    if name is None or name == "":
+        return None
+    if len(name) > MAX_NAME:
+        raise ValidationFailed(f"file name is longer than {MAX_NAME} characters")
+    if "/" in name or "\\" in name:
+        raise ValidationFailed("file name must not contain path separators ('/' or '\\')")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise ValidationFailed("file name must not contain control characters")
+    if name.strip(". ") == "":
+        raise ValidationFailed("file name must not be only dots or spaces")
+    return name
+
+
+class HashingReader:
+    """A file-like wrapper that hashes and counts bytes as the object store reads them, and enforces a limit."""
+
+    def __init__(self, source: BinaryIO | Iterator[bytes], limit: int) -> None:
+        self._read = source.read if hasattr(source, "read") else None
+        self._iter = None if self._read else iter(source)  # type: ignore[arg-type]
+        self._buf = bytearray()
+        self.limit = limit
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def _next_chunk(self, n: int) -> bytes:
+        if self._read is not None:
+            return self._read(n)
+        return next(self._iter, b"")  # type: ignore[arg-type]
+
+    def read(self, n: int = -1) -> bytes:
+        """Return up to `n` bytes (the minio SDK reads part-sized slices); hash them on the way."""
+        if n is None or n < 0:
+            n = 1 << 62
+        while len(self._buf) < n:
+            chunk = self._next_chunk(min(n - len(self._buf), 1 << 20))
+            if not chunk:
+                break
+            self._buf += chunk
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.size += len(out)
+        if self.size > self.limit:
+            raise PayloadTooLarge(f"upload exceeds the limit of {self.limit} bytes")
+        self.hash.update(out)
+        return out
+
+
+def _get_file(session: Session, item_id: str, file_id: str | None) -> EvidenceFile:
+    """The requested stored file of the item, or its latest stored one."""
+    stmt = select(EvidenceFile).where(EvidenceFile.item_id == item_id,
+                                      EvidenceFile.status == FileStatus.STORED.value)
+    if file_id:
+        stmt = stmt.where(EvidenceFile.id == file_id)
+    row = session.execute(stmt.order_by(EvidenceFile.completed_at.desc())).scalars().first()  # type: ignore
+    if row is None:
+        raise NotFound("this item has no stored file" if not file_id else f"no stored file {file_id!r}")
+    return row
+
+
+def list_files(session: Session, item_id: str) -> list[EvidenceFile]:
+    """Every file row of the item (pending and failed included), oldest first."""
+    get_item(session, item_id)
+    return list(session.execute(
+        select(EvidenceFile).where(EvidenceFile.item_id == item_id).order_by(EvidenceFile.started_at)
+    ).scalars())
+
+
+def has_legal_hold(session: Session, item_id: str) -> bool:
+    """True when any stored file of the item is under legal hold."""
+    return session.execute(
+        select(EvidenceFile.id).where(EvidenceFile.item_id == item_id,
+                                      EvidenceFile.legal_hold.is_(True))  # type: ignore[union-attr]
+    ).first() is not None
+
+
+def upload_file(
+    session: Session,
+    store: ObjectStore,
+    *,
+    actor: Actor,
+    item_id: str,
+    stream: BinaryIO | Iterator[bytes],
+    filename: str | None = None,
+    content_type: str = "application/octet-stream",
+    length: int = -1,
+    max_bytes: int,
+    legal_hold: bool = False,
+    now: datetime | None = None,
+) -> EvidenceFile:
+    """Stream a file into the store (one pass, SHA-256 on the way); COMMITS the pending row first (see module)."""
+    now = now or utcnow()
+    name = check_filename(filename)
+    item = get_item(session, item_id)
+    state = get_custody(session, item.id)
+    if state.status == ItemStatus.DESTROYED.value:
+        raise Conflict("item was destroyed: no file can be added")
+    if length > max_bytes:
+        raise PayloadTooLarge(f"upload of {length} bytes exceeds the limit of {max_bytes} bytes")
+    if length == 0:
+        raise ValidationFailed("the upload is empty: an empty file is not evidence")
+    file_id = secrets.token_hex(16)
+    row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
+                       original_name=name, content_type=content_type[:100], retain_until=item.retention_until,
+                       legal_hold=legal_hold, started_at=now, started_by=actor.id)
+    session.add(row)
+    session.commit()  # the pending row must survive a crash mid-upload, so fixity can explain an orphan
+    reader = HashingReader(stream, max_bytes)
+    try:
+        # An empty body is refused before anything reaches the store (no 0-byte "evidence" hashed as empty).
+        first = reader.read(1)
+        if not first:
+            raise ValidationFailed("the upload is empty: an empty file is not evidence")
+        put = store.put_stream(row.object_key, _Prefixed(first, reader), length=length,
+                               retain_until=as_utc(item.retention_until), legal_hold=legal_hold,
+                               content_type="application/octet-stream")
+        if length >= 0 and reader.size != length:
+            raise ValidationFailed(f"the body had {reader.size} bytes, not the declared {length}")
+    except BaseException as exc:
+        session.rollback()
+        failed = session.get(EvidenceFile, file_id)
+        if failed is not None:
+            failed.status = FileStatus.FAILED
+            failed.failure = (exc.code if isinstance(exc, DomainError) else type(exc).__name__)[:200]
+            failed.completed_at = utcnow()
+            session.add(failed)
+            session.commit()
+        raise
+    row = session.get(EvidenceFile, file_id)
+    assert row is not None
+    row.status = FileStatus.STORED
+    row.size = reader.size
+    row.sha256 = reader.hash.hexdigest()
+    row.version_id = put.version_id
+    row.completed_at = utcnow()
+    session.add(row)
+    session.flush()
+    entry = ledger.append(session, kind=EventKind.FILE_STORED, actor=actor, case_id=item.case_id, item_id=item.id,
+                          at=now, data={"file_id": row.id, "sha256": row.sha256, "size": row.size,
+                                        "version_id": row.version_id, "object_key": row.object_key,
+                                        "legal_hold": legal_hold, "retain_until": row.retain_until})
+    from evidence.custody import CustodyEventKind, add_event
+
+    add_event(session, item_id=item.id, kind=CustodyEventKind.FILE_STORED, actor=actor, at=now, entry=entry)
+    return row
+
+
+class _Prefixed:
+    """A reader that first returns `head`, then reads from `rest` (the byte we peeked to refuse empty bodies)."""
+
+    def __init__(self, head: bytes, rest: HashingReader) -> None:
+        self._head, self._rest = head, rest
+
+    def read(self, n: int = -1) -> bytes:
+        """Read up to `n` bytes."""
+        if self._head:
+            if n is None or n < 0:
+                out, self._head = self._head + self._rest.read(-1), b""
+                return out
+            out, self._head = self._head[:n], self._head[n:]
+            if len(out) < n:
+                out += self._rest.read(n - len(out))
+            return out
+        return self._rest.read(n)
+
+
+def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str, actual: str | None,
+                    reason: str, actor: Actor | None = None) -> None:
+    """Commit an INTEGRITY_INCIDENT in a transaction of its own (it must outlive the failing read)."""
+    from evidence.custody import record_integrity_incident
+
+    with Session(engine, expire_on_commit=False) as s:
+        record_integrity_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
+                                  data={"file_id": file_id, "sha256": expected, "observed_sha256": actual})
+        s.commit()
+
+
+def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
+                    actor: Actor | None = None) -> Iterator[bytes]:
+    """Yield the file's bytes while hashing them; at the end a mismatch records an incident and raises."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in store.get_stream(row.object_key, row.version_id):
+            h.update(chunk)
+            size += len(chunk)
+            yield chunk
+    except NotFound:
+        record_mismatch(engine, item_id=row.item_id, file_id=row.id, expected=row.sha256 or "", actual=None,
+                        reason="object-missing", actor=actor)
+        raise IntegrityViolation(f"stored file {row.id} is missing from the object store") from None
+    digest = h.hexdigest()
+    if digest != row.sha256 or size != row.size:
+        record_mismatch(engine, item_id=row.item_id, file_id=row.id, expected=row.sha256 or "", actual=digest,
+                        reason="sha256-mismatch", actor=actor)
+        raise IntegrityViolation(f"stored file {row.id} no longer matches its recorded SHA-256: an integrity "
+                                 "incident was recorded")
+
+
+def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, file_id: str | None = None,
+              now: datetime | None = None) -> tuple[EvidenceFile, Iterator[bytes]]:
+    """Authorize a read (photographs: checkpoint, restriction) and return the row and a verifying stream."""
+    now = now or utcnow()
+    item: EvidenceItem = get_item(session, item_id)
+    if item.kind == ItemKind.PHOTOGRAPH.value:
+        if item.restricted:
+            raise PermissionDenied("photograph consent was withdrawn: this photograph can no longer be viewed")
+        from policies import checkpoint
+
+        checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
+                           subject={"item_id": item.id})
+    row = _get_file(session, item.id, file_id)
+    return row, verified_stream(store, row, session.get_bind(), actor)
+
+
+def read_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, file_id: str | None = None,
+              now: datetime | None = None) -> bytes:
+    """Read a whole (small) file into memory, verified — for tests and labels, not for large evidence."""
+    _row, stream = open_file(session, store, actor=actor, item_id=item_id, file_id=file_id, now=now)
+    session.commit()  # end the transaction before streaming: the incident writer needs the database
+    return b"".join(stream)
+
+
+def set_legal_hold(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, on: bool,
+                   now: datetime | None = None) -> list[EvidenceFile]:
+    """Set or lift the legal hold on every stored file of the item (store first, then the record)."""
+    now = now or utcnow()
+    item = get_item(session, item_id)
+    rows = [r for r in list_files(session, item.id) if r.status == FileStatus.STORED.value]
+    if not rows:
+        raise NotFound("this item has no stored file to hold")
+    for r in rows:
+        store.set_legal_hold(r.object_key, r.version_id, on)
+        r.legal_hold = on
+        session.add(r)
+    session.flush()
+    ledger.append(session, kind=EventKind.LEGAL_HOLD_SET, actor=actor, case_id=item.case_id, item_id=item.id,
+                  at=now, data={"legal_hold": on, "file_ids": [r.id for r in rows]})
+    return rows

@@ -1,0 +1,255 @@
+"""Evidence items: the physical or digital things collected for a case, and who holds each one right now.
+
+An item's history lives in the ledger and the append-only `custody_event` table (evidence/custody.py); the
+`item_custody` row is the single "current state" (custodian, location, status) and is only changed under a
+row lock with its version bumped, so an item has exactly one custodian at a time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import field_validator
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, select
+from sqlmodel import Field, Session, SQLModel
+
+from core import ledger
+from core.actors import Actor
+from core.cases import get_case
+from core.clock import as_utc, utcnow
+from core.errors import NotFound, ValidationFailed
+from core.ids import is_valid_id, new_id
+from core.ledger import EventKind
+from policies.handoffs import ConsentScope, Handoff
+
+DEFAULT_RETENTION_DAYS = 365 * 20  # 18 USC 3772: statute of limitations or 20 years; packs/settings may shorten
+COLLECTION_LOCATION = "examination-room"
+
+
+class ItemKind(StrEnum):
+    """What was collected."""
+
+    KIT = "kit"
+    SWAB = "swab"
+    CLOTHING = "clothing"
+    TOXICOLOGY_BLOOD = "toxicology-blood"
+    TOXICOLOGY_URINE = "toxicology-urine"
+    PHOTOGRAPH = "photograph"
+    DOCUMENT = "document"
+    DIGITAL_FILE = "digital-file"
+    OTHER = "other"
+
+
+# Which consent checkpoint guards collecting each kind (kits, documents, files: the exam consent covers them).
+COLLECTION_HANDOFF: dict[ItemKind, Handoff] = {
+    ItemKind.SWAB: Handoff.COLLECT_SWABS,
+    ItemKind.CLOTHING: Handoff.COLLECT_CLOTHING,
+    ItemKind.TOXICOLOGY_BLOOD: Handoff.COLLECT_TOXICOLOGY,
+    ItemKind.TOXICOLOGY_URINE: Handoff.COLLECT_TOXICOLOGY,
+    ItemKind.PHOTOGRAPH: Handoff.PHOTO_TAKE,
+}
+
+
+class ItemStatus(StrEnum):
+    """Where an item is in its lifecycle (the current-state row's status)."""
+
+    HELD = "held"  # in a person's hands
+    CHECKED_IN = "checked-in"  # stored at a location (evidence store, lab shelf)
+    RELEASED = "released"  # handed to law enforcement (held by the officer who accepted)
+    AT_LAB = "at-lab"  # accepted by the lab for testing
+    DESTROYED = "destroyed"
+
+
+class EvidenceItemBase(SQLModel):
+    """Fields a caller gives when recording a collected item."""
+
+    kind: ItemKind = Field(sa_type=String(24))
+    description: str = Field(max_length=500)  # what it is ("left sleeve swab"), never who it came from
+    quantity: int = Field(default=1, ge=1)
+    toxicology: bool = False
+
+
+class EvidenceItemCreate(EvidenceItemBase):
+    """Request body for recording a collected item."""
+
+    collected_at: datetime | None = None  # defaults to now; may be earlier (recorded after the exam)
+    location: str | None = Field(default=None, max_length=64)
+    retention_until: datetime | None = None
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("describe the item (what it is, not whose it is)")
+        return v.strip()
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, v: str | None) -> str | None:
+        return check_location(v) if v is not None else v
+
+
+class EvidenceItem(EvidenceItemBase, table=True):
+    """One collected item; its id is printed on the label."""
+
+    __tablename__ = "evidence_item"
+
+    id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(sa_column=Column(String(32), ForeignKey("case_record.id"), index=True, nullable=False))
+    collected_at: datetime = Field(sa_type=DateTime(timezone=True))
+    collected_by: str = Field(max_length=64)
+    retention_until: datetime = Field(sa_type=DateTime(timezone=True))
+    restricted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+
+
+class ItemCustody(SQLModel, table=True):
+    """Current state of one item: exactly one custodian (a staff id) and where the item is."""
+
+    __tablename__ = "item_custody"
+
+    item_id: str = Field(sa_column=Column(String(32), ForeignKey("evidence_item.id"), primary_key=True))
+    custodian: str = Field(max_length=64)  # staff id of whoever answers for the item now
+    location: str | None = Field(default=None, max_length=64)
+    status: ItemStatus = Field(sa_type=String(16))
+    seal_number: str | None = Field(default=None, max_length=64)
+    pending_transfer_id: str | None = Field(default=None, max_length=32)
+    lab_submitted: bool = False
+    analysed: bool = False
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    updated_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class EvidenceItemPublic(EvidenceItemBase):
+    """An item as shown through the API, with its current custody state."""
+
+    id: str
+    case_id: str
+    collected_at: datetime
+    collected_by: str
+    retention_until: datetime
+    restricted: bool
+    custodian: str | None = None
+    location: str | None = None
+    status: ItemStatus | None = None
+    seal_number: str | None = None
+    pending_transfer_id: str | None = None
+    version: int | None = None
+
+
+def check_location(value: str) -> str:
+    """A location is a short code ('evidence-store-2', 'lab-A'), not free text that could carry identity."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}", value or ""):
+        raise ValidationFailed("location must be a short code (letters, digits, . _ : / -), e.g. 'evidence-store-1'")
+    return value
+
+
+def get_item(session: Session, item_id: str) -> EvidenceItem:
+    """Return the item or raise NotFound (junk ids are refused the same way)."""
+    item = session.get(EvidenceItem, item_id) if is_valid_id(item_id, "item") else None
+    if item is None:
+        raise NotFound(f"no evidence item {item_id!r}: check the id on the label")
+    return item
+
+
+def get_custody(session: Session, item_id: str) -> ItemCustody:
+    """The current custody row of an item (no lock; for display)."""
+    row = session.get(ItemCustody, item_id)
+    if row is None:
+        raise NotFound(f"no evidence item {item_id!r}: check the id on the label")
+    return row
+
+
+def to_public(item: EvidenceItem, custody: ItemCustody | None) -> EvidenceItemPublic:
+    """Merge an item and its custody row for the API."""
+    extra = {}
+    if custody is not None:
+        extra = {"custodian": custody.custodian, "location": custody.location, "status": custody.status,
+                 "seal_number": custody.seal_number, "pending_transfer_id": custody.pending_transfer_id,
+                 "version": custody.version}
+    return EvidenceItemPublic(**item.model_dump(), **extra)
+
+
+def collect_item(
+    session: Session,
+    *,
+    actor: Actor,
+    case_id: str,
+    data: EvidenceItemCreate,
+    now: datetime | None = None,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+) -> EvidenceItem:
+    """Record a collected item, held by the collecting actor; consent-guarded kinds pass the checkpoint first."""
+    now = now or utcnow()
+    data = EvidenceItemCreate.model_validate(data.model_dump())
+    case = get_case(session, case_id)
+    handoff = COLLECTION_HANDOFF.get(ItemKind(data.kind))
+    if handoff is not None:
+        from policies import checkpoint
+
+        checkpoint.enforce(session, case_id=case.id, handoff=handoff, actor=actor, now=now,
+                           subject={"item_kind": str(data.kind)})
+    collected_at = as_utc(data.collected_at) if data.collected_at else now
+    if collected_at > now:
+        raise ValidationFailed("collected_at is in the future: give the time the item was collected")
+    retention_until = as_utc(data.retention_until) if data.retention_until else now + timedelta(days=retention_days)
+    if retention_until <= now:
+        raise ValidationFailed("retention_until must be in the future")
+    toxicology = data.toxicology or data.kind in (ItemKind.TOXICOLOGY_BLOOD, ItemKind.TOXICOLOGY_URINE)
+    item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=data.description,
+                        quantity=data.quantity, toxicology=toxicology, collected_at=collected_at,
+                        collected_by=actor.id, retention_until=retention_until)
+    location = data.location or COLLECTION_LOCATION
+    session.add(item)
+    session.flush()
+    session.add(ItemCustody(item_id=item.id, custodian=actor.id, location=location, status=ItemStatus.HELD,
+                            version=1, updated_at=now))
+    session.flush()
+    entry = ledger.append(
+        session, kind=EventKind.ITEM_COLLECTED, actor=actor, case_id=case.id, item_id=item.id, at=now,
+        data={"item_kind": str(item.kind), "quantity": item.quantity, "toxicology": item.toxicology,
+              "custodian": actor.id, "location": location, "collected_at": collected_at,
+              "retention_until": retention_until},
+    )
+    from evidence.custody import CustodyEventKind, add_event
+
+    add_event(session, item_id=item.id, kind=CustodyEventKind.COLLECTED, actor=actor, at=now, entry=entry,
+              to_user=actor.id, location=location)
+    return item
+
+
+def list_items(session: Session, case_id: str) -> list[EvidenceItem]:
+    """Items of a case, oldest first."""
+    get_case(session, case_id)
+    return list(session.execute(
+        select(EvidenceItem).where(EvidenceItem.case_id == case_id).order_by(EvidenceItem.collected_at,
+                                                                                EvidenceItem.id)
+    ).scalars())
+
+
+def restrict_photographs(session: Session, case_id: str, scope: ConsentScope, actor: Actor, now: datetime) -> None:
+    """Withdrawal hook: when photography consent is withdrawn, flag the case's photographs as restricted."""
+    if ConsentScope(scope) is not ConsentScope.PHOTO_RECORD:
+        return
+    photos = session.execute(
+        select(EvidenceItem).where(EvidenceItem.case_id == case_id, EvidenceItem.kind == str(ItemKind.PHOTOGRAPH),
+                                   EvidenceItem.restricted.is_(False))  # type: ignore[union-attr]
+    ).scalars().all()
+    for item in photos:
+        # A flag on the item, not history: the withdrawal itself is in the ledger; this records its effect.
+        item.restricted = True
+        session.add(item)
+        ledger.append(session, kind=EventKind.ITEM_RESTRICTED, actor=actor, case_id=case_id, item_id=item.id,
+                      at=now, data={"reason": "photography-consent-withdrawn"})
+    session.flush()
+
+
+def _register_hooks() -> None:
+    from policies.consent import register_withdrawal_hook
+
+    register_withdrawal_hook(restrict_photographs)
+
+
+_register_hooks()

@@ -1,0 +1,55 @@
+"""Helpers for evidence tests: a case with consents granted through the real consent API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from core.actors import Actor
+from core.cases import CaseCreate, Reporting
+from core.clock import SystemClock
+from evidence.items import EvidenceItemCreate, ItemKind, collect_item
+from policies.cases import open_case
+from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
+from policies.handoffs import ConsentScope
+
+EXAMINER = Actor(id="U-examiner-1", role="examiner")
+LAB = Actor(id="U-lab-1", role="lab")
+LAB2 = Actor(id="U-lab-2", role="lab")
+OFFICER = Actor(id="U-officer-1", role="law_enforcement")
+
+ALL_SCOPES = (
+    ConsentScope.MEDICAL_CARE, ConsentScope.FORENSIC_EXAM, ConsentScope.EVIDENCE_SWABS,
+    ConsentScope.EVIDENCE_CLOTHING, ConsentScope.EVIDENCE_TOXICOLOGY, ConsentScope.PHOTO_RECORD,
+    ConsentScope.RELEASE_LAW_ENFORCEMENT, ConsentScope.LAB_TESTING, ConsentScope.STATUS_LOOKUP,
+)
+
+
+def grant(session: Session, case_id: str, *scopes: ConsentScope, decision: Decision = Decision.GRANTED) -> None:
+    """Record written consent decisions for `scopes` through the consent service."""
+    for scope in scopes:
+        record_decision(session, actor=EXAMINER, case_id=case_id, data=ConsentDecisionCreate(
+            scope=scope, decision=decision, method=Method.WRITTEN, form_ref=f"FORM-{scope}"))
+
+
+def new_case(session: Session, *, consents=ALL_SCOPES, reporting=Reporting.UNRESTRICTED) -> str:
+    """Open an adult case (reported) and grant `consents`; commits."""
+    case = open_case(session, actor=EXAMINER, data=CaseCreate(reporting=reporting))
+    grant(session, case.id, *consents)
+    session.commit()
+    return case.id
+
+
+def short_retention():
+    """A retention date a little in the real future (the S3 store judges it by its own wall clock)."""
+    return SystemClock().now() + timedelta(seconds=90)
+
+
+def new_item(session: Session, case_id: str, kind: ItemKind = ItemKind.KIT, *, actor: Actor = EXAMINER,
+             retention_until=None) -> str:
+    """Collect an item and commit; returns its id."""
+    item = collect_item(session, actor=actor, case_id=case_id, data=EvidenceItemCreate(
+        kind=kind, description=f"test {kind}", retention_until=retention_until or short_retention()))
+    session.commit()
+    return item.id

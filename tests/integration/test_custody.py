@@ -1,0 +1,154 @@
+"""Chain of custody on SQLite and PostgreSQL: handoffs, refusals that write nothing, consent gates."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core import ledger
+from core.errors import Conflict, ConsentRequired, NotFound, PermissionDenied, ValidationFailed
+from evidence.custody import (
+    AnalysisCreate,
+    CheckInCreate,
+    CheckOutCreate,
+    CustodyEvent,
+    SealCreate,
+    TransferAccept,
+    TransferCreate,
+    accept_transfer,
+    check_in,
+    check_out,
+    custody_history,
+    offer_transfer,
+    record_analysis,
+    release_item,
+    seal_item,
+    submit_to_lab,
+)
+from evidence.items import EvidenceItemCreate, ItemKind, ItemStatus, collect_item, get_custody
+from policies.handoffs import ConsentScope
+from tests.evidence_support import EXAMINER, LAB, LAB2, OFFICER, new_case, new_item
+
+
+def _counts(session):
+    return ledger.count(session), session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
+
+
+def test_full_chain_collect_seal_transfer_lab_analyse(session, clock):
+    """A kit goes examiner → store → lab (with consent) → analysed; history and ledger agree."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    seal_item(session, actor=EXAMINER, item_id=item_id, data=SealCreate(seal_number="S-1001"))
+    check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="evidence-store-1"))
+    check_out(session, actor=LAB, item_id=item_id, data=CheckOutCreate(reason="to lab", seal_number="S-1001"))
+    t = submit_to_lab(session, actor=LAB, item_id=item_id, data=TransferCreate(
+        to_user=LAB2.id, reason="testing", condition="sealed, dry", seal_number="S-1001", seal_intact=True))
+    assert get_custody(session, item_id).custodian == LAB.id  # not moved until accepted
+    accept_transfer(session, actor=LAB2, transfer_id=t.id,
+                    data=TransferAccept(condition="sealed, dry", seal_number="S-1001", seal_intact=True))
+    record_analysis(session, actor=LAB2, item_id=item_id, data=AnalysisCreate(report_ref="LAB-77"))
+    session.commit()
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.status) == (LAB2.id, ItemStatus.AT_LAB)
+    kinds = [e.kind for e in custody_history(session, item_id)]
+    assert kinds == ["collected", "sealed", "checked-in", "checked-out", "transfer-offered", "submitted-to-lab",
+                     "analysed"]
+    assert ledger.verify_chain(session).ok
+    accepted = [ledger.decode(e) for e in session.execute(select(ledger.LedgerEntry)).scalars()
+                if e.kind == ledger.EventKind.TRANSFER_ACCEPTED][0]["data"]
+    assert accepted["from_user"] == LAB.id and accepted["to_user"] == LAB2.id and accepted["seal_intact"] is True
+
+
+@pytest.mark.parametrize("action", ["transfer-by-stranger", "double-check-in", "seal-mismatch", "accept-by-other",
+                                    "unknown-item", "checkout-not-checked-in"])
+def test_refusals_write_nothing(session, clock, action):
+    """Each refused operation raises a domain error and leaves the ledger and custody events untouched."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    seal_item(session, actor=EXAMINER, item_id=item_id, data=SealCreate(seal_number="S-1"))
+    t = offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user=LAB.id, reason="r", condition="ok"))
+    if action == "double-check-in":
+        accept_transfer(session, actor=LAB, transfer_id=t.id, data=TransferAccept(condition="ok"))
+        check_in(session, actor=LAB, item_id=item_id, data=CheckInCreate(location="lab-A"))
+    session.commit()
+    before = _counts(session)
+    version = get_custody(session, item_id).version
+    errors = {
+        "transfer-by-stranger": (PermissionDenied, lambda: offer_transfer(
+            session, actor=OFFICER, item_id=item_id, data=TransferCreate(to_user=LAB2.id, reason="r", condition="c"))),
+        "double-check-in": (Conflict, lambda: check_in(
+            session, actor=LAB, item_id=item_id, data=CheckInCreate(location="lab-B"))),
+        "seal-mismatch": (ValidationFailed, lambda: accept_transfer(
+            session, actor=LAB, transfer_id=t.id, data=TransferAccept(condition="ok", seal_number="S-2"))),
+        "accept-by-other": (PermissionDenied, lambda: accept_transfer(
+            session, actor=LAB2, transfer_id=t.id, data=TransferAccept(condition="ok"))),
+        "unknown-item": (NotFound, lambda: check_in(
+            session, actor=LAB, item_id="E0000000000000000", data=CheckInCreate(location="lab-A"))),
+        "checkout-not-checked-in": (Conflict, lambda: check_out(
+            session, actor=LAB2, item_id=item_id, data=CheckOutCreate(reason="r"))),
+    }
+    exc_type, call = errors[action]
+    with pytest.raises(exc_type) as err:
+        call()
+    assert err.value.detail
+    session.rollback()
+    assert _counts(session) == before
+    assert get_custody(session, item_id).version == version
+
+
+def test_double_checkout_detail_names_holder(session, clock):
+    """The loser of a check-out learns who holds the item."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="evidence-store-1"))
+    check_out(session, actor=LAB, item_id=item_id, data=CheckOutCreate(reason="r"))
+    session.commit()
+    with pytest.raises(Conflict) as err:
+        check_out(session, actor=LAB2, item_id=item_id, data=CheckOutCreate(reason="r"))
+    assert LAB.id in err.value.detail
+
+
+def test_release_and_lab_need_consent(session, clock):
+    """Without release/testing consent the checkpoint refuses, the denial is on record, nothing else changes."""
+    case_id = new_case(session, consents=(ConsentScope.FORENSIC_EXAM,))
+    item_id = new_item(session, case_id)
+    before_events = _counts(session)[1]
+    with pytest.raises(ConsentRequired):
+        release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    with pytest.raises(ConsentRequired):
+        submit_to_lab(session, actor=EXAMINER, item_id=item_id,
+                      data=TransferCreate(to_user=LAB.id, reason="test", condition="sealed"))
+    session.rollback()
+    denied = session.execute(select(func.count()).select_from(ledger.LedgerEntry).where(
+        ledger.LedgerEntry.kind == ledger.EventKind.CHECKPOINT_DENIED)).scalar_one()
+    assert denied == 2
+    assert _counts(session)[1] == before_events
+    assert get_custody(session, item_id).pending_transfer_id is None
+
+
+def test_release_with_consent_completes_on_acceptance(session, clock):
+    """With written release consent, the officer's acceptance completes the release."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    t = release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+    session.commit()
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.status) == (OFFICER.id, ItemStatus.RELEASED)
+    with pytest.raises(Conflict):
+        accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+
+
+def test_swab_collection_needs_consent(session, clock):
+    """Collecting swabs without consent is refused by the checkpoint; no item is created."""
+    case_id = new_case(session, consents=(ConsentScope.FORENSIC_EXAM,))
+    with pytest.raises(ConsentRequired):
+        collect_item(session, actor=EXAMINER, case_id=case_id,
+                     data=EvidenceItemCreate(kind=ItemKind.SWAB, description="oral swab"))
+    session.rollback()
+    from evidence.items import list_items
+
+    assert list_items(session, case_id) == []
