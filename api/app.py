@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -91,3 +94,20 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
     return app
+
+
+def iter_api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route of the app, flattened through included routers (each has .path, .methods, .dependant).
+
+    FastAPI 0.150 keeps included routers as branches; their effective routes carry the include-time
+    prefix and dependencies, which is what authorization introspection must see.
+    """
+    stack: list[Any] = list(reversed(app.routes))
+    while stack:
+        route = stack.pop()
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "effective_route_contexts"):
+            for ctx in route.effective_route_contexts():
+                if getattr(ctx, "dependant", None) is not None and getattr(ctx, "methods", None):
+                    yield ctx
