@@ -9,6 +9,8 @@ MODEL_MODULES = (
     "flows.steps",
     "policies.consent",
     "policies.deadlines",
+    "policies.clinical",
+    "policies.advocacy",
     "evidence.items",
     "evidence.custody",
     "evidence.files",

@@ -283,20 +283,19 @@ def scan_deadlines(session: Session, *, actor: Actor, now: datetime | None = Non
 
 def _raise(session: Session, actor: Actor, case: Case, clock: ClockState, key: str, message: str,
            now: datetime) -> Alert | None:
-    """Insert the alert and its ledger entry in a savepoint; a concurrent duplicate is skipped."""
+    """Insert the ledger entry and the alert in one savepoint; a concurrent duplicate is skipped."""
     try:
         with session.begin_nested():
-            alert = Alert(id=new_id("alert"), dedupe_key=key, case_id=case.id, item_id=clock.item_id,
-                          clock=clock.name, message=message, due_at=clock.deadline, raised_at=now,
-                          ledger_seq=0, ledger_hash="")
-            session.add(alert)
-            session.flush()  # the unique key is checked here, before the ledger entry
+            alert_id = new_id("alert")
             entry = ledger.append(session, kind=EventKind.ALERT_RAISED, actor=actor, case_id=case.id,
                                   item_id=clock.item_id, at=now,
-                                  data={"alert_id": alert.id, "clock": clock.name, "due_at": clock.deadline,
+                                  data={"alert_id": alert_id, "clock": clock.name, "due_at": clock.deadline,
                                         "message": message})
-            alert.ledger_seq, alert.ledger_hash = entry.seq, entry.entry_hash
-            session.flush()
+            alert = Alert(id=alert_id, dedupe_key=key, case_id=case.id, item_id=clock.item_id, clock=clock.name,
+                          message=message, due_at=clock.deadline, raised_at=now, ledger_seq=entry.seq,
+                          ledger_hash=entry.entry_hash)
+            session.add(alert)
+            session.flush()  # a concurrent duplicate fails on the unique key; the savepoint drops its entry too
     except IntegrityError:
         return None  # another scanner raised it first
     return alert

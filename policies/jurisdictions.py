@@ -96,9 +96,10 @@ def load_pack(path: Path) -> RulePack:
     try:
         pack = RulePack.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise ConfigError(f"{path.name}: {key}: {err['msg']}") from None
+        # Every problem at once (a misspelt key shows as "missing" and "extra"), each as "file: key: problem".
+        problems = [f"{path.name}: {'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}"
+                    for e in exc.errors()]
+        raise ConfigError("; ".join(problems)) from None
     if pack.code != path.stem:
         raise ConfigError(f"{path.name}: code: {pack.code!r} does not match the file name {path.stem!r}")
     return pack

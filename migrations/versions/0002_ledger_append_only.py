@@ -13,7 +13,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 APPEND_ONLY = ("ledger_entry", "ledger_node", "pathway_step", "consent_decision", "consent_override", "access_log",
-               "custody_event")
+               "custody_event", "exam_record", "care_record", "advocacy_record", "deadline_alert")
 
 
 def upgrade() -> None:

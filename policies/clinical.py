@@ -1,0 +1,202 @@
+"""Exam records (narrative encrypted at rest) and time-critical care (PEP, emergency contraception).
+
+Recording an exam needs forensic-exam consent; recording care as given needs medical-care consent (both
+through the checkpoint, so a refusal is on the ledger). An examiner reads the exam directly; anyone else
+(an advocate) reads it only through the checkpoint's ADVOCATE_SHARE handoff.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, model_validator
+from pydantic import Field as PField
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
+from sqlmodel import Field, Session, SQLModel
+
+from core import ledger
+from core.actors import Actor
+from core.cases import get_case
+from core.clock import as_utc, utcnow
+from core.crypto import decrypt_text, encrypt_text
+from core.errors import NotFound, ValidationFailed
+from core.ledger import EventKind
+from policies import checkpoint
+from policies.handoffs import Handoff
+from policies.permissions import Role
+
+
+def _not_future(value: datetime | None, now: datetime, what: str) -> None:
+    if value is not None and as_utc(value) > now:
+        raise ValidationFailed(f"{what} is in the future: record what happened, when it happened")
+
+
+# --- exam ----------------------------------------------------------------------------------------------
+
+class ExamCreate(BaseModel):
+    """Request body for recording an examination."""
+
+    started_at: datetime
+    ended_at: datetime | None = None
+    narrative: str = PField(min_length=1, max_length=100_000)
+
+    @model_validator(mode="after")
+    def _order(self) -> ExamCreate:
+        if self.ended_at is not None and as_utc(self.ended_at) < as_utc(self.started_at):
+            raise ValueError("ended_at is before started_at")
+        return self
+
+    def __repr__(self) -> str:  # the narrative never reaches logs or tracebacks
+        return "ExamCreate(<redacted>)"
+
+
+class ExamRecord(SQLModel, table=True):
+    """One examination; the narrative is Fernet ciphertext."""
+
+    __tablename__ = "exam_record"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: str = Field(sa_column=Column(String(32), ForeignKey("case_record.id"), index=True, nullable=False))
+    started_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ended_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    narrative_ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    recorded_by: str = Field(max_length=64)
+    ledger_seq: int
+
+
+class ExamPublic(BaseModel):
+    """An exam as shown to an authorised reader (narrative decrypted)."""
+
+    id: int
+    case_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    narrative: str
+    recorded_at: datetime
+    recorded_by: str
+    ledger_seq: int
+
+
+def record_exam(session: Session, *, actor: Actor, case_id: str, data: ExamCreate,
+                now: datetime | None = None, key: str | None = None) -> ExamRecord:
+    """Record an examination (forensic-exam consent checked first); EXAM_RECORDED carries times only."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    _not_future(data.started_at, now, "started_at")
+    _not_future(data.ended_at, now, "ended_at")
+    checkpoint.enforce(session, case_id=case.id, handoff=Handoff.FORENSIC_EXAM, actor=actor, now=now)
+    entry = ledger.append(session, kind=EventKind.EXAM_RECORDED, actor=actor, case_id=case.id, at=now,
+                          data={"started_at": data.started_at, "ended_at": data.ended_at})
+    row = ExamRecord(case_id=case.id, started_at=as_utc(data.started_at),
+                     ended_at=as_utc(data.ended_at) if data.ended_at else None,
+                     narrative_ciphertext=encrypt_text(data.narrative, key=key), recorded_at=now,
+                     recorded_by=actor.id, ledger_seq=entry.seq)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def read_exams(session: Session, *, actor: Actor, case_id: str, now: datetime | None = None,
+               key: str | None = None) -> list[ExamPublic]:
+    """Decrypt the case's exams; non-examiners pass the ADVOCATE_SHARE checkpoint first (or are refused)."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    if actor.role != Role.EXAMINER:
+        # enforce commits and raises on a denial; on an allow the read is on the ledger with the consent cited
+        checkpoint.enforce(session, case_id=case.id, handoff=Handoff.ADVOCATE_SHARE, actor=actor, now=now)
+    rows = session.execute(select(ExamRecord).where(ExamRecord.case_id == case.id).order_by(ExamRecord.id))
+    return [
+        ExamPublic(id=r.id, case_id=r.case_id, started_at=r.started_at, ended_at=r.ended_at,
+                   narrative=decrypt_text(r.narrative_ciphertext, key=key), recorded_at=r.recorded_at,
+                   recorded_by=r.recorded_by, ledger_seq=r.ledger_seq)
+        for r in rows.scalars()
+    ]
+
+
+# --- time-critical care ----------------------------------------------------------------------------
+
+class CareKind(StrEnum):
+    """Time-critical care whose offer and outcome are recorded with times."""
+
+    HIV_PEP = "hiv-pep"
+    EMERGENCY_CONTRACEPTION = "emergency-contraception"
+    HEPATITIS_B = "hepatitis-b"
+    STI_PROPHYLAXIS = "sti-prophylaxis"
+
+
+class CareStatus(StrEnum):
+    """What happened."""
+
+    OFFERED = "offered"
+    GIVEN = "given"
+    DECLINED = "declined"
+
+
+class CareBase(SQLModel):
+    """Fields of a care event."""
+
+    care: CareKind = Field(sa_type=String(32))
+    status: CareStatus = Field(sa_type=String(16))
+    occurred_at: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class CareCreate(CareBase):
+    """Request body for recording a care event."""
+
+
+class CareRecord(CareBase, table=True):
+    """One care event (offered, given or declined), never updated."""
+
+    __tablename__ = "care_record"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    case_id: str = Field(sa_column=Column(String(32), ForeignKey("case_record.id"), index=True, nullable=False))
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    recorded_by: str = Field(max_length=64)
+    ledger_seq: int
+
+
+class CarePublic(CareBase):
+    """A care event as shown through the API."""
+
+    id: int
+    case_id: str
+    recorded_at: datetime
+    recorded_by: str
+    ledger_seq: int
+
+
+def record_care(session: Session, *, actor: Actor, case_id: str, data: CareCreate,
+                now: datetime | None = None) -> CareRecord:
+    """Record a care event; giving care needs medical-care consent (checked first)."""
+    now = now or utcnow()
+    data = CareCreate.model_validate(data.model_dump())
+    case = get_case(session, case_id)
+    _not_future(data.occurred_at, now, "occurred_at")
+    if data.status is CareStatus.GIVEN:
+        checkpoint.enforce(session, case_id=case.id, handoff=Handoff.MEDICAL_CARE, actor=actor, now=now)
+    entry = ledger.append(session, kind=EventKind.CARE_RECORDED, actor=actor, case_id=case.id, at=now,
+                          data={"care": data.care, "status": data.status, "occurred_at": data.occurred_at})
+    row = CareRecord(care=data.care, status=data.status, occurred_at=as_utc(data.occurred_at), case_id=case.id,
+                     recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_care(session: Session, case_id: str) -> list[CareRecord]:
+    """The case's care events, in the order they happened."""
+    case = get_case(session, case_id)
+    return list(session.execute(
+        select(CareRecord).where(CareRecord.case_id == case.id).order_by(CareRecord.occurred_at, CareRecord.id)
+    ).scalars())
+
+
+def get_exam_row(session: Session, exam_id: int) -> ExamRecord:
+    """The exam row (ciphertext) or NotFound."""
+    row = session.get(ExamRecord, exam_id)
+    if row is None:
+        raise NotFound(f"no exam {exam_id}")
+    return row
