@@ -141,32 +141,36 @@ class NotYetDeliverable(Exception):
     """The row cannot be delivered yet (a run is about to suspend); try again shortly."""
 
 
-def _deliver(session_factory: Callable[[], Session], waker: Waker, msg: OutboxMessage) -> None:
-    """Deliver one row or raise; never holds a database transaction open while calling Prefect."""
-    if msg.kind == OutboxKind.START_PATHWAY:
-        waker.start_pathway(msg.case_id, idempotency_key=f"coc-outbox-{msg.id}")
-        return
+def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id: str, first_id: int) -> None:
+    """Deliver every pending row of one case at once; never holds a transaction open while calling Prefect.
+
+    Start and wake rows of a case mean the same thing — "look at this case again" — because a run reads the
+    database from the top: resume the runs that wait for the case, else start one unless one is active.
+    """
     with session_factory() as session:
-        waits = waits_for(session, msg.case_id)
-    if not waits:
-        if not waker.case_has_active_run(msg.case_id):
-            # The case's run ended (e.g. a declined branch); a new decision moves it again.
-            waker.start_pathway(msg.case_id, idempotency_key=f"coc-outbox-{msg.id}")
-        return  # an active run reads the database itself when it reaches the next checkpoint
+        waits = waits_for(session, case_id)
+    live = 0
     not_ready = False
     for wait in waits:
         status = waker.run_status(wait.flow_run_id)
         if status == "waiting":
             # A refused resume means someone else resumed it first: the run will read the database.
-            waker.resume(wait.flow_run_id, {"case_id": msg.case_id, "checkpoint": wait.key})
+            waker.resume(wait.flow_run_id, {"case_id": case_id, "checkpoint": wait.key})
+            live += 1
         elif status == "active":
             not_ready = True  # it wrote its wait but has not suspended yet (or is already moving on)
+            live += 1
         else:
             with session_factory() as session:
-                clear_wait(session, case_id=msg.case_id, key=wait.key, flow_run_id=wait.flow_run_id)
+                clear_wait(session, case_id=case_id, key=wait.key, flow_run_id=wait.flow_run_id)
                 session.commit()
     if not_ready:
         raise NotYetDeliverable("a pathway run of the case has not suspended yet")
+    if not live and not waker.case_has_active_run(case_id):
+        # No run for the case (never started, or it ended, e.g. after a decline): start one. The key is the
+        # case's oldest pending row, so concurrent drainers reading the same rows start one run between them.
+        waker.start_pathway(case_id, idempotency_key=f"coc-outbox-{first_id}")
+    # else: an active run reads the database itself when it reaches its next checkpoint
 
 
 def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | None = None,
@@ -175,21 +179,20 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
     with session_factory() as session:
         rows = pending(session, limit)
         session.expunge_all()
-    # Wakes of one case read in the same batch are one wake: the resumed run reads every decision
-    # committed before this drain started, so one delivery covers them all.
-    groups: dict[tuple[str, str], list[OutboxMessage]] = {}
+    # All rows of a case read in one batch are delivered together: the run that is resumed or started reads
+    # every decision committed before this drain began.
+    groups: dict[str, list[OutboxMessage]] = {}
     for msg in rows:
-        group_key = (msg.case_id, "wake") if msg.kind == OutboxKind.WAKE else (msg.case_id, f"start-{msg.id}")
-        groups.setdefault(group_key, []).append(msg)
+        groups.setdefault(msg.case_id, []).append(msg)
     delivered = 0
-    for batch in groups.values():
+    for case_id, batch in groups.items():
         error: str | None = None
         try:
-            _deliver(session_factory, waker, batch[0])
+            _deliver_case(session_factory, waker, case_id, batch[0].id or 0)
         except Exception as exc:  # noqa: BLE001 - any failure means: keep the rows, retry later
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LEN]
             if not isinstance(exc, NotYetDeliverable):
-                log.warning("outbox row %s not delivered: %s", batch[0].id, error)
+                log.warning("outbox rows of a case not delivered (first row %s): %s", batch[0].id, error)
         with session_factory() as session:
             for msg in batch:
                 row = session.get(OutboxMessage, msg.id)

@@ -192,3 +192,25 @@ def start_prefect_server(
         server.stop()
         raise
     return server
+
+
+def start_flow_runner(
+    api_url: str,
+    home: Path,
+    *,
+    coc_env: dict[str, str],
+    auth_string: str | None = None,
+    log_path: Path | None = None,
+) -> subprocess.Popen:
+    """Start `python -m flows.serve` against the server at `api_url` with the given COC_* settings."""
+    home = Path(home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    env = _base_env()
+    env.update(prefect_client_env(api_url, home, auth_string=auth_string))
+    env.update(coc_env)
+    env.setdefault("COC_PREFECT_API_URL", api_url)
+    log_path = log_path or home / "flows.log"
+    with open(log_path, "ab") as log_fh:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-m", "flows.serve"], env=env, stdout=log_fh,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                cwd=str(Path(__file__).resolve().parents[2]))
