@@ -305,39 +305,52 @@ class _ChainBad(Exception):
         self.seq, self.reason = seq, reason
 
 
-def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str]:
-    """Check rows (seq, kind, case_id, item_id, recorded_at, body, entry_hash) in order; collect leaf hashes."""
-    sha, expected_seq, prev = hashlib.sha256, 1, GENESIS
+def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str, _ChainBad | None]:
+    """Check rows (seq, kind, case_id, item_id, recorded_at, body, entry_hash) in order; collect leaf hashes.
+
+    Returns (rows seen, last hash, first problem or None). The walk goes on after a problem so that the
+    tree check still gets every leaf (a forged entry can break the chain only at its successor while the
+    tree pins the forged entry itself; the report takes the earlier of the two).
+    """
+    sha, expected_seq, prev, n = hashlib.sha256, 1, GENESIS, 0
     add_leaf = leaves.append if leaves is not None else None
+    first: _ChainBad | None = None
     for seq, kind, case_id, item_id, recorded_at, body, entry_hash in rows:
         body = bytes(body)
-        if seq != expected_seq:
-            raise _ChainBad(min(seq, expected_seq), f"sequence gap or reorder: expected {expected_seq}, found {seq}")
+        n += 1
         digest = sha(body).hexdigest()
-        if digest != entry_hash:
-            raise _ChainBad(seq, "stored hash does not match the entry's bytes")
-        at = _at_text(recorded_at)
-        # The canonical body's head and tail are fixed by the columns, the previous hash and seq (sorted keys).
-        tail = f',"item":{_js(item_id)},"kind":{_js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
-        if not body.endswith(tail.encode()):
-            raise _ChainBad(seq, "entry does not link to the previous entry, or its columns disagree with its bytes")
-        if f'"at":"{at}","case":{_js(case_id)},"data":'.encode() not in body:
-            raise _ChainBad(seq, "indexed columns disagree with the entry's bytes")
-        if deep:
-            reason = _check_deep(seq, prev, body, kind, case_id, item_id, at)
-            if reason:
-                raise _ChainBad(seq, reason)
         if add_leaf is not None:
             add_leaf(sha(b"\x00" + body).digest())
+        if first is None:
+            reason = None
+            if seq != expected_seq:
+                first = _ChainBad(min(seq, expected_seq), f"sequence gap or reorder: expected {expected_seq}, "
+                                                          f"found {seq}")
+            elif digest != entry_hash:
+                reason = "stored hash does not match the entry's bytes"
+            else:
+                at = _at_text(recorded_at)
+                # The canonical body's tail and middle are fixed by the columns, previous hash and seq
+                # (sorted keys), so plain byte comparisons check the links and the indexed columns.
+                tail = f',"item":{_js(item_id)},"kind":{_js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
+                if not body.endswith(tail.encode()):
+                    reason = "entry does not link to the previous entry, or its columns disagree with its bytes"
+                elif f'"at":"{at}","case":{_js(case_id)},"data":'.encode() not in body:
+                    reason = "indexed columns disagree with the entry's bytes"
+                elif deep:
+                    reason = _check_deep(seq, prev, body, kind, case_id, item_id, at)
+            if reason:
+                first = _ChainBad(seq, reason)
+        if first is not None and leaves is None:
+            break
         prev, expected_seq = digest, seq + 1
-    return expected_seq - 1, prev
+    return n, prev, first
 
 
 def verify_rows(rows, deep: bool = True) -> ChainReport:
     """Check (seq, kind, case_id, item_id, recorded_at, body, entry_hash) rows in seq order (chain only)."""
-    try:
-        n, prev = _walk_chain(rows, None, deep)
-    except _ChainBad as bad:
+    n, prev, bad = _walk_chain(rows, None, deep)
+    if bad is not None:
         return ChainReport(False, bad.seq - 1, bad.seq, bad.reason)
     return ChainReport(True, n, None, None, prev)
 
@@ -358,24 +371,28 @@ def verify_chain(session: Session, batch: int = 5000, deep: bool = True) -> Chai
 
 
 def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int | None, str | None, bytes]:
-    """Compare stored nodes with the recomputed leaves and with their own stored children.
+    """Compare stored nodes with the leaves recomputed from the bodies, level by level.
 
-    Returns (first bad leaf index, reason, root). Each stored interior node is checked against its stored
-    children (which were checked level by level down to the leaves recomputed from the bodies), so a bad
-    node is pinned to exactly the subtree it covers.
+    Returns (first bad leaf index, reason, root). A stored interior node is checked against its stored
+    children only when both children were found good, so a bad node is pinned to the subtree it covers
+    (its ancestors are not blamed for it). The root is folded from the verified frontier nodes.
     """
     n = len(leaves)
     bad: list[tuple[int, str]] = []
-    below: list[bytes] = leaves  # the verified level under the one being read
+    frontier: dict[int, bytes] = {}
+    below, below_ok = leaves, None  # level -1: the recomputed leaves are the truth
     cur: list[bytes] = []
+    cur_ok: list[bool] = []
     level = 0
 
-    def close(level: int, cur: list[bytes], below: list[bytes]) -> None:
+    def close() -> None:
         want = n >> level
         if len(cur) < want:
             bad.append((len(cur) << level, f"tree node ({level}, {len(cur)}) is missing"))
         elif len(cur) > want:
             bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?)"))
+        elif want & 1:
+            frontier[level] = cur[want - 1]
 
     stmt = (select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
             .order_by(LedgerNode.level, LedgerNode.idx).execution_options(yield_per=batch))
@@ -383,32 +400,44 @@ def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int 
     for lv, ix, h in session.execute(stmt):
         h = bytes(h)
         while lv > level:
-            close(level, cur, below)
-            below, cur, level = cur, [], level + 1
+            close()
+            below, below_ok, cur, cur_ok, level = cur, cur_ok, [], [], level + 1
         if ix != len(cur):
             bad.append((min(ix, len(cur)) << level, f"tree node ({lv}, {len(cur)}) is missing or out of order"))
             break
         if level == 0:
-            want = leaves[ix] if ix < n else None
+            if ix >= n:
+                bad.append((n, "tree has leaves beyond the last entry (entries deleted?)"))
+                break
+            ok = h == leaves[ix]
+            if not ok:
+                bad.append((ix, f"tree leaf {ix} does not match the entry's bytes"))
         else:
-            want = node_hash(below[2 * ix], below[2 * ix + 1]) if 2 * ix + 1 < len(below) else None
-        if want is None:
-            bad.append((n, f"tree has level-{lv} nodes beyond the last entry (entries deleted?)"))
-            break
-        if h != want:
-            what = "the entry's bytes" if level == 0 else "its children"
-            bad.append((ix << level, f"tree node ({lv}, {ix}) does not match {what}"))
+            left, right = 2 * ix, 2 * ix + 1
+            if right >= len(below):
+                bad.append((n, f"tree has level-{lv} nodes beyond the last entry (entries deleted?)"))
+                break
+            ok = below_ok[left] and below_ok[right]
+            if ok and h != node_hash(below[left], below[right]):
+                ok = False
+                bad.append((ix << level, f"tree node ({lv}, {ix}) does not match its children"))
         cur.append(h)
+        cur_ok.append(ok)
     else:
-        close(level, cur, below)
+        close()
         while (n >> (level + 1)) > 0:  # levels that should exist but have no rows at all
             level += 1
             bad.append((0, f"tree level {level} is missing"))
-    root = merkle.root_from_leaves(leaves)
-    if not bad:
-        return None, None, root
-    first, reason = min(bad)
-    return first, reason, root
+    if bad:
+        first, reason = min(bad)
+        return first, reason, b""
+    if n == 0:
+        return None, None, merkle.EMPTY_ROOT
+    levels = sorted(frontier)
+    root = frontier[levels[0]]
+    for lv in levels[1:]:
+        root = node_hash(frontier[lv], root)
+    return None, None, root
 
 
 def verify_ledger(session: Session, *, deep: bool = False, batch: int = 20000) -> ChainReport:
@@ -418,18 +447,17 @@ def verify_ledger(session: Session, *, deep: bool = False, batch: int = 20000) -
     the bytes that carry the chain and the indexed columns).
     """
     leaves: list[bytes] = []
-    chain_bad: _ChainBad | None = None
-    prev = GENESIS
-    try:
-        _, prev = _walk_chain(_entry_rows(session, batch), leaves, deep)
-    except _ChainBad as exc:
-        chain_bad = exc
-    tree_first, tree_reason, root = _check_tree(session, leaves, batch) if chain_bad is None else (None, None, b"")
+    n, prev, chain_bad = _walk_chain(_entry_rows(session, batch), leaves, deep)
+    tree_first, tree_reason, root = _check_tree(session, leaves, batch)
+    candidates = []
     if chain_bad is not None:
-        return ChainReport(False, chain_bad.seq - 1, chain_bad.seq, chain_bad.reason)
+        candidates.append((chain_bad.seq, chain_bad.reason))
     if tree_first is not None:
-        return ChainReport(False, len(leaves), tree_first + 1, tree_reason, prev, root.hex())
-    return ChainReport(True, len(leaves), None, None, prev, root.hex())
+        candidates.append((tree_first + 1, tree_reason))
+    if candidates:
+        seq, reason = min(candidates)
+        return ChainReport(False, seq - 1, seq, reason)
+    return ChainReport(True, n, None, None, prev, root.hex())
 
 
 # -- tree heads and proofs -------------------------------------------------------------------------
@@ -464,3 +492,11 @@ def consistency_proof(session: Session, first: int, second: int | None = None) -
     path = merkle.consistency_proof(first, second, DbNodes(session))
     return {"first": first, "second": second, "first_root": first_root.hex(), "second_root": second_root.hex(),
             "path": [p.hex() for p in path]}
+
+
+def signed_tree_head(session: Session, *, tree_size: int | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """Sign the current (or given-size) tree head with the ledger key (core.signing)."""
+    from core import signing
+
+    size, root_hash = tree_root(session, tree_size)
+    return signing.sign_tree_head(size, root_hash, now or utcnow())
