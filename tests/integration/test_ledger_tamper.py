@@ -103,7 +103,7 @@ def test_any_single_byte_change_is_found(filled, data):
                 byte = data.draw(st.integers(33, 126).filter(lambda b: b != raw[pos]), label="ascii")
             raw = raw[:pos] + bytes([byte]) + raw[pos + 1:]
             new = raw if isinstance(old, bytes) else raw.decode()
-        stmt = sa.text(f"UPDATE ledger_entry SET {column} = :v WHERE seq = :s")
+        stmt = sa.text(f"UPDATE ledger_entry SET {column} = :v WHERE seq = :s")  # noqa: S608 - fixed names
         if column == "recorded_at":
             stmt = stmt.bindparams(sa.bindparam("v", type_=_TS))
         conn.execute(stmt, {"v": new, "s": seq})
