@@ -277,9 +277,9 @@ class CocClient:
         """POST /cases/{case_id}/consents."""
         return self._post(f"/cases/{_seg(case_id)}/consents", fields)
 
-    def list_consents(self, case_id: str) -> list[dict[str, Any]]:
-        """GET /cases/{case_id}/consents."""
-        return _items(self._get(f"/cases/{_seg(case_id)}/consents"))
+    def list_consents(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}/consents: {state: per-scope status now, decisions: [...], overrides: [...]}."""
+        return self._get(f"/cases/{_seg(case_id)}/consents")
 
     def record_override(self, case_id: str, **fields: Any) -> dict[str, Any]:
         """POST /cases/{case_id}/overrides (e.g. a minor's mandatory report, with its legal basis)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -130,11 +131,24 @@ def consent_record(
 
 @consent_app.command("list")
 @api_errors
-def consent_list(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
-    """List the consent decisions of a case."""
+def consent_list(
+    case_id: str = typer.Argument(..., help="Case id."),
+    history: bool = typer.Option(False, "--history", help="Also list every decision and override recorded."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show the state of each consent scope now (and, with --history, every decision)."""
     with client() as api:
-        rows = api.list_consents(case_id)
-    emit(rows, as_json, title="Consents")
+        overview = api.list_consents(case_id)
+    if as_json:
+        emit(overview, True)
+        return
+    emit(overview.get("state", []), False, title="Consent now",
+         columns=["scope", "status", "method", "written", "expires_at", "override"])
+    if history:
+        emit(overview.get("decisions", []), False, title="Decisions",
+             columns=["decided_at", "scope", "decision", "method", "form_ref", "expires_at", "recorded_by"])
+        emit(overview.get("overrides", []), False, title="Overrides",
+             columns=["recorded_at", "scope", "basis", "legal_basis", "reference", "expires_at", "recorded_by"])
 
 
 @consent_app.command("override")
@@ -162,13 +176,23 @@ def consent_override(
 @api_errors
 def exam_record(
     case_id: str = typer.Argument(..., help="Case id."),
-    narrative: str = typer.Option(None, help="Examination notes (sensitive)."),
+    narrative: str = typer.Option(None, help="Examination notes (sensitive; encrypted at rest)."),
+    narrative_file: Path = typer.Option(None, "--narrative-file", exists=True, dir_okay=False,
+                                        help="Read the notes from this file instead."),
+    started_at: str = typer.Option(None, "--started-at", help="When the exam began (ISO 8601; default now)."),
+    ended_at: str = typer.Option(None, "--ended-at", help="When it ended (ISO 8601)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Record the forensic examination (needs forensic-exam consent)."""
+    if narrative_file is not None:
+        narrative = narrative_file.read_text()
+    if not narrative:
+        raise typer.BadParameter("give --narrative or --narrative-file")
+    body = {"narrative": narrative, "started_at": started_at or _now(), "ended_at": ended_at,
+            **parse_fields(fields)}
     with client() as api:
-        result = api.record_exam(case_id, **{"narrative": narrative, **parse_fields(fields)})
+        result = api.record_exam(case_id, **body)
     emit(result, as_json, title="Exam recorded")
 
 
@@ -185,14 +209,16 @@ def exam_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool
 @api_errors
 def care_record(
     case_id: str = typer.Argument(..., help="Case id."),
-    kind: str = typer.Argument(..., help="Care given, e.g. hiv-pep, emergency-contraception, hep-b."),
-    note: str = typer.Option(None, help="A short note."),
+    care: str = typer.Argument(..., help="hiv-pep | emergency-contraception | hepatitis-b | sti-prophylaxis."),
+    status: str = typer.Option("given", help="offered | given | declined."),
+    occurred_at: str = typer.Option(None, "--occurred-at", help="When (ISO 8601; default now)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Record medical care given (needs medical-care consent)."""
+    """Record time-critical care offered, given or declined (needs medical-care consent)."""
+    body = {"care": care, "status": status, "occurred_at": occurred_at or _now(), **parse_fields(fields)}
     with client() as api:
-        result = api.record_care(case_id, **{"kind": kind, "note": note, **parse_fields(fields)})
+        result = api.record_care(case_id, **body)
     emit(result, as_json, title="Care recorded")
 
 
@@ -203,3 +229,8 @@ def care_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool
     with client() as api:
         result = api.get_care(case_id)
     emit(result, as_json, title="Care")
+
+
+def _now() -> str:
+    """Now, in UTC ISO 8601 (the CLI's clock: the time the person at the keyboard records the event)."""
+    return datetime.now(UTC).isoformat()

@@ -132,3 +132,37 @@ def test_admin_user_add_prompts_for_the_password_without_echo(cli, live_api):  #
     result = cli("admin", "user", "add", "lab-lee", "--role", "lab", input="a long secret pw\na long secret pw\n")
     assert result.exit_code == 0, result.output
     assert "a long secret pw" not in result.output
+
+
+def test_consent_record_list_and_a_refused_decision(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    granted = cli("consent", "record", case["id"], "medical-care", "--json")
+    assert granted.exit_code == 0, granted.output
+    assert json.loads(granted.output)["decision"] == "granted"
+    assert cli("consent", "record", case["id"], "forensic-exam", "--decision", "declined").exit_code == 0
+    # Sharing with an advocate needs an expiry: the API refuses, the CLI shows why and exits 1.
+    refused = cli("consent", "record", case["id"], "share-with-advocate")
+    assert refused.exit_code == 1 and "expir" in refused.output
+    overview = json.loads(cli("consent", "list", case["id"], "--json").output)
+    state = {s["scope"]: s["status"] for s in overview["state"]}
+    assert state["medical-care"] == "granted" and state["forensic-exam"] == "declined"
+    table = cli("consent", "list", case["id"], "--history")
+    assert table.exit_code == 0 and "medical-care" in table.output
+
+
+def test_exam_needs_consent_then_records_and_shows(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    denied = cli("exam", "record", case["id"], "--narrative", "notes")
+    assert denied.exit_code == 1 and "403" in denied.output
+    cli("consent", "record", case["id"], "forensic-exam")
+    recorded = cli("exam", "record", case["id"], "--narrative", "bruising noted on left forearm", "--json")
+    assert recorded.exit_code == 0, recorded.output
+    assert "narrative" not in json.loads(recorded.output)
+    shown = cli("exam", "show", case["id"], "--json")
+    assert json.loads(shown.output)[0]["narrative"] == "bruising noted on left forearm"
+    cli("consent", "record", case["id"], "medical-care")
+    care = cli("care", "record", case["id"], "hiv-pep", "--json")
+    assert care.exit_code == 0, care.output
+    assert json.loads(cli("care", "show", case["id"], "--json").output)[0]["care"] == "hiv-pep"
