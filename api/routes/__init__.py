@@ -4,4 +4,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.system",
     "api.routes.cases",
     "api.routes.admin",
+    "api.routes.consent",
 )

@@ -1,0 +1,190 @@
+"""Consent, overrides, exam, care, advocacy, alerts, jurisdictions and clocks (policies services over HTTP).
+
+Each route declares exactly one permission through api.deps.require; the services do the work and the
+session dependency commits. Consent denials from the checkpoint come back as 403 "Consent required" with the
+reason, and the denial is already on the ledger (policies.checkpoint.enforce commits it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import SessionDep, SettingsDep, require
+from core.actors import Actor
+from core.cases import get_case
+from core.clock import utcnow
+from policies import advocacy, authz, clinical, consent, deadlines
+from policies.consent import (
+    ConsentDecisionCreate,
+    ConsentDecisionPublic,
+    ConsentOverrideCreate,
+    ConsentOverridePublic,
+)
+from policies.jurisdictions import RulePack, installed_packs
+from policies.permissions import Permission as P
+from policies.permissions import Role
+
+router = APIRouter(tags=["consent"])
+
+
+class ScopeStatePublic(BaseModel):
+    """The effective state of one consent scope now."""
+
+    scope: str
+    status: str
+    method: str | None = None
+    written: bool = False
+    expires_at: datetime | None = None
+    decided_at: datetime | None = None
+    ledger_hash: str | None = None
+    override: str | None = None  # the basis of an override in force for this scope, if any
+
+
+class ConsentOverview(BaseModel):
+    """A case's consent history (every decision and override) and the state in force now."""
+
+    state: list[ScopeStatePublic]
+    decisions: list[ConsentDecisionPublic]
+    overrides: list[ConsentOverridePublic]
+
+
+class ExamSummary(BaseModel):
+    """What recording an exam returns: never the narrative."""
+
+    id: int
+    case_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    recorded_at: datetime
+    ledger_seq: int
+
+
+class ClockPublic(BaseModel):
+    """One clinical or legal clock of a case."""
+
+    name: str
+    item_id: str | None
+    starts_at: datetime
+    deadline: datetime
+    status: str
+    met_at: datetime | None
+    remaining_seconds: int
+
+
+def _key(settings) -> str:
+    return settings.secret("identity_key")
+
+
+@router.post("/cases/{case_id}/consents", response_model=ConsentDecisionPublic, status_code=201)
+def post_consent(case_id: str, body: ConsentDecisionCreate, session: SessionDep,
+                 actor: Actor = require(P.CONSENT_WRITE)) -> consent.ConsentDecision:
+    """Record a consent decision (granted, declined or withdrawn) for one scope; nothing is overwritten."""
+    return consent.record_decision(session, actor=actor, case_id=case_id, data=body)
+
+
+@router.get("/cases/{case_id}/consents", response_model=ConsentOverview)
+def get_consents(case_id: str, session: SessionDep, actor: Actor = require(P.CONSENT_READ)) -> ConsentOverview:
+    """Every decision and override of the case, and the state of each scope now."""
+    now = utcnow()
+    state = consent.consent_state(session, case_id, now)
+    overrides = consent.active_overrides(session, case_id, now)
+    return ConsentOverview(
+        state=[ScopeStatePublic(scope=str(s.scope), status=str(s.status), method=s.method, written=s.written,
+                                expires_at=s.expires_at, decided_at=s.decided_at, ledger_hash=s.ledger_hash,
+                                override=str(overrides[s.scope].basis) if s.scope in overrides else None)
+               for s in state.values()],
+        decisions=[ConsentDecisionPublic.model_validate(r, from_attributes=True)
+                   for r in consent.list_decisions(session, case_id)],
+        overrides=[ConsentOverridePublic.model_validate(r, from_attributes=True)
+                   for r in consent.list_overrides(session, case_id)],
+    )
+
+
+@router.post("/cases/{case_id}/overrides", response_model=ConsentOverridePublic, status_code=201)
+def post_override(case_id: str, body: ConsentOverrideCreate, session: SessionDep,
+                  actor: Actor = require(P.OVERRIDE_WRITE)) -> consent.ConsentOverride:
+    """Record a statutory override (mandatory report for a minor, court order) with its legal basis."""
+    return consent.record_override(session, actor=actor, case_id=case_id, data=body)
+
+
+@router.post("/cases/{case_id}/exam", response_model=ExamSummary, status_code=201)
+def post_exam(case_id: str, body: clinical.ExamCreate, session: SessionDep, settings: SettingsDep,
+              actor: Actor = require(P.EXAM_WRITE)) -> clinical.ExamRecord:
+    """Record the examination (forensic-exam consent required); the narrative is encrypted at rest."""
+    return clinical.record_exam(session, actor=actor, case_id=case_id, data=body, key=_key(settings))
+
+
+@router.get("/cases/{case_id}/exam", response_model=list[clinical.ExamPublic])
+def get_exam(case_id: str, session: SessionDep, settings: SettingsDep,
+             actor: Actor = require(P.EXAM_READ)) -> list[clinical.ExamPublic]:
+    """The exam records; an advocate reads them only with a written, unexpired sharing release."""
+    return clinical.read_exams(session, actor=actor, case_id=case_id, key=_key(settings))
+
+
+@router.post("/cases/{case_id}/care", response_model=clinical.CarePublic, status_code=201)
+def post_care(case_id: str, body: clinical.CareCreate, session: SessionDep,
+              actor: Actor = require(P.CARE_WRITE)) -> clinical.CareRecord:
+    """Record PEP / emergency contraception (etc.) offered, given or declined, with its time."""
+    return clinical.record_care(session, actor=actor, case_id=case_id, data=body)
+
+
+@router.get("/cases/{case_id}/care", response_model=list[clinical.CarePublic])
+def get_care(case_id: str, session: SessionDep, actor: Actor = require(P.CARE_READ)) -> list[clinical.CareRecord]:
+    """The case's care events in time order."""
+    return clinical.list_care(session, case_id)
+
+
+@router.post("/cases/{case_id}/advocacy", response_model=advocacy.AdvocacyPublic, status_code=201)
+def post_advocacy(case_id: str, body: advocacy.AdvocacyCreate, session: SessionDep, settings: SettingsDep,
+                  actor: Actor = require(P.ADVOCACY_WRITE)) -> advocacy.AdvocacyPublic:
+    """Add a service, referral, safety-plan or follow-up record (safety-plan notes encrypted at rest)."""
+    row = advocacy.record_advocacy(session, actor=actor, case_id=case_id, data=body, key=_key(settings))
+    return next(r for r in advocacy.list_advocacy(session, case_id) if r.id == row.id)
+
+
+@router.get("/cases/{case_id}/advocacy", response_model=list[advocacy.AdvocacyPublic])
+def get_advocacy(case_id: str, session: SessionDep,
+                 actor: Actor = require(P.ADVOCACY_READ)) -> list[advocacy.AdvocacyPublic]:
+    """The case's advocacy records without safety-plan notes (see /advocacy/safety-plans)."""
+    return advocacy.list_advocacy(session, case_id)
+
+
+@router.get("/cases/{case_id}/advocacy/safety-plans", response_model=list[advocacy.AdvocacyPublic])
+def get_safety_plans(case_id: str, session: SessionDep, settings: SettingsDep,
+                     actor: Actor = require(P.SAFETY_PLAN_READ)) -> list[advocacy.AdvocacyPublic]:
+    """Safety-plan records with their decrypted notes (a sensitive read: access-logged)."""
+    return [r for r in advocacy.list_advocacy(session, case_id, include_notes=True, key=_key(settings))
+            if r.kind is advocacy.RecordKind.SAFETY_PLAN]
+
+
+@router.get("/alerts", response_model=list[deadlines.AlertPublic])
+def get_alerts(session: SessionDep, actor: Actor = require(P.ALERT_READ),
+               case_id: Annotated[str | None, Query(max_length=32)] = None,
+               limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[deadlines.Alert]:
+    """Deadline alerts, newest first; staff see the cases they are assigned to, auditors/coordinators all."""
+    alerts = deadlines.list_alerts(session, case_id=case_id, limit=limit)
+    if actor.role in (Role.COORDINATOR, Role.AUDITOR):
+        return alerts
+    mine = set(authz.assigned_case_ids(session, actor.id))
+    return [a for a in alerts if a.case_id in mine]
+
+
+@router.get("/jurisdictions", response_model=list[RulePack])
+def get_jurisdictions(actor: Actor = require(P.JURISDICTION_READ)) -> list[RulePack]:
+    """The installed jurisdiction rule packs."""
+    return [installed_packs()[code] for code in sorted(installed_packs())]
+
+
+@router.get("/cases/{case_id}/clocks", response_model=list[ClockPublic])
+def get_clocks(case_id: str, session: SessionDep, actor: Actor = require(P.CASE_READ)) -> list[ClockPublic]:
+    """The case's clinical and legal clocks now (PEP, EC, evidence windows, kit deadlines)."""
+    now = utcnow()
+    get_case(session, case_id)
+    return [ClockPublic(name=str(c.name), item_id=c.item_id, starts_at=c.starts_at, deadline=c.deadline,
+                        status=str(c.status), met_at=c.met_at,
+                        remaining_seconds=int(c.remaining(now).total_seconds()))
+            for c in deadlines.case_clocks(session, case_id, now)]

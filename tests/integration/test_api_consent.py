@@ -1,0 +1,92 @@
+"""The consent/clinical/advocacy/alerts/jurisdictions/clocks routes through the app, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from core.ledger import iso
+from tests.api_helpers import api_harness
+
+
+@pytest.fixture
+def harness(db_url, tmp_path, clock):
+    """The app on a fresh database."""
+    h = api_harness(db_url, tmp_path)
+    yield h
+    h.close()
+
+
+def test_consent_exam_and_advocate_flow(harness, clock):
+    c = harness.client
+    examiner = harness.user("examiner")
+    assault = iso(clock.now() - timedelta(hours=70))
+    case_id = c.post("/cases", json={"assault_at": assault, "jurisdiction": "us-wa"},
+                     headers=examiner.headers).json()["id"]
+    advocate = harness.user("advocate", assign_to=case_id)
+
+    exam = {"started_at": iso(clock.now()), "narrative": "narrative text"}
+    r = c.post(f"/cases/{case_id}/exam", json=exam, headers=examiner.headers)
+    assert r.status_code == 403 and "forensic-exam" in r.json()["detail"]
+    r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
+               json={"scope": "forensic-exam", "decision": "granted", "method": "written", "form_ref": "F-1"})
+    assert r.status_code == 201, r.text
+    r = c.post(f"/cases/{case_id}/exam", json=exam, headers=examiner.headers)
+    assert r.status_code == 201 and "narrative" not in r.json()
+
+    r = c.get(f"/cases/{case_id}/exam", headers=advocate.headers)
+    assert r.status_code == 403 and "share-with-advocate" in r.json()["detail"]
+    r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
+               json={"scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-2"})
+    assert r.status_code == 422  # no expiry
+    r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
+               json={"scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-2",
+                     "expires_at": iso(clock.now() + timedelta(days=30))})
+    assert r.status_code == 201
+    r = c.get(f"/cases/{case_id}/exam", headers=advocate.headers)
+    assert r.status_code == 200 and r.json()[0]["narrative"] == "narrative text"
+
+    overview = c.get(f"/cases/{case_id}/consents", headers=advocate.headers).json()
+    state = {s["scope"]: s["status"] for s in overview["state"]}
+    assert state["share-with-advocate"] == "granted" and state["lab-testing"] == "none"
+    assert len(overview["decisions"]) == 2
+
+    r = c.post(f"/cases/{case_id}/care", headers=examiner.headers,
+               json={"care": "hiv-pep", "status": "offered", "occurred_at": iso(clock.now())})
+    assert r.status_code == 201
+    assert [x["care"] for x in c.get(f"/cases/{case_id}/care", headers=examiner.headers).json()] == ["hiv-pep"]
+
+    r = c.post(f"/cases/{case_id}/advocacy", headers=advocate.headers,
+               json={"kind": "safety-plan", "status": "completed", "notes": "plan notes"})
+    assert r.status_code == 201 and r.json()["has_notes"] and r.json()["notes"] is None
+    assert c.get(f"/cases/{case_id}/advocacy", headers=advocate.headers).json()[0]["notes"] is None
+    plans = c.get(f"/cases/{case_id}/advocacy/safety-plans", headers=advocate.headers).json()
+    assert plans[0]["notes"] == "plan notes"
+
+    clocks = {x["name"]: x for x in c.get(f"/cases/{case_id}/clocks", headers=examiner.headers).json()}
+    assert clocks["hiv-pep"]["status"] == "met" and clocks["emergency-contraception"]["status"] == "running"
+
+    coordinator = harness.user("coordinator")
+    packs = c.get("/jurisdictions", headers=coordinator.headers).json()
+    assert {p["code"] for p in packs} >= {"default", "us-wa", "us-tx", "us-mi"}
+    assert c.get("/alerts", headers=examiner.headers).json() == []
+
+
+def test_alerts_visible_to_assigned_staff_only(harness, clock):
+    from sqlmodel import Session
+
+    from core.actors import system_actor
+    from policies.deadlines import scan_deadlines
+
+    c = harness.client
+    examiner = harness.user("examiner")
+    case_id = c.post("/cases", json={"assault_at": iso(clock.now() - timedelta(hours=67))},
+                     headers=examiner.headers).json()["id"]
+    with Session(harness.engine) as s:
+        assert scan_deadlines(s, actor=system_actor("deadline-watch"))
+        s.commit()
+    mine = c.get("/alerts", headers=examiner.headers).json()
+    assert any(a["message"] == "PEP window closes in 5 h" and a["case_id"] == case_id for a in mine)
+    assert c.get("/alerts", headers=harness.user("examiner").headers).json() == []
+    assert len(c.get("/alerts", headers=harness.user("auditor").headers).json()) == len(mine)
