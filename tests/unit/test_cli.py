@@ -166,3 +166,18 @@ def test_exam_needs_consent_then_records_and_shows(cli, live_api):  # noqa: F811
     care = cli("care", "record", case["id"], "hiv-pep", "--json")
     assert care.exit_code == 0, care.output
     assert json.loads(cli("care", "show", case["id"], "--json").output)[0]["care"] == "hiv-pep"
+
+
+def test_alerts_list_for_a_coordinator(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "coordinator")
+    result = cli("alerts", "--json")
+    assert result.exit_code == 0, result.output
+    assert isinstance(json.loads(result.output), list)
+    assert cli("alerts").exit_code == 0
+
+
+def test_help_on_every_command_group(cli):
+    for group in ("case", "consent", "exam", "care", "evidence", "custody", "lab", "audit", "admin", "up"):
+        result = cli(group, "--help")
+        assert result.exit_code == 0, (group, result.output)
+        assert "Usage" in result.output
