@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -494,9 +495,10 @@ def consistency_proof(session: Session, first: int, second: int | None = None) -
             "path": [p.hex() for p in path]}
 
 
-def signed_tree_head(session: Session, *, tree_size: int | None = None, now: datetime | None = None) -> dict[str, Any]:
-    """Sign the current (or given-size) tree head with the ledger key (core.signing)."""
+def signed_tree_head(session: Session, *, tree_size: int | None = None, now: datetime | None = None,
+                     data_dir: Path | None = None) -> dict[str, Any]:
+    """Sign the current (or given-size) tree head with the ledger key (core.signing; key under data_dir)."""
     from core import signing
 
     size, root_hash = tree_root(session, tree_size)
-    return signing.sign_tree_head(size, root_hash, now or utcnow())
+    return signing.sign_tree_head(size, root_hash, now or utcnow(), data_dir)

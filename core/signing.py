@@ -40,13 +40,15 @@ def set_key_path(path: Path | str | None) -> Path | None:
     return previous
 
 
-def key_path() -> Path:
-    """Where the signing key lives (override, or <data_dir>/keys/ledger-ed25519.pem)."""
+def key_path(data_dir: Path | None = None) -> Path:
+    """Where the signing key lives: the override, else <data_dir>/keys/ (default: the settings' data_dir)."""
     if _override is not None:
         return _override
-    from core.settings import get_settings
+    if data_dir is None:
+        from core.settings import get_settings
 
-    return get_settings().data_dir / "keys" / KEY_FILE
+        data_dir = get_settings().data_dir
+    return Path(data_dir) / "keys" / KEY_FILE
 
 
 def _create(path: Path) -> Ed25519PrivateKey:
@@ -75,9 +77,9 @@ def _load(path: Path) -> Ed25519PrivateKey:
     return key
 
 
-def private_key() -> Ed25519PrivateKey:
+def private_key(data_dir: Path | None = None) -> Ed25519PrivateKey:
     """The ledger signing key, created on first use."""
-    path = key_path()
+    path = key_path(data_dir)
     with _lock:
         key = _cache.get(path)
         if key is None:
@@ -85,9 +87,9 @@ def private_key() -> Ed25519PrivateKey:
         return key
 
 
-def public_key_pem() -> bytes:
+def public_key_pem(data_dir: Path | None = None) -> bytes:
     """The public key as SubjectPublicKeyInfo PEM (what verifiers need)."""
-    return private_key().public_key().public_bytes(serialization.Encoding.PEM,
+    return private_key(data_dir).public_key().public_bytes(serialization.Encoding.PEM,
                                                    serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
@@ -123,11 +125,12 @@ def tree_head_message(tree_size: int, root_hash: str, timestamp: str) -> bytes:
                       sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def sign_tree_head(tree_size: int, root_hash: bytes | str, timestamp: datetime) -> dict[str, Any]:
+def sign_tree_head(tree_size: int, root_hash: bytes | str, timestamp: datetime,
+                   data_dir: Path | None = None) -> dict[str, Any]:
     """A signed tree head: {tree_size, root_hash, timestamp, signature, algorithm, key_fingerprint}."""
     root_hex = root_hash.hex() if isinstance(root_hash, bytes) else root_hash
     ts = _ts(timestamp)
-    key = private_key()
+    key = private_key(data_dir)
     signature = key.sign(tree_head_message(tree_size, root_hex, ts))
     return {"tree_size": tree_size, "root_hash": root_hex, "timestamp": ts,
             "signature": base64.b64encode(signature).decode("ascii"), "algorithm": ALGORITHM,

@@ -15,6 +15,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -30,12 +31,13 @@ MAX_ENTRIES = 20_000
 
 
 def export_bundle(session: Session, *, case_id: str | None = None, item_id: str | None = None,
-                  now: datetime | None = None, max_entries: int = MAX_ENTRIES) -> dict[str, Any]:
+                  now: datetime | None = None, max_entries: int = MAX_ENTRIES,
+                  data_dir: Path | None = None) -> dict[str, Any]:
     """Entries of a case or item with an inclusion proof each against one signed tree head (JSON-able)."""
     if not case_id and not item_id:
         raise ValidationFailed("give case_id or item_id to export an audit bundle")
     now = now or utcnow()
-    sth = ledger.signed_tree_head(session, now=now)
+    sth = ledger.signed_tree_head(session, now=now, data_dir=data_dir)
     size = sth["tree_size"]
     conds = []
     if case_id:

@@ -5,4 +5,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.cases",
     "api.routes.admin",
     "api.routes.consent",
+    "api.routes.audit",
 )
