@@ -119,9 +119,16 @@ class HashingReader:
         self.hash = hashlib.sha256()
 
     def _next_chunk(self, n: int) -> bytes:
-        if self._read is not None:
-            return self._read(n)
-        return next(self._iter, b"")  # type: ignore[arg-type]
+        # A failing source (client gone) must not look like a store failure to the S3 adapter's error mapping.
+        try:
+            if self._read is not None:
+                return self._read(n)
+            return next(self._iter, b"")  # type: ignore[arg-type]
+        except DomainError:
+            raise
+        except Exception as exc:
+            raise ValidationFailed(f"the upload was interrupted after {self.size} bytes "
+                                   f"({type(exc).__name__}): send the file again") from exc
 
     def read(self, n: int = -1) -> bytes:
         """Return up to `n` bytes (the minio SDK reads part-sized slices); hash them on the way."""
