@@ -430,26 +430,26 @@ class CocClient:
 
     # -- audit ----------------------------------------------------------------------------------
     def audit_log(self, **params: Any) -> list[dict[str, Any]]:
-        """GET /audit/log (ledger entries; filter by case_id, item_id, after, limit)."""
+        """GET /audit/log (ledger entries; filter by case_id, item_id, kind, after_seq, limit)."""
         return _items(self._get("/audit/log", **params))
 
-    def audit_verify(self) -> dict[str, Any]:
-        """GET /audit/verify: the server re-verifies the hash chain and Merkle tree."""
-        return self._get("/audit/verify")
+    def audit_verify(self, *, deep: bool = False) -> dict[str, Any]:
+        """GET /audit/verify: the server recomputes the hash chain and Merkle tree ({ok, entries, ...})."""
+        return self._get("/audit/verify", deep=str(deep).lower() if deep else None)
 
     def tree_head(self) -> dict[str, Any]:
         """GET /audit/tree-head: the signed tree head."""
         return self._get("/audit/tree-head")
 
-    def public_key(self) -> Any:
-        """GET /audit/public-key (what verify-bundle needs offline)."""
+    def public_key(self) -> dict[str, Any]:
+        """GET /audit/public-key: {algorithm, public_key_pem, fingerprint} (what verify-bundle needs offline)."""
         return self._get("/audit/public-key")
 
-    def inclusion_proof(self, seq: int, tree_size: int) -> dict[str, Any]:
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> dict[str, Any]:
         """GET /audit/proofs/inclusion."""
         return self._get("/audit/proofs/inclusion", seq=seq, tree_size=tree_size)
 
-    def consistency_proof(self, first: int, second: int) -> dict[str, Any]:
+    def consistency_proof(self, first: int, second: int | None = None) -> dict[str, Any]:
         """GET /audit/proofs/consistency."""
         return self._get("/audit/proofs/consistency", first=first, second=second)
 

@@ -12,7 +12,7 @@ from api.cli.common import JsonOpt, api_errors, client, console, emit, fail, pri
 
 audit_app = typer.Typer(help="The tamper-evident audit ledger.", no_args_is_help=True)
 
-LOG_COLUMNS = ["seq", "at", "kind", "actor", "case_id", "item_id", "entry_hash"]
+LOG_COLUMNS = ["seq", "recorded_at", "kind", "case_id", "item_id", "entry_hash"]
 
 
 @audit_app.command("log")
@@ -20,25 +20,32 @@ LOG_COLUMNS = ["seq", "at", "kind", "actor", "case_id", "item_id", "entry_hash"]
 def audit_log(
     case_id: str = typer.Option(None, "--case", help="Only entries of this case."),
     item_id: str = typer.Option(None, "--item", help="Only entries of this item."),
+    kind: str = typer.Option(None, help="Only entries of this kind, e.g. custody:item:checked-in."),
     after: int = typer.Option(None, help="Only entries after this sequence number."),
-    limit: int = typer.Option(None, help="At most this many entries."),
+    limit: int = typer.Option(None, help="At most this many entries (server default 100, max 1000)."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """List ledger entries (pseudonymous ids only)."""
+    """List ledger entries in sequence order (pseudonymous ids only)."""
     with client() as api:
-        rows = api.audit_log(case_id=case_id, item_id=item_id, after=after, limit=limit)
-    keys = {k for r in rows if isinstance(r, dict) for k in r}
-    cols = [c for c in LOG_COLUMNS if c in keys] or None
-    emit(rows, as_json, title="Ledger", columns=cols)
+        rows = api.audit_log(case_id=case_id, item_id=item_id, kind=kind, after_seq=after, limit=limit)
+    emit(rows, as_json, title="Ledger", columns=None if as_json else LOG_COLUMNS)
 
 
 @audit_app.command("verify")
 @api_errors
-def audit_verify(as_json: bool = JsonOpt) -> None:
-    """Ask the server to re-verify the whole ledger; exits 1 if it is not intact."""
+def audit_verify(
+    deep: bool = typer.Option(False, "--deep", help="Also re-derive every entry's hash from its stored bytes."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Ask the server to recompute the hash chain and Merkle tree; exits 1 if the ledger is not intact."""
     with client() as api:
-        report = api.audit_verify()
-    emit(report, as_json, title="Ledger verification")
+        report = api.audit_verify(deep=deep)
+    if as_json:
+        emit(report, True)
+    else:
+        shown = {k: v for k, v in report.items() if k != "tree_head"}
+        emit(shown, False, title="Ledger verification")
+        console().print("[bold green]ledger intact[/]" if _is_ok(report) else "[bold red]ledger NOT intact[/]")
     if not _is_ok(report):
         raise typer.Exit(1)
 
@@ -69,17 +76,21 @@ def audit_export(
 @audit_app.command("public-key")
 @api_errors
 def audit_public_key(
-    out: Path = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the key to this file."),
+    out: Path = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the PEM key to this file."),
+    as_json: bool = JsonOpt,
 ) -> None:
-    """Fetch the ledger's signing public key (for `coc audit verify-bundle --key`)."""
+    """Fetch the ledger's signing public key (PEM) for `coc audit verify-bundle --key`; compare its fingerprint."""
     with client() as api:
         key = api.public_key()
-    text = key if isinstance(key, str) else json.dumps(key, indent=2)
     if out is not None:
-        out.write_text(text)
-        typer.echo(f"public key written to {out}")
+        out.write_text(key["public_key_pem"])
+    if as_json:
+        emit(key, True)
+    elif out is not None:
+        typer.echo(f"public key written to {out} (fingerprint {key.get('fingerprint')})")
     else:
-        typer.echo(text)
+        typer.echo(key["public_key_pem"].rstrip())
+        typer.echo(f"fingerprint: {key.get('fingerprint')}")
 
 
 @audit_app.command("verify-bundle")
@@ -91,8 +102,7 @@ def audit_verify_bundle(
     """Verify an exported bundle offline (no server, no database): signatures, proofs and hashes."""
     from evidence.audit import verify_bundle  # offline verifier; imported here so other commands stay light
 
-    key_path = Path(key)
-    key_pem = key_path.read_bytes() if key_path.is_file() else key.encode()
+    key_pem = _read_key(key)
     try:
         data = json.loads(bundle.read_text())
     except ValueError as exc:
@@ -109,6 +119,18 @@ def audit_verify_bundle(
         raise typer.Exit(1)
     if not as_json:
         console().print("[bold green]bundle verified[/]")
+
+
+def _read_key(key: str) -> bytes:
+    """The PEM bytes from a PEM file, a saved `coc audit public-key --json` file, or the PEM text itself."""
+    path = Path(key)
+    raw = path.read_bytes() if path.is_file() else key.encode()
+    if raw.lstrip().startswith(b"{"):
+        try:
+            return str(json.loads(raw)["public_key_pem"]).encode()
+        except (ValueError, KeyError, TypeError):
+            fail("the --key JSON has no public_key_pem")
+    return raw
 
 
 def _as_dict(report: Any) -> dict[str, Any]:

@@ -181,3 +181,37 @@ def test_help_on_every_command_group(cli):
         result = cli(group, "--help")
         assert result.exit_code == 0, (group, result.output)
         assert "Usage" in result.output
+
+
+def test_audit_log_verify_export_and_offline_verify_bundle(cli, live_api, tmp_path, monkeypatch):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    cli("consent", "record", case["id"], "medical-care")
+    login_as(cli, live_api, "auditor")
+    log = json.loads(cli("audit", "log", "--case", case["id"], "--json").output)
+    assert len(log) >= 2 and all(e["case_id"] == case["id"] for e in log)
+    assert cli("audit", "log").exit_code == 0
+    verified = cli("audit", "verify", "--json")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.output)["ok"] is True
+    bundle, pdf, key = tmp_path / "bundle.json", tmp_path / "report.pdf", tmp_path / "ledger.pem"
+    exported = cli("audit", "export", "--case", case["id"], "--out", str(bundle), "--pdf", str(pdf), "--json")
+    assert exported.exit_code == 0, exported.output
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert cli("audit", "public-key", "--out", str(key)).exit_code == 0
+    assert key.read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    assert cli("audit", "export", "--out", str(bundle)).exit_code == 2  # neither --case nor --item
+
+    # Offline: no API (nothing listens on port 9) and no login.
+    monkeypatch.setenv("COC_API_URL", "http://127.0.0.1:9")
+    cli("logout")
+    ok = cli("audit", "verify-bundle", str(bundle), "--key", str(key), "--json")
+    assert ok.exit_code == 0, ok.output
+    report = json.loads(ok.output)
+    assert report["ok"] is True and report["entries_checked"] == len(log)
+    doc = json.loads(bundle.read_text())
+    doc["entries"][0]["entry_hash"] = "0" * 64
+    tampered = tmp_path / "tampered.json"
+    tampered.write_text(json.dumps(doc))
+    bad = cli("audit", "verify-bundle", str(tampered), "--key", str(key))
+    assert bad.exit_code == 1 and "NOT verified" in bad.output
