@@ -4,7 +4,8 @@ Every number comes from the rule pack. Progress is read from the ledger only (po
 evidence), so the clocks work for whatever the evidence package records, as long as its entries follow:
   * release of a kit to law enforcement: kind custody:item:released, or a custody:* entry whose data has
     to_role/custodian_role == "law_enforcement";
-  * submission to a lab: a custody:* entry whose data has to_role/custodian_role == "lab" or
+  * submission to a lab: an accepted transfer (custody:transfer:accepted) with data purpose == "lab"
+    (what evidence.custody writes), a custody:* entry whose data has to_role/custodian_role == "lab" or
     lab_submission == true, or a kind ending in "lab-submitted";
   * analysis done: custody:item:analysed; destroyed: custody:item:destroyed;
   * police notified (the start of a pickup deadline): the checkpoint allowing release-to-law-enforcement
@@ -143,9 +144,13 @@ def _read_progress(session: Session, case_id: str, now: datetime):
             p.notified_at = _first(p.notified_at, at)
         if not kind.startswith("custody:"):
             continue
-        if kind == EventKind.RELEASED or _role(data) == "law_enforcement":
+        # evidence.custody records an accepted transfer with data["purpose"] ("release" / "lab")
+        accepted = kind in (EventKind.TRANSFER_ACCEPTED, EventKind.RELEASED)
+        purpose = data.get("purpose") if accepted else None
+        if kind == EventKind.RELEASED or _role(data) == "law_enforcement" or purpose == "release":
             p.le_at = _first(p.le_at, at)
-        if _role(data) == "lab" or data.get("lab_submission") is True or kind.endswith("lab-submitted"):
+        if (_role(data) == "lab" or data.get("lab_submission") is True or kind.endswith("lab-submitted")
+                or purpose == "lab"):
             p.lab_at = _first(p.lab_at, at)
         if kind == EventKind.ANALYSED:
             p.analysed_at = _first(p.analysed_at, at)

@@ -94,7 +94,7 @@ def test_kit_with_law_enforcement_not_submitted_alert(session, examiner, clock):
                        subject={"item_id": item})
     # the evidence package's entries, as its ledger data describes them (policies read kinds and data only)
     ledger.append(session, kind=EventKind.RELEASED, actor=examiner, case_id=case.id, item_id=item,
-                  data={"to_role": "law_enforcement"})
+                  data={"purpose": "release"})
     clock.advance(timedelta(days=29))
     assert not [a for a in deadlines.scan_deadlines(session, actor=WATCH) if a.item_id == item]
     clock.advance(timedelta(days=2))
@@ -102,7 +102,7 @@ def test_kit_with_law_enforcement_not_submitted_alert(session, examiner, clock):
     assert [a.message for a in kit] == ["kit with law enforcement 31 days, not submitted to a lab"]
     assert deadlines.scan_deadlines(session, actor=WATCH) == []
     ledger.append(session, kind=EventKind.TRANSFER_ACCEPTED, actor=examiner, case_id=case.id, item_id=item,
-                  data={"to_role": "lab"})
+                  data={"purpose": "lab"})  # what evidence.custody writes when the lab accepts
     clocks = {c.name: c for c in deadlines.case_clocks(session, case.id) if c.item_id == item}
     assert clocks[ClockName.LAB_SUBMISSION].status is ClockStatus.MET
     assert clocks[ClockName.LAB_ANALYSIS].status is ClockStatus.RUNNING
