@@ -90,9 +90,9 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
                                        algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s)
     problems.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
-    app.include_router(issuer.router)
+    app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)
     for name in ROUTER_MODULES:
-        app.include_router(importlib.import_module(name).router)
+        app.include_router(importlib.import_module(name).router, responses=problems.PROBLEM_RESPONSES)
     return app
 
 

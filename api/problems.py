@@ -53,6 +53,24 @@ PROBLEM_SCHEMA = {
 }
 
 
+def _problem_response(description: str) -> dict[str, object]:
+    return {"description": description, "content": {MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+
+
+# Documented on every route (create_app passes it to include_router), so clients and schemathesis know them.
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: _problem_response("Missing, invalid or expired access token, or a deactivated account"),
+    403: _problem_response("The role or case assignment does not allow this, or consent is missing"),
+    404: _problem_response("Not found (or not visible to the caller)"),
+    409: _problem_response("Conflict with the current state"),
+    413: _problem_response("Request body too large"),
+    422: _problem_response("Invalid request"),
+    429: _problem_response("Too many attempts"),
+    500: _problem_response("Internal error (no details are disclosed)"),
+    503: _problem_response("A dependency is unavailable"),
+}
+
+
 def problem(status: int, title: str, detail: str | None = None, *, code: str = "about:blank",
             headers: dict[str, str] | None = None, **extra: object) -> JSONResponse:
     """Build one problem+json response."""

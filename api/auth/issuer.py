@@ -186,10 +186,10 @@ _TOKEN_FORM = {
     "requestBody": {
         "required": True,
         "content": {"application/x-www-form-urlencoded": {"schema": {
-            "type": "object", "required": ["username", "password"],
+            "type": "object", "required": ["username", "password"], "additionalProperties": False,
             "properties": {"grant_type": {"type": "string", "enum": ["password"]},
-                           "username": {"type": "string", "maxLength": 64},
-                           "password": {"type": "string", "maxLength": 256}},
+                           "username": {"type": "string", "minLength": 1, "maxLength": 64},
+                           "password": {"type": "string", "minLength": 1, "maxLength": 256}},
         }}},
     },
     "x-coc-public": True,
@@ -204,7 +204,10 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep) ->
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         raise ValidationFailed("send username and password as application/x-www-form-urlencoded")
     raw = await request.body()
-    form = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=10)
+    try:
+        form = parse_qs(raw.decode("utf-8", errors="replace"), max_num_fields=10)
+    except ValueError:
+        raise ValidationFailed("the form has too many fields: send grant_type, username and password") from None
     username = (form.get("username") or [""])[0]
     password = (form.get("password") or [""])[0]
     grant = (form.get("grant_type") or ["password"])[0]
