@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -28,7 +30,10 @@ def _sqlite_template(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def pg_templates(tmp_path_factory) -> Iterator[PgTemplates]:
-    admin_url, stop = start_postgres(tmp_path_factory.mktemp("postgres"))
+    # Not under pytest's basetemp: concurrent pytest sessions prune each other's old basetemps,
+    # which would pull the data directory from under a running server.
+    workdir = Path(tempfile.mkdtemp(prefix="coc-pg-"))
+    admin_url, stop = start_postgres(workdir)
     templates = PgTemplates(admin_url)
     yield templates
     templates.admin.dispose()
