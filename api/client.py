@@ -349,9 +349,10 @@ class CocClient:
                               content=_iter_file(fileobj, total, progress), headers=headers)
         return response.json() if response.content else None
 
-    def download_file(self, item_id: str, out: IO[bytes], *, progress: Progress | None = None) -> Download:
-        """GET /items/{item_id}/file streamed into `out`; returns size and the server's hash header, if any."""
-        return self._download(f"/items/{_seg(item_id)}/file", out, progress=progress)
+    def download_file(self, item_id: str, out: IO[bytes], *, file_id: str | None = None,
+                      progress: Progress | None = None) -> Download:
+        """GET /items/{item_id}/file streamed into `out`; returns size and the server's X-Content-SHA256."""
+        return self._download(f"/items/{_seg(item_id)}/file", out, params={"file_id": file_id}, progress=progress)
 
     def _download(self, path: str, out: IO[bytes], *, params: Mapping[str, Any] | None = None,
                   progress: Progress | None = None) -> Download:
@@ -423,6 +424,10 @@ class CocClient:
     def legal_hold(self, item_id: str, **fields: Any) -> dict[str, Any]:
         """POST /items/{item_id}/legal-hold."""
         return self._post(f"/items/{_seg(item_id)}/legal-hold", fields)
+
+    def enrol_status_lookup(self, item_id: str) -> dict[str, Any]:
+        """POST /items/{item_id}/status-lookup: {code, password} for the survivor's card (needs their consent)."""
+        return self._post(f"/items/{_seg(item_id)}/status-lookup")
 
     def status_lookup(self, code: str, password: str) -> dict[str, Any]:
         """POST /status/lookup: a survivor's anonymous kit-status lookup (no auth, rate-limited)."""

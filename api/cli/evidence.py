@@ -126,13 +126,14 @@ class _HashingReader:
 def evidence_download(
     item_id: str = typer.Argument(..., help="Item id."),
     out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the file."),
+    file_id: str = typer.Option(None, "--file-id", help="Which file of the item (default: the latest)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Stream an item's file to disk and check its SHA-256 against the recorded one (access-logged)."""
     with client() as api:
         with out.open("wb") as fh, transfer_progress(f"download {out.name}", not as_json) as progress:
             writer = _HashingWriter(fh)
-            info = api.download_file(item_id, writer, progress=progress)  # type: ignore[arg-type]
+            info = api.download_file(item_id, writer, file_id=file_id, progress=progress)  # type: ignore[arg-type]
         expected = info.sha256 or _sha_of(api.get_item(item_id))
     actual = writer.sha.hexdigest()
     result = {"item_id": item_id, "path": str(out), "bytes": info.bytes, "sha256": actual,
@@ -141,6 +142,18 @@ def evidence_download(
         emit(result, as_json, title="Download")
         fail(f"hash mismatch: the server recorded {expected}, the download hashes to {actual}")
     emit(result, as_json, title="Downloaded")
+
+
+@evidence_app.command("lookup-enrol")
+@api_errors
+def evidence_lookup_enrol(
+    item_id: str = typer.Argument(..., help="Item id (the kit)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Enrol a kit in the survivor's anonymous status lookup; prints the code and temporary password for their card."""
+    with client() as api:
+        card = api.enrol_status_lookup(item_id)
+    emit(card, as_json, title="Status lookup card (give to the survivor)")
 
 
 @evidence_app.command("label")
@@ -168,7 +181,20 @@ def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_j
             "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
         }[verb]
         result = call(item_or_transfer, **body)
-    emit(result, as_json, title=verb.capitalize())
+    _show_action(result, as_json, verb.capitalize())
+
+
+def _show_action(result: Any, as_json: bool, title: str) -> None:
+    """A custody action's answer ({event, item}): the event, then where the item stands now."""
+    if as_json or not (isinstance(result, dict) and "event" in result and "item" in result):
+        emit(result, as_json, title=title)
+        return
+    event = {k: v for k, v in result["event"].items() if v is not None}
+    emit(event, False, title=title)
+    item = result["item"]
+    console().print(f"item {escape(str(item.get('id')))} is now [bold]{escape(str(item.get('status')))}[/], "
+                    f"custodian {escape(str(item.get('custodian')))}, location {escape(str(item.get('location')))}",
+                    highlight=False)
 
 
 @custody_app.command("seal")
@@ -321,6 +347,8 @@ def _clean_code(raw: str) -> str:
 def _scan_summary(result: Any) -> str:
     if not isinstance(result, dict):
         return str(result)
+    if isinstance(result.get("event"), dict):  # a custody action: {event, item}
+        result = {**result["event"], "status": None}
     parts = [str(result[k]) for k in ("kind", "action", "status") if result.get(k)]
     if result.get("location"):
         parts.append(f"at {result['location']}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -215,3 +216,97 @@ def test_audit_log_verify_export_and_offline_verify_bundle(cli, live_api, tmp_pa
     tampered.write_text(json.dumps(doc))
     bad = cli("audit", "verify-bundle", str(tampered), "--key", str(key))
     assert bad.exit_code == 1 and "NOT verified" in bad.output
+
+
+def _examined_case(cli, live_api):  # noqa: F811
+    """An examiner logged in, with a reported case whose swab and status-lookup consents are granted."""
+    examiner = login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--reporting", "unrestricted", "--json").output)
+    for scope in ("medical-care", "forensic-exam", "evidence-swabs", "status-lookup"):
+        assert cli("consent", "record", case["id"], scope).exit_code == 0
+    return examiner, case
+
+
+def test_evidence_add_upload_download_round_trip_with_hash_check(cli, live_api, tmp_path):  # noqa: F811
+    _, case = _examined_case(cli, live_api)
+    added = cli("evidence", "add", case["id"], "--kind", "swab", "--description", "oral swab", "--json")
+    assert added.exit_code == 0, added.output
+    item = json.loads(added.output)
+    assert item["status"] == "held"
+    src = tmp_path / "scan.tiff"
+    data = os.urandom(2 * 1024 * 1024 + 5)  # spans several 1 MiB chunks
+    src.write_bytes(data)
+    up = cli("evidence", "upload", item["id"], str(src), "--json")
+    assert up.exit_code == 0, up.output
+    sha = hashlib.sha256(data).hexdigest()
+    assert json.loads(up.output)["sha256"] == sha
+    out = tmp_path / "back.tiff"
+    down = cli("evidence", "download", item["id"], "--out", str(out), "--json")
+    assert down.exit_code == 0, down.output
+    info = json.loads(down.output)
+    assert info["verified"] is True and info["sha256"] == sha and info["bytes"] == len(data)
+    assert out.read_bytes() == data
+    assert "verified" in cli("evidence", "download", item["id"], "--out", str(out)).output
+    shown = json.loads(cli("evidence", "show", item["id"], "--json").output)
+    assert shown["id"] == item["id"]
+    assert item["id"] in cli("evidence", "list", case["id"]).output
+    label = tmp_path / "label.png"
+    assert cli("evidence", "label", item["id"], "--out", str(label)).exit_code == 0
+    assert label.read_bytes().startswith(b"\x89PNG")
+
+
+def test_empty_upload_is_refused_with_the_api_detail(cli, live_api, tmp_path):  # noqa: F811
+    _, case = _examined_case(cli, live_api)
+    item = json.loads(cli("evidence", "add", case["id"], "--kind", "document", "--description", "form",
+                          "--json").output)
+    empty = tmp_path / "empty.pdf"
+    empty.write_bytes(b"")
+    result = cli("evidence", "upload", item["id"], str(empty))
+    assert result.exit_code == 1 and "empty" in result.output
+
+
+def test_lab_scan_loop_with_good_and_bad_codes(cli, live_api):  # noqa: F811
+    _, case = _examined_case(cli, live_api)
+    items = [json.loads(cli("evidence", "add", case["id"], "--kind", "kit", "--description", f"kit {n}",
+                            "--json").output)["id"] for n in range(2)]
+    lab = live_api.user("lab")
+    for item_id in items:
+        sent = cli("custody", "transfer", item_id, "--to", lab.id, "--reason", "to the evidence store", "--json")
+        assert sent.exit_code == 0, sent.output
+    login_as_existing(cli, lab)
+    for item_id in items:
+        transfer_id = json.loads(cli("evidence", "show", item_id, "--json").output)["pending_transfer_id"]
+        assert cli("custody", "accept", transfer_id).exit_code == 0
+    codes = f"{items[0]}\n\n  {items[1]}  \nNOT-A-CODE\n{items[0]}\n\r\n"
+    result = cli("lab", "scan", "--location", "STORE-A1", "--json", input=codes)
+    assert result.exit_code == 1  # one bad code in the batch
+    lines = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(x["code"], x["ok"]) for x in lines] == [(items[0], True), (items[1], True), ("NOT-A-CODE", False),
+                                                     (items[0], True)]
+    assert [x["result"]["event"]["kind"] for x in lines if x["ok"]] == ["checked-in", "checked-in", "checked-out"]
+    assert lines[2]["status"] in (404, 422)
+    human = cli("lab", "scan", "--location", "STORE-A1", input=f"{items[1]}\n")
+    assert human.exit_code == 0, human.output
+    assert "OK" in human.output and "checked-out" in human.output and "1 ok, 0 failed" in human.output
+    history = json.loads(cli("custody", "history", items[1], "--json").output)
+    assert [e["kind"] for e in history][-2:] == ["checked-in", "checked-out"]
+
+
+def test_survivor_status_lookup_prompts_for_the_password(cli, live_api):  # noqa: F811
+    _, case = _examined_case(cli, live_api)
+    item = json.loads(cli("evidence", "add", case["id"], "--kind", "kit", "--description", "kit",
+                          "--json").output)
+    card = json.loads(cli("evidence", "lookup-enrol", item["id"], "--json").output)
+    cli("logout")  # a survivor has no staff login
+    result = cli("status", card["code"], "--json", input=card["password"] + "\n")
+    assert result.exit_code == 0, result.output
+    assert card["password"] not in result.output
+    assert "stage" in json.loads(result.output[result.output.index("{"):])
+    wrong = cli("status", card["code"], input="not-the-password\n")
+    assert wrong.exit_code == 1
+
+
+def login_as_existing(cli, staff):
+    """Log the CLI in as an already created StaffUser."""
+    result = cli("login", "--username", staff.user.username, "--password", staff.password)
+    assert result.exit_code == 0, result.output
