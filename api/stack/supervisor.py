@@ -225,6 +225,7 @@ class Stack:
             self.logs.mkdir(exist_ok=True)
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._migrate()
+            self._bootstrap_admin()
             self._start_s3()
             self._start_prefect()
             self._start_flows()
@@ -258,6 +259,20 @@ class Stack:
         except Exception as exc:  # noqa: BLE001 - any failure here has one meaning for the person
             raise StackError(f"database migration failed ({self.settings.database_url}): "
                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+
+    def _bootstrap_admin(self) -> None:
+        # The first start creates the 'admin' coordinator and writes its password file; later starts (and an
+        # API that does the same at start-up) find the admin and change nothing.
+        from api.auth.issuer import ensure_bootstrap_admin
+        from core.db import make_engine, session_scope
+
+        engine = make_engine(str(self.settings.database_url))
+        try:
+            with session_scope(engine) as session:
+                if ensure_bootstrap_admin(session, self.data_dir):
+                    self.say(f"created the first user 'admin' (password in {self.data_dir / ADMIN_PASSWORD_FILE})")
+        finally:
+            engine.dispose()
 
     def _start_s3(self) -> None:
         from api.stack.seaweed import start_seaweed
