@@ -130,7 +130,7 @@ class MinioObjectStore:
         retention = Retention(COMPLIANCE, as_utc(retain_until)) if retain_until else None
         try:
             res = self.client.put_object(self.bucket, key, stream, length, content_type=content_type,
-                                         part_size=PART_SIZE if length < 0 else 0,
+                                         part_size=PART_SIZE,
                                          retention=retention, legal_hold=legal_hold)
         except _transport_errors() as exc:
             raise DependencyUnavailable(f"object store at {self.endpoint} failed during upload: "

@@ -6,4 +6,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.admin",
     "api.routes.consent",
     "api.routes.audit",
+    "api.routes.evidence",
 )

@@ -1,0 +1,278 @@
+"""Evidence items, files, labels, custody actions and the survivor's kit-status lookup over HTTP.
+
+Each route declares exactly one permission. Item-addressed routes whose permission is case-scoped resolve
+the case from the item. Uploads stream the raw body (`request.stream()`) into the object store through a
+worker thread that pulls one chunk at a time, so memory stays bounded whatever the file size; downloads are
+StreamingResponses whose bytes are re-hashed as they go out.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from api.deps import ClockDep, SessionDep, SettingsDep, require
+from core.actors import Actor
+from core.errors import ValidationFailed
+from evidence import custody, files, items, labels, lookup
+from evidence.custody import (
+    AnalysisCreate,
+    CheckInCreate,
+    CheckOutCreate,
+    CustodyEventPublic,
+    DestroyCreate,
+    SealCreate,
+    TransferAccept,
+    TransferCreate,
+    TransferPublic,
+)
+from evidence.files import EvidenceFilePublic
+from evidence.items import EvidenceItemCreate, EvidenceItemPublic
+from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
+from evidence.storage import ObjectStore, get_object_store
+from policies.permissions import Permission as P
+
+router = APIRouter(tags=["evidence"])
+
+
+def _item_case(session: Session, params: dict[str, Any]) -> str | None:
+    """The case of the item in the path (NotFound for unknown or junk ids)."""
+    return items.get_item(session, str(params["item_id"])).case_id
+
+
+def _store(request: Request) -> ObjectStore:
+    """The app's object store, created and checked on first use (never at import or app creation)."""
+    store = getattr(request.app.state, "object_store", None)
+    if store is None:
+        store = get_object_store(request.app.state.settings)
+        store.ensure_bucket()
+        request.app.state.object_store = store
+    return store
+
+
+class ScanRequest(BaseModel):
+    """Body of a barcode scan: the desk's location (used when the scan checks the item in)."""
+
+    location: str | None = None
+
+
+class LegalHoldRequest(BaseModel):
+    """Body of POST /items/{item_id}/legal-hold."""
+
+    on: bool = True
+
+
+class CustodyAction(BaseModel):
+    """What a custody action returns: the event written and the item's state after it."""
+
+    event: CustodyEventPublic
+    item: EvidenceItemPublic
+
+
+def _item_public(session: Session, item_id: str) -> EvidenceItemPublic:
+    item = items.get_item(session, item_id)
+    return items.to_public(item, session.get(items.ItemCustody, item.id))
+
+
+def _action(session: Session, event: custody.CustodyEvent) -> CustodyAction:
+    return CustodyAction(event=CustodyEventPublic.model_validate(event, from_attributes=True),
+                         item=_item_public(session, event.item_id))
+
+
+# --- items -------------------------------------------------------------------------------------------
+
+@router.post("/cases/{case_id}/items", status_code=201, response_model=EvidenceItemPublic)
+def create_item(case_id: str, body: EvidenceItemCreate, session: SessionDep, settings: SettingsDep,
+                clock: ClockDep, actor: Actor = require(P.ITEM_CREATE)) -> EvidenceItemPublic:
+    """Record a collected item (consent-guarded kinds pass the checkpoint); the collector holds it."""
+    item = items.collect_item(session, actor=actor, case_id=case_id, data=body, now=clock.now(),
+                              retention_days=settings.default_retention_days)
+    return _item_public(session, item.id)
+
+
+@router.get("/cases/{case_id}/items", response_model=list[EvidenceItemPublic])
+def list_case_items(case_id: str, session: SessionDep, actor: Actor = require(P.ITEM_READ)) -> list[Any]:
+    """Items of a case with their current custody state."""
+    return [_item_public(session, i.id) for i in items.list_items(session, case_id)]
+
+
+@router.get("/items/{item_id}", response_model=EvidenceItemPublic)
+def read_item(item_id: str, session: SessionDep, actor: Actor = require(P.ITEM_READ)) -> EvidenceItemPublic:
+    """One item and who holds it now."""
+    return _item_public(session, item_id)
+
+
+@router.get("/items/{item_id}/custody", response_model=list[CustodyEventPublic])
+def item_custody(item_id: str, session: SessionDep, actor: Actor = require(P.CUSTODY_READ)) -> list[Any]:
+    """The item's full custody history, oldest first."""
+    return custody.custody_history(session, item_id)
+
+
+# --- files --------------------------------------------------------------------------------------------
+
+@router.put("/items/{item_id}/file", status_code=201, response_model=EvidenceFilePublic)
+async def upload_item_file(item_id: str, request: Request, session: SessionDep, settings: SettingsDep,
+                           clock: ClockDep, filename: Annotated[str | None, Query(max_length=255)] = None,
+                           legal_hold: bool = False,
+                           actor: Actor = require(P.FILE_UPLOAD, case_from=_item_case)) -> Any:
+    """Stream the raw request body into the object store (SHA-256 on the way, bounded memory)."""
+    declared = request.headers.get("content-length")
+    length = int(declared) if declared and declared.isdigit() else -1
+    chunks = request.stream().__aiter__()
+
+    def body() -> Any:
+        # Runs in the worker thread: pull the next chunk from the event loop only when the store wants it.
+        while True:
+            try:
+                chunk = anyio.from_thread.run(chunks.__anext__)
+            except StopAsyncIteration:
+                return
+            if chunk:
+                yield chunk
+
+    store = await anyio.to_thread.run_sync(_store, request)
+    row = await anyio.to_thread.run_sync(lambda: files.upload_file(
+        session, store, actor=actor, item_id=item_id, stream=body(), filename=filename,
+        content_type=request.headers.get("content-type", "application/octet-stream"), length=length,
+        max_bytes=settings.upload_max_bytes, legal_hold=legal_hold, now=clock.now()))
+    return EvidenceFilePublic.model_validate(row, from_attributes=True)
+
+
+@router.get("/items/{item_id}/file", response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def download_item_file(item_id: str, request: Request, session: SessionDep, clock: ClockDep,
+                       file_id: str | None = None,
+                       actor: Actor = require(P.FILE_DOWNLOAD, case_from=_item_case)) -> StreamingResponse:
+    """Stream the stored file, re-verifying its SHA-256 as it goes (a mismatch aborts and is recorded)."""
+    row, stream = files.open_file(session, _store(request), actor=actor, item_id=item_id, file_id=file_id,
+                                  now=clock.now())
+    session.commit()  # the checkpoint/access entries are kept, and no transaction is held while streaming
+    return StreamingResponse(stream, media_type="application/octet-stream", headers={
+        "Content-Length": str(row.size), "X-Content-SHA256": row.sha256 or "",
+        "Content-Disposition": f'attachment; filename="{row.item_id}-{row.id}"'})
+
+
+@router.post("/items/{item_id}/legal-hold", response_model=list[EvidenceFilePublic])
+def legal_hold(item_id: str, body: LegalHoldRequest, request: Request, session: SessionDep, clock: ClockDep,
+               actor: Actor = require(P.LEGAL_HOLD)) -> list[Any]:
+    """Set or lift the legal hold on every stored file of the item."""
+    return files.set_legal_hold(session, _store(request), actor=actor, item_id=item_id, on=body.on,
+                                now=clock.now())
+
+
+# --- labels -------------------------------------------------------------------------------------------
+
+@router.get("/items/{item_id}/label.png", response_class=Response,
+            responses={200: {"content": {"image/png": {}}}})
+def label_png(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT)) -> Response:
+    """A PNG label with the item id as Code 128 and QR code."""
+    items.get_item(session, item_id)
+    return Response(labels.label_png(item_id), media_type="image/png")
+
+
+@router.get("/items/{item_id}/label.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+def label_pdf(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT)) -> Response:
+    """A PDF label with the item id as Code 128 and QR code."""
+    items.get_item(session, item_id)
+    return Response(labels.label_pdf(item_id), media_type="application/pdf")
+
+
+# --- custody ------------------------------------------------------------------------------------------
+
+@router.post("/items/{item_id}/seal", response_model=CustodyAction)
+def seal(item_id: str, body: SealCreate, session: SessionDep, clock: ClockDep,
+         actor: Actor = require(P.ITEM_SEAL)) -> CustodyAction:
+    """Record the seal number put on the item's package."""
+    return _action(session, custody.seal_item(session, actor=actor, item_id=item_id, data=body, now=clock.now()))
+
+
+@router.post("/items/{item_id}/transfers", status_code=201, response_model=TransferPublic)
+def offer(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
+          actor: Actor = require(P.TRANSFER_OFFER)) -> Any:
+    """Offer the item to another staff member (release/lab purposes pass the consent checkpoint)."""
+    return custody.offer_transfer(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+
+
+@router.post("/transfers/{transfer_id}/accept", response_model=CustodyAction)
+def accept(transfer_id: str, body: TransferAccept, session: SessionDep, clock: ClockDep,
+           actor: Actor = require(P.TRANSFER_ACCEPT)) -> CustodyAction:
+    """The receiver confirms the handoff; custody passes to them."""
+    return _action(session, custody.accept_transfer(session, actor=actor, transfer_id=transfer_id, data=body,
+                                                    now=clock.now()))
+
+
+@router.post("/items/{item_id}/check-in", response_model=CustodyAction)
+def check_in(item_id: str, body: CheckInCreate, session: SessionDep, clock: ClockDep,
+             actor: Actor = require(P.CHECK_IN_OUT)) -> CustodyAction:
+    """Store the item at a location."""
+    return _action(session, custody.check_in(session, actor=actor, item_id=item_id, data=body, now=clock.now()))
+
+
+@router.post("/items/{item_id}/check-out", response_model=CustodyAction)
+def check_out(item_id: str, body: CheckOutCreate, session: SessionDep, clock: ClockDep,
+              actor: Actor = require(P.CHECK_IN_OUT)) -> CustodyAction:
+    """Take the item out of storage (409 naming the holder if someone else was first)."""
+    return _action(session, custody.check_out(session, actor=actor, item_id=item_id, data=body, now=clock.now()))
+
+
+@router.post("/items/{item_id}/scan", response_model=CustodyAction)
+def scan(item_id: str, body: ScanRequest, session: SessionDep, clock: ClockDep,
+         actor: Actor = require(P.CHECK_IN_OUT)) -> CustodyAction:
+    """A barcode scan at a desk: checks the item out if it is checked in, else in at `location`."""
+    return _action(session, custody.scan(session, actor=actor, item_id=item_id, location=body.location,
+                                         now=clock.now()))
+
+
+@router.post("/items/{item_id}/release", status_code=201, response_model=TransferPublic)
+def release(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
+            actor: Actor = require(P.RELEASE, case_from=_item_case)) -> Any:
+    """Offer the item to law enforcement (written release consent first); done when the officer accepts."""
+    return custody.release_item(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+
+
+@router.post("/items/{item_id}/lab-submission", status_code=201, response_model=TransferPublic)
+def lab_submission(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
+                   actor: Actor = require(P.TRANSFER_OFFER)) -> Any:
+    """Offer the item to lab staff for testing (release + testing consent first); done when they accept."""
+    return custody.submit_to_lab(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+
+
+@router.post("/items/{item_id}/analysis", response_model=CustodyAction)
+def analysis(item_id: str, body: AnalysisCreate, session: SessionDep, clock: ClockDep,
+             actor: Actor = require(P.ANALYSE)) -> CustodyAction:
+    """Record that the lab analysed the item."""
+    return _action(session, custody.record_analysis(session, actor=actor, item_id=item_id, data=body,
+                                                    now=clock.now()))
+
+
+@router.post("/items/{item_id}/destroy", response_model=CustodyAction)
+def destroy(item_id: str, body: DestroyCreate, session: SessionDep, clock: ClockDep,
+            actor: Actor = require(P.DESTROY)) -> CustodyAction:
+    """Record the item's destruction (after its retention date, never under legal hold)."""
+    return _action(session, custody.destroy_item(session, actor=actor, item_id=item_id, data=body,
+                                                 now=clock.now()))
+
+
+@router.post("/items/{item_id}/status-lookup", status_code=201, response_model=LookupEnrolment)
+def enrol_status_lookup(item_id: str, session: SessionDep, clock: ClockDep,
+                        actor: Actor = require(P.ITEM_CREATE, case_from=_item_case)) -> Any:
+    """Enrol the item in the survivor's anonymous status lookup (needs status-lookup consent)."""
+    return lookup.enrol_lookup(session, actor=actor, item_id=item_id, now=clock.now())
+
+
+# --- survivor lookup (no auth, rate-limited) ---------------------------------------------------------------
+
+@router.post("/status/lookup", response_model=KitStatus)
+def status_lookup(body: LookupRequest, request: Request, session: SessionDep) -> Any:
+    """A survivor's kit status from code + temporary password: stage only, no personal data."""
+    client = request.client.host if request.client else "unknown"
+    if not body.code or not body.password:
+        raise ValidationFailed("give the lookup code and the password")
+    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
+    return lookup.lookup_status(session, code=body.code, password=body.password)

@@ -1,0 +1,92 @@
+"""Evidence routes through the app on both databases and a real SeaweedFS."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+
+import pytest
+
+from tests.api_helpers import api_harness
+from tests.evidence_support import short_retention
+
+
+@pytest.fixture
+def harness(db_url, tmp_path, clock, s3_settings):
+    """The app on a fresh database and its own Object-Lock bucket."""
+    h = api_harness(db_url, tmp_path, **s3_settings.overrides(), s3_bucket=f"coc-api-{secrets.token_hex(5)}")
+    yield h
+    h.close()
+
+
+def _consent(c, headers, case_id, *scopes):
+    for scope in scopes:
+        r = c.post(f"/cases/{case_id}/consents", headers=headers,
+                   json={"scope": scope, "decision": "granted", "method": "written", "form_ref": f"F-{scope}"})
+        assert r.status_code == 201, r.text
+
+
+def test_item_file_label_custody_and_lookup(harness):
+    """The whole evidence surface: item, streamed file, labels, custody handoffs, scan, lookup."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    lab = harness.user("lab")
+    officer = harness.user("law_enforcement")
+    case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
+
+    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    r = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers)
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs", "release-to-law-enforcement",
+             "lab-testing", "status-lookup")
+    r = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers)
+    assert r.status_code == 201, r.text
+    item = r.json()
+    item_id = item["id"]
+    assert item["custodian"] == examiner.id and item["status"] == "held"
+
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    r = c.put(f"/items/{item_id}/file", params={"filename": "scan 1.jpg"}, headers=examiner.headers,
+              content=(data[i:i + 65536] for i in range(0, len(data), 65536)))
+    assert r.status_code == 201, r.text
+    assert r.json()["sha256"] == hashlib.sha256(data).hexdigest() and r.json()["original_name"] == "scan 1.jpg"
+    r = c.put(f"/items/{item_id}/file", params={"filename": "../x"}, headers=examiner.headers, content=b"abc")
+    assert r.status_code == 422
+    r = c.put(f"/items/{item_id}/file", headers=examiner.headers, content=b"")
+    assert r.status_code == 422
+    r = c.get(f"/items/{item_id}/file", headers=examiner.headers)
+    assert r.status_code == 200 and r.content == data
+    assert r.headers["x-content-sha256"] == hashlib.sha256(data).hexdigest()
+    assert c.get(f"/items/{item_id}/file", headers=lab.headers).status_code == 403  # role has no download
+
+    png = c.get(f"/items/{item_id}/label.png", headers=lab.headers)
+    assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+    assert c.get(f"/items/{item_id}/label.pdf", headers=lab.headers).content.startswith(b"%PDF")
+
+    assert c.post(f"/items/{item_id}/seal", json={"seal_number": "S-9"}, headers=examiner.headers).status_code == 200
+    t = c.post(f"/items/{item_id}/transfers", headers=examiner.headers,
+               json={"to_user": lab.id, "reason": "to store", "condition": "sealed", "seal_number": "S-9"}).json()
+    r = c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed", "seal_number": "S-8"}, headers=lab.headers)
+    assert r.status_code == 422 and "does not match" in r.json()["detail"]
+    r = c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed", "seal_number": "S-9",
+                                                     "seal_intact": True}, headers=lab.headers)
+    assert r.status_code == 200 and r.json()["item"]["custodian"] == lab.id
+    r = c.post(f"/items/{item_id}/scan", json={"location": "lab-shelf-1"}, headers=lab.headers)
+    assert r.json()["event"]["kind"] == "checked-in"
+    r = c.post(f"/items/{item_id}/check-in", json={"location": "lab-shelf-2"}, headers=lab.headers)
+    assert r.status_code == 409
+    r = c.post(f"/items/{item_id}/scan", json={}, headers=officer.headers)
+    assert r.json()["event"]["kind"] == "checked-out" and r.json()["item"]["custodian"] == officer.id
+    r = c.post(f"/items/{item_id}/check-out", json={"reason": "again"}, headers=lab.headers)
+    assert r.status_code == 409 and officer.id in r.json()["detail"]
+
+    enrol = c.post(f"/items/{item_id}/status-lookup", headers=examiner.headers)
+    assert enrol.status_code == 201, enrol.text
+    r = c.post("/status/lookup", json=enrol.json())
+    assert r.status_code == 200 and r.json()["stage"] == "at-facility"
+    assert c.post("/status/lookup", json={**enrol.json(), "password": "nope"}).status_code == 401
+
+    history = c.get(f"/items/{item_id}/custody", headers=lab.headers).json()
+    assert [e["kind"] for e in history][:3] == ["collected", "file-stored", "sealed"]
+    assert c.get("/audit/verify", headers=harness.user("auditor").headers).json().get("ok", True)
