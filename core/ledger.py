@@ -219,16 +219,26 @@ def append(
 
 
 def _nodes_sql(count: int):
-    """SELECT of `count` (level, idx) pairs (text SQL, one statement per count: cheap to cache)."""
-    cond = " OR ".join(f"(level = :l{j} AND idx = :i{j})" for j in range(count))
-    return text(f"SELECT level, idx, hash FROM ledger_node WHERE {cond}")  # noqa: S608 - no user input
+    """SELECT of `count` (level, idx) pairs: a UNION ALL of primary-key lookups (the planner never scans)."""
+    parts = [f"SELECT level, idx, hash FROM ledger_node WHERE level = :l{j} AND idx = :i{j}"  # noqa: S608
+             for j in range(count)]
+    return text(" UNION ALL ".join(parts))
 
 
 _NODES_SQL = [_nodes_sql(c) if c else None for c in range(64)]
 
 
+# PostgreSQL: one statement shape for any number of keys, so psycopg prepares it once and the planner runs
+# once per connection (a nested loop of primary-key lookups).
+_NODES_PG = text("SELECT n.level, n.idx, n.hash FROM unnest(CAST(:lv AS integer[]), CAST(:ix AS bigint[])) "
+                 "AS k(level, idx) JOIN ledger_node n ON n.level = k.level AND n.idx = k.idx")
+
+
 def _fetch_nodes(conn, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     found: dict[tuple[int, int], bytes] = {}
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(_NODES_PG, {"lv": [k[0] for k in keys], "ix": [k[1] for k in keys]})
+        return {(lv, ix): bytes(h) for lv, ix, h in rows}
     for start in range(0, len(keys), 63):
         chunk = keys[start:start + 63]
         params = {}
@@ -337,6 +347,16 @@ def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str,
     sha, expected_seq, prev, n = hashlib.sha256, 1, GENESIS, 0
     add_leaf = leaves.append if leaves is not None else None
     first: _ChainBad | None = None
+    js_cache: dict[str | None, str] = {}
+
+    def js(value: str | None) -> str:
+        out = js_cache.get(value)
+        if out is None:
+            out = js_cache[value] = _js(value)
+            if len(js_cache) > 100_000:  # ids are unbounded: keep the cache small
+                js_cache.clear()
+        return out
+
     for seq, kind, case_id, item_id, recorded_at, body, entry_hash in rows:
         body = bytes(body)
         n += 1
@@ -351,13 +371,13 @@ def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str,
             elif digest != entry_hash:
                 reason = "stored hash does not match the entry's bytes"
             else:
-                at = _at_text(recorded_at)
+                at = recorded_at if recorded_at.__class__ is str else _at_text(recorded_at)
                 # The canonical body's tail and middle are fixed by the columns, previous hash and seq
                 # (sorted keys), so plain byte comparisons check the links and the indexed columns.
-                tail = f',"item":{_js(item_id)},"kind":{_js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
+                tail = f',"item":{js(item_id)},"kind":{js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
                 if not body.endswith(tail.encode()):
                     reason = "entry does not link to the previous entry, or its columns disagree with its bytes"
-                elif f'"at":"{at}","case":{_js(case_id)},"data":'.encode() not in body:
+                elif f'"at":"{at}","case":{js(case_id)},"data":'.encode() not in body:
                     reason = "indexed columns disagree with the entry's bytes"
                 elif deep:
                     reason = _check_deep(seq, prev, body, kind, case_id, item_id, at)
@@ -377,14 +397,23 @@ def verify_rows(rows, deep: bool = True) -> ChainReport:
     return ChainReport(True, n, None, None, prev)
 
 
+def _at_sql(dialect: str):
+    """recorded_at rendered as the canonical ISO text by the database itself (saves the verifier's CPU)."""
+    if dialect == "postgresql":
+        return text("""to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""")
+    if dialect == "sqlite":  # SQLAlchemy stores UTC as 'YYYY-MM-DD HH:MM:SS.ffffff'
+        return text("replace(recorded_at, ' ', 'T') || 'Z'")
+    return LedgerEntry.recorded_at
+
+
 def _entry_rows(session: Session, batch: int):
+    conn = session.connection()
     stmt = (
         select(LedgerEntry.seq, LedgerEntry.kind, LedgerEntry.case_id, LedgerEntry.item_id,
-               LedgerEntry.recorded_at, LedgerEntry.body, LedgerEntry.entry_hash)
+               _at_sql(conn.dialect.name), LedgerEntry.body, LedgerEntry.entry_hash)
         .order_by(LedgerEntry.seq)
-        .execution_options(yield_per=batch)
     )
-    return session.execute(stmt)
+    return conn.execution_options(yield_per=batch).execute(stmt)
 
 
 def verify_chain(session: Session, batch: int = 5000, deep: bool = True) -> ChainReport:
@@ -416,10 +445,9 @@ def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int 
         elif want & 1:
             frontier[level] = cur[want - 1]
 
-    stmt = (select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash)
-            .order_by(LedgerNode.level, LedgerNode.idx).execution_options(yield_per=batch))
+    stmt = select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).order_by(LedgerNode.level, LedgerNode.idx)
     node_hash = merkle.node_hash
-    for lv, ix, h in session.execute(stmt):
+    for lv, ix, h in session.connection().execution_options(yield_per=batch).execute(stmt):
         h = bytes(h)
         while lv > level:
             close()
@@ -485,24 +513,36 @@ def verify_ledger(session: Session, *, deep: bool = False, batch: int = 20000) -
 # -- tree heads and proofs -------------------------------------------------------------------------
 
 
-def tree_root(session: Session, size: int | None = None) -> tuple[int, bytes]:
-    """(size, root hash) of the tree of the first `size` entries (default: all), from stored nodes."""
-    total = count(session)
+def _size(session: Session, size: int | None) -> int:
+    """Validate a tree size against the ledger (its last seq: an index lookup, not a count)."""
+    total = head(session)[0]
     size = total if size is None else size
     if not 0 <= size <= total:
         raise ValidationFailed(f"tree size {size} is outside 0..{total}")
+    return size
+
+
+def tree_root(session: Session, size: int | None = None) -> tuple[int, bytes]:
+    """(size, root hash) of the tree of the first `size` entries (default: all), from stored nodes."""
+    size = _size(session, size)
     return size, merkle.root(size, DbNodes(session))
 
 
 def inclusion_proof(session: Session, seq: int, tree_size: int | None = None) -> dict[str, Any]:
     """Inclusion proof of entry `seq` in the tree of `tree_size` entries (default: current size)."""
-    size, root_hash = tree_root(session, tree_size)
+    size = _size(session, tree_size)
     if not 1 <= seq <= size:
         raise ValidationFailed(f"entry {seq} is not in a tree of size {size}")
-    path = merkle.inclusion_proof(seq - 1, size, DbNodes(session))
-    leaf = DbNodes(session).nodes([(0, seq - 1)])[(0, seq - 1)]
-    return {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "leaf_hash": leaf.hex(),
-            "root_hash": root_hash.hex(), "path": [p.hex() for p in path]}
+    # One round trip: the leaf, the proof's subtrees and the root's frontier.
+    ranges = merkle.inclusion_ranges(seq - 1, size)
+    keys = {(0, seq - 1), *merkle.frontier(size)} | {n for r in ranges for n in merkle.decompose(*r)}
+    found = DbNodes(session).nodes(keys)
+    if len(found) != len(keys):
+        raise IntegrityViolation("ledger tree nodes are missing: run the ledger verification")
+    get = found.__getitem__
+    path = [merkle.range_hash(a, b, get) for a, b in ranges]
+    return {"seq": seq, "leaf_index": seq - 1, "tree_size": size, "leaf_hash": found[(0, seq - 1)].hex(),
+            "root_hash": merkle.range_hash(0, size, get).hex(), "path": [p.hex() for p in path]}
 
 
 def consistency_proof(session: Session, first: int, second: int | None = None) -> dict[str, Any]:
