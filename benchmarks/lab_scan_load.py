@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -32,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from api.auth.issuer import load_or_create_keys, mint_token  # noqa: E402
+from api.auth.issuer import hash_password, load_or_create_keys, mint_token  # noqa: E402
 from api.client import ApiError, CocClient  # noqa: E402
 from core import migrate  # noqa: E402
 from core.actors import Actor, system_actor  # noqa: E402
@@ -69,13 +70,16 @@ def seed(db_url: str, settings, clients: int, per_client: int) -> list[tuple[str
     engine = sa.create_engine(db_url)
     keys = load_or_create_keys(settings.data_dir)
     out: list[tuple[str, list[str]]] = []
+    pw_hash = hash_password(secrets.token_urlsafe(16))  # tokens are minted directly: nobody logs in
     with Session(engine, expire_on_commit=False) as s:
         examiner = create_user(s, actor=system_actor("bench"), data=UserCreate(username="bench-examiner",
-                                                                              role=Role.EXAMINER))
+                                                                              role=Role.EXAMINER),
+                               password_hash=pw_hash)
         case = open_case(s, actor=Actor(id=examiner.id, role="examiner"), data=CaseCreate(reporting="unrestricted"))
         for n in range(clients):
             user = create_user(s, actor=system_actor("bench"), data=UserCreate(username=f"bench-lab-{n}",
-                                                                              role=Role.LAB))
+                                                                              role=Role.LAB),
+                               password_hash=pw_hash)
             lab = Actor(id=user.id, role="lab")
             items = [collect_item(s, actor=lab, case_id=case.id,
                                   data=EvidenceItemCreate(kind="kit", description=f"bench kit {n}.{i}")).id
