@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 
-from sqlalchemy import MetaData, event
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -38,11 +40,42 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.startswith("sqlite")
 
 
+class _SQLiteUTCDateTime(SQLITE_DATETIME):
+    """SQLite has no time zones: store UTC, and hand back aware UTC datetimes for timezone=True columns.
+
+    Without this, SQLite returns naive datetimes while PostgreSQL returns aware ones, and comparisons,
+    API responses (RFC 3339 needs an offset) and the ledger's canonical times would differ by backend.
+    """
+
+    def bind_processor(self, dialect):
+        inner = super().bind_processor(dialect)
+
+        def process(value):
+            if value is not None and getattr(value, "tzinfo", None) is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return inner(value) if inner else value
+
+        return process
+
+    def result_processor(self, dialect, coltype):
+        inner = super().result_processor(dialect, coltype)
+        aware = bool(self.timezone)
+
+        def process(value):
+            value = inner(value) if inner else value
+            if aware and value is not None and value.tzinfo is None:
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and BEGIN IMMEDIATE."""
     url = normalize_url(url)
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _SQLiteUTCDateTime}
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every SQLite test

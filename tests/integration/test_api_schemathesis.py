@@ -3,6 +3,8 @@ valid token for each role — no 5xx, responses (including problem+json errors) 
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -10,14 +12,27 @@ from hypothesis import HealthCheck, given, settings
 from policies.permissions import Role
 from tests.api_helpers import api_harness
 
+# What the issue asks of the API: no 5xx, and status codes, content types, headers and bodies as documented.
+# positive_data_acceptance is left out on purpose: a schema-valid body can still break a domain rule
+# (an uninstalled jurisdiction pack, a consent not on record), which is a 4xx by design.
+CHECKS = [
+    schemathesis.checks.not_a_server_error,
+    schemathesis.checks.status_code_conformance,
+    schemathesis.checks.content_type_conformance,
+    schemathesis.checks.response_headers_conformance,
+    schemathesis.checks.response_schema_conformance,
+]
+
 # /health answers 503 by design when S3/Prefect are not running (they are not in this test): tested separately.
 EXCLUDED_PATHS = ("/health",)
 
 
 @pytest.fixture
-def api_state(db_url, tmp_path, clock):
-    """The app on a fresh database, a case, and one user per role assigned to it."""
-    h = api_harness(db_url, tmp_path, login_rate_per_min=100_000)
+def api_state(db_url, tmp_path, clock, s3_settings):
+    """The app on a fresh database with a real S3 store, a case, and one user per role assigned to it."""
+    h = api_harness(db_url, tmp_path, login_rate_per_min=100_000, s3_bucket=f"coc-st-{secrets.token_hex(5)}",
+                    **s3_settings.overrides())
+    s3_settings.store(h.settings.s3_bucket).ensure_bucket()
     opener = h.user(Role.EXAMINER)
     case_id = h.client.post("/cases", json={}, headers=opener.headers).json()["id"]
     users = [h.user(role, assign_to=case_id) for role in Role]
@@ -46,7 +61,8 @@ def test_api_conforms_to_its_schema_for_every_role(api_state):
                   suppress_health_check=list(HealthCheck))
         def run(case) -> None:
             for user in users:
-                case.call_and_validate(headers=user.headers)
+                case.call_and_validate(headers=user.headers, checks=CHECKS,
+                                       excluded_checks=[schemathesis.checks.positive_data_acceptance])
 
         try:
             run()
