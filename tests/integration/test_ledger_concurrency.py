@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
 from sqlmodel import Session, select
 
 from core import ledger, merkle
@@ -14,7 +15,14 @@ from core.ledger import EventKind, LedgerEntry
 THREADS, PER_THREAD = 8, 25
 
 
-def test_concurrent_appends_keep_one_chain_and_tree(engine):
+@pytest.fixture(params=[False, True], ids=["sync-commit", "group-commit"])
+def group_commit(request, monkeypatch):
+    """Both PostgreSQL commit modes of core.ledger (SQLite ignores the switch)."""
+    monkeypatch.setattr(ledger, "PG_GROUP_COMMIT", request.param)
+    return request.param
+
+
+def test_concurrent_appends_keep_one_chain_and_tree(engine, group_commit):
     errors: list[BaseException] = []
     barrier = threading.Barrier(THREADS)
 
@@ -47,3 +55,21 @@ def test_concurrent_appends_keep_one_chain_and_tree(engine):
             doc = json.loads(b)
             per_writer.setdefault(doc["actor"]["id"], []).append(doc["data"]["n"])
         assert all(ns == list(range(PER_THREAD)) for ns in per_writer.values())
+        assert ledger._BARRIER_FLAG not in s.info
+
+
+def test_group_commit_barrier_runs_once_per_appending_transaction(engine, monkeypatch):
+    """With group commit on, commit() returns after the barrier; a rollback leaves nothing pending."""
+    monkeypatch.setattr(ledger, "PG_GROUP_COMMIT", True)
+    actor = Actor(id="U-1", role="lab")
+    with Session(engine) as s:
+        ledger.append(s, kind=EventKind.CHECKED_IN, actor=actor, data={})
+        ledger.append(s, kind=EventKind.CHECKED_OUT, actor=actor, data={})
+        assert s.info.get(ledger._BARRIER_FLAG) is (engine.dialect.name == "postgresql" or None)
+        s.commit()
+        assert ledger._BARRIER_FLAG not in s.info
+        ledger.append(s, kind=EventKind.CHECKED_IN, actor=actor, data={})
+        s.rollback()
+        assert ledger._BARRIER_FLAG not in s.info
+    with Session(engine) as s:
+        assert ledger.count(s) == 2 and ledger.verify_ledger(s).ok
