@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,11 +105,16 @@ def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[s
     return env
 
 
+try:  # resolved in the parent: the forked child must not load libraries (another thread may hold a lock)
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
     """preexec_fn: ask the kernel to SIGTERM this child when the supervisor dies (Linux only)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -195,6 +201,8 @@ class Stack:
         self.info: StackInfo | None = None
         self._critical = False
         self._pending_signal: int | None = None
+        self._t0 = time.monotonic()
+        self._prefect_start: tuple[threading.Thread, dict[str, object]] | None = None
 
     @contextlib.contextmanager
     def critical(self):
@@ -207,6 +215,10 @@ class Stack:
         if self._pending_signal is not None:
             raise Shutdown(self._pending_signal)
 
+    def step(self, message: str) -> None:
+        """Report a start-up step with the seconds since start (shows where a slow cold start spends time)."""
+        self.say(f"[{time.monotonic() - self._t0:5.1f}s] {message}")
+
     def interrupt(self, signum: int) -> None:
         """Called from the signal handler: unwind now, or as soon as the current child is registered."""
         if self._critical:
@@ -217,7 +229,7 @@ class Stack:
     # -- start ------------------------------------------------------------------------------------------
     def start(self) -> StackInfo:
         """Bring every part up and wait for /health; on any failure stop what started and raise StackError."""
-        t0 = time.monotonic()
+        t0 = self._t0 = time.monotonic()
         ensure_writable_dir(self.data_dir)
         self.lock.acquire()
         try:
@@ -226,10 +238,13 @@ class Stack:
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._migrate()
             self._bootstrap_admin()
+            # The Prefect server is the slowest part: it starts in a thread while the S3 store and the API
+            # come up (the API starts without it; /health waits for it). The flow runner needs it up.
+            self._start_prefect_in_background()
             self._start_s3()
-            self._start_prefect()
-            self._start_flows()
             self._start_api()
+            self._join_prefect()
+            self._start_flows()
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -253,7 +268,7 @@ class Stack:
     def _migrate(self) -> None:
         from core import migrate
 
-        self.say("migrating the database …")
+        self.step("migrating the database …")
         try:
             migrate.upgrade(str(self.settings.database_url))
         except Exception as exc:  # noqa: BLE001 - any failure here has one meaning for the person
@@ -279,7 +294,7 @@ class Stack:
         from evidence.storage import get_object_store
 
         s = self.settings
-        self.say(f"starting the S3 store (SeaweedFS) on 127.0.0.1:{s.s3_port} …")
+        self.step(f"starting the S3 store (SeaweedFS) on 127.0.0.1:{s.s3_port} …")
         with self.critical():
             try:
                 server = start_seaweed(self.data_dir / "s3", access_key=s.secret("s3_access_key"),
@@ -302,22 +317,44 @@ class Stack:
         except DomainError as exc:
             raise StackError(f"the evidence bucket {s.s3_bucket!r} is not usable: {exc.detail}") from exc
 
-    def _start_prefect(self) -> None:
+    def _start_prefect_in_background(self) -> None:
         from api.stack.prefect_server import start_prefect_server
 
         s = self.settings
-        self.say(f"starting the Prefect server on 127.0.0.1:{s.prefect_port} …")
-        with self.critical():
+        self.step(f"starting the Prefect server on 127.0.0.1:{s.prefect_port} …")
+        result: dict[str, object] = {}
+
+        def target() -> None:
             try:
-                server = start_prefect_server(self.data_dir / "prefect", port=s.prefect_port,
-                                              startup_timeout=self.ready_timeout)
-            except (RuntimeError, TimeoutError, OSError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise StackError(f"the Prefect server failed to start: {first} "
-                                 f"(log: {self.data_dir / 'prefect' / 'prefect-server.log'})") from exc
-            self.prefect = server
+                result["server"] = start_prefect_server(self.data_dir / "prefect", port=s.prefect_port,
+                                                        startup_timeout=self.ready_timeout)
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+                result["error"] = exc
+
+        thread = threading.Thread(target=target, name="coc-prefect-start", daemon=True)
+        thread.start()
+        self._prefect_start = (thread, result)
+
+    def _join_prefect(self, *, registering: bool = True) -> None:
+        """Wait for the Prefect start thread; register the server as a child or raise StackError."""
+        if self._prefect_start is None:
+            return
+        thread, result = self._prefect_start
+        while thread.is_alive():
+            thread.join(0.2)  # short joins: the main thread keeps handling signals
+        self._prefect_start = None
+        server = result.get("server")
+        if server is not None:
             self.children.append(Child("prefect", server.process, server.log_path,
                                        lambda: server.stop(STOP_TIMEOUT_S)))
+            if registering:
+                self.step("the Prefect server is up")
+            return
+        exc = result.get("error")
+        if registering:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StackError(f"the Prefect server failed to start: {first} "
+                             f"(log: {self.data_dir / 'prefect' / 'prefect-server.log'})") from exc
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         log_path = self.logs / f"{name}.log"
@@ -333,22 +370,28 @@ class Stack:
             self.children.append(child)
         return child
 
+    def _prefect_client_env(self) -> dict[str, str]:
+        from api.stack.prefect_server import prefect_client_env
+
+        # Known before the server is up, so the API can start in parallel with it.
+        return prefect_client_env(f"http://127.0.0.1:{self.settings.prefect_port}/api", self.data_dir / "prefect")
+
     def _start_flows(self) -> None:
-        self.say("starting the flow runner …")
-        env = child_env(self.settings, self.prefect.client_env())
+        self.step("starting the flow runner …")
+        env = child_env(self.settings, self._prefect_client_env())
         self._spawn("flows", [sys.executable, "-m", "flows.serve"], env)
 
     def _start_api(self) -> None:
         s = self.settings
-        self.say(f"starting the API on {s.api_host}:{s.api_port} …")
-        env = child_env(self.settings, self.prefect.client_env())
+        self.step(f"starting the API on {s.api_host}:{s.api_port} …")
+        env = child_env(self.settings, self._prefect_client_env())
         self._spawn("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
                             "--host", s.api_host, "--port", str(s.api_port), "--no-access-log"], env)
 
     def _wait_ready(self) -> None:
         s = self.settings
         url = f"http://{s.api_host}:{s.api_port}/health"
-        self.say("waiting for every part to report ready …")
+        self.step("waiting for every part to report ready …")
         deadline = time.monotonic() + self.ready_timeout
         last = "no answer yet"
         with httpx.Client(timeout=5.0) as client:
@@ -383,6 +426,9 @@ class Stack:
     # -- stop -------------------------------------------------------------------------------------------
     def stop(self) -> None:
         """Stop every child in reverse start order and release the data-dir lock (idempotent)."""
+        # A Prefect server still starting in its thread is waited for (bounded by its start-up timeout),
+        # registered, and then stopped with the rest.
+        self._join_prefect(registering=False)
         for child in reversed(self.children):
             with contextlib.suppress(Exception):
                 child.stop()
