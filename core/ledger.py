@@ -462,7 +462,7 @@ def _raw_stream(conn, stmt, batch: int):
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
-        cur = dbapi.cursor(name=f"coc_verify_{id(stmt):x}")  # server-side: constant memory
+        cur = dbapi.cursor(name=f"coc_verify_{id(stmt):x}", binary=True)  # server-side, bytea not hex-encoded
         cur.itersize = batch
     else:
         cur = dbapi.cursor()
@@ -484,58 +484,55 @@ def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int 
 
     Returns (first bad leaf index, reason, root). A stored interior node is checked against its stored
     children only when both children were found good, so a bad node is pinned to the subtree it covers
-    (its ancestors are not blamed for it). The root is folded from the verified frontier nodes.
+    (its ancestors are not blamed for it). A whole level is compared at once (list equality in C) and only
+    walked node by node when it differs. The root is folded from the verified frontier nodes.
     """
     n = len(leaves)
+    conn = session.connection()
     bad: list[tuple[int, str]] = []
     frontier: dict[int, bytes] = {}
-    below, below_ok = leaves, None  # level -1: the recomputed leaves are the truth
-    cur: list[bytes] = []
-    cur_ok: list[bool] = []
-    level = 0
-
-    def close() -> None:
-        want = n >> level
-        if len(cur) < want:
-            bad.append((len(cur) << level, f"tree node ({level}, {len(cur)}) is missing"))
-        elif len(cur) > want:
-            bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?)"))
-        elif want & 1:
-            frontier[level] = cur[want - 1]
-
-    stmt = select(LedgerNode.level, LedgerNode.idx, LedgerNode.hash).order_by(LedgerNode.level, LedgerNode.idx)
+    below: list[bytes] = leaves
+    below_ok: list[bool] | None = None  # None: every node of the level below is good
     node_hash = merkle.node_hash
-    for lv, ix, h in _raw_stream(session.connection(), stmt, batch):
-        h = bytes(h)
-        while lv > level:
-            close()
-            below, below_ok, cur, cur_ok, level = cur, cur_ok, [], [], level + 1
-        if ix != len(cur):
-            bad.append((min(ix, len(cur)) << level, f"tree node ({lv}, {len(cur)}) is missing or out of order"))
+    level = 0
+    while True:
+        stmt = select(LedgerNode.idx, LedgerNode.hash).where(LedgerNode.level == level).order_by(LedgerNode.idx)
+        rows = list(_raw_stream(conn, stmt, batch))
+        want = n >> level
+        if not rows and not want:
             break
+        hashes = [bytes(h) for _, h in rows]
+        idxs = [ix for ix, _ in rows]
+        if idxs != list(range(len(idxs))):
+            gap = next(i for i, ix in enumerate(idxs) if ix != i)
+            bad.append((min(idxs[gap], gap) << level, f"tree node ({level}, {gap}) is missing or out of order"))
+            hashes = hashes[:gap]
+        room = len(below) if level == 0 else len(below) // 2
+        if len(hashes) > min(want, room):
+            bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?)"))
+            hashes = hashes[:min(want, room)]
+        if len(hashes) < want:
+            bad.append((len(hashes) << level, f"tree node ({level}, {len(hashes)}) is missing"))
         if level == 0:
-            if ix >= n:
-                bad.append((n, "tree has leaves beyond the last entry (entries deleted?)"))
-                break
-            ok = h == leaves[ix]
-            if not ok:
-                bad.append((ix, f"tree leaf {ix} does not match the entry's bytes"))
+            expected = below[:len(hashes)]
         else:
-            left, right = 2 * ix, 2 * ix + 1
-            if right >= len(below):
-                bad.append((n, f"tree has level-{lv} nodes beyond the last entry (entries deleted?)"))
-                break
-            ok = below_ok[left] and below_ok[right]
-            if ok and h != node_hash(below[left], below[right]):
-                ok = False
-                bad.append((ix << level, f"tree node ({lv}, {ix}) does not match its children"))
-        cur.append(h)
-        cur_ok.append(ok)
-    else:
-        close()
-        while (n >> (level + 1)) > 0:  # levels that should exist but have no rows at all
-            level += 1
-            bad.append((0, f"tree level {level} is missing"))
+            expected = [node_hash(below[2 * i], below[2 * i + 1]) for i in range(len(hashes))]
+        ok: list[bool] | None = None
+        if hashes != expected or below_ok is not None:
+            ok = []
+            for i, (h, e) in enumerate(zip(hashes, expected, strict=True)):
+                kids_ok = level == 0 or below_ok is None or (below_ok[2 * i] and below_ok[2 * i + 1])
+                good = kids_ok and h == e
+                if kids_ok and not good:
+                    what = "the entry's bytes" if level == 0 else "its children"
+                    bad.append((i << level, f"tree node ({level}, {i}) does not match {what}"))
+                ok.append(good)
+        if want & 1 and len(hashes) >= want:
+            frontier[level] = hashes[want - 1]
+        below, below_ok, level = hashes, ok, level + 1
+    higher = conn.execute(select(func.count()).select_from(LedgerNode).where(LedgerNode.level >= level)).scalar()
+    if higher:
+        bad.append((n, f"tree has nodes at level {level} or above, beyond the last entry"))
     if bad:
         first, reason = min(bad)
         return first, reason, b""
