@@ -362,11 +362,16 @@ class CocClient:
             length = response.headers.get("content-length")
             total = int(length) if length and length.isdigit() else None
             done = 0
-            for chunk in response.iter_bytes(CHUNK):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
+            try:
+                for chunk in response.iter_bytes(CHUNK):
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            except httpx.HTTPError as exc:  # the server aborts a stream whose stored bytes fail their hash
+                raise ApiError(0, "download interrupted", f"after {done} bytes: {exc}") from exc
+            if total is not None and done != total:
+                raise ApiError(0, "download incomplete", f"received {done} of {total} bytes")
             h = response.headers
             sha = h.get("x-content-sha256") or h.get("x-checksum-sha256") or _digest_sha256(h.get("digest"))
             return Download(bytes=done, sha256=sha, content_type=h.get("content-type"),

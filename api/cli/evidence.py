@@ -130,17 +130,23 @@ def evidence_download(
     as_json: bool = JsonOpt,
 ) -> None:
     """Stream an item's file to disk and check its SHA-256 against the recorded one (access-logged)."""
-    with client() as api:
-        with out.open("wb") as fh, transfer_progress(f"download {out.name}", not as_json) as progress:
+    # Written to OUT.part and renamed only once complete and verified: a refused, broken or tampered
+    # download never leaves a file that looks like the evidence.
+    part = out.with_name(out.name + ".part")
+    try:
+        with client() as api, part.open("wb") as fh, \
+                transfer_progress(f"download {out.name}", not as_json) as progress:
             writer = _HashingWriter(fh)
             info = api.download_file(item_id, writer, file_id=file_id, progress=progress)  # type: ignore[arg-type]
-        expected = info.sha256 or _sha_of(api.get_item(item_id))
-    actual = writer.sha.hexdigest()
-    result = {"item_id": item_id, "path": str(out), "bytes": info.bytes, "sha256": actual,
-              "expected_sha256": expected, "verified": expected == actual if expected else None}
-    if expected and expected != actual:
-        emit(result, as_json, title="Download")
-        fail(f"hash mismatch: the server recorded {expected}, the download hashes to {actual}")
+        actual = writer.sha.hexdigest()
+        expected = info.sha256
+        result = {"item_id": item_id, "path": str(out), "bytes": info.bytes, "sha256": actual,
+                  "expected_sha256": expected, "verified": expected == actual if expected else None}
+        if expected and expected != actual:
+            fail(f"hash mismatch: the server recorded {expected}, the download hashes to {actual}; nothing saved")
+        part.replace(out)
+    finally:
+        part.unlink(missing_ok=True)
     emit(result, as_json, title="Downloaded")
 
 
