@@ -79,3 +79,23 @@ def test_set_fields_decode_json_values():
                                                                            "d": [1, 2]}
     with pytest.raises(typer.BadParameter):
         common.parse_fields(["novalue"])
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal_and_never_with_json(monkeypatch):
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    with common.transfer_progress("upload x", True) as progress:
+        assert progress is None  # not a TTY
+    tty = _Tty()
+    monkeypatch.setattr("sys.stderr", tty)
+    with common.transfer_progress("upload x", False) as progress:
+        assert progress is None  # --json
+    with common.transfer_progress("upload x", True) as progress:
+        assert progress is not None
+        progress(512, 1024)
+        progress(1024, 1024)
+    assert "upload x" in tty.getvalue()
