@@ -415,10 +415,12 @@ def _walk_chain(rows, leaves: list[bytes] | None, deep: bool) -> tuple[int, str,
                 at = recorded_at if recorded_at.__class__ is str else _at_text(recorded_at)
                 # The canonical body's tail and middle are fixed by the columns, previous hash and seq
                 # (sorted keys), so plain byte comparisons check the links and the indexed columns.
-                tail = f',"item":{js(item_id)},"kind":{js(kind)},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
+                ji, jk, jc = js_cache.get(item_id) or js(item_id), js_cache.get(kind) or js(kind), \
+                    js_cache.get(case_id) or js(case_id)
+                tail = f',"item":{ji},"kind":{jk},"prev":"{prev}","seq":{seq},"v":{FORMAT_VERSION}}}'
                 if not body.endswith(tail.encode()):
                     reason = "entry does not link to the previous entry, or its columns disagree with its bytes"
-                elif f'"at":"{at}","case":{js(case_id)},"data":'.encode() not in body:
+                elif f'"at":"{at}","case":{jc},"data":'.encode() not in body:
                     reason = "indexed columns disagree with the entry's bytes"
                 elif deep:
                     reason = _check_deep(seq, prev, body, kind, case_id, item_id, at)
