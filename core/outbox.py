@@ -167,9 +167,10 @@ def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id:
     if not_ready:
         raise NotYetDeliverable("a pathway run of the case has not suspended yet")
     if not live and not waker.case_has_active_run(case_id):
-        # No run for the case (never started, or it ended, e.g. after a decline): start one. The key is the
-        # case's oldest pending row, so concurrent drainers reading the same rows start one run between them.
-        waker.start_pathway(case_id, idempotency_key=f"coc-outbox-{first_id}")
+        # No run for the case (never started, or it ended, e.g. after a decline): start one. The key names the
+        # case and its oldest pending row, so concurrent drainers reading the same rows start one run between
+        # them; the case id keeps keys apart when row ids repeat (a rebuilt database, another installation).
+        waker.start_pathway(case_id, idempotency_key=f"coc-pathway-{case_id}-{first_id}")
     # else: an active run reads the database itself when it reaches its next checkpoint
 
 
@@ -238,7 +239,9 @@ class PrefectWaker:
             run = client.create_flow_run_from_deployment(
                 self._deployment_id, parameters={"case_id": case_id}, name=case_id, idempotency_key=idempotency_key
             )
-            return str(run.id)
+        if run.name != case_id:  # Prefect returned another case's run for this key: never act on it
+            raise RuntimeError(f"idempotency key {idempotency_key!r} belongs to another run")
+        return str(run.id)
 
     def run_status(self, flow_run_id: str) -> RunStatus:
         """Map the run's Prefect state onto waiting / active / finished."""

@@ -32,7 +32,8 @@ T = TypeVar("T")
 ADMIN = system_actor("test-setup")
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 120.0, interval: float = 0.1, what: str = "") -> T:
+def wait_for(predicate: Callable[[], T], *, timeout: float = 120.0, interval: float = 0.1,
+             what: str | Callable[[], str] = "") -> T:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds (a bound, not a check)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -40,7 +41,8 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 120.0, interval: fl
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {what or predicate}")
+            said = what() if callable(what) else what
+            raise AssertionError(f"gave up after {timeout:.0f} s waiting for {said or predicate}")
         time.sleep(interval)
 
 
