@@ -113,7 +113,7 @@ class HashingReader:
     def __init__(self, source: BinaryIO | Iterator[bytes], limit: int) -> None:
         self._read = source.read if hasattr(source, "read") else None
         self._iter = None if self._read else iter(source)  # type: ignore[arg-type]
-        self._buf = bytearray()
+        self._left = b""  # bytes read from the source but not yet handed out
         self.limit = limit
         self.size = 0
         self.hash = hashlib.sha256()
@@ -130,20 +130,44 @@ class HashingReader:
             raise ValidationFailed(f"the upload was interrupted after {self.size} bytes "
                                    f"({type(exc).__name__}): send the file again") from exc
 
-    def read(self, n: int = -1) -> bytes:
-        """Return up to `n` bytes (the minio SDK reads part-sized slices); hash them on the way."""
+    def has_data(self) -> bool:
+        """Peek: True unless the source is already at its end (the peeked bytes are kept for read())."""
+        if not self._left:
+            self._left = self._next_chunk(1 << 20)
+        return bool(self._left)
+
+    def read(self, n: int = -1) -> bytes | bytearray:
+        """Return up to `n` bytes (the object store reads part-sized slices); hash them on the way."""
         if n is None or n < 0:
-            n = 1 << 62
-        while len(self._buf) < n:
-            chunk = self._next_chunk(min(n - len(self._buf), 1 << 20))
-            if not chunk:
-                break
-            self._buf += chunk
-        out = bytes(self._buf[:n])
-        del self._buf[:n]
-        self.size += len(out)
-        if self.size > self.limit:
-            raise PayloadTooLarge(f"upload exceeds the limit of {self.limit} bytes")
+            pieces = []
+            while part := self.read(1 << 20):
+                pieces.append(part)
+            return b"".join(pieces)
+        # Copy each piece into one part-sized buffer as it arrives and drop it: a part costs its own size in
+        # memory, not twice (a list of pieces plus their join).
+        out = bytearray(n)
+        view = memoryview(out)
+        have = 0
+        piece, self._left = self._left, b""
+        while True:
+            if not piece:
+                if have >= n:
+                    break
+                piece = self._next_chunk(min(n - have, 1 << 20))
+                if not piece:
+                    break
+            take = min(len(piece), n - have)
+            view[have:have + take] = piece[:take]
+            have += take
+            if take < len(piece):
+                self._left = piece[take:]
+            piece = b""
+            self.size += take
+            if self.size > self.limit:
+                raise PayloadTooLarge(f"upload exceeds the limit of {self.limit} bytes")
+        view.release()
+        if have < n:
+            del out[have:]  # the last part: shrink in place
         self.hash.update(out)
         return out
 
@@ -210,10 +234,9 @@ def upload_file(
     reader = HashingReader(stream, max_bytes)
     try:
         # An empty body is refused before anything reaches the store (no 0-byte "evidence" hashed as empty).
-        first = reader.read(1)
-        if not first:
+        if not reader.has_data():
             raise ValidationFailed("the upload is empty: an empty file is not evidence")
-        put = store.put_stream(row.object_key, _Prefixed(first, reader), length=length,
+        put = store.put_stream(row.object_key, reader, length=length,
                                retain_until=as_utc(item.retention_until), legal_hold=legal_hold,
                                content_type="application/octet-stream")
         if length >= 0 and reader.size != length:
@@ -245,25 +268,6 @@ def upload_file(
 
     add_event(session, item_id=item.id, kind=CustodyEventKind.FILE_STORED, actor=actor, at=now, entry=entry)
     return row
-
-
-class _Prefixed:
-    """A reader that first returns `head`, then reads from `rest` (the byte we peeked to refuse empty bodies)."""
-
-    def __init__(self, head: bytes, rest: HashingReader) -> None:
-        self._head, self._rest = head, rest
-
-    def read(self, n: int = -1) -> bytes:
-        """Read up to `n` bytes."""
-        if self._head:
-            if n is None or n < 0:
-                out, self._head = self._head + self._rest.read(-1), b""
-                return out
-            out, self._head = self._head[:n], self._head[n:]
-            if len(out) < n:
-                out += self._rest.read(n - len(out))
-            return out
-        return self._rest.read(n)
 
 
 def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str, actual: str | None,

@@ -6,6 +6,7 @@ callers from opaque ids only. Deleting a version exists only so conformance chec
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 from collections.abc import Iterator
@@ -16,7 +17,8 @@ from typing import BinaryIO, Protocol
 from core.clock import SystemClock, as_utc
 from core.errors import DependencyUnavailable, IntegrityViolation, NotFound
 
-PART_SIZE = 16 * 1024 * 1024  # multipart part size for unknown-length streams: bounds memory per upload
+PART_SIZE = 8 * 1024 * 1024  # multipart part size; memory per upload is PARALLEL_PARTS × PART_SIZE
+PARALLEL_PARTS = 4  # parts in memory per upload (one being read, the others uploading)
 READ_CHUNK = 1024 * 1024
 CANARY_PREFIX = "canary/"
 CANARY_RETENTION = timedelta(seconds=30)
@@ -79,6 +81,21 @@ class ObjectStore(Protocol):
         ...
 
 
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    """Read `n` bytes (fewer only at the end of the stream)."""
+    first = stream.read(n)
+    if not first or len(first) == n:
+        return first or b""
+    pieces, have = [first], len(first)
+    while have < n:
+        chunk = stream.read(n - have)
+        if not chunk:
+            break
+        pieces.append(chunk)
+        have += len(chunk)
+    return b"".join(pieces)
+
+
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Exceptions meaning "the store did not answer" (socket errors and urllib3's own hierarchy)."""
     import urllib3
@@ -129,13 +146,64 @@ class MinioObjectStore:
 
         retention = Retention(COMPLIANCE, as_utc(retain_until)) if retain_until else None
         try:
-            res = self.client.put_object(self.bucket, key, stream, length, content_type=content_type,
-                                         part_size=PART_SIZE,
-                                         retention=retention, legal_hold=legal_hold)
+            first = _read_exact(stream, PART_SIZE)
+            if len(first) < PART_SIZE:  # the whole body fits one part: a single PUT
+                res = self.client.put_object(self.bucket, key, io.BytesIO(first), len(first),
+                                             content_type=content_type, retention=retention, legal_hold=legal_hold)
+                return PutResult(key=key, version_id=res.version_id, etag=res.etag)
+            return self._put_multipart(key, first, stream, retention, legal_hold, content_type)
         except _transport_errors() as exc:
             raise DependencyUnavailable(f"object store at {self.endpoint} failed during upload: "
                                         f"{type(exc).__name__}") from exc
+
+    def _put_multipart(self, key: str, first: bytes, stream: BinaryIO, retention, legal_hold: bool,
+                       content_type: str) -> PutResult:
+        """Multipart upload with at most PARALLEL_PARTS parts in memory (being read or in flight).
+
+        minio's own parallel upload queues parts without limit, so memory would grow whenever the client sends
+        faster than the store writes; sequential parts bound memory but leave the network idle while reading.
+        Here the next part is read while up to PARALLEL_PARTS - 1 earlier parts upload, and reading waits for
+        a free slot: memory stays at PARALLEL_PARTS × PART_SIZE. (Uses the SDK's per-call methods; minio is
+        pinned below 8.)
+        """
+        from concurrent.futures import ThreadPoolExecutor
+        from threading import BoundedSemaphore
+
+        from minio.datatypes import Part
+        from minio.helpers import genheaders
+
+        headers = genheaders(None, None, None, retention, legal_hold)
+        headers["Content-Type"] = content_type
+        upload_id = self.client._create_multipart_upload(self.bucket, key, headers)
+        slots = BoundedSemaphore(PARALLEL_PARTS)
+        futures = []
+        try:
+            with ThreadPoolExecutor(max_workers=PARALLEL_PARTS, thread_name_prefix="s3-part") as pool:
+                data, number = first, 1
+                slots.acquire()
+                while data:
+                    fut = pool.submit(self.client._upload_part, self.bucket, key, data, None, upload_id, number)
+                    fut.add_done_callback(lambda _f: slots.release())
+                    futures.append(fut)
+                    del data  # the future holds the part now; drop our reference so it can be freed
+                    if futures[-1].done() and futures[-1].exception():
+                        break
+                    slots.acquire()  # wait for a free slot before reading (and holding) another part
+                    if any(f.done() and f.exception() for f in futures):
+                        slots.release()
+                        break
+                    data, number = _read_exact(stream, PART_SIZE), number + 1
+                    if not data:
+                        slots.release()
+            parts = [Part(i + 1, f.result()) for i, f in enumerate(futures)]  # raises the first part failure
+            res = self.client._complete_multipart_upload(self.bucket, key, upload_id, parts)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.client._abort_multipart_upload(self.bucket, key, upload_id)
+            raise
         return PutResult(key=key, version_id=res.version_id, etag=res.etag)
+
+
 
     def get_stream(self, key: str, version_id: str | None, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """Yield the bytes of one object version in chunks (connection released at the end)."""

@@ -8,6 +8,7 @@ StreamingResponses whose bytes are re-hashed as they go out.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import anyio
@@ -38,6 +39,9 @@ from evidence.storage import ObjectStore, get_object_store
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["evidence"])
+
+BLOCK = 1024 * 1024
+PREFETCH_BLOCKS = 8
 
 
 def _item_case(session: Session, params: dict[str, Any]) -> str | None:
@@ -123,23 +127,45 @@ async def upload_item_file(item_id: str, request: Request, session: SessionDep, 
     """Stream the raw request body into the object store (SHA-256 on the way, bounded memory)."""
     declared = request.headers.get("content-length")
     length = int(declared) if declared and declared.isdigit() else -1
-    chunks = request.stream().__aiter__()
+    # Receive ahead of the store: a task gathers the body into ~1 MiB blocks in a small bounded queue, so the
+    # client keeps sending while a part is being written to S3 (bounded memory: PREFETCH_BLOCKS MiB).
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=PREFETCH_BLOCKS)
+
+    async def receive() -> None:
+        block: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                block.append(chunk)
+                size += len(chunk)
+                if size >= BLOCK:
+                    await queue.put(b"".join(block))
+                    block, size = [], 0
+            if block:
+                await queue.put(b"".join(block))
+            await queue.put(None)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it in context
+            await queue.put(exc)
 
     def body() -> Any:
-        # Runs in the worker thread: pull the next chunk from the event loop only when the store wants it.
+        # Runs in the worker thread: take the next block from the event loop only when the store wants it.
         while True:
-            try:
-                chunk = anyio.from_thread.run(chunks.__anext__)
-            except StopAsyncIteration:
+            item = anyio.from_thread.run(queue.get)
+            if item is None:
                 return
-            if chunk:
-                yield chunk
+            if isinstance(item, BaseException):
+                raise item
+            yield item
 
-    store = await anyio.to_thread.run_sync(_store, request)
-    row = await anyio.to_thread.run_sync(lambda: files.upload_file(
-        session, store, actor=actor, item_id=item_id, stream=body(), filename=filename,
-        content_type=request.headers.get("content-type", "application/octet-stream"), length=length,
-        max_bytes=settings.upload_max_bytes, legal_hold=legal_hold, now=clock.now()))
+    producer = asyncio.ensure_future(receive())
+    try:
+        store = await anyio.to_thread.run_sync(_store, request)
+        row = await anyio.to_thread.run_sync(lambda: files.upload_file(
+            session, store, actor=actor, item_id=item_id, stream=body(), filename=filename,
+            content_type=request.headers.get("content-type", "application/octet-stream"), length=length,
+            max_bytes=settings.upload_max_bytes, legal_hold=legal_hold, now=clock.now()))
+    finally:
+        producer.cancel()  # a refused upload stops receiving (the queue is not drained any more)
     return EvidenceFilePublic.model_validate(row, from_attributes=True)
 
 

@@ -1,0 +1,223 @@
+"""Benchmark: a 1 GiB evidence upload through the API vs minio.put_object of the same bytes, same server, same run.
+
+Starts a SeaweedFS (api.stack.seaweed) and the API under uvicorn in a subprocess (SQLite database, embedded
+issuer), uploads the same 1 GiB file both ways (best of --rounds each), and samples the API process's RSS
+while it streams. Goals: throughput ratio API/direct ≥ 0.9, API RSS growth ≤ 64 MiB.
+Last line of output: one JSON object {"ratio_vs_direct": ..., "api_rss_growth_mib": ..., ...}.
+
+    .venv/bin/python benchmarks/evidence_upload.py [--size-mib 1024] [--rounds 2] [--keep]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from api.stack.seaweed import free_ports, start_seaweed  # noqa: E402
+from core.clock import SystemClock  # noqa: E402
+
+CHUNK = 1024 * 1024
+PART = 16 * 1024 * 1024
+
+
+def make_file(path: Path, size: int) -> str:
+    """Write `size` random bytes to `path` and return their SHA-256."""
+    h = hashlib.sha256()
+    block = os.urandom(PART)  # random enough for a storage benchmark, cheaper than 1 GiB of urandom
+    with open(path, "wb") as fh:
+        left = size
+        i = 0
+        while left:
+            n = min(left, len(block))
+            piece = (i.to_bytes(8, "big") + block[8:])[:n]  # every part distinct (no dedup shortcuts)
+            fh.write(piece)
+            h.update(piece)
+            left -= n
+            i += 1
+    return h.hexdigest()
+
+
+def prepare(data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
+    """Migrate the database, create an examiner, a case and an item; return (item_id, token)."""
+    os.environ.update(env)
+    from sqlmodel import Session
+
+    from api.auth.issuer import hash_password, load_or_create_keys, mint_token
+    from core import migrate
+    from core.actors import Actor, system_actor
+    from core.cases import CaseCreate
+    from core.db import make_engine
+    from core.settings import get_settings
+    from evidence.items import EvidenceItemCreate, ItemKind, collect_item
+    from policies.authz import UserCreate, assign, create_user
+    from policies.cases import open_case
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+    keys = load_or_create_keys(settings.data_dir)
+    engine = make_engine(settings.database_url)
+    with Session(engine, expire_on_commit=False) as s:
+        user = create_user(s, actor=system_actor("bench"), data=UserCreate(username="bench-examiner", role="examiner"),
+                           password_hash=hash_password(secrets.token_urlsafe(12)))
+        actor = Actor(id=user.id, role="examiner")
+        case = open_case(s, actor=actor, data=CaseCreate())
+        assign(s, actor=system_actor("bench"), case_id=case.id, user_id=user.id)
+        # Retention a little in the future: COMPLIANCE locks cannot be shortened, keep the bench disposable.
+        item = collect_item(s, actor=actor, case_id=case.id, data=EvidenceItemCreate(
+            kind=ItemKind.DIGITAL_FILE, description="benchmark file",
+            retention_until=SystemClock().now() + timedelta(minutes=5)))
+        s.commit()
+    engine.dispose()
+    return item.id, mint_token(settings, keys, user)
+
+
+class RssSampler:
+    """Samples a process's RSS every few milliseconds in a thread; keeps the peak."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.01)
+
+    def __enter__(self) -> RssSampler:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def upload_api(base: str, token: str, item_id: str, path: Path, size: int) -> tuple[float, dict]:
+    """Stream the file through PUT /items/{id}/file; return (seconds, response json)."""
+    def body():
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+
+    with httpx.Client(base_url=base, timeout=600) as c:
+        t0 = time.perf_counter()
+        r = c.put(f"/items/{item_id}/file", params={"filename": "bench.bin"}, content=body(),
+                  headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
+                           "Content-Type": "application/octet-stream"})
+        elapsed = time.perf_counter() - t0
+    r.raise_for_status()
+    return elapsed, r.json()
+
+
+def upload_direct(endpoint: str, ak: str, sk: str, bucket: str, path: Path, size: int) -> float:
+    """minio.put_object of the same file to the same server; return seconds."""
+    from minio import Minio
+
+    client = Minio(endpoint, access_key=ak, secret_key=sk, secure=False)
+    with open(path, "rb") as fh:
+        t0 = time.perf_counter()
+        client.put_object(bucket, f"direct/{secrets.token_hex(8)}", fh, size, part_size=PART)
+        return time.perf_counter() - t0
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    """Wait until `url` answers at all."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def main() -> None:
+    """Run the benchmark and print the JSON summary as the last line."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    size = args.size_mib * 1024 * 1024
+    work = Path(tempfile.mkdtemp(prefix="coc-bench-upload-"))
+    ak, sk = "bench" + secrets.token_hex(4), secrets.token_urlsafe(24)
+    seaweed = start_seaweed(work / "s3", access_key=ak, secret_key=sk)
+    api = None
+    try:
+        bucket = "coc-bench"
+        (port,) = free_ports(1)
+        env = {"COC_MODE": "embedded", "COC_DATA_DIR": str(work / "data"),
+               "COC_DATABASE_URL": f"sqlite:///{work / 'coc.db'}", "COC_S3_ENDPOINT": seaweed.endpoint,
+               "COC_S3_ACCESS_KEY": ak, "COC_S3_SECRET_KEY": sk, "COC_S3_BUCKET": bucket,
+               "COC_API_PORT": str(port), "COC_PREFECT_API_URL": "http://127.0.0.1:9/api",
+               "COC_UPLOAD_MAX_BYTES": str(size * 2)}
+        item_id, token = prepare(work / "data", env)
+        from evidence.storage import get_object_store
+
+        get_object_store().ensure_bucket()
+        data = work / "payload.bin"
+        expected = make_file(data, size)
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
+                                "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                               cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/auth/jwks.json")
+        # Warm-up: first request builds the engine, the S3 client and checks the bucket.
+        small = work / "small.bin"
+        small.write_bytes(os.urandom(1024 * 1024))
+        upload_api(base, token, item_id, small, small.stat().st_size)
+        baseline = psutil.Process(api.pid).memory_info().rss
+        api_times, direct_times, peak = [], [], baseline
+        for _ in range(args.rounds):
+            direct_times.append(upload_direct(seaweed.endpoint, ak, sk, bucket, data, size))
+            with RssSampler(api.pid) as sampler:
+                secs, row = upload_api(base, token, item_id, data, size)
+            peak = max(peak, sampler.peak)
+            api_times.append(secs)
+            assert row["sha256"] == expected and row["size"] == size, "API stored different bytes"
+        api_s, direct_s = min(api_times), min(direct_times)
+        result = {
+            "ratio_vs_direct": round(direct_s / api_s, 3),
+            "api_rss_growth_mib": round((peak - baseline) / 2**20, 1),
+            "size_mib": args.size_mib, "api_seconds": round(api_s, 2), "direct_seconds": round(direct_s, 2),
+            "api_mib_per_s": round(args.size_mib / api_s, 1), "direct_mib_per_s": round(args.size_mib / direct_s, 1),
+            "api_rounds_s": [round(x, 2) for x in api_times], "direct_rounds_s": [round(x, 2) for x in direct_times],
+        }
+        print(f"api: {api_times} s, direct: {direct_times} s, RSS baseline {baseline / 2**20:.0f} MiB, "
+              f"peak {peak / 2**20:.0f} MiB")
+        print(json.dumps(result))
+    finally:
+        if api is not None and api.poll() is None:
+            api.send_signal(signal.SIGTERM)
+            try:
+                api.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                api.kill()
+        seaweed.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
