@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -178,12 +179,19 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str, sort_keys=False))
 
 
+_ISO_TS = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
-    return str(value)
+    text = str(value)
+    m = _ISO_TS.match(text)
+    if m:  # tables show seconds; --json keeps the full precision
+        return f"{m.group(1)} {m.group(2)}{'Z' if m.group(4) in ('Z', '+00:00') else m.group(4)}"
+    return text
 
 
 def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[str] | None = None) -> None:
@@ -198,10 +206,20 @@ def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[st
             return
         cols = columns or _columns(data)
         table = Table(title=title, show_lines=False, highlight=False)
-        for col in cols:
-            table.add_column(col.replace("_", " "), overflow="fold")
-        for row in data:
-            table.add_row(*(_cell(row.get(c)) if isinstance(row, dict) else _cell(row) for c in cols))
+        cells = [[_cell(row.get(c)) if isinstance(row, dict) else _cell(row) for c in cols] for row in data]
+        # Short values (ids, times, states) stay on one line; long free text folds instead.
+        widths = [max(len(r[n]) for r in cells) for n in range(len(cols))]
+        mins = [w if w <= 20 else None for w in widths]
+        needed = sum(max(m or 8, len(c)) + 3 for m, c in zip(mins, cols, strict=True)) + 1
+        if needed > con.width:
+            if sys.stdout.isatty():
+                mins = [None] * len(cols)  # a terminal has the width it has: fold everything
+            else:
+                con = Console(file=sys.stdout, soft_wrap=False, width=needed)  # piped: never crop columns
+        for col, min_width in zip(cols, mins, strict=True):
+            table.add_column(col.replace("_", " "), overflow="fold", min_width=min_width)
+        for r in cells:
+            table.add_row(*r)
         con.print(table)
         return
     if isinstance(data, dict):

@@ -30,6 +30,9 @@ custody_app = typer.Typer(help="Chain of custody: seal, transfer, accept, check 
                           no_args_is_help=True)
 lab_app = typer.Typer(help="Lab and evidence-store work.", no_args_is_help=True)
 
+# The human view of a custody history; --json has every field (ids, ledger seq and hash).
+HISTORY_COLUMNS = ["at", "kind", "actor_id", "from_user", "to_user", "location", "reason", "condition", "seal_number",
+                   "seal_intact", "ledger_seq"]
 ITEM_COLUMNS = ["id", "case_id", "kind", "description", "status", "custodian", "location", "seal_number",
                 "pending_transfer_id"]
 
@@ -304,7 +307,7 @@ def custody_history(item_id: str = typer.Argument(..., help="Item id."), as_json
     """Show the full custody history of an item."""
     with client() as api:
         rows = api.custody(item_id)
-    emit(rows, as_json, title=f"Custody of {item_id}")
+    emit(rows, as_json, title=f"Custody of {item_id}", columns=None if as_json else HISTORY_COLUMNS)
 
 
 # -- lab scan ----------------------------------------------------------------------------------
