@@ -310,3 +310,50 @@ def login_as_existing(cli, staff):
     """Log the CLI in as an already created StaffUser."""
     result = cli("login", "--username", staff.user.username, "--password", staff.password)
     assert result.exit_code == 0, result.output
+
+
+def test_custody_check_in_out_and_a_consent_gated_release(cli, live_api):  # noqa: F811
+    examiner, case = _examined_case(cli, live_api)
+    item = json.loads(cli("evidence", "add", case["id"], "--kind", "kit", "--description", "kit", "--json").output)
+    lab = live_api.user("lab")
+    officer = live_api.user("law_enforcement")
+    cli("custody", "seal", item["id"], "--seal-number", "S-77")
+    transfer = json.loads(cli("custody", "transfer", item["id"], "--to", lab.id, "--reason", "store",
+                              "--json").output)
+    login_as_existing(cli, lab)
+    assert cli("custody", "accept", transfer["id"], "--seal-number", "S-77", "--seal-intact").exit_code == 0
+    checked_in = cli("custody", "check-in", item["id"], "--location", "VAULT-2", "--json")
+    assert checked_in.exit_code == 0, checked_in.output
+    assert json.loads(checked_in.output)["item"]["status"] == "checked-in"
+    again = cli("custody", "check-in", item["id"], "--location", "VAULT-2")
+    assert again.exit_code == 1 and "409" in again.output  # already checked in: the API says where
+    out = cli("custody", "check-out", item["id"], "--reason", "handover")
+    assert out.exit_code == 0 and "checked-out" in out.output
+    back = json.loads(cli("custody", "transfer", item["id"], "--to", examiner.id, "--reason", "return",
+                          "--json").output)
+    login_as_existing(cli, examiner)
+    assert cli("custody", "accept", back["id"]).exit_code == 0
+    # No written release consent yet: the checkpoint refuses, naming the consent.
+    refused = cli("custody", "release", item["id"], "--to", officer.id, "--reason", "police report")
+    assert refused.exit_code == 1 and "403" in refused.output and "release" in refused.output
+    cli("consent", "record", case["id"], "release-to-law-enforcement", "--method", "written", "--form-ref", "REL-9")
+    released = cli("custody", "release", item["id"], "--to", officer.id, "--reason", "police report", "--json")
+    assert released.exit_code == 0, released.output
+    offer = json.loads(released.output)
+    assert offer["purpose"] == "release" and offer["to_user"] == officer.id
+    login_as_existing(cli, officer)
+    taken = json.loads(cli("custody", "accept", offer["id"], "--json").output)
+    assert taken["item"]["status"] == "released" and taken["item"]["custodian"] == officer.id
+
+
+def test_consent_override_with_a_court_order(cli, live_api):  # noqa: F811
+    _, case = _examined_case(cli, live_api)
+    missing_ref = cli("consent", "override", case["id"], "lab-testing", "--basis", "court-order",
+                      "--legal-basis", "Order of the district court")
+    assert missing_ref.exit_code == 1 and "reference" in missing_ref.output
+    ok = cli("consent", "override", case["id"], "lab-testing", "--basis", "court-order", "--legal-basis",
+             "Order of the district court", "--reference", "CO-2026-17", "--json")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["basis"] == "court-order"
+    overview = json.loads(cli("consent", "list", case["id"], "--json").output)
+    assert [o["reference"] for o in overview["overrides"]] == ["CO-2026-17"]
