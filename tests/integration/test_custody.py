@@ -152,3 +152,24 @@ def test_swab_collection_needs_consent(session, clock):
     from evidence.items import list_items
 
     assert list_items(session, case_id) == []
+
+
+def test_destroy_only_after_retention_and_then_final(session, clock):
+    """Destruction is refused before the retention date; afterwards it is recorded and the item is final."""
+    from datetime import timedelta
+
+    from evidence.custody import DestroyCreate, destroy_item
+
+    case_id = new_case(session)
+    item_id = new_item(session, case_id, retention_until=clock.now() + timedelta(days=30))
+    body = DestroyCreate(reason="retention ended", authority_ref="ORDER-12")
+    with pytest.raises(Conflict, match="kept until"):
+        destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
+    session.rollback()
+    clock.advance(timedelta(days=31))
+    destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
+    session.commit()
+    assert get_custody(session, item_id).status == ItemStatus.DESTROYED
+    with pytest.raises(Conflict, match="destroyed"):
+        check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="store-1"))
+    assert ledger.verify_chain(session).ok
