@@ -13,9 +13,11 @@ The last printed line is one JSON object: throughput_per_s, p50_ms, p95_ms, p99_
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -63,6 +65,14 @@ def fresh_database(admin_url: str) -> str:
     url = with_database(admin_url, name)
     migrate.upgrade(url)
     return url
+
+
+def drop_database(admin_url: str, db_url: str) -> None:
+    """Drop the benchmark's database (matters when COC_TEST_DATABASE_URL points at a shared server)."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(db_url).database}" WITH (FORCE)')
+    admin.dispose()
 
 
 def seed(db_url: str, settings, clients: int, per_client: int) -> list[tuple[str, list[str]]]:
@@ -148,8 +158,11 @@ def main() -> int:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
+    # Registered before PostgreSQL starts: atexit runs last-in first-out, so pgserver stops before rmtree.
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     admin_url, stop_pg = start_postgres(work)
     api: subprocess.Popen | None = None
+    db_url: str | None = None
     try:
         db_url = fresh_database(admin_url)
         port = free_port()
@@ -188,6 +201,8 @@ def main() -> int:
         if api is not None:
             api.terminate()
             api.wait(timeout=30)
+        if db_url is not None:
+            drop_database(admin_url, db_url)
         stop_pg()
 
     lat = sorted(latencies)
