@@ -107,6 +107,17 @@ def _is_access_denied(exc: Exception) -> bool:
     return getattr(exc, "code", None) in ("AccessDenied", "ObjectLocked", "InvalidRequest")
 
 
+def _http_pool():
+    """The SDK's HTTP pool with few, quick retries: a dead store should fail a request in seconds, not minutes."""
+    import certifi
+    import urllib3
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5, read=300), maxsize=16, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where(),
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
+
+
 class MinioObjectStore:
     """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK."""
 
@@ -116,7 +127,8 @@ class MinioObjectStore:
 
         self.bucket = bucket
         self.endpoint = endpoint
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
+                            http_client=_http_pool())
 
     # -- bucket --------------------------------------------------------------------------------
     def ensure_bucket(self) -> None:
@@ -268,6 +280,10 @@ class MinioObjectStore:
         self.client.remove_object(self.bucket, key, version_id=version_id)
 
     # -- conformance -----------------------------------------------------------------------------
+    def _sweep_canaries(self) -> None:
+        with contextlib.suppress(Exception):  # housekeeping must never fail the check itself
+            _sweep_canaries_of(self)
+
     def check_object_lock(self) -> None:
         """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
         from minio.error import S3Error
@@ -284,6 +300,7 @@ class MinioObjectStore:
                 self.delete_version(key, put.version_id)
             except S3Error as exc:
                 if _is_access_denied(exc):
+                    self._sweep_canaries()
                     return  # the lock held
                 raise DependencyUnavailable(f"object store answered the canary delete with {exc.code}") from exc
         except (*_transport_errors(), S3Error) as exc:
@@ -292,6 +309,20 @@ class MinioObjectStore:
         raise IntegrityViolation(
             f"object store at {self.endpoint} deleted a COMPLIANCE-locked version: Object Lock is not enforced, "
             "evidence cannot be stored safely")
+
+
+def _sweep_canaries_of(store: MinioObjectStore, limit: int = 100) -> None:
+    """Delete canary versions whose retention has run out (best effort), so health checks do not pile up objects."""
+    now = SystemClock().now()
+    removed = 0
+    for obj in store.client.list_objects(store.bucket, prefix=CANARY_PREFIX, recursive=True, include_version=True):
+        if removed >= limit:
+            return
+        modified = obj.last_modified
+        if modified is not None and as_utc(modified) + CANARY_RETENTION + timedelta(seconds=5) < now:
+            with contextlib.suppress(Exception):
+                store.delete_version(obj.object_name, obj.version_id)
+                removed += 1
 
 
 def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObjectStore:
