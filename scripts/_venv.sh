@@ -25,12 +25,20 @@ coc_ensure_venv() {
             return 1
         fi
     fi
-    # Reinstall only when pyproject.toml changed since the last install for this extra.
+    # Reinstall only when pyproject.toml changed since the last install (a dev install covers a plain one).
     stamp=".venv/.coc-installed${extra:+-dev}"
-    if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-        echo "installing chain-of-care${extra} into .venv …" >&2
-        .venv/bin/python -m pip install --quiet --upgrade pip >&2
-        .venv/bin/python -m pip install --quiet -e ".${extra}" >&2
-        touch "$stamp"
+    for done_stamp in "$stamp" .venv/.coc-installed-dev; do
+        if [ -f "$done_stamp" ] && [ ! pyproject.toml -nt "$done_stamp" ]; then
+            return 0
+        fi
+    done
+    echo "installing chain-of-care${extra} into .venv (log: .venv/pip.log) …" >&2
+    # pip's and the build backend's chatter goes to a log; it is shown only when the install fails.
+    if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".${extra}"; } \
+            > .venv/pip.log 2>&1; then
+        tail -n 40 .venv/pip.log >&2
+        echo "error: installing the project into .venv failed (full log: .venv/pip.log)" >&2
+        return 1
     fi
+    touch "$stamp"
 }
