@@ -11,7 +11,7 @@ import logging
 import os
 from datetime import timedelta
 
-POLL_S = float(os.environ.get("COC_RUNNER_POLL_S", "0.5"))
+POLL_S = float(os.environ.get("COC_RUNNER_POLL_S", "0.2"))
 DEADLINE_EVERY = timedelta(minutes=15)
 FIXITY_EVERY = timedelta(hours=24)
 OUTBOX_EVERY = timedelta(seconds=30)
