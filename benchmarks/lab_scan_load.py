@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -139,6 +140,21 @@ def drive(url: str, token: str, items: list[str], location: str, stop_at: float,
         errors.extend(errs)
 
 
+def tree_cpu(pid: int, *, children: bool = True) -> float:
+    """User+system CPU seconds of a process (and, with children, of its live descendants)."""
+    procs = [psutil.Process(pid)]
+    if children:
+        procs += procs[0].children(recursive=True)
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     """The q-quantile (0..1) of sorted values, nearest-rank."""
     if not sorted_values:
@@ -188,6 +204,7 @@ def main() -> int:
 
         latencies: list[float] = []
         errors: list[str] = []
+        api_cpu0, own_cpu0 = tree_cpu(api.pid), tree_cpu(os.getpid(), children=False)
         start = time.monotonic()
         stop_at = start + args.duration
         threads = [threading.Thread(target=drive, args=(url, tok, items, "BENCH-SHELF", stop_at, latencies,
@@ -197,6 +214,7 @@ def main() -> int:
         for t in threads:
             t.join()
         elapsed = time.monotonic() - start
+        api_cpu, own_cpu = tree_cpu(api.pid) - api_cpu0, tree_cpu(os.getpid(), children=False) - own_cpu0
     finally:
         if api is not None:
             api.terminate()
@@ -210,6 +228,11 @@ def main() -> int:
         print(f"{len(errors)} errors, first: {errors[0]}", file=sys.stderr)
     print(f"{len(lat)} scans in {elapsed:.1f} s by {args.clients} clients; mean "
           f"{statistics.fmean(lat) * 1000:.1f} ms", file=sys.stderr)
+    # CPU per scan is less sensitive to a busy machine than latency: it says where the time goes.
+    if lat:
+        per = 1000 / len(lat)
+        print(f"CPU per scan: API {api_cpu * per:.2f} ms, load generator {own_cpu * per:.2f} ms;"
+              f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", file=sys.stderr)
     result = {"throughput_per_s": round(len(lat) / elapsed, 1), "p50_ms": round(percentile(lat, 0.50) * 1000, 2),
               "p95_ms": round(percentile(lat, 0.95) * 1000, 2), "p99_ms": round(percentile(lat, 0.99) * 1000, 2),
               "errors": len(errors)}
