@@ -58,7 +58,8 @@ class Shutdown(BaseException):  # noqa: N818 - a control-flow signal, not an err
 def ensure_writable_dir(path: Path) -> None:
     """Create `path` if needed and prove we can write there, or raise StackError naming it."""
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # Owner-only when we create it: it will hold secrets, the database and evidence files.
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         probe = path / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()

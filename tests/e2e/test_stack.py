@@ -71,6 +71,7 @@ def test_restart_keeps_data_and_sigterm_leaves_no_children(tmp_path):
     first = CocUp(data).start()
     try:
         running = first.wait_ready()
+        assert data.stat().st_mode & 0o077 == 0, "the data dir (secrets, database, evidence) must be owner-only"
         with CocClient(running.api_url) as admin:
             admin.login(running.admin_user, running.admin_password)
             username = f"examiner-{uuid.uuid4().hex[:6]}"
