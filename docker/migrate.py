@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -38,8 +39,21 @@ def apply_grants(engine: sa.Engine, app_role: str) -> list[str]:
     return tables
 
 
+def bootstrap_admin(url: str, data_dir: Path) -> bool:
+    """Create the first coordinator 'admin' (password in <data_dir>/admin-password) unless one exists."""
+    from api.auth.issuer import ensure_bootstrap_admin
+    from core.db import session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return ensure_bootstrap_admin(session, data_dir) is not None
+    finally:
+        engine.dispose()
+
+
 def main() -> int:
-    """Migrate COC_MIGRATE_DATABASE_URL (the owner role) to head and apply the app role's grants."""
+    """Migrate COC_MIGRATE_DATABASE_URL (the owner role) to head, apply the app role's grants, bootstrap admin."""
     url = os.environ.get("COC_MIGRATE_DATABASE_URL")
     if not url:
         print("error: COC_MIGRATE_DATABASE_URL (the owner role's URL) is not set", file=sys.stderr)
@@ -52,6 +66,11 @@ def main() -> int:
     finally:
         engine.dispose()
     print(f"migrated to {migrate.head_revision()}; {app_role} may not change: {', '.join(tables)}")
+    # The API's data volume is mounted here too: the operator reads the first password from it
+    # (docker compose exec api cat /var/lib/coc/admin-password), logs in, and creates the real accounts.
+    data_dir = Path(os.environ.get("COC_DATA_DIR", "/var/lib/coc"))
+    if bootstrap_admin(url, data_dir):
+        print(f"created the first user 'admin'; its password is in {data_dir / 'admin-password'} (api volume)")
     return 0
 
 

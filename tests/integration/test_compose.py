@@ -133,7 +133,7 @@ def _load_migrate_script():
     return module
 
 
-def test_app_role_cannot_own_or_rewrite_the_ledger(pg_templates):
+def test_app_role_cannot_own_or_rewrite_the_ledger(pg_templates, tmp_path):
     """roles.sql + coc-schema.sql + docker/migrate.py: the app role writes rows but never the schema or ledger."""
     tag = uuid.uuid4().hex[:8]
     v = {"owner": f"coc_owner_{tag}", "owner_pw": f"o-{tag}", "app": f"coc_app_{tag}", "app_pw": f"a-{tag}",
@@ -166,6 +166,9 @@ def test_app_role_cannot_own_or_rewrite_the_ledger(pg_templates):
         frozen = script.apply_grants(owner, v["app"])
         owner.dispose()
         assert "ledger_entry" in frozen
+        assert script.bootstrap_admin(owner_url, tmp_path) is True
+        assert (tmp_path / "admin-password").stat().st_mode & 0o077 == 0
+        assert script.bootstrap_admin(owner_url, tmp_path) is False  # a restart changes nothing
 
         app = sa.create_engine(as_role(v["coc_db"], v["app"], v["app_pw"]), poolclass=sa.pool.NullPool)
         with app.connect() as c:
