@@ -89,7 +89,8 @@ def check_ports(settings: Settings) -> None:
             raise StackError(f"COC_{name.upper()}={port} is the same port as COC_{seen[port].upper()}: "
                              "give each part its own port")
         seen[port] = name
-        if not port_free("127.0.0.1", port):
+        host = settings.api_host if name == "api_port" else "127.0.0.1"
+        if not port_free(host, port):
             raise StackError(f"port {port} ({what}, COC_{name.upper()}) is already in use: stop what uses it "
                              f"or set COC_{name.upper()} to a free port")
 
@@ -434,8 +435,9 @@ class Stack:
             with contextlib.suppress(Exception):
                 child.stop()
         self.children.clear()
-        with contextlib.suppress(OSError):
-            (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+        if self.lock.held:  # a refused second `coc up` must not touch the running stack's state file
+            with contextlib.suppress(OSError):
+                (self.data_dir / STATE_FILE).unlink(missing_ok=True)
         self.lock.release()
 
 

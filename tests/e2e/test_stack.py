@@ -63,6 +63,7 @@ def test_second_up_on_same_data_dir_is_refused(stack: RunningStack):
     assert code != 0
     assert "already running" in out and str(stack.data_dir) in out, out
     assert _health(stack.api_url)
+    assert (stack.data_dir / "stack.json").exists(), "the refused start removed the running stack's state file"
 
 
 def test_restart_keeps_data_and_sigterm_leaves_no_children(tmp_path):
