@@ -120,13 +120,16 @@ def start_api(env: dict[str, str], port: int, workers: int, log: Path) -> subpro
 
 
 def drive(url: str, token: str, items: list[str], location: str, stop_at: float, latencies: list[float],
-          errors: list[str], lock: threading.Lock) -> None:
+          errors: list[str], lock: threading.Lock, think_s: float = 0.0) -> None:
     """One lab client: scan its items round-robin until `stop_at`, recording each request's latency."""
     mine: list[float] = []
     errs: list[str] = []
+    pause = threading.Event()  # never set: wait() is an interruptible sleep between scans
     with CocClient(url, token, timeout=30) as api:
         i = 0
         while time.monotonic() < stop_at:
+            if think_s and i:
+                pause.wait(think_s)
             item = items[i % len(items)]
             i += 1
             t0 = time.perf_counter()
@@ -171,6 +174,8 @@ def main() -> int:
     parser.add_argument("--items-per-client", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before measuring")
+    parser.add_argument("--think-ms", type=float, default=0.0,
+                        help="pause between one client's scans (0: back to back; a person at a desk: ~1000)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
@@ -208,7 +213,7 @@ def main() -> int:
         start = time.monotonic()
         stop_at = start + args.duration
         threads = [threading.Thread(target=drive, args=(url, tok, items, "BENCH-SHELF", stop_at, latencies,
-                                                        errors, lock)) for tok, items in seeded]
+                                                        errors, lock, args.think_ms / 1000)) for tok, items in seeded]
         for t in threads:
             t.start()
         for t in threads:
