@@ -21,6 +21,7 @@ from policies.permissions import Permission as P
 router = APIRouter(tags=["audit"])
 
 Id = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
+MAX_SEQ = 2**31 - 1  # ledger_entry.seq is an INTEGER column
 
 
 class LedgerEntryPublic(BaseModel):
@@ -88,8 +89,8 @@ class ConsistencyProof(BaseModel):
 
 @router.get("/audit/log", response_model=list[LedgerEntryPublic])
 def audit_log(session: SessionDep, actor: Actor = require(P.LEDGER_READ), case_id: Id = None, item_id: Id = None,
-              kind: Annotated[str | None, Query(max_length=64)] = None,
-              after_seq: Annotated[int, Query(ge=0)] = 0,
+              kind: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z:\-]+$")] = None,
+              after_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[LedgerEntryPublic]:
     """Ledger entries in sequence order after `after_seq`, optionally for one case, item or kind."""
     stmt = select(LedgerEntry).where(LedgerEntry.seq > after_seq).order_by(LedgerEntry.seq).limit(limit)
@@ -131,15 +132,16 @@ def public_key(settings: SettingsDep, actor: Actor = require(P.LEDGER_READ)) -> 
 
 
 @router.get("/audit/proofs/inclusion", response_model=InclusionProof)
-def inclusion(session: SessionDep, seq: Annotated[int, Query(ge=1)], actor: Actor = require(P.LEDGER_READ),
-              tree_size: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+def inclusion(session: SessionDep, seq: Annotated[int, Query(ge=1, le=MAX_SEQ)], actor: Actor = require(P.LEDGER_READ),
+              tree_size: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None) -> dict[str, Any]:
     """Inclusion proof of entry `seq` in the tree of `tree_size` entries (default: the current tree)."""
     return ledger.inclusion_proof(session, seq, tree_size)
 
 
 @router.get("/audit/proofs/consistency", response_model=ConsistencyProof)
-def consistency(session: SessionDep, first: Annotated[int, Query(ge=1)], actor: Actor = require(P.LEDGER_READ),
-                second: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+def consistency(session: SessionDep, first: Annotated[int, Query(ge=1, le=MAX_SEQ)],
+                actor: Actor = require(P.LEDGER_READ),
+                second: Annotated[int | None, Query(ge=1, le=MAX_SEQ)] = None) -> dict[str, Any]:
     """Consistency proof that the tree of `first` entries is a prefix of the tree of `second` entries."""
     return ledger.consistency_proof(session, first, second)
 
