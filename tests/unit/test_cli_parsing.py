@@ -7,6 +7,8 @@ import hashlib
 import io
 import os
 import stat
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -99,3 +101,12 @@ def test_progress_bar_only_on_a_terminal_and_never_with_json(monkeypatch):
         progress(512, 1024)
         progress(1024, 1024)
     assert "upload x" in tty.getvalue()
+
+
+def test_the_cli_talks_to_the_server_only_through_the_client():
+    # A fresh interpreter: which of our packages does loading the whole CLI pull in?
+    code = ("import sys, api.cli.main; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('core', 'policies', 'evidence', 'flows') or (m.startswith('api.') and not m.startswith('api.cli') "
+            "and m != 'api.client')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
