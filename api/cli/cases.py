@@ -72,6 +72,16 @@ def case_assign(
                                             "assigned": not remove}, as_json, title="Assignment")
 
 
+@case_app.command("clocks")
+@api_errors
+def case_clocks(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Show the case's time-critical clocks (PEP, emergency contraception, evidence windows, legal deadlines)."""
+    with client() as api:
+        rows = api.clocks(case_id)
+    emit(rows, as_json, title="Clocks",
+         columns=None if as_json else ["name", "item_id", "deadline", "status", "met_at", "remaining_seconds"])
+
+
 @case_app.command("break-glass")
 @api_errors
 def case_break_glass(

@@ -357,3 +357,12 @@ def test_consent_override_with_a_court_order(cli, live_api):  # noqa: F811
     assert json.loads(ok.output)["basis"] == "court-order"
     overview = json.loads(cli("consent", "list", case["id"], "--json").output)
     assert [o["reference"] for o in overview["overrides"]] == ["CO-2026-17"]
+
+
+def test_case_clocks_after_the_assault_time(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--assault-at", "2026-01-01T00:00:00+00:00", "--json").output)
+    clocks = cli("case", "clocks", case["id"], "--json")
+    assert clocks.exit_code == 0, clocks.output
+    assert isinstance(json.loads(clocks.output), list)
+    assert cli("case", "clocks", case["id"]).exit_code == 0
