@@ -332,6 +332,8 @@ class Stack:
                                                         startup_timeout=self.ready_timeout)
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
                 result["error"] = exc
+            finally:
+                result["done"] = True
 
         thread = threading.Thread(target=target, name="coc-prefect-start", daemon=True)
         thread.start()
@@ -341,9 +343,11 @@ class Stack:
         """Wait for the Prefect start thread; register the server as a child or raise StackError."""
         if self._prefect_start is None:
             return
-        thread, result = self._prefect_start
-        while thread.is_alive():
-            thread.join(0.2)  # short joins: the main thread keeps handling signals
+        _thread, result = self._prefect_start
+        # Poll a flag with sleep, not Thread.join: a signal handler raising out of join() can leave the
+        # thread looking finished when it is not (CPython 3.11), and the server would then be orphaned.
+        while "done" not in result:
+            time.sleep(0.1)
         self._prefect_start = None
         server = result.get("server")
         if server is not None:

@@ -7,6 +7,7 @@ anything heavy starts, except the Prefect failure, which happens after SeaweedFS
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 import uuid
@@ -150,3 +151,23 @@ def test_malformed_setting_is_one_line_naming_it(tmp_path, name, value):
     assert code != 0
     lines = [line for line in out.splitlines() if line.strip()]
     assert len(lines) == 1 and name in lines[0], out
+
+
+def test_ctrl_c_during_start_up_stops_what_started(tmp_path):
+    """SIGINT while the Prefect server is still starting (in parallel with the API): nothing is left behind."""
+    data = tmp_path / "data"
+    up = CocUp(data).start()
+    assert up.process is not None
+    try:
+        deadline = time.monotonic() + 180
+        while "starting the API" not in up.output():
+            assert up.process.poll() is None, up.output()
+            assert time.monotonic() < deadline, f"coc up never reached the API step:\n{up.output()}"
+            time.sleep(0.1)
+        up.process.send_signal(signal.SIGINT)
+        code = up.process.wait(timeout=120)
+    finally:
+        up.terminate()
+    assert code == 0, up.output()
+    assert "stopped." in up.output()
+    assert not processes_using(data), "a part started before Ctrl-C outlived coc up"
