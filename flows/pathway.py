@@ -28,7 +28,7 @@ from core.cases import Reporting, get_case
 from core.db import get_engine
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
-from flows.steps import completed_step, mark_step
+from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.consent import Status, consent_state
 from policies.handoffs import ConsentScope, Handoff
@@ -69,6 +69,7 @@ class PassResult:
     open: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
+    recorded: frozenset[str] = frozenset()  # steps already recorded when the pass began (read once)
 
 
 def _session() -> Session:
@@ -121,11 +122,11 @@ def _decision(status: Status) -> str:
 def _checkpoint_step(case_id: str, step: str, handoff: Handoff, consent_seq: int | None, run_id: str | None,
                      result: PassResult) -> bool:
     """Pass a handoff through the consent checkpoint once per consent decision; True when it was allowed."""
-    if _step_done(case_id, step):
+    if _step_done(result, step):
         result.done.append(step)
         return True
     refused_step = f"{step}:refused:{consent_seq}"
-    if _step_done(case_id, refused_step):
+    if _step_done(result, refused_step):
         result.ended.append(step)
         return False
 
@@ -156,9 +157,9 @@ class _Refused(Exception):
     """The checkpoint refused inside a step: roll that step back."""
 
 
-def _step_done(case_id: str, step: str) -> bool:
-    with _session() as session:
-        return completed_step(session, case_id, step) is not None
+def _step_done(result: PassResult, step: str) -> bool:
+    """Whether the step was recorded when the pass began; `_once` re-checks inside its own transaction."""
+    return step in result.recorded
 
 
 def _law_enforcement_recipient(session: Session, case_id: str) -> str | None:
@@ -192,7 +193,7 @@ def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None
         return
     for item_id, kind, restricted, status, custodian, pending in items:
         step = f"release:{item_id}"
-        if _step_done(case_id, step):
+        if _step_done(result, step):
             continue
         if kind not in RELEASABLE_KINDS or restricted or status != "held" or pending or custodian == recipient:
             continue  # checked-in items are checked out by staff first; photographs and files are not released
@@ -218,8 +219,8 @@ def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None
 
 def run_pass(case_id: str, run_id: str | None) -> PassResult:
     """Do every step whose decision is on record; return the checkpoints still waiting for one."""
-    result = PassResult()
     with _session() as session:
+        result = PassResult(recorded=frozenset(s.step for s in completed_steps(session, case_id)))
         case = get_case(session, case_id)
         state = consent_state(session, case_id)
         reporting = Reporting(case.reporting)
@@ -253,7 +254,7 @@ def run_pass(case_id: str, run_id: str | None) -> PassResult:
     # Evidence collection and custody: staff collect; the pathway notes when the case has evidence.
     evidence_ok = False
     if forensic_ok:
-        if _step_done(case_id, "evidence-custody"):
+        if _step_done(result, "evidence-custody"):
             evidence_ok = True
         elif item_count:
             evidence_ok = _once(case_id, "evidence-custody", lambda s: {"items": item_count}, run_id)

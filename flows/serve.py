@@ -2,19 +2,22 @@
 
 Polling is tuned for latency: a resumed pathway run must be picked up within about a second of the consent
 being recorded, so the runner asks the server for scheduled runs every POLL_S seconds instead of every 10.
-The outbox is drained once at start-up so wakes recorded while nothing was serving are delivered.
+The outbox is drained at start-up (wakes recorded while nothing was serving) and every few seconds in this
+process; the scheduled outbox-drain deployment is the backstop when the drain loop is not running.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import timedelta
 
 POLL_S = float(os.environ.get("COC_RUNNER_POLL_S", "0.2"))
 DEADLINE_EVERY = timedelta(minutes=15)
 FIXITY_EVERY = timedelta(hours=24)
-OUTBOX_EVERY = timedelta(seconds=30)
+OUTBOX_EVERY = timedelta(minutes=5)  # the scheduled backstop; the in-process loop below runs every few seconds
+OUTBOX_LOOP_S = float(os.environ.get("COC_OUTBOX_LOOP_S", "5"))
 
 log = logging.getLogger("flows.serve")
 
@@ -34,15 +37,22 @@ def deployments() -> list:
     ]
 
 
-def drain_at_startup() -> None:
-    """Deliver wakes left undelivered while no runner was serving (best effort: the scheduled drain retries)."""
+def drain_once() -> None:
+    """Deliver undelivered outbox rows (best effort: failures stay in the outbox and are retried)."""
     from flows.outbox import drain_now
 
     try:
         delivered, left = drain_now()
-        log.info("outbox at start-up: %d delivered, %d left", delivered, left)
-    except Exception:  # noqa: BLE001 - Prefect or the database may still be starting; retried on schedule
-        log.exception("outbox drain at start-up failed; the scheduled drain will retry")
+        if delivered or left:
+            log.info("outbox: %d delivered, %d left", delivered, left)
+    except Exception as exc:  # noqa: BLE001 - Prefect or the database may be down; the rows wait for the next drain
+        log.warning("outbox drain failed (%s); will retry", type(exc).__name__)
+
+
+def drain_loop(stop: threading.Event) -> None:
+    """Drain the outbox every OUTBOX_LOOP_S seconds in this process (a flow run per drain would cost a process)."""
+    while not stop.wait(OUTBOX_LOOP_S):
+        drain_once()
 
 
 def main() -> None:
@@ -61,11 +71,15 @@ def main() -> None:
     for deployment in deployments():
         runner.add_deployment(deployment)  # registers it with the server now
     # The pathway deployment exists from here on, so start-pathway rows left from before can be delivered.
-    drain_at_startup()
+    drain_once()
+    stop = threading.Event()
+    threading.Thread(target=drain_loop, args=(stop,), name="coc-outbox-loop", daemon=True).start()
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         log.info("flow runner stopping")
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

