@@ -38,6 +38,7 @@ def pg_templates(tmp_path_factory) -> Iterator[PgTemplates]:
     yield templates
     templates.admin.dispose()
     stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

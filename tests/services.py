@@ -22,8 +22,8 @@ def start_postgres(workdir: Path):
     try:
         import pgserver
 
-        srv = pgserver.get_server(str(workdir / "pg"), cleanup_mode="stop")
-        return normalize_url(srv.get_uri()), lambda: None  # cleanup_mode=stop stops it at exit
+        srv = pgserver.get_server(str(workdir / "pg"), cleanup_mode="delete")
+        return normalize_url(srv.get_uri()), srv.cleanup  # stops the server and deletes its data directory
     except Exception as exc:  # noqa: BLE001 - fall back to the system's PostgreSQL below
         pg_error = exc
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
