@@ -16,7 +16,7 @@ from api.auth import issuer
 from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifier
 from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
-from core.errors import PayloadTooLarge
+from core.errors import PayloadTooLarge, ValidationFailed
 from core.settings import Settings, get_settings
 
 # Routes that stream a large raw body and enforce settings.upload_max_bytes themselves.
@@ -62,6 +62,60 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
+class RefuseNul:
+    """Refuse NUL characters in the path, query or JSON body (422): no field of ours can hold one, and
+    PostgreSQL refuses them in text, which would otherwise surface as a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the URL up front and JSON bodies as they arrive."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
+        if b"\x00" in raw or b"%00" in raw or "\x00" in scope.get("path", ""):
+            await problems.domain_error_response(_nul_error())(scope, receive, send)
+            return
+        is_json = any(n == b"content-type" and b"json" in v for n, v in scope.get("headers", ()))
+        if not is_json:
+            await self.app(scope, receive, send)
+            return
+
+        # JSON bodies are small (BodySizeLimit, outside this middleware, caps them): read, check, replay.
+        chunks: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    break
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except PayloadTooLarge as exc:
+            await problems.domain_error_response(exc)(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        if b"\\u0000" in body:
+            await problems.domain_error_response(_nul_error())(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _nul_error() -> ValidationFailed:
+    return ValidationFailed("text may not contain NUL characters: remove them and try again")
+
+
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"the request body is larger than {limit} bytes")
 
@@ -89,6 +143,7 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     app.state.verifier = TokenVerifier(key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                                        algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s)
     problems.install(app)
+    app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
     app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)
     for name in ROUTER_MODULES:
