@@ -371,6 +371,15 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     now = now or utcnow()
     data = TransferAccept.model_validate(data.model_dump())
     transfer = get_transfer(session, transfer_id)
+    if transfer.status != TransferStatus.OFFERED.value:
+        raise Conflict(f"transfer {transfer.id} is no longer open (status {transfer.status})")
+    if transfer.to_user != actor.id:
+        raise PermissionDenied(f"transfer {transfer.id} was offered to {transfer.to_user}; only they can accept it")
+    if transfer.purpose in (TransferPurpose.RELEASE.value, TransferPurpose.LAB.value):
+        # The handoff happens now, not at the offer: consent may have been withdrawn in between, so the
+        # checkpoint decides again from the consent on record at this instant (before any change here).
+        _leave_centre(session, actor=actor, item=get_item(session, transfer.item_id),
+                      purpose=TransferPurpose(transfer.purpose), now=now)
     item, state = lock_item(session, transfer.item_id)
     session.refresh(transfer)  # read the offer again now that the item row is locked
     if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:

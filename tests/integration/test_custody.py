@@ -27,7 +27,7 @@ from evidence.custody import (
 )
 from evidence.items import EvidenceItemCreate, ItemKind, ItemStatus, collect_item, get_custody
 from policies.handoffs import ConsentScope
-from tests.evidence_support import EXAMINER, LAB, LAB2, OFFICER, new_case, new_item
+from tests.evidence_support import EXAMINER, LAB, LAB2, OFFICER, grant, new_case, new_item
 
 
 def _counts(session):
@@ -140,6 +140,26 @@ def test_release_with_consent_completes_on_acceptance(session, clock):
     assert (state.custodian, state.status) == (OFFICER.id, ItemStatus.RELEASED)
     with pytest.raises(Conflict):
         accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+
+
+def test_release_refused_at_acceptance_when_consent_withdrawn_after_offer(session, clock):
+    """The handoff happens at acceptance: a release withdrawn after the offer is refused then, and recorded."""
+    from policies.consent import Decision
+
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    t = release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    session.commit()
+    grant(session, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
+    session.commit()
+    with pytest.raises(ConsentRequired):
+        accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+    session.rollback()
+    state = get_custody(session, item_id)
+    assert state.custodian == EXAMINER.id and state.status != ItemStatus.RELEASED
+    last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
+    assert last.kind == ledger.EventKind.CHECKPOINT_DENIED and ledger.decode(last)["actor"]["id"] == OFFICER.id
 
 
 def test_swab_collection_needs_consent(session, clock):
