@@ -178,7 +178,7 @@ def main() -> int:
                         help="pause between one client's scans (0: back to back; a person at a desk: ~1000)")
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="coc-lab-scan-bench-"))
     # Registered before PostgreSQL starts: atexit runs last-in first-out, so pgserver stops before rmtree.
     atexit.register(shutil.rmtree, work, ignore_errors=True)
     admin_url, stop_pg = start_postgres(work)
