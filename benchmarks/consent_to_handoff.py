@@ -15,7 +15,9 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' helpers live in the repository
@@ -46,6 +48,41 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def breakdown(api_url: str, engine, cases: list[tuple[str, str]], started: dict[str, datetime]) -> dict:
+    """Median seconds per phase, from Prefect's state history and the ledger: where the latency goes."""
+    from prefect.client.orchestration import SyncPrefectClient
+    from sqlalchemy import select
+
+    from core.clock import as_utc
+    from core.ledger import EventKind, LedgerEntry
+
+    phases: dict[str, list[float]] = {"consent_to_resumed": [], "resumed_to_pending": [], "pending_to_running": [],
+                                      "running_to_handoff": []}
+    with SyncPrefectClient(api_url) as client, Session(engine) as s:
+        for case_id, item_id in cases:
+            run_id = s.scalars(select(outbox.PathwayWait.flow_run_id).where(outbox.PathwayWait.case_id == case_id)
+                               ).first()
+            runs = [r for r in client.read_flow_runs() if r.name == case_id]
+            if run_id is None and runs:
+                run_id = str(runs[0].id)
+            if run_id is None:
+                continue
+            t0 = started[case_id]
+            states = [st for st in client.read_flow_run_states(UUID(run_id)) if as_utc(st.timestamp) >= t0]
+            first = {}
+            for st in sorted(states, key=lambda x: x.timestamp):
+                first.setdefault(st.type.value, as_utc(st.timestamp))
+            offered = s.scalars(select(LedgerEntry.recorded_at).where(
+                LedgerEntry.item_id == item_id, LedgerEntry.kind == str(EventKind.TRANSFER_OFFERED))).first()
+            if not {"SCHEDULED", "PENDING", "RUNNING"} <= first.keys() or offered is None:
+                continue
+            phases["consent_to_resumed"].append((first["SCHEDULED"] - t0).total_seconds())
+            phases["resumed_to_pending"].append((first["PENDING"] - first["SCHEDULED"]).total_seconds())
+            phases["pending_to_running"].append((first["RUNNING"] - first["PENDING"]).total_seconds())
+            phases["running_to_handoff"].append((as_utc(offered) - first["RUNNING"]).total_seconds())
+    return {k: round(statistics.median(v), 3) for k, v in phases.items() if v}
+
+
 def main() -> None:
     """Start the stack, bring N cases to the release checkpoint, then time consent → handoff for each."""
     parser = argparse.ArgumentParser()
@@ -73,7 +110,9 @@ def main() -> None:
         examiner = harness.user("examiner", assign_to=[c for c, _ in cases])
         body = decide(ConsentScope.RELEASE_LAW_ENFORCEMENT).model_dump(mode="json")
         latencies: list[float] = []
+        started: dict[str, datetime] = {}
         for case_id, item_id in cases:
+            started[case_id] = datetime.now(UTC)
             t0 = time.perf_counter()
             resp = harness.client.post(f"/cases/{case_id}/consents", headers=examiner.headers, json=body)
             assert resp.status_code == 201, resp.text
@@ -82,8 +121,10 @@ def main() -> None:
                      what=runner.log_tail)
             latencies.append(time.perf_counter() - t0)
             print(f"{case_id}: {latencies[-1]:.2f} s", file=sys.stderr)
+        phases = breakdown(server.api_url, engine, cases, started)
         result = {"p50_s": round(statistics.median(latencies), 3), "p95_s": round(percentile(latencies, 0.95), 3),
-                  "max_s": round(max(latencies), 3), "cases": len(latencies), "via": "api+outbox"}
+                  "max_s": round(max(latencies), 3), "cases": len(latencies), "via": "api+outbox",
+                  "median_phases_s": phases}
         print(json.dumps(result))
     finally:
         harness.close()
