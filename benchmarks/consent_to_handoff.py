@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -88,7 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=20)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="coc-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="coc-consent-bench-"))
     db_url = f"sqlite:///{work / 'coc.db'}"
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
@@ -131,6 +132,7 @@ def main() -> None:
         runner.stop()
         server.stop()
         engine.dispose()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
