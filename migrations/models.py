@@ -3,6 +3,8 @@
 import importlib
 
 MODEL_MODULES = (
+    "policies.authz",
+    "policies.access",
     "core.ledger",
     "core.cases",
     "core.outbox",
