@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from core import outbox
 from core.actors import Actor
 from core.clock import Clock, get_clock
 from core.db import get_engine
@@ -52,6 +53,12 @@ def get_session(request: Request) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+        if session.info.pop(outbox.PENDING_FLAG, False):
+            # The change is committed; now wake its pathway flow (best effort, in the background: if Prefect
+            # is down the row stays and the scheduled drain delivers it later).
+            settings = request.app.state.settings
+            if settings.outbox_drain_after_commit:
+                outbox.drain_soon(settings)
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]

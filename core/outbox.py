@@ -37,6 +37,10 @@ PATHWAY_DEPLOYMENT = "survivor-pathway/survivor-pathway"
 MAX_ERROR_LEN = 500
 
 
+# Set in Session.info by enqueue(): whoever commits that session should call drain_soon() afterwards.
+PENDING_FLAG = "coc_outbox_pending"
+
+
 class OutboxKind(StrEnum):
     """What a row asks Prefect to do."""
 
@@ -78,6 +82,7 @@ def enqueue(session: Session, *, case_id: str, kind: OutboxKind | str, key: str 
     msg = OutboxMessage(case_id=case_id, kind=OutboxKind(kind), key=key, created_at=now or utcnow())
     session.add(msg)
     session.flush()
+    session.info[PENDING_FLAG] = True  # the committer (api.deps.get_session) then calls drain_soon()
     return msg
 
 

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     body_max_bytes: int = 1024 * 1024
     default_retention_days: int = 365 * 20
     default_jurisdiction: str = "default"
+    outbox_drain_after_commit: bool = True  # wake pathway flows right after an API commit (else: scheduled drain)
     login_rate_per_min: int = 10
     lookup_rate_per_min: int = 10
 

@@ -262,12 +262,12 @@ def _record(session: Session, item: EvidenceItem, state: ItemCustody, kind: Cust
     return add_event(session, item_id=item.id, kind=kind, actor=actor, at=now, entry=entry, **event)
 
 
-def _require_custodian(state: ItemCustody, actor: Actor, action: str) -> None:
+def _require_custodian(state: ItemCustody, actor: Actor, action: str, *, on_behalf: bool = False) -> None:
     if state.status is ItemStatus.DESTROYED or state.status == ItemStatus.DESTROYED.value:
         raise Conflict(f"item was destroyed: it cannot be {action}")
     if state.status == ItemStatus.CHECKED_IN.value:
         raise Conflict(f"item is checked in at {state.location}: check it out before it can be {action}")
-    if state.custodian != actor.id:
+    if state.custodian != actor.id and not on_behalf:
         raise PermissionDenied(f"only the item's custodian ({state.custodian}) can have it {action}")
     if state.pending_transfer_id:
         raise Conflict(f"transfer {state.pending_transfer_id} of this item is awaiting acceptance")
@@ -327,12 +327,18 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     if data.purpose in (TransferPurpose.RELEASE, TransferPurpose.LAB):
         # Before any change in this transaction: a denial commits its own ledger entry.
         _leave_centre(session, actor=actor, item=item, purpose=data.purpose, now=now)
+    # The pathway flow (a system actor) may offer a consented release or lab submission on behalf of the
+    # custodian: the ledger names the flow as actor and the custodian as from_user; the receiver still accepts.
+    on_behalf = actor.is_system and data.purpose in (TransferPurpose.RELEASE, TransferPurpose.LAB)
+    if actor.is_system and not on_behalf:
+        raise PermissionDenied("a system process may only offer consented releases and lab submissions")
     item, state = lock_item(session, item_id)
-    _require_custodian(state, actor, "transferred")
-    if data.to_user == actor.id:
+    _require_custodian(state, actor, "transferred", on_behalf=on_behalf)
+    from_user = state.custodian if on_behalf else actor.id
+    if data.to_user == from_user:
         raise ValidationFailed("an item cannot be transferred to its own custodian")
     _check_seal(state, data.seal_number, data.seal_intact)
-    transfer = Transfer(id=new_id("transfer"), item_id=item.id, purpose=data.purpose, from_user=actor.id,
+    transfer = Transfer(id=new_id("transfer"), item_id=item.id, purpose=data.purpose, from_user=from_user,
                         to_user=data.to_user, reason=data.reason, condition=data.condition,
                         seal_number=data.seal_number or state.seal_number, seal_intact=data.seal_intact,
                         status=TransferStatus.OFFERED, offered_at=now)
@@ -341,10 +347,10 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     state.pending_transfer_id = transfer.id
     seal = _seal_fields(state, data.seal_number, data.seal_intact)
     _record(session, item, state, CustodyEventKind.TRANSFER_OFFERED, actor, now,
-            data={"transfer_id": transfer.id, "purpose": str(data.purpose), "from_user": actor.id,
+            data={"transfer_id": transfer.id, "purpose": str(data.purpose), "from_user": from_user,
                   "to_user": data.to_user, "custodian": state.custodian, "reason": data.reason,
                   "condition": data.condition, "location": state.location, **seal},
-            event={"from_user": actor.id, "to_user": data.to_user, "reason": data.reason,
+            event={"from_user": from_user, "to_user": data.to_user, "reason": data.reason,
                    "condition": data.condition, "transfer_id": transfer.id, "location": state.location, **seal})
     return transfer
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core import outbox
-from core.actors import Actor, system_actor
+from core.actors import system_actor
 from core.cases import Reporting, get_case
 from core.db import get_engine
 from core.errors import ConsentRequired, ValidationFailed
@@ -199,11 +199,10 @@ def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None
             continue  # checked-in items are checked out by staff first; photographs and files are not released
 
         def effect(session: Session, item_id: str = item_id, custodian: str = custodian) -> dict:
-            # The evidence service lets only the custodian offer an item; the pathway offers it for them and the
-            # actor's role 'system' marks the offer as the pathway's (the officer's acceptance completes it).
-            for_custodian = Actor(id=custodian, role="system")
+            # The pathway offers the item on the custodian's behalf (the ledger names this flow as the actor and
+            # the custodian as from_user); the officer's acceptance completes it, after a second checkpoint.
             transfer = custody.release_item(
-                session, actor=for_custodian, item_id=item_id,
+                session, actor=ACTOR, item_id=item_id,
                 data=custody.TransferCreate(to_user=recipient, reason="release consented: legal referral",
                                             condition="as sealed"))
             return {"item": item_id, "transfer": transfer.id, "offered_for": custodian, "to_user": recipient}

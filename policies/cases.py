@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from core import ledger
+from core import ledger, outbox
 from core.actors import Actor
 from core.cases import Case, CaseCreate, CaseIdentity, Reporting, get_case
 from core.clock import as_utc, utcnow
@@ -57,6 +57,8 @@ def open_case(session: Session, *, actor: Actor, data: CaseCreate, now: datetime
         data={"jurisdiction": case.jurisdiction, "age_band": case.age_band, "reporting": case.reporting,
               "assault_time_known": case.assault_at is not None},
     )
+    # The case's pathway flow starts once this commits (the outbox row is part of this transaction).
+    outbox.enqueue(session, case_id=case.id, kind=outbox.OutboxKind.START_PATHWAY, now=now)
     return case
 
 

@@ -97,7 +97,9 @@ class ApiHarness:
 def test_settings(db_url: str, data_dir: Path, **overrides: object) -> Settings:
     """Embedded-mode settings on `db_url` with everything else local to `data_dir` (nothing is started)."""
     values: dict[str, object] = {"mode": "embedded", "data_dir": data_dir, "database_url": db_url,
-                                 "prefect_api_url": "http://127.0.0.1:9/api", "s3_endpoint": "127.0.0.1:9"}
+                                 "prefect_api_url": "http://127.0.0.1:9/api", "s3_endpoint": "127.0.0.1:9",
+                                 # No Prefect here: rows stay in the outbox (tests that need delivery drain).
+                                 "outbox_drain_after_commit": False}
     values.update(overrides)
     return load_settings(**values)
 

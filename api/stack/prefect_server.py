@@ -172,9 +172,24 @@ def start_prefect_server(
     extra_env: dict[str, str] | None = None,
 ) -> PrefectServer:
     """Start `prefect server start` with its home and SQLite database under `data_dir`; wait until healthy."""
+    if port is not None:
+        return _start_prefect_server(data_dir, host=host, port=port, auth_string=auth_string, ui=ui,
+                                     startup_timeout=startup_timeout, extra_env=extra_env)
+    # A port we picked ourselves can be taken by another process before the server binds it: pick again.
+    for attempt in range(3):
+        try:
+            return _start_prefect_server(data_dir, host=host, port=free_port(host), auth_string=auth_string,
+                                         ui=ui, startup_timeout=startup_timeout, extra_env=extra_env)
+        except RuntimeError as exc:
+            if "address already in use" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_prefect_server(data_dir: Path, *, host: str, port: int, auth_string: str | None, ui: bool,
+                          startup_timeout: float, extra_env: dict[str, str] | None) -> PrefectServer:
     home = Path(data_dir).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    port = port or free_port(host)
     env = _base_env()
     env.update(prefect_server_env(home, host=host, port=port, auth_string=auth_string, ui=ui))
     env.update(extra_env or {})

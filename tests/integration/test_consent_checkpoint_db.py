@@ -158,9 +158,13 @@ def test_decisions_are_append_only(engine, session, examiner, clock):
 def test_recording_a_decision_wakes_the_pathway(session, examiner, clock):
     from core.outbox import pending
 
+    from core.outbox import OutboxKind
+
     case = _case(session, examiner, clock)
     _grant(session, examiner, case.id, S.MEDICAL_CARE, method=Method.VERBAL)
-    assert [m.case_id for m in pending(session)] == [case.id]
+    # Opening the case asks for its pathway run; the decision asks for a wake-up of that run.
+    assert [(m.case_id, m.kind) for m in pending(session)] == [(case.id, OutboxKind.START_PATHWAY),
+                                                               (case.id, OutboxKind.WAKE)]
 
 
 def test_system_actor_is_refused_written_without_form(session, examiner, clock):
