@@ -6,14 +6,26 @@ from prefect import flow, get_run_logger
 
 from core.actors import system_actor
 from core.db import get_engine, session_scope
+from core.settings import get_settings
 
 
 @flow(name="fixity", persist_result=False)
-def fixity_check() -> str:
+def fixity_check() -> dict[str, int]:
     """Run one fixity pass over the object store; incidents are recorded by the evidence service."""
     from evidence.fixity import run_fixity
+    from evidence.storage import get_object_store
 
+    store = get_object_store(get_settings())
     with session_scope(get_engine()) as session:
-        report = run_fixity(session, actor=system_actor("fixity"))
-    get_run_logger().info("fixity pass done")
-    return str(type(report).__name__)
+        report = run_fixity(session, store, actor=system_actor("fixity"))
+    # Counts only: file ids stay in the ledger and the database, not in Prefect's UI or results.
+    summary = {"checked": report.checked, "ok": report.ok, "mismatched": len(report.mismatched),
+               "missing": len(report.missing), "unreadable": len(report.unreadable),
+               "orphans": len(report.orphans), "unfinished": len(report.unfinished)}
+    log = get_run_logger()
+    (log.info if report.clean else log.error)("fixity pass: %s", summary)
+    return summary
+
+
+if __name__ == "__main__":
+    fixity_check()
