@@ -10,13 +10,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core import outbox
 from core.db import make_engine
 from core.errors import ConsentRequired
 from core.ledger import EventKind, verify_chain
 from evidence import custody
+from evidence.custody import Transfer
+from policies.authz import User
 from policies.consent import Decision
 from policies.handoffs import ConsentScope, Handoff
 from tests.api_helpers import api_harness
@@ -97,25 +99,34 @@ def test_release_consent_through_the_api_resumes_the_run_and_hands_off_once(stac
     stack.deliver()
     run_id = stack.suspended_at_release(case_id)
 
-    h = api_harness(stack.db_url, tmp_path / "api", prefect_api_url=stack.api_url)
+    h = api_harness(stack.db_url, tmp_path / "api", prefect_api_url=stack.api_url, outbox_drain_after_commit=True)
     try:
         examiner = h.user("examiner", assign_to=case_id)
         resp = h.client.post(f"/cases/{case_id}/consents", headers=examiner.headers,
                              json=decide(RELEASE).model_dump(mode="json"))
-        assert resp.status_code == 201, resp.text
-        outbox.drain_soon(h.settings)  # the API's after-commit drain (idempotent if the API already did it)
+        assert resp.status_code == 201, resp.text  # the API's after-commit drain wakes the suspended run
+
+        done = stack.finished(case_id)
+        assert done.count(f"release:{item_id}") == 1
+        wait_for(lambda: stack.waker.run_status(run_id) == "finished", timeout=60, what="the resumed run to end")
+
+        # The officer completes the handoff through the API; the checkpoint decides again at that instant.
+        with Session(stack.engine) as s:
+            officer = s.get(User, stack.staff.officer.id)
+            transfer_id = s.execute(select(Transfer.id).where(Transfer.item_id == item_id)).scalar_one()
+        resp = h.client.post(f"/transfers/{transfer_id}/accept", json={"condition": "sealed, intact"},
+                             headers={"Authorization": f"Bearer {h.token_for(officer)}"})
+        assert resp.status_code == 200, resp.text
     finally:
         h.close()
 
-    done = stack.finished(case_id)
-    assert done.count(f"release:{item_id}") == 1
-    assert stack.waker.run_status(run_id) == "finished"
     entries = ledger_kinds(stack.engine, case_id)
     consent = _index(entries, EventKind.CONSENT_RECORDED, scope=str(RELEASE), decision="granted")
     allowed = _index(entries, EventKind.CHECKPOINT_ALLOWED, handoff=str(Handoff.RELEASE_LAW_ENFORCEMENT))
     offered = _index(entries, EventKind.TRANSFER_OFFERED, purpose="release")
-    assert len(consent) == len(allowed) == len(offered) == 1, entries
-    assert consent[0] < allowed[0] < offered[0]
+    released = _index(entries, EventKind.RELEASED)
+    assert len(consent) == len(offered) == len(released) == 1 and len(allowed) == 2, entries
+    assert consent[0] < allowed[0] < offered[0] < allowed[1] < released[0]
     with Session(stack.engine) as s:
         assert verify_chain(s).ok
         assert not outbox.waits_for(s, case_id)
