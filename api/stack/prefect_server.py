@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from api.stack.processes import stop_group
 
 DEFAULT_STARTUP_TIMEOUT_S = 180.0  # a cold start took ~11 s here; slow CI machines take much longer
 
@@ -106,24 +106,7 @@ def _log_tail(log_path: Path | None, lines: int = 30) -> str:
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 30.0) -> None:
     """SIGTERM the process group we started (server and its children), then SIGKILL after `timeout`."""
-    if process.poll() is not None:
-        return
-    try:
-        pgid = os.getpgid(process.pid)
-    except ProcessLookupError:
-        return
-    # The process was started in its own session, so its group holds only what it spawned.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-        process.wait(timeout=10)
-    # Children may outlive the leader for a moment; make sure none is left behind.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
+    stop_group(process, timeout)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 
 from api.stack.lock import DataDirLock
+from api.stack.processes import STOP_TIMEOUT_S, stop_group
 from core.errors import DomainError
 from core.settings import Settings
 
@@ -33,7 +34,6 @@ STATE_FILE = "stack.json"  # written when ready (URLs, pid, cold start); removed
 ADMIN_USER = "admin"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
 READY_TIMEOUT_S = 180.0  # cold starts on a loaded 2-core CI machine take far longer than on a laptop
-STOP_TIMEOUT_S = 20.0
 
 # Settings passed to children explicitly (secrets are not: children read them from the data dir's
 # secrets.json, so they never appear in a process environment listing).
@@ -117,30 +117,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
     """preexec_fn: ask the kernel to SIGTERM this child when the supervisor dies (Linux only)."""
     if _PRCTL is not None:
         _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
-    """SIGTERM the child's process group, wait up to `timeout`, then SIGKILL whatever is left of the group."""
-    pgid = process.pid  # every child is started with start_new_session=True: its pid is its group id
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            process.wait(timeout=10)
-    # Grandchildren may outlive the group leader for a moment: give them a bounded grace, then kill.
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
