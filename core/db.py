@@ -73,6 +73,9 @@ class _SQLiteUTCDateTime(SQLITE_DATETIME):
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite gets foreign keys, WAL, a busy timeout and BEGIN IMMEDIATE."""
     url = normalize_url(url)
+    # Database errors end up in logs: never let them carry the statement's parameters (free text typed by
+    # staff, ciphertexts, ids) — the error class and SQL are enough to diagnose.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         engine.dialect.colspecs = {**engine.dialect.colspecs, DateTime: _SQLiteUTCDateTime}
