@@ -226,15 +226,22 @@ class DestroyCreate(_Text):
 # --- helpers ---------------------------------------------------------------------------------------
 
 def lock_item(session: Session, item_id: str) -> tuple[EvidenceItem, ItemCustody]:
-    """Load the item and its current-state row, locking the row for the rest of the transaction."""
-    item = get_item(session, item_id)
-    stmt = select(ItemCustody).where(ItemCustody.item_id == item.id).execution_options(populate_existing=True)
+    """Load the item and its current-state row, locking the row for the rest of the transaction.
+
+    One statement: the item joined to its custody row (`FOR UPDATE OF item_custody` on PostgreSQL, so only
+    the current-state row is locked, as before).
+    """
+    if not is_valid_id(item_id, "item"):
+        get_item(session, item_id)  # raises NotFound without a query
+    stmt = (select(EvidenceItem, ItemCustody).join(ItemCustody, ItemCustody.item_id == EvidenceItem.id)
+            .where(EvidenceItem.id == item_id).execution_options(populate_existing=True))
     if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = session.execute(stmt).scalar_one_or_none()
+        stmt = stmt.with_for_update(of=ItemCustody)
+    row = session.execute(stmt).first()
     if row is None:
-        raise NotFound(f"no custody record for item {item_id!r}")
-    return item, row
+        item = get_item(session, item_id)  # NotFound for an unknown item
+        raise NotFound(f"no custody record for item {item.id!r}")
+    return row[0], row[1]
 
 
 def add_event(session: Session, *, item_id: str, kind: CustodyEventKind, actor: Actor, at: datetime,
@@ -437,10 +444,15 @@ def submit_to_lab(session: Session, *, actor: Actor, item_id: str, data: Transfe
 def check_in(session: Session, *, actor: Actor, item_id: str, data: CheckInCreate,
              now: datetime | None = None) -> CustodyEvent:
     """The custodian stores the item at a location; the actor stays answerable for it until checked out."""
-    now = now or utcnow()
     data = CheckInCreate.model_validate(data.model_dump())
     location = check_location(data.location)
     item, state = lock_item(session, item_id)
+    return _check_in(session, actor, item, state, data, location, now or utcnow())
+
+
+def _check_in(session: Session, actor: Actor, item: EvidenceItem, state: ItemCustody, data: CheckInCreate,
+              location: str, now: datetime) -> CustodyEvent:
+    """check_in on an item whose custody row the caller has locked (lock_item)."""
     if state.status == ItemStatus.CHECKED_IN.value:
         raise Conflict(f"item is already checked in at {state.location} (by {state.custodian})")
     _require_custodian(state, actor, "checked in")
@@ -456,9 +468,14 @@ def check_in(session: Session, *, actor: Actor, item_id: str, data: CheckInCreat
 def check_out(session: Session, *, actor: Actor, item_id: str, data: CheckOutCreate,
               now: datetime | None = None) -> CustodyEvent:
     """Take a checked-in item from its location; the actor becomes its custodian (one winner if two race)."""
-    now = now or utcnow()
     data = CheckOutCreate.model_validate(data.model_dump())
     item, state = lock_item(session, item_id)
+    return _check_out(session, actor, item, state, data, now or utcnow())
+
+
+def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCustody, data: CheckOutCreate,
+               now: datetime) -> CustodyEvent:
+    """check_out on an item whose custody row the caller has locked (lock_item)."""
     if state.status == ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed: it cannot be checked out")
     if state.status != ItemStatus.CHECKED_IN.value:
@@ -480,12 +497,25 @@ def check_out(session: Session, *, actor: Actor, item_id: str, data: CheckOutCre
 def scan(session: Session, *, actor: Actor, item_id: str, location: str | None,
          now: datetime | None = None) -> CustodyEvent:
     """Barcode scan at a lab/store desk: checks the item out if it is checked in, else checks it in at `location`."""
+    return scan_item(session, actor=actor, item_id=item_id, location=location, now=now)[0]
+
+
+def scan_item(session: Session, *, actor: Actor, item_id: str, location: str | None,
+              now: datetime | None = None) -> tuple[CustodyEvent, EvidenceItem, ItemCustody]:
+    """`scan`, also returning the item and its new custody state (so a caller need not read them again).
+
+    The custody row is locked once and the decision (in or out) is taken on what that lock read.
+    """
+    now = now or utcnow()
     item, state = lock_item(session, item_id)
     if state.status == ItemStatus.CHECKED_IN.value:
-        return check_out(session, actor=actor, item_id=item_id, data=CheckOutCreate(reason="scan"), now=now)
-    if not location:
-        raise ValidationFailed("scanning to check an item in needs the location")
-    return check_in(session, actor=actor, item_id=item_id, data=CheckInCreate(location=location), now=now)
+        event = _check_out(session, actor, item, state, CheckOutCreate(reason="scan"), now)
+    else:
+        if not location:
+            raise ValidationFailed("scanning to check an item in needs the location")
+        data = CheckInCreate(location=location)
+        event = _check_in(session, actor, item, state, data, check_location(data.location), now)
+    return event, item, state
 
 
 def record_analysis(session: Session, *, actor: Actor, item_id: str, data: AnalysisCreate,

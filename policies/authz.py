@@ -163,12 +163,14 @@ def get_user(session: Session, user_id: str) -> User:
 
 def active_actor(session: Session, subject: str) -> Actor:
     """Resolve a verified token subject to an Actor; unknown or deactivated accounts are refused (every request)."""
-    user = user_by_subject(session, subject)
-    if user is None:
+    # Three columns, not the whole account (no password hash, no ORM object): this runs on every request.
+    row = session.execute(select(User.id, User.role, User.active).where(User.subject == subject)).first()
+    if row is None:
         raise AuthenticationFailed("no staff account for this token: ask a coordinator to create one")
-    if not user.active:
+    user_id, role, active = row
+    if not active:
         raise AuthenticationFailed("this staff account is deactivated")
-    return Actor(id=user.id, role=str(user.role))
+    return Actor(id=user_id, role=str(role))
 
 
 def create_user(session: Session, *, actor: Actor, data: UserCreate, password_hash: str | None = None,

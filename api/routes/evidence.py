@@ -251,8 +251,11 @@ def check_out(item_id: str, body: CheckOutCreate, session: SessionDep, clock: Cl
 def scan(item_id: str, body: ScanRequest, session: SessionDep, clock: ClockDep,
          actor: Actor = require(P.CHECK_IN_OUT)) -> CustodyAction:
     """A barcode scan at a desk: checks the item out if it is checked in, else in at `location`."""
-    return _action(session, custody.scan(session, actor=actor, item_id=item_id, location=body.location,
-                                         now=clock.now()))
+    event, item, state = custody.scan_item(session, actor=actor, item_id=item_id, location=body.location,
+                                           now=clock.now())
+    # The response is built from the rows the scan locked and wrote (same transaction): no second read.
+    return CustodyAction(event=CustodyEventPublic.model_validate(event, from_attributes=True),
+                         item=items.to_public(item, state))
 
 
 @router.post("/items/{item_id}/release", status_code=201, response_model=TransferPublic)
