@@ -243,7 +243,13 @@ def append(
     at = at or utcnow()
     session.flush()  # the caller's pending changes go first, as they did when append used the ORM
     _lock_head(session)
-    seq, prev = head(session)
+    conn = session.connection()
+    lefts: dict[tuple[int, int], bytes] | None = None
+    if conn.dialect.name == "postgresql":
+        # Inside the lock every round trip counts: the head and the tree nodes the new leaf needs in one read.
+        seq, prev, lefts = _head_and_frontier(conn)
+    else:
+        seq, prev = head(session)
     seq += 1
     body = canonical({
         "v": FORMAT_VERSION, "seq": seq, "prev": prev, "kind": str(kind), "at": at,
@@ -253,10 +259,29 @@ def append(
            "body": body, "entry_hash": sha256_hex(body)}
     # Core inserts (not the ORM unit of work): append sits inside the serialized critical section of
     # every writer, so its cost bounds the ledger's throughput.
-    conn = session.connection()
     conn.execute(_INSERT_ENTRY, row)
-    conn.execute(_INSERT_NODE, _new_nodes(conn, seq - 1, merkle.leaf_hash(body)))
+    conn.execute(_INSERT_NODE, _new_nodes(conn, seq - 1, merkle.leaf_hash(body), lefts))
     return LedgerEntry(**row)
+
+
+# The last entry and the stored frontier of the tree of its size (the complete subtrees covering leaves
+# 0..seq-1: one per set bit of seq). The left children a new leaf completes are among them. Read after the
+# advisory lock like head(): a fresh statement snapshot sees every earlier appender's commit.
+_HEAD_FRONTIER_PG = text(
+    "WITH h AS (SELECT seq, entry_hash FROM ledger_entry ORDER BY seq DESC LIMIT 1) "
+    "SELECT h.seq, h.entry_hash, f.level, f.idx, f.hash FROM h LEFT JOIN LATERAL ("
+    " SELECT n.level, n.idx, n.hash FROM generate_series(0, 62) AS g(l)"
+    " JOIN ledger_node n ON n.level = g.l AND n.idx = (CAST(h.seq AS bigint) >> g.l) - 1"
+    " WHERE (CAST(h.seq AS bigint) >> g.l) & 1 = 1) f ON true")
+
+
+def _head_and_frontier(conn) -> tuple[int, str, dict[tuple[int, int], bytes]]:
+    """(last seq, its entry_hash, {(level, idx): hash} of the frontier); (0, GENESIS, {}) when empty."""
+    rows = conn.execute(_HEAD_FRONTIER_PG).all()
+    if not rows:
+        return 0, GENESIS, {}
+    nodes = {(lv, ix): bytes(h) for _, _, lv, ix, h in rows if lv is not None}
+    return rows[0][0], rows[0][1], nodes
 
 
 def _nodes_sql(count: int):
@@ -290,13 +315,15 @@ def _fetch_nodes(conn, keys: list[tuple[int, int]]) -> dict[tuple[int, int], byt
     return found
 
 
-def _new_nodes(conn, index: int, leaf: bytes) -> list[dict[str, Any]]:
-    """Rows for the leaf at `index` and every subtree it completes (left children read in one query)."""
+def _new_nodes(conn, index: int, leaf: bytes,
+               known: dict[tuple[int, int], bytes] | None = None) -> list[dict[str, Any]]:
+    """Rows for the leaf at `index` and every subtree it completes (left children read in one query,
+    or taken from `known`, the frontier already read with the head)."""
     rows = [{"level": 0, "idx": index, "hash": leaf}]
     done = merkle.completed_nodes(index)
     if done:
         lefts = [(level - 1, 2 * idx) for level, idx in done]
-        found = _fetch_nodes(conn, lefts)
+        found = known if known is not None else _fetch_nodes(conn, lefts)
         h = leaf
         for (level, idx), left in zip(done, lefts, strict=True):
             if left not in found:
