@@ -112,6 +112,7 @@ def main() -> None:
         body = decide(ConsentScope.RELEASE_LAW_ENFORCEMENT).model_dump(mode="json")
         latencies: list[float] = []
         started: dict[str, datetime] = {}
+        load_start = os.getloadavg()[0]  # the figures mean little without the machine's load next to them
         for case_id, item_id in cases:
             started[case_id] = datetime.now(UTC)
             t0 = time.perf_counter()
@@ -125,7 +126,8 @@ def main() -> None:
         phases = breakdown(server.api_url, engine, cases, started)
         result = {"p50_s": round(statistics.median(latencies), 3), "p95_s": round(percentile(latencies, 0.95), 3),
                   "max_s": round(max(latencies), 3), "cases": len(latencies), "via": "api+outbox",
-                  "median_phases_s": phases}
+                  "median_phases_s": phases, "cpus": os.cpu_count(),
+                  "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
         print(json.dumps(result))
     finally:
         harness.close()
