@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from api.stack.lock import DataDirLock
 from api.stack.processes import STOP_TIMEOUT_S, stop_group
 from core.errors import DomainError
 from core.settings import Settings
 
+CHILDREN_FILE = "children.json"  # pid + start time of each child, for reap_leftovers()
 STATE_FILE = "stack.json"  # written when ready (URLs, pid, cold start); removed on stop
 ADMIN_USER = "admin"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
@@ -119,6 +121,34 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
         _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
+def reap_leftovers(data_dir: Path, say: Callable[[str], None]) -> None:
+    """Stop children of an earlier supervisor of this data dir that was killed (SIGKILL, OOM) before it could.
+
+    Called with the data-dir lock held, so that supervisor is gone. A pid is trusted only when its start time
+    matches the record (pids are reused); each child led its own process group, which is stopped whole.
+    """
+    path = data_dir / CHILDREN_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    for name, (pid, created) in record.items():
+        try:
+            proc = psutil.Process(pid)
+            if abs(proc.create_time() - created) > 0.01:
+                continue
+        except psutil.Error:
+            continue
+        say(f"stopping {name} (pid {pid}) left running by an earlier coc up that did not stop cleanly")
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+        with contextlib.suppress(psutil.Error):
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+
+
 def log_tail(path: Path, lines: int = 15) -> str:
     """The last lines of a child's log, indented, for an error report."""
     if not path.exists():
@@ -204,6 +234,17 @@ class Stack:
             return
         raise Shutdown(signum)
 
+    def _record_children(self) -> None:
+        """Write (pid, start time) of every child we started, so a later start can stop them if we are killed."""
+        record = {}
+        for child in self.children:
+            with contextlib.suppress(psutil.Error):
+                record[child.name] = [child.process.pid, psutil.Process(child.process.pid).create_time()]
+        path = self.data_dir / CHILDREN_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, path)
+
     # -- start ------------------------------------------------------------------------------------------
     def start(self) -> StackInfo:
         """Bring every part up and wait for /health; on any failure stop what started and raise StackError."""
@@ -211,6 +252,7 @@ class Stack:
         ensure_writable_dir(self.data_dir)
         self.lock.acquire()
         try:
+            reap_leftovers(self.data_dir, self.say)
             check_ports(self.settings)
             self.logs.mkdir(exist_ok=True)
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
@@ -220,9 +262,13 @@ class Stack:
             # come up (the API starts without it; /health waits for it). The flow runner needs it up.
             self._start_prefect_in_background()
             self._start_s3()
+            self._record_children()
             self._start_api()
+            self._record_children()
             self._join_prefect()
+            self._record_children()
             self._start_flows()
+            self._record_children()
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -418,6 +464,7 @@ class Stack:
         if self.lock.held:  # a refused second `coc up` must not touch the running stack's state file
             with contextlib.suppress(OSError):
                 (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+                (self.data_dir / CHILDREN_FILE).unlink(missing_ok=True)
         self.lock.release()
 
 
