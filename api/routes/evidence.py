@@ -19,7 +19,7 @@ from sqlmodel import Session
 
 from api.deps import ClockDep, SessionDep, SettingsDep, require
 from core.actors import Actor
-from core.errors import ValidationFailed
+from core.errors import PermissionDenied, ValidationFailed
 from evidence import custody, files, items, labels, lookup
 from evidence.custody import (
     AnalysisCreate,
@@ -222,6 +222,9 @@ def seal(item_id: str, body: SealCreate, session: SessionDep, clock: ClockDep,
 def offer(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
           actor: Actor = require(P.TRANSFER_OFFER)) -> Any:
     """Offer the item to another staff member (release/lab purposes pass the consent checkpoint)."""
+    if body.purpose == custody.TransferPurpose.RELEASE:
+        # A release needs the case-scoped RELEASE permission, which this generic route does not check.
+        raise PermissionDenied(f"releases to law enforcement go through POST /items/{item_id}/release")
     return custody.offer_transfer(session, actor=actor, item_id=item_id, data=body, now=clock.now())
 
 

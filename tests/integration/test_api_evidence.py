@@ -90,3 +90,20 @@ def test_item_file_label_custody_and_lookup(harness):
     history = c.get(f"/items/{item_id}/custody", headers=lab.headers).json()
     assert [e["kind"] for e in history][:3] == ["collected", "file-stored", "sealed"]
     assert c.get("/audit/verify", headers=harness.user("auditor").headers).json().get("ok", True)
+
+
+def test_generic_transfer_route_refuses_release_purpose(db_url, tmp_path):
+    """A release needs the case-scoped RELEASE permission: the generic transfer route cannot be used for it."""
+    from policies.permissions import Role
+    from tests.api_helpers import api_harness
+
+    h = api_harness(db_url, tmp_path)
+    try:
+        lab = h.user(Role.LAB)
+        resp = h.client.post("/items/E0000000000000000/transfers", headers=lab.headers,
+                             json={"to_user": "U0000000000000000", "purpose": "release", "reason": "r",
+                                   "condition": "sealed"})
+        assert resp.status_code == 403, resp.text
+        assert "/release" in resp.json()["detail"]
+    finally:
+        h.close()
