@@ -6,17 +6,21 @@ BENCH_N entries for the verify/proof part, BENCH_APPEND_S seconds per append run
 the deep verify). Last line: one JSON object with the required keys plus a few extra figures:
   verify_over_fetch_and_bare  verify time / (stream the same bodies from PostgreSQL + the bare chain loop)
   append_per_s_postgres_8w_group_commit  8 writers with core.ledger.PG_GROUP_COMMIT on
+  plain_tx_per_s_postgres_8w  8 writer processes each committing one plain row per transaction through a
+                              Session (no ledger): the machine's ceiling for one transaction per append
+  append_8w_over_plain_tx     append_per_s_postgres_8w / plain_tx_per_s_postgres_8w
+Writers are processes (as API processes and flow workers are), not threads sharing one GIL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing as mp
 import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,42 +45,61 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def bench_appends(url: str, writers: int, seconds: float) -> float:
-    """Appends per second through core.ledger.append, one transaction per append, `writers` threads."""
-    engine = make_engine(url, pool_size=writers + 2)
-    stop = threading.Event()
-    counts = [0] * writers
-    errors: list[BaseException] = []
+def _writer(url: str, t: int, seconds: float, group_commit: bool, ceiling: bool, out) -> None:
+    """One writer process: append (or, for the ceiling, insert one plain row) in a loop, one transaction each."""
+    from sqlalchemy import text
 
-    def writer(t: int) -> None:
-        actor = Actor(id=f"U-bench-{t}", role="lab")
-        try:
-            while not stop.is_set():
-                with Session(engine) as s:
+    ledger.PG_GROUP_COMMIT = group_commit
+    engine = make_engine(url, pool_size=2)
+    actor = Actor(id=f"U-bench-{t}", role="lab")
+    plain = text("INSERT INTO bench_plain (w, n, body) VALUES (:w, :n, :b)")
+    n, t0 = 0, time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < seconds:
+            with Session(engine) as s:
+                data = {"location": "freezer 3", "seal_intact": True, "seal_number": f"S-{n}"}
+                if ceiling:
+                    s.connection().execute(plain, {"w": t, "n": n, "b": json.dumps(data).encode() * 4})
+                else:
                     ledger.append(s, kind=EventKind.CHECKED_IN, actor=actor, case_id=f"C{t:015d}",
-                                  item_id=f"I{counts[t]:015d}", data={"location": "freezer 3", "seal_intact": True,
-                                                                     "seal_number": f"S-{counts[t]}"})
-                    s.commit()
-                counts[t] += 1
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+                                  item_id=f"I{n:015d}", data=data)
+                s.commit()
+            n += 1
+        out.put((n, None))
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        out.put((n, repr(exc)))
+    finally:
+        engine.dispose()
 
-    threads = [threading.Thread(target=writer, args=(t,)) for t in range(writers)]
-    t0 = time.perf_counter()
-    for th in threads:
-        th.start()
-    time.sleep(seconds)
-    stop.set()
-    for th in threads:
-        th.join()
-    elapsed = time.perf_counter() - t0
+
+def bench_appends(url: str, writers: int, seconds: float, *, group_commit: bool = False,
+                  ceiling: bool = False) -> float:
+    """Appends per second through core.ledger.append, one transaction per append, `writers` processes.
+
+    Writers are processes, as in production (several API processes and flow workers); threads in one
+    process would measure the GIL. ceiling=True instead inserts one plain row per transaction through a
+    Session: what this machine can commit at all, the bound any one-transaction-per-append design meets.
+    """
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_writer, args=(url, t, seconds, group_commit, ceiling, out))
+             for t in range(writers)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    errors = [e for _, e in results if e]
     if errors:
-        raise errors[0]
-    with Session(engine) as s:
-        report = ledger.verify_ledger(s)
-        assert report.ok and report.entries == sum(counts), report  # no fork under contention
-    engine.dispose()
-    return sum(counts) / elapsed
+        raise RuntimeError(errors[0])
+    total = sum(n for n, _ in results)
+    if not ceiling:
+        engine = make_engine(url)
+        with Session(engine) as s:
+            report = ledger.verify_ledger(s)
+            assert report.ok and report.entries == total, report  # no fork under contention
+        engine.dispose()
+    return total / seconds
 
 
 def generate(n: int):
@@ -169,11 +192,20 @@ def main() -> None:
                 out[f"append_per_s_postgres_{writers}w"] = round(bench_appends(url, writers, APPEND_S), 1)
                 templates.drop(url)
             log("appends: PostgreSQL, 8 writers, group commit")
-            ledger.PG_GROUP_COMMIT, default = True, ledger.PG_GROUP_COMMIT
             url = templates.fresh()
-            extra = {"append_per_s_postgres_8w_group_commit": round(bench_appends(url, 8, APPEND_S), 1)}
+            extra = {"append_per_s_postgres_8w_group_commit":
+                     round(bench_appends(url, 8, APPEND_S, group_commit=True), 1)}
             templates.drop(url)
-            ledger.PG_GROUP_COMMIT = default
+            log("ceiling: PostgreSQL, 8 writers, one plain INSERT + commit per transaction through a Session")
+            url = templates.fresh()
+            eng = make_engine(url)
+            with eng.begin() as c:
+                c.exec_driver_sql("CREATE TABLE bench_plain (id bigserial PRIMARY KEY, w int, n int, body bytea)")
+            eng.dispose()
+            extra["plain_tx_per_s_postgres_8w"] = round(bench_appends(url, 8, APPEND_S, ceiling=True), 1)
+            extra["append_8w_over_plain_tx"] = round(out["append_per_s_postgres_8w"]
+                                                      / extra["plain_tx_per_s_postgres_8w"], 2)
+            templates.drop(url)
             log(f"generating {N} entries with the canonical code")
             t0 = time.perf_counter()
             rows, nodes, bodies, tree = generate(N)
