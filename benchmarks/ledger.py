@@ -9,6 +9,8 @@ the deep verify). Last line: one JSON object with the required keys plus a few e
   plain_tx_per_s_postgres_8w  8 writer processes each committing one plain row per transaction through a
                               Session (no ledger): the machine's ceiling for one transaction per append
   append_8w_over_plain_tx     append_per_s_postgres_8w / plain_tx_per_s_postgres_8w
+  hashing_floor_over_bare     only the hashing any full verify must do (chain hash + RFC 9162 leaf hash of every
+                              body + every interior node), in memory, divided by the bare chain loop
 Writers are processes (as API processes and flow workers are), not threads sharing one GIL.
 """
 
@@ -45,7 +47,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _writer(url: str, t: int, seconds: float, group_commit: bool, ceiling: bool, out) -> None:
+def _writer(url: str, t: int, seconds: float, group_commit: bool, ceiling: bool, out, ready, go) -> None:
     """One writer process: append (or, for the ceiling, insert one plain row) in a loop, one transaction each."""
     from sqlalchemy import text
 
@@ -53,6 +55,10 @@ def _writer(url: str, t: int, seconds: float, group_commit: bool, ceiling: bool,
     engine = make_engine(url, pool_size=2)
     actor = Actor(id=f"U-bench-{t}", role="lab")
     plain = text("INSERT INTO bench_plain (w, n, body) VALUES (:w, :n, :b)")
+    with engine.connect():
+        pass  # connect before the clock starts
+    ready.release()
+    go.wait()  # every writer starts at once: the figure is for `writers` running together
     n, t0 = 0, time.perf_counter()
     try:
         while time.perf_counter() - t0 < seconds:
@@ -81,11 +87,14 @@ def bench_appends(url: str, writers: int, seconds: float, *, group_commit: bool 
     Session: what this machine can commit at all, the bound any one-transaction-per-append design meets.
     """
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_writer, args=(url, t, seconds, group_commit, ceiling, out))
+    out, ready, go = ctx.Queue(), ctx.Semaphore(0), ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(url, t, seconds, group_commit, ceiling, out, ready, go))
              for t in range(writers)]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.acquire()
+    go.set()
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
@@ -159,6 +168,25 @@ def bare_chain(bodies) -> float:
     return time.perf_counter() - t0
 
 
+def hashing_floor(bodies) -> float:
+    """Seconds for only the hashing a full verify must do, in memory: the chain hash of each body, its
+    RFC 9162 leaf hash (a second pass over the same bytes) and every interior node. No database, no checks."""
+    sha = hashlib.sha256
+    t0 = time.perf_counter()
+    prev = ledger.GENESIS
+    level = []
+    for body in bodies:
+        prev = sha(body).hexdigest()
+        level.append(sha(b"\x00" + body).digest())
+    while len(level) > 1:
+        nxt = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    assert prev and level
+    return time.perf_counter() - t0
+
+
 def fetch_and_bare_chain(session: Session) -> float:
     """Seconds to stream every body from the database (same cursor path as verify) and bare-hash-chain it."""
     from sqlalchemy import select
@@ -226,6 +254,9 @@ def main() -> None:
                 fetch_bare_s = fetch_and_bare_chain(s)
                 log(f"verify {verify_s:.2f} s, bare chain {bare_s:.2f} s, fetch + bare chain {fetch_bare_s:.2f} s")
                 extra["verify_over_fetch_and_bare"] = round(verify_s / fetch_bare_s, 2)
+                floor_s = hashing_floor(bodies)
+                log(f"hashing floor (chain + leaf + node hashes in memory) {floor_s:.2f} s")
+                extra["hashing_floor_over_bare"] = round(floor_s / bare_s, 2)
                 if os.environ.get("BENCH_DEEP") == "1":
                     t0 = time.perf_counter()
                     deep = ledger.verify_ledger(s, deep=True)
