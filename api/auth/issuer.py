@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from api.auth.jwt import canonical_json, sign
-from api.deps import SessionDep, SettingsDep
+from api.deps import CommitRoute, SessionDep, SettingsDep
 from core.actors import system_actor
 from core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from core.settings import Settings
@@ -38,7 +38,7 @@ KEY_FILE = "issuer-es256.pem"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1  # ~16 MiB, tens of ms: slow for guessers, fine for logins
 
-router = APIRouter(tags=["auth"])
+router = APIRouter(tags=["auth"], route_class=CommitRoute)
 
 
 # --- helpers --------------------------------------------------------------------------------------

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from api.auth.issuer import hash_password
-from api.deps import SessionDep, require
+from api.deps import CommitRoute, SessionDep, require
 from core.actors import Actor
 from policies import authz
 from policies.access import AccessLog, AccessLogPublic, list_access
 from policies.authz import BreakGlassPublic, User, UserCreate, UserPublic, UserUpdate
 from policies.permissions import Permission as P
 
-router = APIRouter(tags=["admin"])
+router = APIRouter(tags=["admin"], route_class=CommitRoute)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]

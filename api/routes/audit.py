@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from api.deps import ClockDep, SessionDep, SettingsDep, require
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core import ledger, signing
 from core.actors import Actor
 from core.errors import ValidationFailed
@@ -18,7 +18,7 @@ from core.ledger import LedgerEntry
 from evidence import audit
 from policies.permissions import Permission as P
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=CommitRoute)
 
 Id = Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9_\-]+$")]
 MAX_SEQ = 2**31 - 1  # ledger_entry.seq is an INTEGER column

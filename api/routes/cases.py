@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from api.deps import SessionDep, SettingsDep, require
+from api.deps import CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.cases import Case, CaseCreate, CasePublic, get_case
 from policies import authz
@@ -16,7 +16,7 @@ from policies.cases import IdentityIn, open_case, read_identity, set_identity
 from policies.permissions import Permission as P
 from policies.permissions import Role
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], route_class=CommitRoute)
 
 
 @router.post("/cases", response_model=CasePublic, status_code=201)

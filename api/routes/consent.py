@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.deps import SessionDep, SettingsDep, require
+from api.deps import CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
@@ -28,7 +28,7 @@ from policies.jurisdictions import RulePack, installed_packs
 from policies.permissions import Permission as P
 from policies.permissions import Role
 
-router = APIRouter(tags=["consent"])
+router = APIRouter(tags=["consent"], route_class=CommitRoute)
 
 
 class ScopeStatePublic(BaseModel):

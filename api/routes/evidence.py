@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from api.deps import ClockDep, SessionDep, SettingsDep, require
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.errors import PermissionDenied, ValidationFailed
 from evidence import custody, files, items, labels, lookup
@@ -38,7 +38,7 @@ from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
 from evidence.storage import ObjectStore, get_object_store
 from policies.permissions import Permission as P
 
-router = APIRouter(tags=["evidence"])
+router = APIRouter(tags=["evidence"], route_class=CommitRoute)
 
 BLOCK = 1024 * 1024
 PREFETCH_BLOCKS = 8

@@ -11,11 +11,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from api.deps import CurrentUser, SessionDep, get_app_engine
+from api.deps import CommitRoute, CurrentUser, SessionDep, get_app_engine
 from core import migrate
 from policies.authz import assigned_case_ids, get_user
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=CommitRoute)
 
 OBJECT_LOCK_CACHE_S = 60.0  # the canary writes a locked object: not on every probe
 PREFECT_TIMEOUT_S = 2.0
