@@ -58,6 +58,27 @@ def test_stack_is_ready_with_object_lock_enforced(stack: RunningStack):
             assert conn.laddr.ip == "127.0.0.1", conn
 
 
+def test_scheduled_jobs_get_runs_from_the_prefect_scheduler(stack: RunningStack):
+    """deadline-watch, fixity and outbox-drain get scheduled runs (a SQLAlchemy 2.1 pin once broke the
+    server's scheduler: "Can't evaluate bulk DML statement", and no scheduled job ever ran)."""
+    api = stack.prefect_api_url
+    names = {"deadline-watch", "fixity", "outbox-drain"}
+    deadline = time.monotonic() + 90
+    missing = names
+    while time.monotonic() < deadline:
+        deployments = httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()
+        ids = {d["name"]: d["id"] for d in deployments if d["name"] in names}
+        missing = {n for n in names if not ids.get(n) or not httpx.post(
+            f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [ids[n]]}}, "limit": 1},
+            timeout=10).json()}
+        if not missing:
+            break
+        time.sleep(2)
+    log = (stack.data_dir / "prefect" / "prefect-server.log").read_text(errors="replace")
+    assert "bulk DML" not in log
+    assert not missing, f"no scheduled runs for {sorted(missing)}"
+
+
 def test_second_up_on_same_data_dir_is_refused(stack: RunningStack):
     """A second `coc up` on a data dir in use exits non-zero at once, saying why; the first keeps running."""
     code, out = CocUp(stack.data_dir).run_to_exit(timeout=60)

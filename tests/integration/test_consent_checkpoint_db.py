@@ -156,9 +156,7 @@ def test_decisions_are_append_only(engine, session, examiner, clock):
 
 
 def test_recording_a_decision_wakes_the_pathway(session, examiner, clock):
-    from core.outbox import pending
-
-    from core.outbox import OutboxKind
+    from core.outbox import OutboxKind, pending
 
     case = _case(session, examiner, clock)
     _grant(session, examiner, case.id, S.MEDICAL_CARE, method=Method.VERBAL)
