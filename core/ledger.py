@@ -261,16 +261,25 @@ def append(
                         "item": item_id, "kind": str(kind)})[:-1] + b',"prev":"'
     session.flush()  # the caller's pending changes go first, as they did when append used the ORM
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        row = _append_pg(session, conn, prefix, kind, at, case_id, item_id)
-    else:
+    raw = conn.connection.dbapi_connection if conn.dialect.name == "postgresql" else None
+    known: dict[tuple[int, int], bytes] | None = None
+    if raw is not None:
+        seq, prev, known = _lock_and_read_head_pg(session, raw)
+    else:  # SQLite: the transaction began with BEGIN IMMEDIATE, which already serializes writers
         seq, prev = head(session)
-        seq += 1
-        body = _body(prefix, prev, seq)
-        row = {"seq": seq, "kind": str(kind), "case_id": case_id, "item_id": item_id, "recorded_at": at,
-               "body": body, "entry_hash": sha256_hex(body)}
+    seq += 1
+    body = _body(prefix, prev, seq)
+    row = {"seq": seq, "kind": str(kind), "case_id": case_id, "item_id": item_id, "recorded_at": at,
+           "body": body, "entry_hash": sha256_hex(body)}
+    nodes = _new_nodes(conn, seq - 1, merkle.leaf_hash(body), known)
+    if raw is not None:
+        with raw.pipeline():  # both inserts in one round trip
+            raw.execute(_INSERT_ENTRY_PG, tuple(row.values()))
+            raw.execute(_INSERT_NODES_PG, ([n["level"] for n in nodes], [n["idx"] for n in nodes],
+                                            [n["hash"] for n in nodes]))
+    else:
         conn.execute(_INSERT_ENTRY, row)
-        conn.execute(_INSERT_NODE, _new_nodes(conn, seq - 1, merkle.leaf_hash(body)))
+        conn.execute(_INSERT_NODE, nodes)
     return AppendedEntry(**row)
 
 
@@ -280,22 +289,21 @@ def _body(prefix: bytes, prev: str, seq: int) -> bytes:
 
 
 _LOCK_PG = "SELECT pg_advisory_xact_lock(7061993)"
+# Column order = the order of `row` in append().
 _INSERT_ENTRY_PG = ("INSERT INTO ledger_entry (seq, kind, case_id, item_id, recorded_at, body, entry_hash) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s)")
 _INSERT_NODES_PG = ("INSERT INTO ledger_node (level, idx, hash) "
                     "SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::bytea[])")
 
 
-def _append_pg(session: Session, conn, prefix: bytes, kind: EventKind, at: datetime,
-               case_id: str | None, item_id: str | None) -> dict[str, Any]:
-    """PostgreSQL append in two round trips: (lock, head + frontier) pipelined, then both inserts in one.
+def _lock_and_read_head_pg(session: Session, raw) -> tuple[int, str, dict[tuple[int, int], bytes]]:
+    """Take the append lock and read (last seq, its hash, frontier nodes) in one round trip (PostgreSQL).
 
     The advisory lock serializes appenders so the chain never forks. Pipelining is safe: the server runs
     the head query only after the lock is granted, and in READ COMMITTED that statement takes a fresh
     snapshot, so it sees every earlier holder's commit. Statements go straight to the psycopg connection in
     the session's transaction (the SQLAlchemy layer cost more than the database inside the lock).
     """
-    raw = conn.connection.dbapi_connection
     with raw.pipeline():
         if PG_GROUP_COMMIT and not session.info.get(_BARRIER_FLAG):
             raw.execute(_ASYNC_PG)
@@ -303,22 +311,10 @@ def _append_pg(session: Session, conn, prefix: bytes, kind: EventKind, at: datet
         raw.execute(_LOCK_PG)
         cur = raw.execute(_HEAD_FRONTIER_PG_SQL)
     rows = cur.fetchall()
-    if rows:
-        seq, prev = rows[0][0], rows[0][1]
-        known = {(lv, (seq >> lv) - 1): bytes(h) for _, _, lv, h in rows if h is not None}
-    else:
-        seq, prev, known = 0, GENESIS, {}
-    seq += 1
-    body = _body(prefix, prev, seq)
-    entry_hash = sha256_hex(body)
-    nodes = _new_nodes(conn, seq - 1, merkle.leaf_hash(body), known)
-    row = {"seq": seq, "kind": str(kind), "case_id": case_id, "item_id": item_id, "recorded_at": at,
-           "body": body, "entry_hash": entry_hash}
-    with raw.pipeline():
-        raw.execute(_INSERT_ENTRY_PG, (seq, row["kind"], case_id, item_id, at, body, entry_hash))
-        raw.execute(_INSERT_NODES_PG, ([n["level"] for n in nodes], [n["idx"] for n in nodes],
-                                        [n["hash"] for n in nodes]))
-    return row
+    if not rows:
+        return 0, GENESIS, {}
+    seq, prev = rows[0][0], rows[0][1]
+    return seq, prev, {(lv, (seq >> lv) - 1): bytes(h) for _, _, lv, h in rows if h is not None}
 
 
 # The last entry and the stored frontier of the tree of its size (the complete subtrees covering leaves
