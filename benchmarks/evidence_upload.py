@@ -89,6 +89,38 @@ def prepare(data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
     return item.id, mint_token(settings, keys, user)
 
 
+def cpu_seconds(proc: psutil.Process, children: bool = True) -> float:
+    """User + system CPU seconds used so far by a process (and, unless told otherwise, its children)."""
+    total = 0.0
+    for p in [proc, *(proc.children(recursive=True) if children else ())]:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+class CpuMeter:
+    """CPU seconds each named process used during a `with` block."""
+
+    def __init__(self, **procs: psutil.Process) -> None:
+        self.procs, self.used = procs, {}
+        self._me = psutil.Process().pid
+
+    def _now(self) -> dict[str, float]:
+        # This process's children are the API and the store: count them under their own names only.
+        return {k: cpu_seconds(p, children=p.pid != self._me) for k, p in self.procs.items()}
+
+    def __enter__(self) -> CpuMeter:
+        self._t0 = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        now = self._now()
+        self.used = {k: round(now[k] - self._t0[k], 2) for k in self.procs}
+
+
 class RssSampler:
     """Samples a process's RSS every few milliseconds in a thread; keeps the peak."""
 
@@ -152,11 +184,35 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+def start_api(env: dict[str, str], base: str, token: str, item_id: str, small: Path) -> subprocess.Popen:
+    """The API under uvicorn with `env`; returns once it has stored a small warm-up file."""
+    port = base.rsplit(":", 1)[1]
+    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
+                            "127.0.0.1", "--port", port, "--log-level", "warning", "--no-access-log"],
+                           cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
+    wait_http(f"{base}/auth/jwks.json")
+    # Warm-up: first request builds the engine, the S3 client, checks the bucket (and probes payload hashes).
+    upload_api(base, token, item_id, small, small.stat().st_size)
+    return api
+
+
+def stop_api(api: subprocess.Popen) -> None:
+    """SIGTERM the API and wait for it."""
+    if api.poll() is None:
+        api.send_signal(signal.SIGTERM)
+        try:
+            api.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            api.kill()
+
+
 def main() -> None:
     """Run the benchmark and print the JSON summary as the last line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--signed-rounds", type=int, default=1,
+                    help="extra API rounds with COC_S3_PAYLOAD_HASH=sign, for comparison")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
     size = args.size_mib * 1024 * 1024
@@ -178,42 +234,52 @@ def main() -> None:
         get_object_store().ensure_bucket()
         data = work / "payload.bin"
         expected = make_file(data, size)
-        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host",
-                                "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                               cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
-        wait_http(f"{base}/auth/jwks.json")
-        # Warm-up: first request builds the engine, the S3 client and checks the bucket.
         small = work / "small.bin"
         small.write_bytes(os.urandom(1024 * 1024))
-        upload_api(base, token, item_id, small, small.stat().st_size)
+        api = start_api(env, base, token, item_id, small)
         baseline = psutil.Process(api.pid).memory_info().rss
         api_times, direct_times, peak = [], [], baseline
+        procs = {"client": psutil.Process(), "api": psutil.Process(api.pid),
+                 "store": psutil.Process(seaweed.process.pid)}
+        cpu_direct, cpu_api = [], []
         for _ in range(args.rounds):
-            direct_times.append(upload_direct(seaweed.endpoint, ak, sk, bucket, data, size))
-            with RssSampler(api.pid) as sampler:
+            with CpuMeter(**procs) as meter:
+                direct_times.append(upload_direct(seaweed.endpoint, ak, sk, bucket, data, size))
+            cpu_direct.append(meter.used)
+            with RssSampler(api.pid) as sampler, CpuMeter(**procs) as meter:
                 secs, row = upload_api(base, token, item_id, data, size)
+            cpu_api.append(meter.used)
             peak = max(peak, sampler.peak)
             api_times.append(secs)
             assert row["sha256"] == expected and row["size"] == size, "API stored different bytes"
         api_s, direct_s = min(api_times), min(direct_times)
+        # Same run, for comparison: the API with payload hashes always signed (COC_S3_PAYLOAD_HASH=sign), i.e.
+        # with the SDK's extra SHA-256 pass that this store does not check (see evidence.storage).
+        stop_api(api)
+        api = start_api({**env, "COC_S3_PAYLOAD_HASH": "sign"}, base, token, item_id, small)
+        signed_times = []
+        for _ in range(args.signed_rounds):
+            secs, row = upload_api(base, token, item_id, data, size)
+            assert row["sha256"] == expected and row["size"] == size, "API stored different bytes"
+            signed_times.append(secs)
         result = {
             "ratio_vs_direct": round(direct_s / api_s, 3),
             "api_rss_growth_mib": round((peak - baseline) / 2**20, 1),
             "size_mib": args.size_mib, "api_seconds": round(api_s, 2), "direct_seconds": round(direct_s, 2),
             "api_mib_per_s": round(args.size_mib / api_s, 1), "direct_mib_per_s": round(args.size_mib / direct_s, 1),
             "api_rounds_s": [round(x, 2) for x in api_times], "direct_rounds_s": [round(x, 2) for x in direct_times],
+            "ratio_vs_direct_signed_payloads": round(direct_s / min(signed_times), 3) if signed_times else None,
+            # CPU seconds per process during each path's best round (the client figure includes the RSS sampler)
+            "cpu_s_api_path": cpu_api[api_times.index(api_s)],
+            "cpu_s_direct_path": cpu_direct[direct_times.index(direct_s)],
         }
         print(f"api: {api_times} s, direct: {direct_times} s, RSS baseline {baseline / 2**20:.0f} MiB, "
               f"peak {peak / 2**20:.0f} MiB")
         print(json.dumps(result))
     finally:
-        if api is not None and api.poll() is None:
-            api.send_signal(signal.SIGTERM)
-            try:
-                api.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                api.kill()
+        if api is not None:
+            stop_api(api)
         seaweed.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     s3_secure: bool = False
     s3_region: str = "us-east-1"
     s3_bucket: str = "coc-evidence"
+    # "auto": over plain HTTP, send object data without the SDK's per-request SHA-256 payload hash only if the
+    # store was seen to accept a wrong one (it does not check it, so computing it protects nothing);
+    # "sign": always let the SDK sign payloads. Over HTTPS the SDK's own behaviour applies either way.
+    s3_payload_hash: Literal["auto", "sign"] = "auto"
     prefect_api_url: str | None = None
 
     jwt_issuer: str | None = None

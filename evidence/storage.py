@@ -7,12 +7,16 @@ callers from opaque ids only. Deleting a version exists only so conformance chec
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import io
+import logging
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from core.clock import SystemClock, as_utc
 from core.errors import DependencyUnavailable, IntegrityViolation, NotFound
@@ -22,6 +26,8 @@ PARALLEL_PARTS = 4  # parts in memory per upload (one being read, the others upl
 READ_CHUNK = 1024 * 1024
 CANARY_PREFIX = "canary/"
 CANARY_RETENTION = timedelta(seconds=30)
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+log = logging.getLogger(__name__)
 _NO_CONFIG = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "NoSuchObjectLegalHold")
 
 
@@ -118,17 +124,59 @@ def _http_pool():
     )
 
 
+@functools.cache
+def _client_class():
+    """The minio client class with an optional fixed payload hash (built on first use: no import-time minio)."""
+    from minio import Minio
+    from minio import time as s3time
+
+    class PayloadHashClient(Minio):
+        """minio.Minio that, when `payload_hash` is set, sends it instead of hashing each request body."""
+
+        payload_hash: str | None = None  # None: the SDK's own (SHA-256 of every body over plain HTTP)
+
+        def _build_headers(self, host, headers=None, body=None, creds=None):
+            if self.payload_hash is None or not body or creds is None or self._base_url.is_https:
+                return super()._build_headers(host, headers, body, creds)
+            # minio 7.2's _build_headers for a signed request over HTTP, with the payload hash given instead of
+            # computed (pinned by tests/unit/test_storage_payload_hash.py).
+            headers = headers or {}
+            headers["Host"] = host
+            headers["User-Agent"] = self._user_agent
+            headers["Content-Length"] = str(len(body))
+            headers["x-amz-content-sha256"] = self.payload_hash
+            if creds.session_token:
+                headers["X-Amz-Security-Token"] = creds.session_token
+            date = s3time.utcnow()
+            headers["x-amz-date"] = s3time.to_amz_date(date)
+            return headers, date
+
+    return PayloadHashClient
+
+
 class MinioObjectStore:
-    """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK."""
+    """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK.
+
+    Payload hashes: over plain HTTP the SDK puts the SHA-256 of every request body in the signed
+    x-amz-content-sha256 header, a full extra pass over every byte uploaded. That protects the body only if the
+    store compares it with what it received (MinIO and AWS do; SeaweedFS 4.48 does not). With
+    payload_hash="auto" the first upload is preceded by a probe: a tiny canary put whose payload hash is
+    deliberately wrong. A store that refuses it keeps getting signed payloads; a store that accepts it gets
+    UNSIGNED-PAYLOAD (what the SDK sends over HTTPS), which protects exactly as much and costs no pass. The
+    evidence's own SHA-256 (computed while streaming, ledgered, re-verified on every read and by the fixity
+    flow) is the integrity check either way.
+    """
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
-                 region: str = "us-east-1") -> None:
-        from minio import Minio
-
+                 region: str = "us-east-1", payload_hash: Literal["auto", "sign"] = "auto") -> None:
         self.bucket = bucket
         self.endpoint = endpoint
-        self.client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region,
-                            http_client=_http_pool())
+        self.region = region
+        self.client = _client_class()(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
+                                      region=region, http_client=_http_pool())
+        # Nothing to decide over HTTPS (the SDK sends no payload hash there) or when told to always sign.
+        self._payload_decided = secure or payload_hash == "sign"
+        self._payload_lock = threading.Lock()
 
     # -- bucket --------------------------------------------------------------------------------
     def ensure_bucket(self) -> None:
@@ -157,6 +205,7 @@ class MinioObjectStore:
         from minio.retention import Retention
 
         retention = Retention(COMPLIANCE, as_utc(retain_until)) if retain_until else None
+        self._decide_payload_hash()
         try:
             first = _read_exact(stream, PART_SIZE)
             if len(first) < PART_SIZE:  # the whole body fits one part: a single PUT
@@ -279,6 +328,45 @@ class MinioObjectStore:
         """Try to delete one specific version (used only to prove that locks refuse it)."""
         self.client.remove_object(self.bucket, key, version_id=version_id)
 
+    # -- payload hashes ---------------------------------------------------------------------------
+    def _decide_payload_hash(self) -> None:
+        """Once per store object: probe whether the store checks payload hashes (see the class docstring)."""
+        if self._payload_decided:
+            return
+        with self._payload_lock:
+            if self._payload_decided:
+                return
+            ignores = self.store_ignores_payload_hash()
+            if ignores:
+                self.client.payload_hash = UNSIGNED_PAYLOAD
+            log.info("object store at %s %s payload hashes: uploads are sent %s", self.endpoint,
+                     "does not check" if ignores else "checks (or the probe failed)",
+                     "as UNSIGNED-PAYLOAD" if ignores else "with signed SHA-256 payload hashes")
+            self._payload_decided = True  # decided once per process; a failed probe means: keep signing
+
+    def store_ignores_payload_hash(self) -> bool:
+        """True only if the store accepted a canary put whose signed payload hash does not match its body."""
+        from minio.commonconfig import COMPLIANCE
+        from minio.error import S3Error
+        from minio.retention import Retention
+
+        # A separate client: the wrong hash must never reach a real upload running in another thread.
+        # Its own pool too: minio's __del__ clears the pool it was given.
+        probe = _client_class()(self.endpoint, credentials=self.client._provider, secure=False,
+                                region=self.region, http_client=_http_pool())
+        body = b"coc payload-hash probe"
+        probe.payload_hash = hashlib.sha256(b"deliberately not the body").hexdigest()
+        key = f"{CANARY_PREFIX}payload-{secrets.token_hex(8)}"
+        # Same shape as an evidence upload (COMPLIANCE retention), so a store that insists on some other
+        # checksum for locked objects refuses the probe too and keeps signed payloads.
+        retention = Retention(COMPLIANCE, SystemClock().now() + CANARY_RETENTION)
+        try:
+            probe.put_object(self.bucket, key, io.BytesIO(body), len(body), retention=retention)
+        except (*_transport_errors(), S3Error) as exc:
+            log.debug("payload-hash probe refused: %s", getattr(exc, "code", type(exc).__name__))
+            return False
+        return True
+
     # -- conformance -----------------------------------------------------------------------------
     def _sweep_canaries(self) -> None:
         with contextlib.suppress(Exception):  # housekeeping must never fail the check itself
@@ -333,4 +421,5 @@ def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObject
         settings = get_settings()
     settings.require("s3_endpoint")
     return MinioObjectStore(settings.s3_endpoint, settings.secret("s3_access_key"), settings.secret("s3_secret_key"),
-                            bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region)
+                            bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region,
+                            payload_hash=settings.s3_payload_hash)
