@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Column, DateTime, Integer, String, UniqueConstraint, delete, select
 from sqlmodel import Field, Session, SQLModel
@@ -217,6 +217,9 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
     return delivered, left
 
 
+QUICK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4)  # seconds between quick retries of a 503 (see PrefectWaker)
+
+
 class PrefectWaker:
     """Waker backed by a Prefect server's API (synchronous client; safe in any thread)."""
 
@@ -270,9 +273,49 @@ class PrefectWaker:
         """Resume the run with `run_input`; a refusal (already resumed, not paused) returns False."""
         from uuid import UUID
 
-        with self._client() as client:
-            result = client.resume_flow_run(UUID(flow_run_id), run_input=run_input)
+        from prefect.client.schemas import OrchestrationResult
+
+        run_id = UUID(flow_run_id)
+        answer = self._post_retrying_503(f"flow_runs/{run_id}/resume", {"run_input": run_input})
+        if answer is not None:
+            result = OrchestrationResult.model_validate(answer)
+        else:  # anything but success or 503: Prefect's own client (CSRF, its retries, its errors)
+            with self._client() as client:
+                result = client.resume_flow_run(run_id, run_input=run_input)
         return str(result.status.value).upper() == "ACCEPT"
+
+    def _post_retrying_503(self, path: str, body: dict[str, Any]) -> Any | None:
+        """POST to the Prefect API, retrying HTTP 503 after 0.05, 0.1, 0.2, 0.4 s; the JSON answer, or None.
+
+        Why: a Prefect server on SQLite answers 503 when a write meets another write ("database is locked"),
+        and Prefect's client sleeps 2 s before each retry whatever its retry setting: that was the slowest part
+        of a consent-to-handoff. Only calls that are safe to repeat come here: a 503 means the server's
+        transaction rolled back, and a repeated resume of a run already resumed is refused, not applied twice.
+        None (any other status, a transport error, 503 after the last quick retry) means: make the call
+        through Prefect's client instead.
+        """
+        import base64
+
+        import httpx
+        from prefect.client.constants import SERVER_API_VERSION
+
+        if not self.api_url:
+            raise RuntimeError("no Prefect API URL: set COC_PREFECT_API_URL")
+        headers = {"X-PREFECT-API-VERSION": SERVER_API_VERSION}
+        if self.auth_string:  # as Prefect's client sends it
+            headers["Authorization"] = "Basic " + base64.b64encode(self.auth_string.encode()).decode()
+        with httpx.Client(base_url=self.api_url.rstrip("/") + "/", headers=headers, timeout=10.0) as http:
+            for delay in (*QUICK_RETRY_DELAYS, None):
+                try:
+                    response = http.post(path, json=body)
+                except httpx.TransportError:
+                    return None
+                if response.status_code != 503:
+                    return response.json() if response.is_success else None
+                if delay is None:
+                    return None
+                time.sleep(delay)
+        return None
 
     def case_has_active_run(self, case_id: str) -> bool:
         """True when a non-final run of the pathway named after the case exists."""
