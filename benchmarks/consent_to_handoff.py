@@ -98,6 +98,7 @@ def main() -> None:
     harness = api_harness(db_url, work / "api", prefect_api_url=server.api_url)
     factory = lambda: Session(engine, expire_on_commit=False)  # noqa: E731
     waker = outbox.PrefectWaker(server.api_url)
+    result: dict = {}
     try:
         staff = make_staff(engine, "bench")
         cases = [case_at_release_checkpoint(engine, staff) for _ in range(args.cases)]
@@ -128,13 +129,15 @@ def main() -> None:
                   "max_s": round(max(latencies), 3), "cases": len(latencies), "via": "api+outbox",
                   "median_phases_s": phases, "cpus": os.cpu_count(),
                   "loadavg_1m": [round(load_start, 2), round(os.getloadavg()[0], 2)]}
-        print(json.dumps(result))
     finally:
         harness.close()
         runner.stop()
         server.stop()
         engine.dispose()
         shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.flush()
+    # Last, after the runner has stopped: its flow runs' log lines must not come after the figures.
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
