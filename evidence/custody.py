@@ -23,8 +23,9 @@ from core.clock import as_utc, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind, LedgerEntry
-from evidence.items import EvidenceItem, ItemCustody, ItemStatus, check_location, get_item
+from evidence.items import EvidenceItem, ItemCustody, ItemKind, ItemStatus, check_location, get_item
 from policies.handoffs import Handoff
+from policies.permissions import Role
 
 
 class CustodyEventKind(StrEnum):
@@ -321,8 +322,41 @@ def _leave_centre(session: Session, *, actor: Actor, item: EvidenceItem, purpose
         return
     from policies import checkpoint
 
+    if item.kind == ItemKind.PHOTOGRAPH.value:
+        # A photograph that leaves the centre is shared: its own (withdrawable) photography consent must hold
+        # too, not only the release or testing consent.
+        if item.restricted:
+            raise PermissionDenied("photography consent was withdrawn: this photograph cannot leave the centre")
+        checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
+                           subject={"item_id": item.id, "item_kind": str(item.kind), "for": str(handoff[purpose])})
     checkpoint.enforce(session, case_id=item.case_id, handoff=handoff[purpose], actor=actor, now=now,
                        subject={"item_id": item.id, "item_kind": str(item.kind)})
+
+
+def _check_recipient(session: Session, state: ItemCustody, purpose: TransferPurpose, to_user: str) -> None:
+    """Who may receive the item for this purpose (the handoff's kind follows from the receiver, not the label).
+
+    Law enforcement is outside the centre: evidence reaches an officer only as a consented release (or, once
+    released, from officer to officer). Lab submissions go to lab staff, releases to law enforcement, and only
+    items that left the centre (released or submitted to a lab) can be returned. Assumption: the `lab` role is
+    the centre's lab and evidence-store staff, so an ordinary custody transfer to them stays inside the centre;
+    testing is the consented LAB purpose, and analysis requires it (record_analysis).
+    """
+    from policies.authz import get_user
+
+    receiver = get_user(session, to_user)  # NotFound for an unknown id
+    if not receiver.active:
+        raise ValidationFailed(f"user {to_user} is deactivated and cannot receive evidence")
+    role = str(receiver.role)
+    if purpose is TransferPurpose.RELEASE and role != Role.LAW_ENFORCEMENT:
+        raise ValidationFailed(f"a release goes to a law-enforcement officer; {to_user} is {role} staff")
+    if purpose is TransferPurpose.LAB and role != Role.LAB:
+        raise ValidationFailed(f"a lab submission goes to lab staff; {to_user} is {role} staff")
+    if role == Role.LAW_ENFORCEMENT and purpose is not TransferPurpose.RELEASE and not state.released:
+        raise PermissionDenied("evidence goes to law enforcement only as a release, which the consent checkpoint "
+                               "decides: use the release (POST /items/{id}/release), not a custody transfer")
+    if purpose is TransferPurpose.RETURN and not (state.released or state.lab_submitted):
+        raise Conflict("only an item released to law enforcement or submitted to a lab can be returned")
 
 
 def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: TransferCreate,
@@ -344,6 +378,7 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     from_user = state.custodian if on_behalf else actor.id
     if data.to_user == from_user:
         raise ValidationFailed("an item cannot be transferred to its own custodian")
+    _check_recipient(session, state, TransferPurpose(data.purpose), data.to_user)
     _check_seal(state, data.seal_number, data.seal_intact)
     transfer = Transfer(id=new_id("transfer"), item_id=item.id, purpose=data.purpose, from_user=from_user,
                         to_user=data.to_user, reason=data.reason, condition=data.condition,
@@ -411,6 +446,10 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     state.pending_transfer_id = None
     if transfer.purpose == TransferPurpose.LAB.value:
         state.lab_submitted = True
+    elif transfer.purpose == TransferPurpose.RELEASE.value:
+        state.released = True
+    elif transfer.purpose == TransferPurpose.RETURN.value:
+        state.released = False  # back at the centre: law enforcement needs a new release to take it again
     seal = _seal_fields(state, data.seal_number, data.seal_intact)
     return _record(session, item, state, kind, actor, now, ledger_kind=_ledger_for_accept(kind),
                    data={"transfer_id": transfer.id, "purpose": str(transfer.purpose),
@@ -481,11 +520,21 @@ def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCu
     if state.status != ItemStatus.CHECKED_IN.value:
         raise Conflict(f"item is not checked in: it is held by {state.custodian}"
                        + (f" at {state.location}" if state.location else ""))
+    if actor.role == Role.LAW_ENFORCEMENT and not state.released:
+        # Checking out makes the actor the custodian: for an officer that is a handoff out of the centre,
+        # which only a consented release may be.
+        raise PermissionDenied("law enforcement can check out only items released to law enforcement: ask the "
+                               "centre to release it (the consent checkpoint decides)")
     _check_seal(state, data.seal_number, data.seal_intact)
     previous = state.custodian
     state.custodian = actor.id
     # Back to the status it had before storage: at the lab stays at the lab, released stays released.
-    state.status = ItemStatus.AT_LAB if state.lab_submitted and not state.analysed else ItemStatus.HELD
+    if state.released:
+        state.status = ItemStatus.RELEASED
+    elif state.lab_submitted and not state.analysed:
+        state.status = ItemStatus.AT_LAB
+    else:
+        state.status = ItemStatus.HELD
     seal = _seal_fields(state, data.seal_number, data.seal_intact)
     return _record(session, item, state, CustodyEventKind.CHECKED_OUT, actor, now,
                    data={"from_user": previous, "to_user": actor.id, "custodian": actor.id,

@@ -221,6 +221,8 @@ def upload_file(
     state = get_custody(session, item.id)
     if state.status == ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed: no file can be added")
+    if item.restricted:  # photography consent was withdrawn: nothing more is stored for this item
+        raise PermissionDenied("photography consent was withdrawn for this case: no file can be added to this item")
     if length > max_bytes:
         raise PayloadTooLarge(f"upload of {length} bytes exceeds the limit of {max_bytes} bytes")
     if length == 0:

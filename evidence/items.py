@@ -116,6 +116,7 @@ class ItemCustody(SQLModel, table=True):
     pending_transfer_id: str | None = Field(default=None, max_length=32)
     lab_submitted: bool = False
     analysed: bool = False
+    released: bool = False  # released to law enforcement with consent, not returned since
     version: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 

@@ -100,8 +100,10 @@ def enrol_lookup(session: Session, *, actor: Actor, item_id: str, now: datetime 
     session.add(KitLookup(code=code, item_id=item.id, salt=h.salt, password_hash=h.digest, enrolled_at=now,
                           enrolled_by=actor.id))
     session.flush()
+    # The code is half of the survivor's credential: it stays out of the ledger (which auditors read and
+    # bundles carry to courts); the entry records only that the item was enrolled, and by whom.
     ledger.append(session, kind=EventKind.PATHWAY_STEP, actor=actor, case_id=item.case_id, item_id=item.id, at=now,
-                  data={"step": "status-lookup-enrolled", "lookup_code": code})
+                  data={"step": "status-lookup-enrolled"})
     return LookupEnrolment(code=code, password=password)
 
 

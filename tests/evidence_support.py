@@ -14,10 +14,25 @@ from policies.cases import open_case
 from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
 from policies.handoffs import ConsentScope
 
-EXAMINER = Actor(id="U-examiner-1", role="examiner")
-LAB = Actor(id="U-lab-1", role="lab")
-LAB2 = Actor(id="U-lab-2", role="lab")
-OFFICER = Actor(id="U-officer-1", role="law_enforcement")
+# Fixed, well-formed staff ids: custody checks the receiver of a transfer against the staff accounts, so
+# new_case() creates these accounts in the test database (ensure_staff).
+EXAMINER = Actor(id="U0000000000000E01", role="examiner")
+LAB = Actor(id="U00000000000000B1", role="lab")
+LAB2 = Actor(id="U00000000000000B2", role="lab")
+OFFICER = Actor(id="U00000000000000P1", role="law_enforcement")
+STAFF = (EXAMINER, LAB, LAB2, OFFICER)
+
+
+def ensure_staff(session: Session, *actors: Actor) -> None:
+    """Create staff accounts for `actors` (default: the four above) unless they exist; flushes."""
+    from core.clock import utcnow
+    from policies.authz import User
+
+    for actor in actors or STAFF:
+        if session.get(User, actor.id) is None:
+            session.add(User(id=actor.id, username=f"test-{actor.role}-{actor.id[-3:]}", role=actor.role,
+                             subject=actor.id, password_hash=None, active=True, created_at=utcnow()))
+    session.flush()
 
 ALL_SCOPES = (
     ConsentScope.MEDICAL_CARE, ConsentScope.FORENSIC_EXAM, ConsentScope.EVIDENCE_SWABS,
@@ -34,7 +49,8 @@ def grant(session: Session, case_id: str, *scopes: ConsentScope, decision: Decis
 
 
 def new_case(session: Session, *, consents=ALL_SCOPES, reporting=Reporting.UNRESTRICTED) -> str:
-    """Open an adult case (reported) and grant `consents`; commits."""
+    """Open an adult case (reported) and grant `consents`; commits (creating the test staff accounts)."""
+    ensure_staff(session)
     case = open_case(session, actor=EXAMINER, data=CaseCreate(reporting=reporting))
     grant(session, case.id, *consents)
     session.commit()

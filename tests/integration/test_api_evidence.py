@@ -76,10 +76,14 @@ def test_item_file_label_custody_and_lookup(harness):
     assert r.json()["event"]["kind"] == "checked-in"
     r = c.post(f"/items/{item_id}/check-in", json={"location": "lab-shelf-2"}, headers=lab.headers)
     assert r.status_code == 409
+    # An officer's scan would make them custodian: a handoff out of the centre, which only a release may be.
     r = c.post(f"/items/{item_id}/scan", json={}, headers=officer.headers)
-    assert r.json()["event"]["kind"] == "checked-out" and r.json()["item"]["custodian"] == officer.id
+    assert r.status_code == 403 and "released" in r.json()["detail"]
+    lab2 = harness.user("lab")
+    r = c.post(f"/items/{item_id}/scan", json={}, headers=lab2.headers)
+    assert r.json()["event"]["kind"] == "checked-out" and r.json()["item"]["custodian"] == lab2.id
     r = c.post(f"/items/{item_id}/check-out", json={"reason": "again"}, headers=lab.headers)
-    assert r.status_code == 409 and officer.id in r.json()["detail"]
+    assert r.status_code == 409 and lab2.id in r.json()["detail"]
 
     enrol = c.post(f"/items/{item_id}/status-lookup", headers=examiner.headers)
     assert enrol.status_code == 201, enrol.text

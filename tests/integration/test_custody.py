@@ -193,3 +193,91 @@ def test_destroy_only_after_retention_and_then_final(session, clock):
     with pytest.raises(Conflict, match="destroyed"):
         check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="store-1"))
     assert ledger.verify_chain(session).ok
+
+
+# --- handoffs out of the centre follow from the receiver, not from the purpose a caller declares ----------
+
+def _checked_in_at_store(session) -> tuple[str, str]:
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="evidence-store-1"))
+    session.commit()
+    return case_id, item_id
+
+
+@pytest.mark.parametrize("purpose", ["custody", "return"])
+def test_officer_cannot_receive_an_unreleased_item_by_another_purpose(session, clock, purpose):
+    """A custody (or return) transfer to an officer is refused: only a release, through the checkpoint."""
+    case_id = new_case(session, consents=())  # no release consent at all
+    item_id = new_item(session, case_id)
+    before = _counts(session)
+    with pytest.raises(PermissionDenied, match="release"):
+        offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user=OFFICER.id, purpose=purpose, reason="x", condition="sealed"))
+    session.rollback()
+    assert _counts(session) == before and get_custody(session, item_id).custodian == EXAMINER.id
+
+
+def test_officer_cannot_check_out_an_unreleased_item(session, clock):
+    """Checking out would make the officer custodian: refused unless the item was released (nothing written)."""
+    _, item_id = _checked_in_at_store(session)
+    before = _counts(session)
+    with pytest.raises(PermissionDenied, match="released"):
+        check_out(session, actor=OFFICER, item_id=item_id, data=CheckOutCreate(reason="pick up"))
+    session.rollback()
+    assert _counts(session) == before
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.status) == (EXAMINER.id, ItemStatus.CHECKED_IN)
+
+
+def test_released_item_stays_released_through_storage_and_can_come_back(session, clock):
+    """After a consented release the officer may store and take the item again (still released), hand it to
+    another officer, and return it to the centre; after the return an officer needs a new release."""
+    from tests.evidence_support import ensure_staff
+
+    officer2 = OFFICER.__class__(id="U00000000000000P2", role="law_enforcement")
+    ensure_staff(session, officer2)
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    t = release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+    check_in(session, actor=OFFICER, item_id=item_id, data=CheckInCreate(location="police-property-1"))
+    check_out(session, actor=OFFICER, item_id=item_id, data=CheckOutCreate(reason="to court"))
+    assert get_custody(session, item_id).status == ItemStatus.RELEASED
+    t2 = offer_transfer(session, actor=OFFICER, item_id=item_id,
+                        data=TransferCreate(to_user=officer2.id, reason="court", condition="sealed"))
+    accept_transfer(session, actor=officer2, transfer_id=t2.id, data=TransferAccept(condition="sealed"))
+    t3 = offer_transfer(session, actor=officer2, item_id=item_id,
+                        data=TransferCreate(to_user=EXAMINER.id, purpose="return", reason="case closed",
+                                            condition="sealed"))
+    accept_transfer(session, actor=EXAMINER, transfer_id=t3.id, data=TransferAccept(condition="sealed"))
+    session.commit()
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.status, state.released) == (EXAMINER.id, ItemStatus.HELD, False)
+    with pytest.raises(PermissionDenied, match="release"):
+        offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user=OFFICER.id, reason="again", condition="sealed"))
+    session.rollback()
+
+
+def test_purpose_and_receiver_must_agree(session, clock):
+    """A release goes to an officer, a lab submission to lab staff, a return only of an item that left."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    with pytest.raises(ValidationFailed, match="law-enforcement"):
+        release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=LAB.id, reason="report", condition="sealed"))
+    session.rollback()
+    with pytest.raises(ValidationFailed, match="lab staff"):
+        submit_to_lab(session, actor=EXAMINER, item_id=item_id,
+                      data=TransferCreate(to_user=OFFICER.id, reason="test", condition="sealed"))
+    session.rollback()
+    with pytest.raises(Conflict, match="returned"):
+        offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user=LAB.id, purpose="return", reason="x", condition="sealed"))
+    session.rollback()
+    with pytest.raises(NotFound):
+        offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user="U0000000000000ZZZ", reason="x", condition="sealed"))
+    session.rollback()

@@ -30,9 +30,9 @@ from evidence.custody import (
     seal_item,
 )
 from evidence.items import ItemStatus, get_custody
-from tests.evidence_support import new_case, new_item
+from tests.evidence_support import ensure_staff, new_case, new_item
 
-STAFF = [Actor(id=f"U-staff-{i}", role="lab") for i in range(3)]
+STAFF = [Actor(id=f"U000000000000005{i}", role="lab") for i in range(3)]  # staff accounts: see ensure_staff
 actors = st.sampled_from(STAFF)
 
 
@@ -53,6 +53,7 @@ def test_any_sequence_keeps_one_custodian_and_a_valid_ledger(engine, clock):
         def __init__(self) -> None:
             super().__init__()
             self.session = Session(engine, expire_on_commit=False)
+            ensure_staff(self.session, *STAFF)
             case_id = new_case(self.session, consents=())
             self.item_id = new_item(self.session, case_id, actor=STAFF[0])
             self.custodian, self.checked_in, self.pending, self.seal = STAFF[0].id, False, None, None

@@ -162,6 +162,21 @@ def test_photograph_views_pass_the_checkpoint_and_stop_after_withdrawal(session,
     with pytest.raises(PermissionDenied) as err:
         open_file(session, object_store, actor=EXAMINER, item_id=item_id)
     assert not isinstance(err.value, ConsentRequired)  # refused by the restriction flag itself
+    # Nor can more photographs be stored for the item, or the item leave the centre.
+    session.rollback()
+    before = _versions(object_store)
+    with pytest.raises(PermissionDenied, match="withdrawn"):
+        upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=io.BytesIO(b"\x89PNG.2"),
+                    max_bytes=LIMIT, filename="img2.png")
+    session.rollback()
+    assert _versions(object_store) == before
+    from evidence.custody import TransferCreate, release_item
+    from tests.evidence_support import OFFICER
+
+    with pytest.raises(PermissionDenied, match="withdrawn"):
+        release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    session.rollback()
 
 
 def test_legal_hold_recorded_and_enforced(session, clock, object_store):

@@ -37,6 +37,12 @@ def test_lookup_enrol_and_status(session, clock):
         lookup_status(session, code=enrolment.code, password="wrong")
     with pytest.raises(AuthenticationFailed):
         lookup_status(session, code="K0000000000000000", password=enrolment.password)
+    # Neither half of the survivor's credential is in the ledger (auditors read it, bundles carry it).
+    from core import ledger
+
+    bodies = b"".join(e.body for e in session.execute(select(ledger.LedgerEntry)).scalars())
+    assert b"status-lookup-enrolled" in bodies
+    assert enrolment.code.encode() not in bodies and enrolment.password.encode() not in bodies
 
 
 def test_lookup_enrolment_needs_consent(session, clock):
