@@ -186,9 +186,18 @@ def record_care(session: Session, *, actor: Actor, case_id: str, data: CareCreat
     return row
 
 
-def list_care(session: Session, case_id: str) -> list[CareRecord]:
-    """The case's care events, in the order they happened."""
+def list_care(session: Session, case_id: str, *, actor: Actor | None = None,
+              now: datetime | None = None) -> list[CareRecord]:
+    """The case's care events in time order; non-examiners pass the ADVOCATE_SHARE checkpoint first.
+
+    Care records (PEP, emergency contraception: offered, given, declined) are medical information, shared
+    with an advocate only under the same written, time-limited release as the exam. actor=None is for
+    internal callers (deadline clocks), which show nothing to anyone themselves.
+    """
     case = get_case(session, case_id)
+    if actor is not None and actor.role != Role.EXAMINER:
+        checkpoint.enforce(session, case_id=case.id, handoff=Handoff.ADVOCATE_SHARE, actor=actor,
+                           now=now or utcnow())
     return list(session.execute(
         select(CareRecord).where(CareRecord.case_id == case.id).order_by(CareRecord.occurred_at, CareRecord.id)
     ).scalars())

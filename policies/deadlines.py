@@ -172,6 +172,26 @@ def case_clocks(session: Session, case_id: str, now: datetime | None = None) -> 
     return _clocks(session, case, get_pack(case.jurisdiction), now)
 
 
+# Clocks whose state tells medical care (PEP / emergency contraception offered, given or declined).
+MEDICAL_CLOCKS = frozenset({ClockName.HIV_PEP, ClockName.EMERGENCY_CONTRACEPTION})
+
+
+def clocks_for(session: Session, *, actor: Actor, case_id: str, now: datetime | None = None) -> list[ClockState]:
+    """The case's clocks as `actor` may see them: the medical-care clocks only for examiners, or for others
+    when the ADVOCATE_SHARE checkpoint allows it (the decision is recorded), as for the care records."""
+    from policies import checkpoint
+    from policies.handoffs import Handoff
+    from policies.permissions import Role
+
+    now = now or utcnow()
+    clocks = case_clocks(session, case_id, now)
+    if actor.role == Role.EXAMINER or not any(c.name in MEDICAL_CLOCKS for c in clocks):
+        return clocks
+    if checkpoint.decide(session, case_id=case_id, handoff=Handoff.ADVOCATE_SHARE, actor=actor, now=now).allowed:
+        return clocks
+    return [c for c in clocks if c.name not in MEDICAL_CLOCKS]
+
+
 def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list[ClockState]:
     care, exam_at, tox_at, items = _read_progress(session, case.id, now)
     out: list[ClockState] = []

@@ -100,7 +100,8 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
 })
 
 # Reads of survivor-sensitive data: always written to the access log.
-SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.FILE_DOWNLOAD, P.SAFETY_PLAN_READ})
+SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.CARE_READ, P.FILE_DOWNLOAD,
+                                               P.SAFETY_PLAN_READ})
 
 
 def role_allows(role: str, permission: Permission) -> bool:

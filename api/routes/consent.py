@@ -134,8 +134,8 @@ def post_care(case_id: str, body: clinical.CareCreate, session: SessionDep,
 
 @router.get("/cases/{case_id}/care", response_model=list[clinical.CarePublic])
 def get_care(case_id: str, session: SessionDep, actor: Actor = require(P.CARE_READ)) -> list[clinical.CareRecord]:
-    """The case's care events in time order."""
-    return clinical.list_care(session, case_id)
+    """The case's care events in time order (an advocate only with a written, unexpired sharing release)."""
+    return clinical.list_care(session, case_id, actor=actor)
 
 
 @router.post("/cases/{case_id}/advocacy", response_model=advocacy.AdvocacyPublic, status_code=201)
@@ -181,10 +181,10 @@ def get_jurisdictions(actor: Actor = require(P.JURISDICTION_READ)) -> list[RuleP
 
 @router.get("/cases/{case_id}/clocks", response_model=list[ClockPublic])
 def get_clocks(case_id: str, session: SessionDep, actor: Actor = require(P.CASE_READ)) -> list[ClockPublic]:
-    """The case's clinical and legal clocks now (PEP, EC, evidence windows, kit deadlines)."""
+    """The case's clinical and legal clocks now (PEP and EC clocks for an advocate only with a sharing release)."""
     now = utcnow()
     get_case(session, case_id)
     return [ClockPublic(name=str(c.name), item_id=c.item_id, starts_at=c.starts_at, deadline=c.deadline,
                         status=str(c.status), met_at=c.met_at,
                         remaining_seconds=int(c.remaining(now).total_seconds()))
-            for c in deadlines.case_clocks(session, case_id, now)]
+            for c in deadlines.clocks_for(session, actor=actor, case_id=case_id, now=now)]

@@ -90,3 +90,37 @@ def test_alerts_visible_to_assigned_staff_only(harness, clock):
     assert any(a["message"] == "PEP window closes in 5 h" and a["case_id"] == case_id for a in mine)
     assert c.get("/alerts", headers=harness.user("examiner").headers).json() == []
     assert len(c.get("/alerts", headers=harness.user("auditor").headers).json()) == len(mine)
+
+
+def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocate(harness, clock):
+    """PEP / emergency-contraception records and clocks are medical: an advocate sees them only under a
+    written, unexpired share-with-advocate release (the decision is ledgered); the read is access-logged."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    case_id = c.post("/cases", json={"assault_at": iso(clock.now() - timedelta(hours=10))},
+                     headers=examiner.headers).json()["id"]
+    advocate = harness.user("advocate", assign_to=case_id)
+    r = c.post(f"/cases/{case_id}/care", headers=examiner.headers,
+               json={"care": "hiv-pep", "status": "declined", "occurred_at": iso(clock.now())})
+    assert r.status_code == 201, r.text
+
+    r = c.get(f"/cases/{case_id}/care", headers=advocate.headers)
+    assert r.status_code == 403 and "share-with-advocate" in r.json()["detail"]
+    names = {x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=advocate.headers).json()}
+    assert "evidence-collection" in names and not names & {"hiv-pep", "emergency-contraception"}
+    assert {"hiv-pep", "emergency-contraception"} <= {
+        x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=examiner.headers).json()}
+
+    r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
+               json={"scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-2",
+                     "expires_at": iso(clock.now() + timedelta(days=30))})
+    assert r.status_code == 201, r.text
+    r = c.get(f"/cases/{case_id}/care", headers=advocate.headers)
+    assert r.status_code == 200 and [x["status"] for x in r.json()] == ["declined"]
+    names = {x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=advocate.headers).json()}
+    assert {"hiv-pep", "emergency-contraception"} <= names
+
+    auditor = harness.user("auditor")
+    log = c.get("/audit/access-log", params={"case_id": case_id}, headers=auditor.headers)
+    assert log.status_code == 200, log.text
+    assert any(e["user_id"] == advocate.id and "care" in e["resource"] for e in log.json())
