@@ -398,6 +398,14 @@ class CocClient:
         """POST /transfers/{transfer_id}/accept: the receiver confirms."""
         return self._post(f"/transfers/{_seg(transfer_id)}/accept", fields)
 
+    def decline_transfer(self, transfer_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /transfers/{transfer_id}/decline: the receiver refuses (fields: reason)."""
+        return self._post(f"/transfers/{_seg(transfer_id)}/decline", fields)
+
+    def cancel_transfer(self, transfer_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /transfers/{transfer_id}/cancel: the offering custodian withdraws the offer (fields: reason)."""
+        return self._post(f"/transfers/{_seg(transfer_id)}/cancel", fields)
+
     def check_in(self, item_id: str, **fields: Any) -> dict[str, Any]:
         """POST /items/{item_id}/check-in."""
         return self._post(f"/items/{_seg(item_id)}/check-in", fields)

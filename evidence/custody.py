@@ -44,6 +44,8 @@ class CustodyEventKind(StrEnum):
     DESTROYED = "destroyed"
     INTEGRITY_INCIDENT = "integrity-incident"
     FILE_STORED = "file-stored"
+    TRANSFER_DECLINED = "transfer-declined"
+    TRANSFER_CANCELLED = "transfer-cancelled"
 
 
 class TransferPurpose(StrEnum):
@@ -60,6 +62,8 @@ class TransferStatus(StrEnum):
 
     OFFERED = "offered"
     ACCEPTED = "accepted"
+    DECLINED = "declined"  # by the receiver
+    CANCELLED = "cancelled"  # by the offering custodian
 
 
 _LEDGER_KIND = {
@@ -74,6 +78,8 @@ _LEDGER_KIND = {
     CustodyEventKind.SUBMITTED_TO_LAB: EventKind.TRANSFER_ACCEPTED,
     CustodyEventKind.DESTROYED: EventKind.DESTROYED,
     CustodyEventKind.INTEGRITY_INCIDENT: EventKind.INTEGRITY_INCIDENT,
+    CustodyEventKind.TRANSFER_DECLINED: EventKind.TRANSFER_DECLINED,
+    CustodyEventKind.TRANSFER_CANCELLED: EventKind.TRANSFER_CANCELLED,
 }
 
 
@@ -191,6 +197,12 @@ class TransferAccept(_Text):
     condition: str = Field(max_length=200)
     seal_number: str | None = Field(default=None, max_length=64)
     seal_intact: bool | None = None
+
+
+class TransferClose(_Text):
+    """Request body for declining (receiver) or cancelling (offering custodian) an open transfer."""
+
+    reason: str = Field(max_length=200)
 
 
 class CheckInCreate(_Text):
@@ -459,6 +471,45 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
                    event={"from_user": transfer.from_user, "to_user": actor.id, "reason": transfer.reason,
                           "condition": data.condition, "transfer_id": transfer.id, "location": state.location,
                           **seal})
+
+
+def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose, now: datetime | None,
+                    declined: bool) -> CustodyEvent:
+    """Close an open offer without a handoff: the item stays with its custodian and can move again."""
+    now = now or utcnow()
+    data = TransferClose.model_validate(data.model_dump())
+    transfer = get_transfer(session, transfer_id)
+    item, state = lock_item(session, transfer.item_id)
+    session.refresh(transfer)  # read the offer again now that the item row is locked
+    if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:
+        raise Conflict(f"transfer {transfer.id} is no longer open (status {transfer.status})")
+    if declined and transfer.to_user != actor.id:
+        raise PermissionDenied(f"transfer {transfer.id} was offered to {transfer.to_user}; only they can decline it")
+    if not declined and actor.id not in (transfer.from_user, state.custodian):
+        raise PermissionDenied(f"only the offering custodian ({transfer.from_user}) can cancel transfer "
+                               f"{transfer.id}; the receiver can decline it")
+    transfer.status = TransferStatus.DECLINED if declined else TransferStatus.CANCELLED
+    session.add(transfer)
+    state.pending_transfer_id = None
+    kind = CustodyEventKind.TRANSFER_DECLINED if declined else CustodyEventKind.TRANSFER_CANCELLED
+    return _record(session, item, state, kind, actor, now,
+                   data={"transfer_id": transfer.id, "purpose": str(transfer.purpose),
+                         "from_user": transfer.from_user, "to_user": transfer.to_user, "custodian": state.custodian,
+                         "reason": data.reason, "location": state.location},
+                   event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": data.reason,
+                          "transfer_id": transfer.id, "location": state.location})
+
+
+def decline_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose,
+                     now: datetime | None = None) -> CustodyEvent:
+    """The receiver refuses the offered item (e.g. the seal is broken); the custodian keeps it."""
+    return _close_transfer(session, actor=actor, transfer_id=transfer_id, data=data, now=now, declined=True)
+
+
+def cancel_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose,
+                    now: datetime | None = None) -> CustodyEvent:
+    """The offering custodian withdraws an open offer (e.g. consent was withdrawn, receiver unavailable)."""
+    return _close_transfer(session, actor=actor, transfer_id=transfer_id, data=data, now=now, declined=False)
 
 
 def _ledger_for_accept(kind: CustodyEventKind) -> EventKind:

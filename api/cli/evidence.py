@@ -187,6 +187,7 @@ def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_j
     with client() as api:
         call = {
             "seal": api.seal, "transfer": api.offer_transfer, "accept": api.accept_transfer,
+            "decline": api.decline_transfer, "cancel": api.cancel_transfer,
             "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
         }[verb]
         result = call(item_or_transfer, **body)
@@ -250,6 +251,28 @@ def custody_accept(
     """Accept a transfer offered to you (the receiving side of a handover)."""
     body = {"condition": condition, "seal_number": seal_number, "seal_intact": seal_intact, **parse_fields(fields)}
     _custody_action("accept", transfer_id, body, as_json)
+
+
+@custody_app.command("decline")
+@api_errors
+def custody_decline(
+    transfer_id: str = typer.Argument(..., help="Transfer id offered to you."),
+    reason: str = typer.Option(..., help="Why you refuse it (e.g. seal broken); no survivor details."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Refuse a transfer offered to you; the item stays with its custodian."""
+    _custody_action("decline", transfer_id, {"reason": reason}, as_json)
+
+
+@custody_app.command("cancel")
+@api_errors
+def custody_cancel(
+    transfer_id: str = typer.Argument(..., help="Transfer id you offered."),
+    reason: str = typer.Option(..., help="Why the offer is withdrawn; no survivor details."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Withdraw a transfer you offered that was not accepted yet; the item can move again."""
+    _custody_action("cancel", transfer_id, {"reason": reason}, as_json)
 
 
 @custody_app.command("check-in")

@@ -29,6 +29,7 @@ from evidence.custody import (
     DestroyCreate,
     SealCreate,
     TransferAccept,
+    TransferClose,
     TransferCreate,
     TransferPublic,
 )
@@ -233,6 +234,22 @@ def accept(transfer_id: str, body: TransferAccept, session: SessionDep, clock: C
            actor: Actor = require(P.TRANSFER_ACCEPT)) -> CustodyAction:
     """The receiver confirms the handoff; custody passes to them."""
     return _action(session, custody.accept_transfer(session, actor=actor, transfer_id=transfer_id, data=body,
+                                                    now=clock.now()))
+
+
+@router.post("/transfers/{transfer_id}/decline", response_model=CustodyAction)
+def decline(transfer_id: str, body: TransferClose, session: SessionDep, clock: ClockDep,
+            actor: Actor = require(P.TRANSFER_ACCEPT)) -> CustodyAction:
+    """The receiver refuses the offered item (with a reason); the custodian keeps it."""
+    return _action(session, custody.decline_transfer(session, actor=actor, transfer_id=transfer_id, data=body,
+                                                     now=clock.now()))
+
+
+@router.post("/transfers/{transfer_id}/cancel", response_model=CustodyAction)
+def cancel(transfer_id: str, body: TransferClose, session: SessionDep, clock: ClockDep,
+           actor: Actor = require(P.TRANSFER_OFFER)) -> CustodyAction:
+    """The offering custodian withdraws an open offer (with a reason); the item can move again."""
+    return _action(session, custody.cancel_transfer(session, actor=actor, transfer_id=transfer_id, data=body,
                                                     now=clock.now()))
 
 

@@ -281,3 +281,46 @@ def test_purpose_and_receiver_must_agree(session, clock):
         offer_transfer(session, actor=EXAMINER, item_id=item_id,
                        data=TransferCreate(to_user="U0000000000000ZZZ", reason="x", condition="sealed"))
     session.rollback()
+
+
+def test_an_open_offer_can_be_declined_or_cancelled_and_the_item_moves_again(session, clock):
+    """A release refused at acceptance (consent withdrawn) no longer freezes the item: the officer declines
+    or the custodian cancels (ledgered, with the reason); only they may; then the item can be checked in."""
+    from evidence.custody import TransferClose, cancel_transfer, decline_transfer
+    from policies.consent import Decision
+
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    t = release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    session.commit()
+    grant(session, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
+    session.commit()
+    with pytest.raises(PermissionDenied):
+        cancel_transfer(session, actor=LAB, transfer_id=t.id, data=TransferClose(reason="not mine"))
+    session.rollback()
+    with pytest.raises(PermissionDenied):
+        decline_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="not mine"))
+    session.rollback()
+    ev = cancel_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="consent withdrawn"))
+    session.commit()
+    assert ev.kind == "transfer-cancelled" and ev.reason == "consent withdrawn"
+    last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
+    assert last.kind == ledger.EventKind.TRANSFER_CANCELLED and last.seq == ev.ledger_seq
+    with pytest.raises(Conflict):
+        accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+    session.rollback()
+    with pytest.raises(Conflict):
+        decline_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferClose(reason="late"))
+    session.rollback()
+    check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="evidence-store-1"))
+    session.commit()
+    check_out(session, actor=EXAMINER, item_id=item_id, data=CheckOutCreate(reason="to lab desk"))
+    t2 = offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                        data=TransferCreate(to_user=LAB.id, reason="store", condition="seal broken"))
+    ev2 = decline_transfer(session, actor=LAB, transfer_id=t2.id, data=TransferClose(reason="seal broken"))
+    session.commit()
+    assert ev2.kind == "transfer-declined"
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.pending_transfer_id) == (EXAMINER.id, None)
+    assert ledger.verify_ledger(session).ok
