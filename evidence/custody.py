@@ -307,6 +307,41 @@ def _seal_fields(state: ItemCustody, seal_number: str | None, seal_intact: bool 
     return {"seal_number": seal_number if seal_number is not None else state.seal_number, "seal_intact": seal_intact}
 
 
+# --- who may see an item ------------------------------------------------------------------------------
+
+def _items_of_party(user_id: str):
+    """Ids of items offered or released to `user_id`, or that they hold now (a subquery)."""
+    offered = select(Transfer.item_id).where(Transfer.to_user == user_id)
+    held = select(ItemCustody.item_id).where(ItemCustody.custodian == user_id)
+    return offered.union(held)
+
+
+def require_item_visible(session: Session, *, actor: Actor, item_id: str) -> None:
+    """Law enforcement sees only items offered or released to them (or that they hold): the centre's other
+    evidence, and whether a case exists at all (restricted reports), is not theirs to see. Other roles see
+    items as their permissions say (lab and evidence staff handle every item; no identity is on an item)."""
+    if actor.role != Role.LAW_ENFORCEMENT:
+        return
+    state = session.get(ItemCustody, item_id)
+    if state is not None and state.custodian == actor.id:
+        return
+    offered = session.execute(select(Transfer.id).where(Transfer.item_id == item_id, Transfer.to_user == actor.id)
+                              .limit(1)).first()
+    if offered is None:
+        raise PermissionDenied("this item was not released or offered to you")
+
+
+def visible_items(session: Session, *, actor: Actor, case_id: str) -> list[EvidenceItem]:
+    """The case's items `actor` may see (see require_item_visible), oldest first."""
+    from evidence.items import list_items
+
+    found = list_items(session, case_id)
+    if actor.role != Role.LAW_ENFORCEMENT:
+        return found
+    mine = set(session.execute(_items_of_party(actor.id)).scalars())
+    return [i for i in found if i.id in mine]
+
+
 # --- operations ------------------------------------------------------------------------------------
 
 def seal_item(session: Session, *, actor: Actor, item_id: str, data: SealCreate,

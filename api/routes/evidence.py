@@ -102,19 +102,23 @@ def create_item(case_id: str, body: EvidenceItemCreate, session: SessionDep, set
 
 @router.get("/cases/{case_id}/items", response_model=list[EvidenceItemPublic])
 def list_case_items(case_id: str, session: SessionDep, actor: Actor = require(P.ITEM_READ)) -> list[Any]:
-    """Items of a case with their current custody state."""
-    return [_item_public(session, i.id) for i in items.list_items(session, case_id)]
+    """Items of a case with their current custody state (law enforcement: only items released/offered to them)."""
+    return [_item_public(session, i.id) for i in custody.visible_items(session, actor=actor, case_id=case_id)]
 
 
 @router.get("/items/{item_id}", response_model=EvidenceItemPublic)
 def read_item(item_id: str, session: SessionDep, actor: Actor = require(P.ITEM_READ)) -> EvidenceItemPublic:
-    """One item and who holds it now."""
+    """One item and who holds it now (law enforcement: only items released or offered to them)."""
+    items.get_item(session, item_id)
+    custody.require_item_visible(session, actor=actor, item_id=item_id)
     return _item_public(session, item_id)
 
 
 @router.get("/items/{item_id}/custody", response_model=list[CustodyEventPublic])
 def item_custody(item_id: str, session: SessionDep, actor: Actor = require(P.CUSTODY_READ)) -> list[Any]:
-    """The item's full custody history, oldest first."""
+    """The item's full custody history, oldest first (law enforcement: only items released/offered to them)."""
+    items.get_item(session, item_id)
+    custody.require_item_visible(session, actor=actor, item_id=item_id)
     return custody.custody_history(session, item_id)
 
 

@@ -111,3 +111,28 @@ def test_generic_transfer_route_refuses_release_purpose(db_url, tmp_path):
         assert "/release" in resp.json()["detail"]
     finally:
         h.close()
+
+
+def test_law_enforcement_sees_only_items_released_or_offered_to_them(harness):
+    """An officer cannot list or read the items and custody of cases they were given nothing from."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    officer, other_officer = harness.user("law_enforcement"), harness.user("law_enforcement")
+    case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
+    _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs", "release-to-law-enforcement")
+    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    kept = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
+    released = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
+    assert c.get(f"/cases/{case_id}/items", headers=officer.headers).json() == []
+    for path in (f"/items/{kept}", f"/items/{kept}/custody"):
+        r = c.get(path, headers=officer.headers)
+        assert r.status_code == 403 and "not released" in r.json()["detail"]
+    r = c.post(f"/items/{released}/release", headers=examiner.headers,
+               json={"to_user": officer.id, "reason": "report", "condition": "sealed"})
+    assert r.status_code == 201, r.text
+    assert [i["id"] for i in c.get(f"/cases/{case_id}/items", headers=officer.headers).json()] == [released]
+    assert c.get(f"/items/{released}", headers=officer.headers).status_code == 200
+    assert c.get(f"/items/{released}/custody", headers=officer.headers).status_code == 200
+    assert c.get(f"/items/{released}", headers=other_officer.headers).status_code == 403
+    lab = harness.user("lab")  # lab and evidence staff handle every item (no identity on an item)
+    assert c.get(f"/items/{kept}", headers=lab.headers).status_code == 200
