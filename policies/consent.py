@@ -27,7 +27,7 @@ from core import ledger, outbox
 from core.actors import Actor
 from core.cases import Case, get_case
 from core.clock import as_utc, utcnow
-from core.errors import ValidationFailed
+from core.errors import PermissionDenied, ValidationFailed
 from core.ledger import EventKind
 from policies.handoffs import ConsentScope
 from policies.jurisdictions import get_pack
@@ -232,6 +232,12 @@ def record_decision(
         raise ValidationFailed("expires_at is already in the past: give a future expiry date")
     if data.method is Method.MINOR_ASSENT and not case.age_band.is_minor:
         raise ValidationFailed("minor-assent is only for a minor's case; use verbal, written or guardian")
+    if data.decision is Decision.GRANTED and actor.role == "advocate":
+        # An advocate may pass on a survivor's refusal or withdrawal (it can only narrow sharing), but a grant
+        # is recorded by the examiner who obtained it: an advocate must not unlock their own access (the
+        # sharing release) or an evidence release.
+        raise PermissionDenied("an advocate can record a survivor's refusal or withdrawal; a consent grant is "
+                               "recorded by the examiner who obtained it")
     entry = ledger.append(
         session, kind=EventKind.CONSENT_RECORDED, actor=actor, case_id=case.id, at=now,
         data={"scope": data.scope, "decision": data.decision, "method": data.method,

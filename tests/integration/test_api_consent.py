@@ -124,3 +124,23 @@ def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocat
     log = c.get("/audit/access-log", params={"case_id": case_id}, headers=auditor.headers)
     assert log.status_code == 200, log.text
     assert any(e["user_id"] == advocate.id and "care" in e["resource"] for e in log.json())
+
+
+def test_an_advocate_records_refusals_and_withdrawals_but_not_grants(harness, clock):
+    """Grants come from the examiner who obtained them; an advocate may pass on a withdrawal (it narrows)."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    case_id = c.post("/cases", json={}, headers=examiner.headers).json()["id"]
+    advocate = harness.user("advocate", assign_to=case_id)
+    grant = {"scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-9",
+             "expires_at": iso(clock.now() + timedelta(days=30))}
+    r = c.post(f"/cases/{case_id}/consents", headers=advocate.headers, json=grant)
+    assert r.status_code == 403 and "examiner" in r.json()["detail"]
+    r = c.post(f"/cases/{case_id}/consents", headers=advocate.headers,
+               json={**grant, "scope": "release-to-law-enforcement", "expires_at": None})
+    assert r.status_code == 403
+    assert c.post(f"/cases/{case_id}/consents", headers=examiner.headers, json=grant).status_code == 201
+    r = c.post(f"/cases/{case_id}/consents", headers=advocate.headers,
+               json={"scope": "share-with-advocate", "decision": "withdrawn", "method": "verbal"})
+    assert r.status_code == 201, r.text
+    assert c.get(f"/cases/{case_id}/exam", headers=advocate.headers).status_code == 403
