@@ -338,14 +338,20 @@ class CocClient:
         """GET /items/{item_id}/custody: the item's custody history."""
         return _items(self._get(f"/items/{_seg(item_id)}/custody"))
 
-    def upload_file(self, item_id: str, fileobj: IO[bytes], filename: str, *, size: int | None = None,
-                    content_type: str = "application/octet-stream", progress: Progress | None = None) -> Any:
-        """PUT /items/{item_id}/file?filename= streaming `fileobj` in chunks (never read whole into memory)."""
+    def upload_file(self, item_id: str, fileobj: IO[bytes], filename: str | None = None, *,
+                    size: int | None = None, content_type: str = "application/octet-stream",
+                    progress: Progress | None = None) -> Any:
+        """PUT /items/{item_id}/file streaming `fileobj` in chunks (never read whole into memory).
+
+        The optional file name travels in Content-Disposition (RFC 6266), not in the URL (URLs are logged).
+        """
         total = size if size is not None else _file_size(fileobj)
         headers = {"Content-Type": content_type}
         if total is not None:  # a known length lets the server refuse oversize uploads before reading
             headers["Content-Length"] = str(total)
-        response = self._send("PUT", f"/items/{_seg(item_id)}/file", params={"filename": filename},
+        if filename is not None:
+            headers["Content-Disposition"] = "attachment; filename*=UTF-8''" + quote(filename, safe="")
+        response = self._send("PUT", f"/items/{_seg(item_id)}/file",
                               content=_iter_file(fileobj, total, progress), headers=headers)
         return response.json() if response.content else None
 

@@ -155,7 +155,7 @@ def upload_api(base: str, token: str, item_id: str, path: Path, size: int) -> tu
 
     with httpx.Client(base_url=base, timeout=600) as c:
         t0 = time.perf_counter()
-        r = c.put(f"/items/{item_id}/file", params={"filename": "bench.bin"}, content=body(),
+        r = c.put(f"/items/{item_id}/file", content=body(),
                   headers={"Authorization": f"Bearer {token}", "Content-Length": str(size),
                            "Content-Type": "application/octet-stream"})
         elapsed = time.perf_counter() - t0

@@ -93,7 +93,8 @@ def evidence_show(item_id: str = typer.Argument(..., help="Item id (barcode)."),
 def evidence_upload(
     item_id: str = typer.Argument(..., help="Item id."),
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="File to upload."),
-    filename: str = typer.Option(None, help="Name recorded with the file (default: the file's name)."),
+    filename: str = typer.Option(None, help="Name to record with the file (default: none; a local file name "
+                                              "can carry a survivor's name — give a neutral one if needed)."),
     content_type: str = typer.Option("application/octet-stream", "--content-type", help="MIME type."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -101,7 +102,7 @@ def evidence_upload(
     local = hashlib.sha256()
     with path.open("rb") as fh, client() as api, transfer_progress(f"upload {path.name}", not as_json) as progress:
         reader = _HashingReader(fh, local)
-        result = api.upload_file(item_id, reader, filename or path.name, size=path.stat().st_size,
+        result = api.upload_file(item_id, reader, filename, size=path.stat().st_size,
                                  content_type=content_type, progress=progress)
     server_sha = _sha_of(result)
     if server_sha and server_sha != local.hexdigest():

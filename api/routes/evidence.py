@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -58,6 +58,22 @@ def _store(request: Request) -> ObjectStore:
         store.ensure_bucket()
         request.app.state.object_store = store
     return store
+
+
+def _disposition_filename(value: str | None) -> str | None:
+    """The file name of a Content-Disposition header (RFC 6266; filename* per RFC 5987 wins), or None."""
+    if not value:
+        return None
+    from email.message import Message
+
+    msg = Message()
+    msg["content-disposition"] = value
+    try:
+        name = msg.get_filename()
+    except (ValueError, LookupError) as exc:  # bad percent-encoding or an unknown charset
+        raise ValidationFailed("Content-Disposition has a file name that cannot be decoded: use "
+                               "filename*=UTF-8''<percent-encoded name>") from exc
+    return name
 
 
 class ScanRequest(BaseModel):
@@ -126,10 +142,18 @@ def item_custody(item_id: str, session: SessionDep, actor: Actor = require(P.CUS
 
 @router.put("/items/{item_id}/file", status_code=201, response_model=EvidenceFilePublic)
 async def upload_item_file(item_id: str, request: Request, session: SessionDep, settings: SettingsDep,
-                           clock: ClockDep, filename: Annotated[str | None, Query(max_length=255)] = None,
-                           legal_hold: bool = False,
+                           clock: ClockDep, legal_hold: bool = False,
+                           content_disposition: Annotated[str | None, Header(max_length=1024)] = None,
                            actor: Actor = require(P.FILE_UPLOAD, case_from=_item_case)) -> Any:
-    """Stream the raw request body into the object store (SHA-256 on the way, bounded memory)."""
+    """Stream the raw request body into the object store (SHA-256 on the way, bounded memory).
+
+    An optional file name comes in `Content-Disposition: attachment; filename*=UTF-8''…` (RFC 6266), never in
+    the URL: URLs end up in proxy and server logs, and a file name can carry a survivor's name.
+    """
+    if "filename" in request.query_params:
+        raise ValidationFailed("send the file name in the Content-Disposition header (attachment; "
+                               "filename*=UTF-8''…), not in the URL: URLs are logged")
+    filename = _disposition_filename(content_disposition)
     declared = request.headers.get("content-length")
     length = int(declared) if declared and declared.isdigit() else -1
     # Receive ahead of the store: a task gathers the body into ~1 MiB blocks in a small bounded queue, so the

@@ -47,12 +47,16 @@ def test_item_file_label_custody_and_lookup(harness):
     assert item["custodian"] == examiner.id and item["status"] == "held"
 
     data = os.urandom(3 * 1024 * 1024 + 7)
-    r = c.put(f"/items/{item_id}/file", params={"filename": "scan 1.jpg"}, headers=examiner.headers,
+    named = {**examiner.headers, "Content-Disposition": "attachment; filename*=UTF-8''scan%201.jpg"}
+    r = c.put(f"/items/{item_id}/file", headers=named,
               content=(data[i:i + 65536] for i in range(0, len(data), 65536)))
     assert r.status_code == 201, r.text
     assert r.json()["sha256"] == hashlib.sha256(data).hexdigest() and r.json()["original_name"] == "scan 1.jpg"
-    r = c.put(f"/items/{item_id}/file", params={"filename": "../x"}, headers=examiner.headers, content=b"abc")
+    bad_name = {**examiner.headers, "Content-Disposition": 'attachment; filename="../x"'}
+    r = c.put(f"/items/{item_id}/file", headers=bad_name, content=b"abc")
     assert r.status_code == 422
+    r = c.put(f"/items/{item_id}/file", params={"filename": "x.jpg"}, headers=examiner.headers, content=b"abc")
+    assert r.status_code == 422 and "Content-Disposition" in r.json()["detail"]  # never a name in the URL
     r = c.put(f"/items/{item_id}/file", headers=examiner.headers, content=b"")
     assert r.status_code == 422
     r = c.get(f"/items/{item_id}/file", headers=examiner.headers)

@@ -87,6 +87,7 @@ def test_streamed_upload_and_download_with_progress(live_api: LiveApi, tmp_path)
         with src.open("rb") as fh:
             stored = api.upload_file(item_id, fh, "photo.raw", progress=lambda d, t: seen_up.append((d, t)))
         assert stored["sha256"] == hashlib.sha256(data).hexdigest() and stored["size"] == len(data)
+        assert stored["original_name"] == "photo.raw"  # sent in Content-Disposition, not in the URL
         assert seen_up[-1] == (len(data), len(data)) and len(seen_up) == 4  # one callback per 1 MiB chunk
         out = io.BytesIO()
         got = api.download_file(item_id, out, progress=lambda d, t: seen_down.append((d, t)))
