@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,7 +187,9 @@ def consent_override(
 @api_errors
 def exam_record(
     case_id: str = typer.Argument(..., help="Case id."),
-    narrative: str = typer.Option(None, help="Examination notes (sensitive; encrypted at rest)."),
+    narrative: str = typer.Option(None, help="Examination notes (sensitive; encrypted at rest). '-' reads them "
+                                             "from stdin; text given here shows in shell history and process "
+                                             "lists, so prefer '-' or --narrative-file."),
     narrative_file: Path = typer.Option(None, "--narrative-file", exists=True, dir_okay=False,
                                         help="Read the notes from this file instead."),
     started_at: str = typer.Option(None, "--started-at", help="When the exam began (ISO 8601; default now)."),
@@ -197,6 +200,8 @@ def exam_record(
     """Record the forensic examination (needs forensic-exam consent)."""
     if narrative_file is not None:
         narrative = narrative_file.read_text()
+    elif narrative == "-":
+        narrative = sys.stdin.read()
     if not narrative:
         raise typer.BadParameter("give --narrative or --narrative-file")
     body = {"narrative": narrative, "started_at": started_at or _now(), "ended_at": ended_at,

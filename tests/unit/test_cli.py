@@ -158,7 +158,8 @@ def test_exam_needs_consent_then_records_and_shows(cli, live_api):  # noqa: F811
     denied = cli("exam", "record", case["id"], "--narrative", "notes")
     assert denied.exit_code == 1 and "403" in denied.output
     cli("consent", "record", case["id"], "forensic-exam")
-    recorded = cli("exam", "record", case["id"], "--narrative", "bruising noted on left forearm", "--json")
+    # '-' reads the notes from stdin (kept out of shell history and process lists)
+    recorded = cli("exam", "record", case["id"], "--narrative", "-", "--json", input="bruising noted on left forearm")
     assert recorded.exit_code == 0, recorded.output
     assert "narrative" not in json.loads(recorded.output)
     shown = cli("exam", "show", case["id"], "--json")
