@@ -7,8 +7,9 @@ Upload protocol (so a failure never leaves custody pointing at a missing or part
   3. on success the row becomes `stored` (sha256, size, version id) and FILE_STORED is appended, in the
      caller's transaction; on failure the row becomes `failed` and is committed, and the error propagates.
 Object keys are `<item id>/<file id>`: opaque ids only; the uploader's file name is metadata in the row.
-Every read re-hashes the bytes as they stream; a mismatch commits an INTEGRITY_INCIDENT entry (in its own
-transaction, so the failing read cannot roll it back) and raises IntegrityViolation.
+Every read re-hashes the bytes as they stream, holding the last chunk back until the whole object verified; a
+mismatch commits an INTEGRITY_INCIDENT entry (in its own transaction, so the failing read cannot roll it back)
+and raises IntegrityViolation before that chunk goes out (a tampered file is never delivered complete).
 """
 
 from __future__ import annotations
@@ -285,14 +286,31 @@ def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str
 
 def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
                     actor: Actor | None = None) -> Iterator[bytes]:
-    """Yield the file's bytes while hashing them; at the end a mismatch records an incident and raises."""
+    """Yield the file's bytes while hashing them, one chunk behind the store, and never all of a bad file.
+
+    The last chunk is held back until the whole object was hashed and counted: on a mismatch the incident is
+    recorded and IntegrityViolation raised before it goes out, so a download of a tampered object always ends
+    short (a broken transfer for the client, never a complete file). Bytes beyond the recorded size are never
+    handed out either (an over-long object is read on only to hash it). Memory: one chunk of lag.
+    """
+    expected = row.size if row.size is not None else -1
     h = hashlib.sha256()
     size = 0
+    held = b""  # the newest chunk, not yet handed out
     try:
         for chunk in store.get_stream(row.object_key, row.version_id):
+            if not chunk:
+                continue
             h.update(chunk)
             size += len(chunk)
-            yield chunk
+            if size > expected:
+                # Longer than recorded: already a mismatch. Yield nothing more (the held chunk included, so the
+                # client has fewer bytes than the recorded size), only hash the rest for the incident.
+                held = b""
+                continue
+            if held:
+                yield held
+            held = chunk
     except NotFound:
         record_mismatch(engine, item_id=row.item_id, file_id=row.id, expected=row.sha256 or "", actual=None,
                         reason="object-missing", actor=actor)
@@ -303,6 +321,8 @@ def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
                         reason="sha256-mismatch", actor=actor)
         raise IntegrityViolation(f"stored file {row.id} no longer matches its recorded SHA-256: an integrity "
                                  "incident was recorded")
+    if held:
+        yield held
 
 
 def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, file_id: str | None = None,

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core import ledger
 from core.actors import Actor
 from core.clock import utcnow
-from core.errors import DependencyUnavailable, NotFound
+from core.errors import NotFound
 from core.ledger import EventKind
 from evidence.files import EvidenceFile, FileStatus
 from evidence.storage import ObjectStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,13 +53,46 @@ def _hash_object(store: ObjectStore, key: str, version_id: str | None) -> tuple[
     return h.hexdigest(), size
 
 
-def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datetime | None = None) -> FixityReport:
-    """Re-verify every stored file; append an INTEGRITY_INCIDENT per bad file and one FIXITY_CHECKED summary."""
+@dataclass(frozen=True)
+class _FileRef:
+    """What the pass needs of one file row, read before the caller's transaction ends."""
+
+    id: str
+    item_id: str
+    status: str
+    object_key: str
+    version_id: str | None
+    sha256: str | None
+    size: int | None
+
+
+def _record_incident(engine: Engine, *, actor: Actor, item_id: str, reason: str, data: dict[str, object],
+                     now: datetime) -> None:
+    """Commit one INTEGRITY_INCIDENT in a transaction of its own: nothing later in the pass can roll it back."""
     from evidence.custody import record_integrity_incident
 
+    with Session(engine, expire_on_commit=False) as s:
+        record_integrity_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, now=now)
+        s.commit()
+
+
+def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datetime | None = None) -> FixityReport:
+    """Re-verify every stored file; append an INTEGRITY_INCIDENT per bad file and one FIXITY_CHECKED summary.
+
+    The caller's transaction is COMMITTED once the file rows are read (as read_file does): no transaction, and on
+    SQLite no write lock, is held while objects stream. Each incident is committed on its own as soon as it is
+    found, so nothing that happens later in the pass (a store failure, a crash, the caller rolling back) can
+    lose it. A file that cannot be read, whatever the error, is reported unreadable and the pass goes on. The
+    FIXITY_CHECKED summary is appended in the caller's session, for the caller to commit.
+    """
     now = now or utcnow()
     report = FixityReport()
-    rows = session.execute(select(EvidenceFile).order_by(EvidenceFile.started_at, EvidenceFile.id)).scalars().all()
+    rows = [_FileRef(id=r.id, item_id=r.item_id, status=r.status, object_key=r.object_key, version_id=r.version_id,
+                     sha256=r.sha256, size=r.size)
+            for r in session.execute(
+                select(EvidenceFile).order_by(EvidenceFile.started_at, EvidenceFile.id)).scalars()]
+    engine = session.get_bind()
+    session.commit()  # end the transaction before streaming: the incident writer needs the database
     for row in rows:
         if row.status != FileStatus.STORED.value:
             # An upload that never completed: is there an object at its key that no custody entry vouches for?
@@ -64,24 +101,27 @@ def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datet
                 report.orphans.append(row.id)
             except NotFound:
                 report.unfinished.append(row.id)
+            except Exception as exc:  # the store could not answer for this key: unknown, not unfinished
+                log.warning("fixity: an unfinished upload could not be checked (%s)", type(exc).__name__)
+                report.unreadable.append(row.id)
             continue
         report.checked += 1
         try:
             digest, size = _hash_object(store, row.object_key, row.version_id)
         except NotFound:
             report.missing.append(row.id)
-            record_integrity_incident(session, actor=actor, item_id=row.item_id, reason="object-missing",
-                                      data={"file_id": row.id, "sha256": row.sha256}, now=now)
+            _record_incident(engine, actor=actor, item_id=row.item_id, reason="object-missing",
+                             data={"file_id": row.id, "sha256": row.sha256}, now=now)
             continue
-        except DependencyUnavailable:
+        except Exception as exc:  # DependencyUnavailable, or anything else failing mid-read: this file only
+            log.warning("fixity: a stored file could not be read (%s)", type(exc).__name__)
             report.unreadable.append(row.id)
             continue
         if digest == row.sha256 and size == row.size:
             report.ok += 1
             continue
         report.mismatched.append(row.id)
-        record_integrity_incident(session, actor=actor, item_id=row.item_id, reason="sha256-mismatch",
-                                  data={"file_id": row.id, "sha256": row.sha256, "observed_sha256": digest},
-                                  now=now)
+        _record_incident(engine, actor=actor, item_id=row.item_id, reason="sha256-mismatch",
+                         data={"file_id": row.id, "sha256": row.sha256, "observed_sha256": digest}, now=now)
     ledger.append(session, kind=EventKind.FIXITY_CHECKED, actor=actor, at=now, data=report.as_data())
     return report

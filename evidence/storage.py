@@ -279,12 +279,18 @@ class MinioObjectStore:
         except _transport_errors() as exc:
             raise DependencyUnavailable(f"object store at {self.endpoint} unreachable: {type(exc).__name__}") \
                 from exc
-        return self._iterate(resp, chunk_size)
+        return self._iterate(resp, chunk_size, self.endpoint)
 
     @staticmethod
-    def _iterate(resp, chunk_size: int) -> Iterator[bytes]:
+    def _iterate(resp, chunk_size: int, endpoint: str = "") -> Iterator[bytes]:
+        # A transport failure after the response began (connection reset, truncated body, read timeout) is the
+        # store failing, like one before it: callers (reads, fixity) see DependencyUnavailable, never a raw
+        # urllib3/OS error they do not expect.
         try:
             yield from resp.stream(chunk_size)
+        except _transport_errors() as exc:
+            raise DependencyUnavailable(f"object store at {endpoint or 'the store'} failed during a read: "
+                                        f"{type(exc).__name__}") from exc
         finally:
             resp.close()
             resp.release_conn()
