@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -521,8 +523,8 @@ def _at_sql(dialect: str):
     return LedgerEntry.recorded_at
 
 
-def _entry_rows(session: Session, batch: int):
-    conn = session.connection()
+def _entry_rows(session: Session, batch: int, conn: Connection | None = None):
+    conn = conn if conn is not None else session.connection()
     stmt = (
         select(LedgerEntry.seq, LedgerEntry.kind, LedgerEntry.case_id, LedgerEntry.item_id,
                _at_sql(conn.dialect.name), LedgerEntry.body, LedgerEntry.entry_hash)
@@ -553,20 +555,24 @@ def verify_chain(session: Session, batch: int = 5000, deep: bool = True) -> Chai
     return verify_rows(_entry_rows(session, batch), deep)
 
 
-def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int | None, str | None, bytes]:
+def _check_tree(conn: Connection, leaves: list[bytes], batch: int) -> tuple[int | None, str | None, bytes]:
     """Compare stored nodes with the leaves recomputed from the bodies, level by level.
 
-    Returns (first bad leaf index, reason, root). A stored interior node is checked against its stored
-    children only when both children were found good, so a bad node is pinned to the subtree it covers
-    (its ancestors are not blamed for it). A whole level is compared at once (list equality in C) and only
-    walked node by node when it differs. The root is folded from the verified frontier nodes.
+    Returns (first bad leaf index, reason, root). Level `level` must hold exactly the nodes
+    0 .. (n >> level) - 1; each level is kept at full length with None for a missing node, so a missing node
+    is reported at the first leaf it covers and never shifts the positions of the nodes after it or the
+    size expected of the level above (a node's index is its position). A node beyond the last entry is
+    reported at the end of the ledger. A stored interior node is checked against its stored children only
+    when both children were found good (present and matching), so a bad or missing node is pinned to the
+    subtree it covers (its ancestors are not blamed for it). A complete level is compared at once (list
+    equality in C) and only walked node by node when it differs. The root is folded from the verified
+    frontier nodes.
     """
     n = len(leaves)
-    conn = session.connection()
     bad: list[tuple[int, str]] = []
     frontier: dict[int, bytes] = {}
-    below: list[bytes] = leaves
-    below_ok: list[bool] | None = None  # None: every node of the level below is good
+    below: list = leaves  # of the level below; None where a node is missing
+    below_ok: list[bool] | None = None  # None: every node of the level below is present and good
     node_hash = merkle.node_hash
     level = 0
     while True:
@@ -575,33 +581,47 @@ def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int 
         want = n >> level
         if not rows and not want:
             break
-        hashes = [bytes(h) for _, h in rows]
-        idxs = [ix for ix, _ in rows]
-        if idxs != list(range(len(idxs))):
-            gap = next(i for i, ix in enumerate(idxs) if ix != i)
-            bad.append((min(idxs[gap], gap) << level, f"tree node ({level}, {gap}) is missing or out of order"))
-            hashes = hashes[:gap]
-        room = len(below) if level == 0 else len(below) // 2
-        if len(hashes) > min(want, room):
-            bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?)"))
-            hashes = hashes[:min(want, room)]
-        if len(hashes) < want:
-            bad.append((len(hashes) << level, f"tree node ({level}, {len(hashes)}) is missing"))
-        if level == 0:
-            expected = below[:len(hashes)]
+        # Keys are unique and sorted: `want` rows from 0 to want - 1 are exactly 0 .. want - 1.
+        if len(rows) == want and rows[0][0] == 0 and rows[-1][0] == want - 1:
+            hashes: list[bytes | None] = [bytes(h) for _, h in rows]
         else:
-            expected = [node_hash(below[2 * i], below[2 * i + 1]) for i in range(len(hashes))]
+            hashes = [None] * want
+            beyond = None
+            for ix, h in rows:
+                if 0 <= ix < want:
+                    hashes[ix] = bytes(h)
+                elif beyond is None:
+                    beyond = ix
+            if beyond is not None:
+                bad.append((n, f"tree has level-{level} nodes beyond the last entry (entries deleted?), "
+                               f"e.g. ({level}, {beyond})"))
+            missing = next((i for i, h in enumerate(hashes) if h is None), None)
+            if missing is not None:
+                bad.append((missing << level, f"tree node ({level}, {missing}) is missing"))
         ok: list[bool] | None = None
-        if hashes != expected or below_ok is not None:
+        expected: list[bytes] | None = None
+        if below_ok is None:  # the level below is complete and good: compare this level in one go
+            expected = leaves if level == 0 else [node_hash(below[2 * i], below[2 * i + 1])
+                                                  for i in range(want)]
+        if expected is None or hashes != expected:
             ok = []
-            for i, (h, e) in enumerate(zip(hashes, expected, strict=True)):
-                kids_ok = level == 0 or below_ok is None or (below_ok[2 * i] and below_ok[2 * i + 1])
-                good = kids_ok and h == e
-                if kids_ok and not good:
+            for i, h in enumerate(hashes):
+                if h is None:  # missing: reported above
+                    ok.append(False)
+                    continue
+                if expected is not None:
+                    e = expected[i]
+                elif below_ok is not None and below_ok[2 * i] and below_ok[2 * i + 1]:
+                    e = node_hash(below[2 * i], below[2 * i + 1])
+                else:  # a child is missing or bad: that child is reported, not this node
+                    ok.append(False)
+                    continue
+                good = h == e
+                if not good:
                     what = "the entry's bytes" if level == 0 else "its children"
                     bad.append((i << level, f"tree node ({level}, {i}) does not match {what}"))
                 ok.append(good)
-        if want & 1 and len(hashes) >= want:
+        if want & 1 and hashes[want - 1] is not None:
             frontier[level] = hashes[want - 1]
         below, below_ok, level = hashes, ok, level + 1
     higher = conn.execute(select(func.count()).select_from(LedgerNode).where(LedgerNode.level >= level)).scalar()
@@ -619,15 +639,54 @@ def _check_tree(session: Session, leaves: list[bytes], batch: int) -> tuple[int 
     return None, None, root
 
 
+# Appenders hold this key exclusively (_LOCK_PG) until they commit; a verifier that must read in a READ
+# COMMITTED transaction holds it shared, so no append commits between its reads.
+_LOCK_SHARED_PG = text("SELECT pg_advisory_xact_lock_shared(7061993)")
+
+
+@contextmanager
+def _snapshot(session: Session) -> Iterator[Connection]:
+    """A connection whose reads of both ledger tables all see one consistent state.
+
+    SQLite: the session's own transaction (a SQLite transaction reads one snapshot throughout).
+    PostgreSQL, session bound to an engine: a separate connection in a read-only REPEATABLE READ
+    transaction, whose snapshot is taken by its first query (in READ COMMITTED every statement takes a new
+    snapshot, so an append committed between the entry read and the node read would look like tampering).
+    The session's own transaction may already be open, so its isolation level cannot be changed; the
+    verification covers what is committed, not the session's uncommitted changes.
+    PostgreSQL, session bound to a Connection (the caller owns the transaction, e.g. to verify its own
+    uncommitted changes): the reads run in that transaction; unless it is already REPEATABLE READ or
+    SERIALIZABLE, the appenders' advisory lock is taken in shared mode, which holds off appends until that
+    transaction ends.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        yield session.connection()
+        return
+    if isinstance(bind, Connection):
+        conn = session.connection()
+        level = conn.exec_driver_sql("SHOW transaction_isolation").scalar()
+        if level not in ("repeatable read", "serializable"):
+            conn.execute(_LOCK_SHARED_PG)
+        yield conn
+        return
+    with bind.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn.begin():
+            yield conn
+
+
 def verify_ledger(session: Session, *, deep: bool = False, batch: int = 20000) -> ChainReport:
     """Full verification: recompute the hash chain AND the Merkle tree; report the first bad seq.
 
     deep=True also re-parses each body and checks that it is canonical JSON (slower; the fast path checks
-    the bytes that carry the chain and the indexed columns).
+    the bytes that carry the chain and the indexed columns). Entries and tree nodes are read from one
+    consistent snapshot (see `_snapshot`), so concurrent appends never raise a false alarm.
     """
     leaves: list[bytes] = []
-    n, prev, chain_bad = _walk_chain(_entry_rows(session, batch), leaves, deep)
-    tree_first, tree_reason, root = _check_tree(session, leaves, batch)
+    with _snapshot(session) as conn:
+        n, prev, chain_bad = _walk_chain(_entry_rows(session, batch, conn), leaves, deep)
+        tree_first, tree_reason, root = _check_tree(conn, leaves, batch)
     candidates = []
     if chain_bad is not None:
         candidates.append((chain_bad.seq, chain_bad.reason))
