@@ -254,6 +254,19 @@ def upload_file(
             session.add(failed)
             session.commit()
         raise
+    # The item may have been destroyed while the bytes streamed (the check above held no lock): decide under
+    # the item's lock, so a FILE_STORED entry never follows a DESTROYED one. The object stays (Object Lock),
+    # explained to fixity by the failed row.
+    from evidence.custody import lock_item
+
+    _, state = lock_item(session, item.id)
+    if state.status == ItemStatus.DESTROYED.value:
+        failed = session.get(EvidenceFile, file_id)
+        assert failed is not None
+        failed.status, failed.failure, failed.completed_at = FileStatus.FAILED, "item-destroyed", utcnow()
+        session.add(failed)
+        session.commit()
+        raise Conflict("item was destroyed while the file was uploading: the file was not added")
     row = session.get(EvidenceFile, file_id)
     assert row is not None
     row.status = FileStatus.STORED

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from core import ledger
 from core.errors import (
+    Conflict,
     ConsentRequired,
     IntegrityViolation,
     NotFound,
@@ -189,3 +190,32 @@ def test_legal_hold_recorded_and_enforced(session, clock, object_store):
     session.commit()
     assert object_store.stat(row.object_key, row.version_id).legal_hold is True
     assert ledger.EventKind.LEGAL_HOLD_SET in _kinds(session)
+
+
+def test_item_destroyed_while_uploading_gets_no_file_stored_entry(session, clock, object_store, engine):
+    """Destruction that lands while the bytes stream wins: the upload is refused, its row failed, no entry."""
+    from datetime import timedelta
+
+    from sqlmodel import Session as Sess
+
+    from core.clock import SystemClock
+    from evidence.custody import DestroyCreate, destroy_item
+
+    case_id = new_case(session)
+    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
+    before = _kinds(session)
+
+    def body():
+        yield b"first part of the document"
+        with Sess(engine) as other:  # another member of staff destroys the item meanwhile
+            destroy_item(other, actor=EXAMINER, item_id=item_id, now=SystemClock().now() + timedelta(days=1),
+                         data=DestroyCreate(reason="retention ended", authority_ref="ORDER-1"))
+            other.commit()
+        yield b"rest of it"
+
+    with pytest.raises(Conflict, match="destroyed while"):
+        upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=body(), max_bytes=LIMIT)
+    session.rollback()
+    assert _kinds(session) == [*before, "custody:item:destroyed"]
+    rows = session.execute(select(EvidenceFile)).scalars().all()
+    assert [(r.status, r.failure) for r in rows] == [("failed", "item-destroyed")]
