@@ -32,15 +32,35 @@ def _append(s: Session, i: int) -> None:
                   data={"n": i, "location": f"locker-{i % 4}"})
 
 
-@pytest.fixture
-def filled(engine, clock):
-    """A committed ledger of N entries."""
+def _fill(engine, clock):
     with Session(engine) as s:
         for i in range(N):
             clock.advance(timedelta(seconds=3, microseconds=i))
             _append(s, i)
         s.commit()
     return engine
+
+
+@pytest.fixture
+def filled(engine, clock):
+    """A committed ledger of N entries (once on SQLite, once on PostgreSQL)."""
+    return _fill(engine, clock)
+
+
+@pytest.fixture
+def pg_filled(pg_templates, clock):
+    """A committed ledger of N entries on PostgreSQL only: the races below need concurrent writers, which
+    SQLite serialises (BEGIN IMMEDIATE: appenders wait for the verifying transaction, nothing to race)."""
+    from core.db import dispose_engines
+
+    url = pg_templates.fresh()
+    engine = make_engine(url)
+    try:
+        yield _fill(engine, clock)
+    finally:
+        engine.dispose()
+        dispose_engines()
+        pg_templates.drop(url)
 
 
 def _all_nodes(n: int) -> list[tuple[int, int]]:
@@ -166,9 +186,8 @@ def append_mid_verify(monkeypatch):
 
 @DB_SETTINGS
 @given(k=st.integers(1, 4), deep=st.booleans())
-def test_append_committed_between_the_reads_is_no_alarm(filled, append_mid_verify, k, deep):
-    if filled.dialect.name != "postgresql":
-        pytest.skip("SQLite: appenders wait for the verifying transaction (BEGIN IMMEDIATE); nothing to race")
+def test_append_committed_between_the_reads_is_no_alarm(pg_filled, append_mid_verify, k, deep):
+    filled = pg_filled
     append_mid_verify.update(engine=filled, k=k)
     with Session(filled) as s:
         size = ledger.head(s)[0]
@@ -184,10 +203,9 @@ def test_append_committed_between_the_reads_is_no_alarm(filled, append_mid_verif
         assert report.ok and report.entries == size + k, report
 
 
-def test_verify_inside_an_open_session_transaction_uses_a_fresh_snapshot(filled, append_mid_verify):
+def test_verify_inside_an_open_session_transaction_uses_a_fresh_snapshot(pg_filled, append_mid_verify):
     """The session may already be in a transaction (it read the ledger): verify still sees one snapshot."""
-    if filled.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only (see above)")
+    filled = pg_filled
     append_mid_verify.update(engine=filled, k=2)
     with Session(filled) as s:
         assert ledger.count(s) == N  # the session's transaction is open
@@ -218,10 +236,9 @@ def test_verify_leaves_pooled_connections_writable(db_url, clock):
         engine.dispose()
 
 
-def test_connection_bound_verify_holds_off_appenders(filled):
+def test_connection_bound_verify_holds_off_appenders(pg_filled):
     """A session bound to the caller's READ COMMITTED connection: appends wait until that transaction ends."""
-    if filled.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL only")
+    filled = pg_filled
     with filled.connect() as conn:
         with Session(bind=conn) as s:
             assert ledger.verify_ledger(s).ok
