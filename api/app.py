@@ -63,33 +63,39 @@ class BodySizeLimit:
 
 
 class RefuseNul:
-    """Refuse NUL characters in the path, query or JSON body (422): no field of ours can hold one, and
-    PostgreSQL refuses them in text, which would otherwise surface as a 500."""
+    """Refuse NUL characters in the path, query or request body (422 problem+json) before any route runs: no
+    field of ours can hold one, and PostgreSQL refuses them in text, which would otherwise surface as a 500.
+
+    Bodies are checked with byte searches, not parsed: a raw 0x00 byte (invalid in a UTF-8 JSON text; a UTF-16 or
+    UTF-32 JSON body is full of them and is refused as a whole), a JSON escape ``\\u0000`` that is not itself an
+    escaped backslash followed by ``u0000`` text, and ``%00`` in a form body. The streamed upload routes
+    (STREAMED_UPLOADS) are exempt: their raw bytes are file content, where 0x00 and ``\\u0000`` are legitimate,
+    and they must not be buffered.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the URL up front and JSON bodies as they arrive."""
+        """Check the URL up front and, outside the upload routes, the whole (size-capped) body."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         raw = scope.get("raw_path", b"") + b"?" + scope.get("query_string", b"")
         if b"\x00" in raw or b"%00" in raw or "\x00" in scope.get("path", ""):
-            await problems.domain_error_response(_nul_error())(scope, receive, send)
+            await problems.domain_error_response(_nul_error("the URL (path or query)"))(scope, receive, send)
             return
-        is_json = any(n == b"content-type" and b"json" in v for n, v in scope.get("headers", ()))
-        if not is_json:
+        if any(scope["method"] == m and rx.match(scope["path"]) for m, rx in STREAMED_UPLOADS):
             await self.app(scope, receive, send)
             return
 
-        # JSON bodies are small (BodySizeLimit, outside this middleware, caps them): read, check, replay.
+        # Other bodies are small (BodySizeLimit, outside this middleware, caps them): read, check, replay.
         chunks: list[bytes] = []
         try:
             while True:
                 message = await receive()
                 if message["type"] != "http.request":
-                    break
+                    return  # the client went away before sending the whole body: nothing to answer
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     break
@@ -97,8 +103,8 @@ class RefuseNul:
             await problems.domain_error_response(exc)(scope, receive, send)
             return
         body = b"".join(chunks)
-        if b"\\u0000" in body:
-            await problems.domain_error_response(_nul_error())(scope, receive, send)
+        if body and _body_has_nul(body, _content_type(scope)):
+            await problems.domain_error_response(_nul_error("the request body"))(scope, receive, send)
             return
         replayed = False
 
@@ -112,8 +118,30 @@ class RefuseNul:
         await self.app(scope, replay, send)
 
 
-def _nul_error() -> ValidationFailed:
-    return ValidationFailed("text may not contain NUL characters: remove them and try again")
+# A JSON \u0000 escape: preceded by an even number (0, 2, …) of backslashes, so `\\u0000` (an escaped backslash
+# then the text "u0000") is not one. The hex digits 0000 have no case; JSON only has a lower-case \u escape.
+_JSON_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bytes(value).lower()
+    return b""
+
+
+def _body_has_nul(body: bytes, content_type: bytes) -> bool:
+    """Would this body decode to text holding U+0000? (byte searches; the regex runs only after a hit)"""
+    if b"\x00" in body:
+        return True
+    if b"\\u0000" in body and _JSON_NUL_ESCAPE.search(body):
+        return True
+    return b"x-www-form-urlencoded" in content_type and b"%00" in body
+
+
+def _nul_error(where: str) -> ValidationFailed:
+    return ValidationFailed(f"{where} contains a NUL character (U+0000, sent as \\u0000 in JSON or %00 in a URL "
+                            "or form): no text field may hold one; remove it and try again")
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

@@ -4,7 +4,9 @@ Bundle format "coc-audit-bundle/1" (a JSON object):
   scope {case_id, item_id}, generated_at, tree_head (core.signing signed tree head), public_key_fingerprint,
   entries: [{seq, leaf_index, body_b64 (the exact stored bytes), entry_hash, decoded (display only),
              inclusion_proof: [hex, ...]}] in seq order.
-`verify_bundle` needs only the bundle and the ledger's public key PEM: no database, no server.
+`verify_bundle` needs only the bundle and the ledger's public key PEM: no database, no server. Every entry must
+be of the scope's case or of its item (the export's selection). `decoded` is a convenience copy: it must equal
+the parsed bytes, and the custody rows and PDF read body_b64, never `decoded`.
 """
 
 from __future__ import annotations
@@ -86,69 +88,149 @@ def _unhex32(value: Any) -> bytes:
     return raw
 
 
-def verify_bundle(bundle: dict[str, Any], public_key_pem: bytes) -> BundleReport:
-    """Check every entry's bytes → leaf → proof → root → signature, and chain links between neighbours."""
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _entry_body(entry: Any) -> bytes | None:
+    """The exact stored bytes of a bundle entry (its body_b64), or None when missing or not strict base64."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("body_b64"), str):
+        return None
+    try:
+        return base64.b64decode(entry["body_b64"], validate=True)
+    except ValueError:
+        return None
+
+
+def _entry_doc(entry: Any) -> dict[str, Any] | None:
+    """The ledger document parsed from an entry's own bytes (never its untrusted `decoded` view), or None."""
+    body = _entry_body(entry)
+    if body is None:
+        return None
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _scope_ids(scope: Any) -> tuple[str | None, str | None] | str:
+    """(case_id, item_id) of a bundle's scope, at least one given; or the reason the scope is unusable."""
+    if not isinstance(scope, dict):
+        return "the bundle has no scope (case_id / item_id)"
+    case_id, item_id = scope.get("case_id"), scope.get("item_id")
+    if any(v is not None and not isinstance(v, str) for v in (case_id, item_id)):
+        return "the bundle's scope case_id / item_id are not strings"
+    if not case_id and not item_id:
+        return "the bundle's scope names neither a case nor an item"
+    return case_id or None, item_id or None
+
+
+def _scope_mismatch(doc: dict[str, Any], case_id: str | None, item_id: str | None) -> str | None:
+    """Why an entry is outside the scope, or None: like export_bundle, an entry of the case OR of the item."""
+    if (case_id and doc.get("case") == case_id) or (item_id and doc.get("item") == item_id):
+        return None
+    if case_id and item_id:
+        return f"entry belongs to neither case {case_id} nor item {item_id}"
+    return "entry belongs to another case" if case_id else "entry belongs to another item"
+
+
+def verify_bundle(bundle: Any, public_key_pem: bytes) -> BundleReport:
+    """Check every entry's bytes → leaf → proof → root → signature, chain links between neighbours, and that
+    every entry is within the bundle's scope. Never raises: any malformed input is a failed report."""
     report = BundleReport()
     try:
+        _verify_bundle(bundle, public_key_pem, report)
+    except Exception as exc:  # noqa: BLE001 - a bundle that cannot be checked does not verify
+        report.fail(f"the bundle could not be checked ({exc.__class__.__name__})")
+    return report
+
+
+def _verify_bundle(bundle: Any, public_key_pem: bytes, report: BundleReport) -> None:
+    if isinstance(public_key_pem, str):
+        public_key_pem = public_key_pem.encode()
+    try:
+        if not isinstance(public_key_pem, bytes):
+            raise TypeError("not bytes")
         fp = signing.fingerprint(public_key_pem)
-    except ValueError:
+    except (ValueError, TypeError):
         report.fail("the public key is not an Ed25519 PEM key")
-        return report
+        return
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         report.fail(f"not a {BUNDLE_FORMAT} bundle")
-        return report
-    sth = bundle.get("tree_head") or {}
-    if not signing.verify_tree_head(sth, public_key_pem):
+        return
+    sth = bundle.get("tree_head")
+    if not isinstance(sth, dict) or not signing.verify_tree_head(sth, public_key_pem):
         report.fail("the tree head's signature does not verify with this public key")
-        return report
+        return
     if bundle.get("public_key_fingerprint") != fp or sth.get("key_fingerprint") != fp:
         report.fail("the bundle names a different signing key than the one given")
-    size, root = sth["tree_size"], bytes.fromhex(sth["root_hash"])
-    scope = bundle.get("scope") or {}
+    size, root = sth["tree_size"], bytes.fromhex(sth["root_hash"])  # checked by verify_tree_head
+    scope = _scope_ids(bundle.get("scope"))
+    if isinstance(scope, str):
+        report.fail(scope)
+        return
+    case_id, item_id = scope
     entries = bundle.get("entries")
     if not isinstance(entries, list):
         report.fail("the bundle has no entry list")
-        return report
+        return
     previous: tuple[int, str] | None = None
     for pos, entry in enumerate(entries):
-        where = f"entry #{pos + 1} (seq {entry.get('seq') if isinstance(entry, dict) else '?'})"
-        try:
-            seq = entry["seq"]
-            body = base64.b64decode(entry["body_b64"], validate=True)
-            proof = [_unhex32(p) for p in entry["inclusion_proof"]]
-            doc = json.loads(body)
-        except (KeyError, TypeError, ValueError) as exc:
-            report.fail(f"{where}: malformed ({exc.__class__.__name__})")
+        if not isinstance(entry, dict):
+            report.fail(f"entry #{pos + 1}: not a JSON object")
             continue
-        digest = hashlib.sha256(body).hexdigest()
-        if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= size:
+        seq = entry.get("seq")
+        where = f"entry #{pos + 1} (seq {seq if _is_int(seq) else '?'})"
+        missing = [k for k in ("seq", "body_b64", "entry_hash", "inclusion_proof") if k not in entry]
+        if missing:
+            report.fail(f"{where}: malformed (missing {', '.join(missing)})")
+            continue
+        if not _is_int(seq) or not 1 <= seq <= size:
             report.fail(f"{where}: sequence number is outside the signed tree of size {size}")
             continue
-        if entry.get("entry_hash") != digest:
+        body = _entry_body(entry)
+        if body is None:
+            report.fail(f"{where}: malformed (body_b64 is not base64 text)")
+            continue
+        proof_hex = entry["inclusion_proof"]
+        try:
+            if not isinstance(proof_hex, list):
+                raise ValueError("not a list")
+            proof = [_unhex32(p) for p in proof_hex]
+        except ValueError:
+            report.fail(f"{where}: malformed (inclusion_proof is not a list of 32-byte hex hashes)")
+            continue
+        doc = _entry_doc(entry)
+        if doc is None:
+            report.fail(f"{where}: the entry's bytes are not a JSON object")
+            continue
+        digest = hashlib.sha256(body).hexdigest()
+        if entry["entry_hash"] != digest:
             report.fail(f"{where}: entry_hash does not match the entry's bytes")
-        if entry.get("leaf_index", seq - 1) != seq - 1 or not isinstance(doc, dict) or doc.get("seq") != seq:
+        leaf_index = entry.get("leaf_index", seq - 1)
+        if not _is_int(leaf_index) or leaf_index != seq - 1 or doc.get("seq") != seq:
             report.fail(f"{where}: the entry's bytes carry a different sequence number")
         if "decoded" in entry and entry["decoded"] != doc:
             report.fail(f"{where}: the decoded view does not match the entry's bytes")
         if not merkle.verify_inclusion(merkle.leaf_hash(body), seq - 1, size, proof, root):
             report.fail(f"{where}: the inclusion proof does not lead to the signed root")
-        if isinstance(doc, dict):
-            if scope.get("case_id") and scope.get("item_id") is None and doc.get("case") != scope["case_id"]:
-                report.fail(f"{where}: entry belongs to another case")
-            if scope.get("item_id") and scope.get("case_id") is None and doc.get("item") != scope["item_id"]:
-                report.fail(f"{where}: entry belongs to another item")
+        mismatch = _scope_mismatch(doc, case_id, item_id)
+        if mismatch:
+            report.fail(f"{where}: {mismatch}")
         if previous is not None:
             if seq <= previous[0]:
                 report.fail(f"{where}: entries are not in increasing sequence order")
-            elif seq == previous[0] + 1 and isinstance(doc, dict) and doc.get("prev") != previous[1]:
+            elif seq == previous[0] + 1 and doc.get("prev") != previous[1]:
                 report.fail(f"{where}: does not link to the entry before it")
         previous = (seq, digest)
         report.entries_checked += 1
     report.warnings.extend(custody_gaps(bundle))
-    return report
 
 
 # -- chain of custody view ---------------------------------------------------------------------------------
+# Rows are read from each entry's own bytes (body_b64), the bytes verify_bundle checks; the bundle's `decoded`
+# field is a convenience copy that anyone could edit, so it is never shown.
 
 def _pick(data: dict[str, Any], *keys: str) -> Any:
     for k in keys:
@@ -157,33 +239,47 @@ def _pick(data: dict[str, Any], *keys: str) -> Any:
     return None
 
 
-def custody_rows(bundle: dict[str, Any]) -> list[dict[str, str]]:
-    """One display row per entry with the custody fields read tolerantly from the entry's data."""
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def custody_rows(bundle: Any) -> list[dict[str, str]]:
+    """One display row per entry with the custody fields read tolerantly from the entry's verified bytes."""
+    entries = bundle.get("entries") if isinstance(bundle, dict) else None
     rows = []
-    for entry in bundle.get("entries", []):
-        doc = entry.get("decoded") or {}
+    for entry in entries if isinstance(entries, list) else []:
+        doc = _entry_doc(entry)
+        seq = entry.get("seq") if isinstance(entry, dict) else None
+        if doc is None:
+            rows.append({k: "" for k in _ROW_KEYS} | {"seq": _text(seq) if _is_int(seq) else "?",
+                                                       "event": "(entry bytes unreadable)"})
+            continue
         data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
         actor = doc.get("actor") if isinstance(doc.get("actor"), dict) else {}
         seal_intact = _pick(data, "seal_intact")
         rows.append({
-            "seq": str(entry.get("seq", "")),
-            "time": str(doc.get("at", "")),
-            "event": str(doc.get("kind", "")),
-            "item": str(doc.get("item") or ""),
-            "actor": str(actor.get("id", "")),
-            "from": str(_pick(data, "from_user", "from_custodian", "released_by") or ""),
-            "to": str(_pick(data, "to_user", "to_custodian", "custodian", "received_by", "holder") or ""),
-            "reason": str(_pick(data, "reason", "purpose") or ""),
-            "seal": str(_pick(data, "seal_number", "seal") or ""),
+            "seq": _text(doc.get("seq")),
+            "time": _text(doc.get("at")),
+            "event": _text(doc.get("kind")),
+            "item": _text(doc.get("item") or ""),
+            "actor": _text(actor.get("id")),
+            "from": _text(_pick(data, "from_user", "from_custodian", "released_by") or ""),
+            "to": _text(_pick(data, "to_user", "to_custodian", "custodian", "received_by", "holder") or ""),
+            "reason": _text(_pick(data, "reason", "purpose") or ""),
+            "seal": _text(_pick(data, "seal_number", "seal") or ""),
             "seal_intact": "" if seal_intact is None else ("yes" if seal_intact in (True, "true", "yes") else "NO"),
-            "condition": str(_pick(data, "condition") or ""),
-            "location": str(_pick(data, "location", "to_location", "storage_location") or ""),
-            "sha256": str(_pick(data, "sha256", "file_sha256") or ""),
+            "condition": _text(_pick(data, "condition") or ""),
+            "location": _text(_pick(data, "location", "to_location", "storage_location") or ""),
+            "sha256": _text(_pick(data, "sha256", "file_sha256") or ""),
         })
     return rows
 
 
-def custody_gaps(bundle: dict[str, Any]) -> list[str]:
+_ROW_KEYS = ("seq", "time", "event", "item", "actor", "from", "to", "reason", "seal", "seal_intact", "condition",
+             "location", "sha256")
+
+
+def custody_gaps(bundle: Any) -> list[str]:
     """Per item: a hand-off whose releasing person is not the last recorded holder (a custody gap)."""
     holder: dict[str, str] = {}
     out = []
@@ -198,7 +294,7 @@ def custody_gaps(bundle: dict[str, Any]) -> list[str]:
     return out
 
 
-def render_custody_pdf(bundle: dict[str, Any]) -> bytes:
+def render_custody_pdf(bundle: Any) -> bytes:
     """A chain-of-custody report (PDF bytes) listing every event of the bundle with its proof status."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
@@ -211,8 +307,9 @@ def render_custody_pdf(bundle: dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=10 * mm, rightMargin=10 * mm,
                             topMargin=10 * mm, bottomMargin=10 * mm, title="Chain of custody report")
-    sth = bundle.get("tree_head") or {}
-    scope = bundle.get("scope") or {}
+    bundle = bundle if isinstance(bundle, dict) else {}
+    sth = bundle.get("tree_head") if isinstance(bundle.get("tree_head"), dict) else {}
+    scope = bundle.get("scope") if isinstance(bundle.get("scope"), dict) else {}
     subject = ", ".join(f"{k} {v}" for k, v in scope.items() if v) or "ledger"
 
     def p(text: str) -> Paragraph:

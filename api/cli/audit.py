@@ -105,7 +105,7 @@ def audit_verify_bundle(
     key_pem = _read_key(key)
     try:
         data = json.loads(bundle.read_text())
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep for the JSON parser
         fail(f"{bundle} is not a JSON bundle: {exc}")
     try:
         report = verify_bundle(data, key_pem)
