@@ -31,15 +31,39 @@ def audit_log(
     emit(rows, as_json, title="Ledger", columns=None if as_json else LOG_COLUMNS)
 
 
+@audit_app.command("tree-head")
+@api_errors
+def audit_tree_head(
+    out: Path = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the signed tree head here (JSON)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fetch the current signed tree head. Keep it (outside the centre): `coc audit verify --since FILE` later
+    proves the ledger only grew since, which the database alone cannot (its newest rows could be rewritten)."""
+    with client() as api:
+        sth = api.tree_head()
+    if out is not None:
+        out.write_text(json.dumps(sth, indent=2))
+    emit(sth if out is None or as_json else {"tree_head": str(out), **sth}, as_json, title="Signed tree head")
+
+
 @audit_app.command("verify")
 @api_errors
 def audit_verify(
     deep: bool = typer.Option(False, "--deep", help="Also re-derive every entry's hash from its stored bytes."),
+    since: Path = typer.Option(None, "--since", exists=True, dir_okay=False,
+                               help="A signed tree head kept earlier (`coc audit tree-head --out`): also prove, "
+                                    "offline, that today's ledger extends it (RFC 9162 consistency proof)."),
+    key: str = typer.Option(None, "--key", help="With --since: the ledger's public key (file or PEM text)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Ask the server to recompute the hash chain and Merkle tree; exits 1 if the ledger is not intact."""
+    if since is not None and key is None:
+        raise typer.BadParameter("--since needs --key (the public key you trust, kept with the tree head)")
     with client() as api:
         report = api.audit_verify(deep=deep)
+        if since is not None and _is_ok(report):
+            report["since"] = _check_since(api, since, _read_key(key), report.get("tree_head"))
+            report["ok"] = report["since"]["ok"]
     if as_json:
         emit(report, True)
     else:
@@ -119,6 +143,38 @@ def audit_verify_bundle(
         raise typer.Exit(1)
     if not as_json:
         console().print("[bold green]bundle verified[/]")
+
+
+def _check_since(api: Any, path: Path, key_pem: bytes, current: dict[str, Any] | None) -> dict[str, Any]:
+    """Check, on this machine, that the server's current signed tree head extends the one kept in `path`."""
+    from core import merkle, signing  # offline crypto only (as verify-bundle)
+
+    try:
+        old = json.loads(path.read_text())
+        old_size, old_root = int(old["tree_size"]), bytes.fromhex(old["root_hash"])
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return {"ok": False, "detail": f"{path} is not a signed tree head"}
+    if not signing.verify_tree_head(old, key_pem):
+        return {"ok": False, "detail": f"the tree head in {path} is not signed by this key"}
+    if not isinstance(current, dict) or not signing.verify_tree_head(current, key_pem):
+        return {"ok": False, "detail": "the server's current tree head is missing or not signed by this key"}
+    new_size, new_root = int(current["tree_size"]), bytes.fromhex(current["root_hash"])
+    if new_size < old_size:
+        return {"ok": False, "detail": f"the ledger has {new_size} entries, fewer than the {old_size} of the "
+                                       f"tree head kept from {old.get('timestamp')}: entries were removed"}
+    if old_size == 0:
+        ok = True
+    elif old_size == new_size:
+        ok = old_root == new_root
+    else:
+        proof = api.consistency_proof(old_size, new_size)
+        ok = merkle.verify_consistency(old_size, new_size, old_root, new_root,
+                                       [bytes.fromhex(p) for p in proof.get("path", [])])
+    detail = (f"the ledger of {new_size} entries extends the tree head of {old_size} entries kept from "
+              f"{old.get('timestamp')}" if ok else
+              f"the ledger does NOT extend the tree head of {old_size} entries kept from {old.get('timestamp')}: "
+              "entries up to that size were changed, removed or reordered")
+    return {"ok": ok, "detail": detail, "kept_size": old_size, "current_size": new_size}
 
 
 def _read_key(key: str) -> bytes:

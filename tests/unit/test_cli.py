@@ -367,3 +367,43 @@ def test_case_clocks_after_the_assault_time(cli, live_api):  # noqa: F811
     assert clocks.exit_code == 0, clocks.output
     assert isinstance(json.loads(clocks.output), list)
     assert cli("case", "clocks", case["id"]).exit_code == 0
+
+
+def test_audit_verify_since_a_kept_tree_head(cli, live_api, tmp_path):  # noqa: F811
+    """An auditor keeps a signed tree head; later `verify --since` proves (offline checks of a consistency
+    proof and both signatures) that the ledger only grew — and fails for a head the ledger does not extend."""
+    from datetime import UTC, datetime
+
+    from core import signing
+
+    login_as(cli, live_api, "auditor")
+    head, key = tmp_path / "sth.json", tmp_path / "ledger.pem"
+    assert cli("audit", "tree-head", "--out", str(head)).exit_code == 0
+    assert cli("audit", "public-key", "--out", str(key)).exit_code == 0
+    kept = json.loads(head.read_text())
+    login_as(cli, live_api, "examiner")
+    for _ in range(3):  # the ledger grows after the head was kept
+        case = json.loads(cli("case", "open", "--json").output)
+        cli("consent", "record", case["id"], "medical-care")
+    login_as(cli, live_api, "auditor")
+    assert cli("audit", "verify", "--since", str(head)).exit_code == 2  # --key is required with --since
+    ok = cli("audit", "verify", "--since", str(head), "--key", str(key), "--json")
+    assert ok.exit_code == 0, ok.output
+    since = json.loads(ok.output)["since"]
+    assert since["ok"] is True and since["kept_size"] == kept["tree_size"] < since["current_size"]
+
+    # A head with the same size but another root (what a rewrite of those entries would leave behind),
+    # validly signed: the ledger does not extend it.
+    forged = signing.sign_tree_head(kept["tree_size"], "ab" * 32, datetime.now(UTC),
+                                    live_api.harness.settings.data_dir)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(forged))
+    bad = cli("audit", "verify", "--since", str(other), "--key", str(key), "--json")
+    assert bad.exit_code == 1 and "does NOT extend" in json.loads(bad.output)["since"]["detail"]
+    # A head signed by another key is refused as such.
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    foreign = signing.sign_tree_head(kept["tree_size"], kept["root_hash"], datetime.now(UTC), stranger)
+    other.write_text(json.dumps(foreign))
+    bad = cli("audit", "verify", "--since", str(other), "--key", str(key), "--json")
+    assert bad.exit_code == 1 and "not signed by this key" in json.loads(bad.output)["since"]["detail"]
