@@ -100,8 +100,13 @@ def _role(data: dict) -> str | None:
     return data.get("to_role") or data.get("custodian_role")
 
 
+_TOX_SAMPLES = ("toxicology-blood", "toxicology-urine")
+_TOX_SAMPLE_OF = {ClockName.TOXICOLOGY_BLOOD: "toxicology-blood", ClockName.TOXICOLOGY_URINE: "toxicology-urine"}
+
+
 @dataclass
 class _ItemProgress:
+    retention_until: datetime | None = None  # the item's own retention date, as recorded at collection
     collected_at: datetime | None = None
     notified_at: datetime | None = None
     le_at: datetime | None = None
@@ -122,24 +127,36 @@ def _read_progress(session: Session, case_id: str, now: datetime):
     ).all()
     care: dict[str, datetime] = {}
     exam_at: datetime | None = None
-    tox_at: datetime | None = None
+    tox_at: dict[str, datetime] = {}  # "toxicology-blood" / "toxicology-urine" → first collected (or declined)
     items: dict[str, _ItemProgress] = {}
     for kind, item_id, recorded_at, body in entries:
         at = as_utc(recorded_at)
         if at > now:
             continue
         data = json.loads(bytes(body)).get("data") or {}
-        if kind == EventKind.CARE_RECORDED and data.get("care"):
+        # A clinical clock stops when the survivor decided either way (given or declined, consent declined);
+        # an offer still being considered keeps its alarm running.
+        if kind == EventKind.CARE_RECORDED and data.get("care") and data.get("status") in ("given", "declined"):
             care[data["care"]] = _first(care.get(data["care"]), at)
         elif kind == EventKind.EXAM_RECORDED:
             exam_at = _first(exam_at, at)
-        elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == "collect-toxicology":
-            tox_at = _first(tox_at, at)
+        elif kind == EventKind.CONSENT_RECORDED and data.get("decision") == "declined":
+            if data.get("scope") == "forensic-exam":
+                exam_at = _first(exam_at, at)
+                for sample in _TOX_SAMPLES:  # no exam: no samples either
+                    tox_at[sample] = _first(tox_at.get(sample), at)
+            elif data.get("scope") == "evidence-toxicology":
+                for sample in _TOX_SAMPLES:
+                    tox_at[sample] = _first(tox_at.get(sample), at)
         if item_id is None:
             continue
         p = items.setdefault(item_id, _ItemProgress())
         if kind == EventKind.ITEM_COLLECTED:
             p.collected_at = _first(p.collected_at, at)
+            if data.get("item_kind") in _TOX_SAMPLES:  # each sample meets its own window
+                tox_at[data["item_kind"]] = _first(tox_at.get(data["item_kind"]), at)
+            if data.get("retention_until"):
+                p.retention_until = as_utc(datetime.fromisoformat(str(data["retention_until"]).replace("Z", "+00:00")))
         elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == "release-to-law-enforcement":
             p.notified_at = _first(p.notified_at, at)
         if not kind.startswith("custody:"):
@@ -203,7 +220,7 @@ def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list
             elif name is ClockName.EVIDENCE_COLLECTION:
                 met = exam_at
             else:
-                met = tox_at
+                met = tox_at.get(_TOX_SAMPLE_OF[name])
             out.append(_state(name, assault, assault + pack.hours(field), met, now))
     for item_id, p in sorted(items.items()):
         if p.destroyed_at is not None:
@@ -222,8 +239,9 @@ def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list
             out.append(_state(ClockName.LAB_ANALYSIS, p.lab_at, p.lab_at + pack.days("lab_analysis_days"),
                               p.analysed_at, now, item_id))
         if p.collected_at is not None and p.le_at is None and case.reporting != Reporting.UNRESTRICTED:
-            # An unreported kit is kept for the retention period; notice is due that many days before its end.
-            end = p.collected_at + pack.days("unreported_retention_days")
+            # An unreported kit is kept until its retention date (the item's own, which destruction enforces;
+            # the pack's period from collection for entries that have none); notice is due that many days before.
+            end = p.retention_until or p.collected_at + pack.days("unreported_retention_days")
             out.append(_state(ClockName.DESTRUCTION_NOTICE, p.collected_at,
                               end - pack.days("destruction_notice_days"), None, now, item_id))
     return out

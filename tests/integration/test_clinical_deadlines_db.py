@@ -27,8 +27,8 @@ WATCH = system_actor("deadline-watch")
 def _grant(session, actor, case_id, scope, **kw):
     kw.setdefault("method", Method.WRITTEN)
     kw.setdefault("form_ref", "F-1")
-    consent.record_decision(session, actor=actor, case_id=case_id,
-                            data=ConsentDecisionCreate(scope=scope, decision=Decision.GRANTED, **kw))
+    kw.setdefault("decision", Decision.GRANTED)
+    consent.record_decision(session, actor=actor, case_id=case_id, data=ConsentDecisionCreate(scope=scope, **kw))
 
 
 def _open(session, examiner, clock, hours_ago=10, **kw):
@@ -64,12 +64,17 @@ def test_pep_alert_raised_once_and_stopped_by_care(session, examiner, clock):
     assert ledger.decode(session.get(ledger.LedgerEntry, raised[0].ledger_seq))["kind"] == EventKind.ALERT_RAISED
     clock.advance(timedelta(hours=1))
     assert deadlines.scan_deadlines(session, actor=WATCH) == []  # never the same alert twice
-    # EC: window 120 h; once care is recorded as offered the clock is met and no alert comes
+    # EC: window 120 h. An offer the survivor is still considering keeps the alarm running (PEP/EC must not
+    # be forgotten); a decision either way stops it.
     clinical.record_care(session, actor=examiner, case_id=case.id, data=clinical.CareCreate(
         care=clinical.CareKind.EMERGENCY_CONTRACEPTION, status=clinical.CareStatus.OFFERED, occurred_at=clock.now()))
-    clock.advance(timedelta(hours=50))
+    clock.advance(timedelta(hours=47))  # 115 h after the assault
     messages = [a.message for a in deadlines.scan_deadlines(session, actor=WATCH)]
-    assert not any("contraception" in m for m in messages)
+    assert "emergency contraception window closes in 5 h" in messages
+    clinical.record_care(session, actor=examiner, case_id=case.id, data=clinical.CareCreate(
+        care=clinical.CareKind.EMERGENCY_CONTRACEPTION, status=clinical.CareStatus.DECLINED, occurred_at=clock.now()))
+    clock.advance(timedelta(hours=3))
+    assert deadlines.scan_deadlines(session, actor=WATCH) == []
     clocks = {c.name: c for c in deadlines.case_clocks(session, case.id)}
     assert clocks[ClockName.HIV_PEP].status is ClockStatus.EXPIRED
     assert clocks[ClockName.EMERGENCY_CONTRACEPTION].status is ClockStatus.MET
@@ -176,3 +181,42 @@ def test_ten_month_case_restricted_then_converted(session, examiner, clock):
     kinds = [e.kind for e in session.query(ledger.LedgerEntry).filter_by(case_id=case.id).order_by("seq")]
     assert kinds.count(EventKind.CHECKPOINT_DENIED) == 10 and kinds[-1] == EventKind.CHECKPOINT_ALLOWED
     assert ledger.verify_chain(session).ok
+
+
+def test_each_toxicology_sample_meets_its_own_window_and_a_declined_consent_stops_the_alarm(session, examiner,
+                                                                                           clock):
+    """Collecting urine does not meet the 24 h blood window; a declined exam or toxicology consent stops the
+    evidence and toxicology alarms (nobody is pushed to collect after a refusal)."""
+    from evidence.items import EvidenceItemCreate, ItemKind, collect_item
+
+    case = _open(session, examiner, clock, hours_ago=20)
+    _grant(session, examiner, case.id, S.FORENSIC_EXAM)
+    _grant(session, examiner, case.id, S.EVIDENCE_TOXICOLOGY)
+    collect_item(session, actor=examiner, case_id=case.id, data=EvidenceItemCreate(
+        kind=ItemKind.TOXICOLOGY_URINE, description="urine sample"), now=clock.now())
+    clock.advance(timedelta(hours=10))  # 30 h: the blood window (24 h) has passed without a blood sample
+    clocks = {c.name: c for c in deadlines.case_clocks(session, case.id)}
+    assert clocks[ClockName.TOXICOLOGY_URINE].status is ClockStatus.MET
+    assert clocks[ClockName.TOXICOLOGY_BLOOD].status is ClockStatus.EXPIRED
+
+    other = _open(session, examiner, clock, hours_ago=110)
+    _grant(session, examiner, other.id, S.FORENSIC_EXAM, decision=Decision.DECLINED)
+    messages = [a.message for a in deadlines.scan_deadlines(session, actor=WATCH) if a.case_id == other.id]
+    assert not any("evidence" in m or "toxicology" in m for m in messages)
+    clocks = {c.name: c for c in deadlines.case_clocks(session, other.id)}
+    assert clocks[ClockName.EVIDENCE_COLLECTION].status is ClockStatus.MET
+
+
+def test_destruction_notice_follows_the_items_own_retention_date(session, examiner, clock):
+    """The notice clock counts back from the retention date destruction will enforce, not a pack default."""
+    from evidence.items import EvidenceItemCreate, ItemKind, collect_item
+    from policies.jurisdictions import get_pack
+
+    case = _open(session, examiner, clock, reporting=Reporting.RESTRICTED)
+    _grant(session, examiner, case.id, S.FORENSIC_EXAM)
+    retention = clock.now() + timedelta(days=400)
+    item = collect_item(session, actor=examiner, case_id=case.id, data=EvidenceItemCreate(
+        kind=ItemKind.KIT, description="kit", retention_until=retention), now=clock.now())
+    notice = next(c for c in deadlines.case_clocks(session, case.id) if c.name is ClockName.DESTRUCTION_NOTICE)
+    assert notice.item_id == item.id
+    assert notice.deadline == retention - get_pack(case.jurisdiction).days("destruction_notice_days")
