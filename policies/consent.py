@@ -232,6 +232,11 @@ def record_decision(
         raise ValidationFailed("expires_at is already in the past: give a future expiry date")
     if data.method is Method.MINOR_ASSENT and not case.age_band.is_minor:
         raise ValidationFailed("minor-assent is only for a minor's case; use verbal, written or guardian")
+    if data.method is Method.GUARDIAN and can_self_consent(case):
+        # A survivor old enough to consent decides for themselves: a guardian's word must never replace
+        # (or override) their own decision.
+        raise ValidationFailed(f"this survivor can consent for themselves in {case.jurisdiction} (age band "
+                               f"{case.age_band}): record their own decision, not a guardian's")
     if data.decision is Decision.GRANTED and actor.role == "advocate":
         # An advocate may pass on a survivor's refusal or withdrawal (it can only narrow sharing), but a grant
         # is recorded by the examiner who obtained it: an advocate must not unlock their own access (the

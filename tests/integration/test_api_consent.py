@@ -65,7 +65,8 @@ def test_consent_exam_and_advocate_flow(harness, clock):
     assert plans[0]["notes"] == "plan notes"
 
     clocks = {x["name"]: x for x in c.get(f"/cases/{case_id}/clocks", headers=examiner.headers).json()}
-    assert clocks["hiv-pep"]["status"] == "met" and clocks["emergency-contraception"]["status"] == "running"
+    # PEP was only offered: the survivor has not decided, so its clock keeps running (and alerting)
+    assert clocks["hiv-pep"]["status"] == "running" and clocks["emergency-contraception"]["status"] == "running"
 
     coordinator = harness.user("coordinator")
     packs = c.get("/jurisdictions", headers=coordinator.headers).json()

@@ -26,7 +26,8 @@ def _case(session, examiner, clock, **kw):
 def _grant(session, actor, case_id, scope, method=Method.WRITTEN, **kw):
     if method in (Method.WRITTEN, Method.GUARDIAN):
         kw.setdefault("form_ref", "FORM-1")
-    data = ConsentDecisionCreate(scope=scope, decision=Decision.GRANTED, method=method, **kw)
+    kw.setdefault("decision", Decision.GRANTED)
+    data = ConsentDecisionCreate(scope=scope, method=method, **kw)
     return consent.record_decision(session, actor=actor, case_id=case_id, data=data)
 
 
@@ -133,6 +134,17 @@ def test_under_age_of_consent_needs_a_guardian(session, examiner, clock):
     clock.advance(timedelta(minutes=1))
     _grant(session, examiner, case.id, S.MEDICAL_CARE, method=Method.GUARDIAN)
     assert _decide(session, examiner, case.id, H.MEDICAL_CARE).allowed
+
+
+def test_a_guardian_cannot_decide_for_a_survivor_who_can_consent(session, examiner, clock):
+    """A 16-17 year old in Texas (and any adult) consents for themselves: a guardian's grant is refused, so
+    it can never override the survivor's own refusal."""
+    for band, jurisdiction in ((AgeBand.AGE_16_17, "us-tx"), (AgeBand.ADULT, "us-wa")):
+        case = _case(session, examiner, clock, age_band=band, jurisdiction=jurisdiction)
+        _grant(session, examiner, case.id, S.RELEASE_LAW_ENFORCEMENT, decision=Decision.DECLINED)
+        with pytest.raises(ValidationFailed, match="for themselves"):
+            _grant(session, examiner, case.id, S.RELEASE_LAW_ENFORCEMENT, method=Method.GUARDIAN)
+        assert not _decide(session, examiner, case.id, H.RELEASE_LAW_ENFORCEMENT).allowed
 
 
 def test_enforce_commits_the_denial_and_raises(engine, session, examiner, clock):
