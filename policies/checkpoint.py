@@ -62,9 +62,11 @@ REQUIREMENTS: dict[Handoff, Requirement] = {
     Handoff.PHOTO_SHARE_PUBLICATION: Requirement((S.PHOTO_RECORD, S.PHOTO_PUBLICATION)),
     Handoff.ADVOCATE_SHARE: Requirement(
         (S.SHARE_ADVOCATE,), written=frozenset({S.SHARE_ADVOCATE}), expiry=frozenset({S.SHARE_ADVOCATE})),
+    # A restricted/anonymous report means no police involvement (domain.md): its kit stays at the centre until
+    # the survivor converts the report to unrestricted, whatever release form is on file.
     Handoff.RELEASE_LAW_ENFORCEMENT: Requirement(
         (S.RELEASE_LAW_ENFORCEMENT,), written_if_pack=frozenset({S.RELEASE_LAW_ENFORCEMENT}),
-        override_bases=frozenset({OverrideBasis.COURT_ORDER})),
+        reported_case_only=True, override_bases=frozenset({OverrideBasis.COURT_ORDER})),
     Handoff.LAB_TESTING: Requirement(
         (S.RELEASE_LAW_ENFORCEMENT, S.LAB_TESTING), written_if_pack=frozenset({S.RELEASE_LAW_ENFORCEMENT}),
         reported_case_only=True, override_bases=frozenset({OverrideBasis.COURT_ORDER})),
@@ -133,7 +135,8 @@ def _evaluate(session: Session, case: Case, handoff: Handoff, now: datetime,
             continue
         return False, f"{handoff} refused: {problem}", []
     if req.reported_case_only and (case.reporting != Reporting.UNRESTRICTED or subject.get("reported") is False):
-        return False, f"{handoff} refused: the kit is not reported (case reporting is {case.reporting})", []
+        return False, (f"{handoff} refused: the kit is not reported (case reporting is {case.reporting}); the "
+                       "survivor can convert the report to unrestricted at any time"), []
     reason = f"{handoff} allowed: consent on record for {', '.join(req.scopes)}"
     if via_override:
         reason += "; statutory override: " + "; ".join(via_override)

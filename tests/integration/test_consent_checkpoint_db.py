@@ -181,3 +181,16 @@ def test_system_actor_is_refused_written_without_form(session, examiner, clock):
     with pytest.raises(ValueError, match="form_ref"):
         ConsentDecisionCreate(scope=S.MEDICAL_CARE, decision=Decision.GRANTED, method=Method.WRITTEN)
     assert Actor(id="system:x", role="system").is_system
+
+
+def test_a_restricted_report_is_never_released_to_police_until_converted(session, examiner, clock):
+    """Restricted/anonymous means no police involvement: even a written release is refused until the survivor
+    converts the report to unrestricted; then the same consent allows it."""
+    from policies import cases as case_service
+
+    case = _case(session, examiner, clock, reporting=Reporting.RESTRICTED)
+    _grant(session, examiner, case.id, S.RELEASE_LAW_ENFORCEMENT)
+    d = _decide(session, examiner, case.id, H.RELEASE_LAW_ENFORCEMENT)
+    assert not d.allowed and "not reported" in d.reason and "unrestricted" in d.reason
+    case_service.change_reporting(session, actor=examiner, case_id=case.id, reporting=Reporting.UNRESTRICTED)
+    assert _decide(session, examiner, case.id, H.RELEASE_LAW_ENFORCEMENT).allowed
