@@ -344,9 +344,12 @@ def _raise(session: Session, actor: Actor, case: Case, clock: ClockState, key: s
     return alert
 
 
-def list_alerts(session: Session, *, case_id: str | None = None, limit: int = 200) -> list[Alert]:
-    """Alerts, newest first (optionally of one case)."""
+def list_alerts(session: Session, *, case_id: str | None = None, case_ids: list[str] | None = None,
+                limit: int = 200) -> list[Alert]:
+    """Alerts, newest first (optionally of one case, and/or only of `case_ids`)."""
     stmt = select(Alert).order_by(Alert.raised_at.desc(), Alert.id).limit(limit)
     if case_id is not None:
         stmt = stmt.where(Alert.case_id == case_id)
+    if case_ids is not None:
+        stmt = stmt.where(Alert.case_id.in_(case_ids))  # type: ignore[union-attr]
     return list(session.execute(stmt).scalars().all())

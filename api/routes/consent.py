@@ -166,11 +166,11 @@ def get_alerts(session: SessionDep, actor: Actor = require(P.ALERT_READ),
                case_id: Annotated[str | None, Query(max_length=32)] = None,
                limit: Annotated[int, Query(ge=1, le=500)] = 200) -> list[deadlines.Alert]:
     """Deadline alerts, newest first; staff see the cases they are assigned to, auditors/coordinators all."""
-    alerts = deadlines.list_alerts(session, case_id=case_id, limit=limit)
     if actor.role in (Role.COORDINATOR, Role.AUDITOR):
-        return alerts
-    mine = set(authz.assigned_case_ids(session, actor.id))
-    return [a for a in alerts if a.case_id in mine]
+        return deadlines.list_alerts(session, case_id=case_id, limit=limit)
+    # Filter before the limit (in the query): newer alerts of other cases must not push one's own out.
+    mine = authz.assigned_case_ids(session, actor.id)
+    return deadlines.list_alerts(session, case_id=case_id, case_ids=mine, limit=limit)
 
 
 @router.get("/jurisdictions", response_model=list[RulePack])

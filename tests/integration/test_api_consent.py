@@ -91,6 +91,16 @@ def test_alerts_visible_to_assigned_staff_only(harness, clock):
     assert any(a["message"] == "PEP window closes in 5 h" and a["case_id"] == case_id for a in mine)
     assert c.get("/alerts", headers=harness.user("examiner").headers).json() == []
     assert len(c.get("/alerts", headers=harness.user("auditor").headers).json()) == len(mine)
+    # Newer alerts of other cases must not push one's own out of a limited page.
+    other = harness.user("examiner")
+    for _ in range(3):
+        c.post("/cases", json={"assault_at": iso(clock.now() - timedelta(hours=67))}, headers=other.headers)
+    clock.advance(timedelta(minutes=1))
+    with Session(harness.engine) as s:
+        assert len(scan_deadlines(s, actor=system_actor("deadline-watch"))) >= 3
+        s.commit()
+    page = c.get("/alerts", params={"limit": 1}, headers=examiner.headers).json()
+    assert [a["case_id"] for a in page] == [case_id]
 
 
 def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocate(harness, clock):
