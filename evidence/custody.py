@@ -25,7 +25,7 @@ from core.ids import is_valid_id, new_id
 from core.ledger import EventKind, LedgerEntry
 from evidence.items import EvidenceItem, ItemCustody, ItemKind, ItemStatus, check_location, get_item
 from policies.handoffs import Handoff
-from policies.permissions import Role
+from policies.permissions import CASE_SCOPED_FOR, Permission, Role
 
 
 class CustodyEventKind(StrEnum):
@@ -316,10 +316,25 @@ def _items_of_party(user_id: str):
     return offered.union(held)
 
 
+# Roles that see items only of cases they are assigned to (or break glass for): an item's description is exam
+# detail (policies.permissions.CASE_SCOPED_FOR). Lab, law enforcement and auditors: by role and custody instead.
+_CASE_BOUND_ROLES = CASE_SCOPED_FOR[Permission.ITEM_READ] | CASE_SCOPED_FOR[Permission.CUSTODY_READ]
+
+
+def _require_case_access(session: Session, actor: Actor, case_id: str) -> None:
+    from policies.authz import authorize
+
+    authorize(session, actor, Permission.CASE_READ, case_id)  # assignment or break-glass, else PermissionDenied
+
+
 def require_item_visible(session: Session, *, actor: Actor, item_id: str) -> None:
     """Law enforcement sees only items offered or released to them (or that they hold): the centre's other
-    evidence, and whether a case exists at all (restricted reports), is not theirs to see. Other roles see
-    items as their permissions say (lab and evidence staff handle every item; no identity is on an item)."""
+    evidence, and whether a case exists at all (restricted reports), is not theirs to see. Examiners (and
+    advocates) see the items of cases they are assigned to. Lab and evidence staff and auditors see every item
+    by role (no identity is on an item)."""
+    if actor.role in _CASE_BOUND_ROLES:
+        _require_case_access(session, actor, get_item(session, item_id).case_id)
+        return
     if actor.role != Role.LAW_ENFORCEMENT:
         return
     state = session.get(ItemCustody, item_id)
@@ -335,6 +350,8 @@ def visible_items(session: Session, *, actor: Actor, case_id: str) -> list[Evide
     """The case's items `actor` may see (see require_item_visible), oldest first."""
     from evidence.items import list_items
 
+    if actor.role in _CASE_BOUND_ROLES:
+        _require_case_access(session, actor, case_id)
     found = list_items(session, case_id)
     if actor.role != Role.LAW_ENFORCEMENT:
         return found

@@ -99,6 +99,14 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
 })
 
+# Permissions that are case-scoped for some roles only (checked in the service, which knows the item's case):
+# examiners and advocates see the items of their own cases; lab and evidence staff and auditors see items by
+# role, law enforcement only items released or offered to them (evidence.custody.require_item_visible).
+CASE_SCOPED_FOR: dict[Permission, frozenset[Role]] = {
+    P.ITEM_READ: frozenset({Role.EXAMINER, Role.ADVOCATE}),
+    P.CUSTODY_READ: frozenset({Role.EXAMINER, Role.ADVOCATE}),
+}
+
 # Reads of survivor-sensitive data: always written to the access log.
 SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.CARE_READ, P.FILE_DOWNLOAD,
                                                P.SAFETY_PLAN_READ})

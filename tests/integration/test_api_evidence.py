@@ -140,3 +140,21 @@ def test_law_enforcement_sees_only_items_released_or_offered_to_them(harness):
     assert c.get(f"/items/{released}", headers=other_officer.headers).status_code == 403
     lab = harness.user("lab")  # lab and evidence staff handle every item (no identity on an item)
     assert c.get(f"/items/{kept}", headers=lab.headers).status_code == 200
+
+
+def test_an_unassigned_examiner_cannot_read_another_cases_items(harness):
+    """Item descriptions are exam detail: an examiner not assigned to the case gets 403 (break-glass aside)."""
+    c = harness.client
+    examiner, stranger = harness.user("examiner"), harness.user("examiner")
+    case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
+    _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs")
+    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    item_id = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
+    for path in (f"/cases/{case_id}/items", f"/items/{item_id}", f"/items/{item_id}/custody"):
+        assert c.get(path, headers=examiner.headers).status_code == 200
+        r = c.get(path, headers=stranger.headers)
+        assert r.status_code == 403 and "not assigned" in r.json()["detail"], path
+    r = c.post(f"/cases/{case_id}/break-glass", headers=stranger.headers,
+               json={"reason": "survivor in the emergency department now, assigned examiner unreachable"})
+    assert r.status_code in (200, 201), r.text
+    assert c.get(f"/items/{item_id}", headers=stranger.headers).status_code == 200
