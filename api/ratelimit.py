@@ -28,7 +28,7 @@ class RateLimiter:
         now = time.monotonic() if now is None else now
         with self._lock:
             if len(self._hits) > self.max_keys:
-                self._hits.clear()
+                self._evict(now)
             for key in keys:
                 q = self._hits.setdefault(key, deque())
                 while q and now - q[0] >= self.window_s:
@@ -38,6 +38,18 @@ class RateLimiter:
                     raise RateLimited("too many attempts: wait a minute and try again", retry_after=retry)
             for key in keys:
                 self._hits[key].append(now)
+
+    def _evict(self, now: float) -> None:
+        """Make room without forgetting a key that is being limited: a flood of new keys (cheap for an attacker)
+        must not reset the window of the account it is guessing at. Expired windows go first, then keys below
+        their limit (least recently hit first); keys at their limit go only if nothing else is left."""
+        for key in [k for k, q in self._hits.items() if not q or now - q[-1] >= self.window_s]:
+            del self._hits[key]
+        excess = len(self._hits) - self.max_keys * 9 // 10
+        if excess > 0:
+            order = sorted(self._hits.items(), key=lambda kv: (len(kv[1]) >= self.per_minute, kv[1][-1]))
+            for key, _ in order[:excess]:
+                del self._hits[key]
 
     def reset(self) -> None:
         """Forget every window (tests, admin)."""

@@ -413,8 +413,12 @@ class Stack:
         s = self.settings
         self.step(f"starting the API on {s.api_host}:{s.api_port} …")
         env = child_env(self.settings, self._prefect_client_env())
+        # --no-proxy-headers: nothing sits in front of the embedded API, so an X-Forwarded-For header is the
+        # client's own claim; trusting it (uvicorn's default for 127.0.0.1) would let anyone on this host pick
+        # the address the login and status-lookup rate limits count against.
         self._spawn("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                            "--host", s.api_host, "--port", str(s.api_port), "--no-access-log"], env)
+                            "--host", s.api_host, "--port", str(s.api_port), "--no-access-log",
+                            "--no-proxy-headers"], env)
 
     def _wait_ready(self) -> None:
         s = self.settings
