@@ -564,6 +564,44 @@ def cancel_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     return _close_transfer(session, actor=actor, transfer_id=transfer_id, data=data, now=now, declined=False)
 
 
+# Open offers that a withdrawn consent ends (the release consent also underlies a lab submission).
+_OFFERS_ENDED_BY_WITHDRAWAL = {
+    "release-to-law-enforcement": (TransferPurpose.RELEASE.value, TransferPurpose.LAB.value),
+    "lab-testing": (TransferPurpose.LAB.value,),
+}
+
+
+def cancel_offers_on_withdrawal(session: Session, case_id: str, scope: str, actor: Actor, now: datetime) -> None:
+    """Withdrawal hook: a release or lab submission offered but not accepted yet is cancelled at once when the
+    consent it relied on is withdrawn (acceptance would be refused anyway; this way the item is not left
+    pending and the officer or lab no longer sees an offer). Recorded as TRANSFER_CANCELLED by the actor who
+    recorded the withdrawal."""
+    purposes = _OFFERS_ENDED_BY_WITHDRAWAL.get(str(scope))
+    if not purposes:
+        return
+    offers = session.execute(
+        select(Transfer).join(EvidenceItem, EvidenceItem.id == Transfer.item_id)
+        .where(EvidenceItem.case_id == case_id, Transfer.status == TransferStatus.OFFERED.value,
+               Transfer.purpose.in_(purposes))  # type: ignore[attr-defined]
+        .order_by(Transfer.offered_at, Transfer.id)
+    ).scalars().all()
+    for transfer in offers:
+        item, state = lock_item(session, transfer.item_id)
+        session.refresh(transfer)
+        if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:
+            continue
+        transfer.status = TransferStatus.CANCELLED
+        session.add(transfer)
+        state.pending_transfer_id = None
+        reason = f"consent withdrawn: {scope}"
+        _record(session, item, state, CustodyEventKind.TRANSFER_CANCELLED, actor, now,
+                data={"transfer_id": transfer.id, "purpose": str(transfer.purpose), "from_user": transfer.from_user,
+                      "to_user": transfer.to_user, "custodian": state.custodian, "reason": reason,
+                      "location": state.location},
+                event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": reason,
+                       "transfer_id": transfer.id, "location": state.location})
+
+
 def _ledger_for_accept(kind: CustodyEventKind) -> EventKind:
     return {CustodyEventKind.RELEASED: EventKind.RELEASED, CustodyEventKind.RETURNED: EventKind.RETURNED}.get(
         kind, EventKind.TRANSFER_ACCEPTED)

@@ -27,7 +27,7 @@ from evidence.custody import (
 )
 from evidence.items import EvidenceItemCreate, ItemKind, ItemStatus, collect_item, get_custody
 from policies.handoffs import ConsentScope
-from tests.evidence_support import EXAMINER, LAB, LAB2, OFFICER, grant, new_case, new_item
+from tests.evidence_support import ALL_SCOPES, EXAMINER, LAB, LAB2, OFFICER, grant, new_case, new_item
 
 
 def _counts(session):
@@ -142,8 +142,34 @@ def test_release_with_consent_completes_on_acceptance(session, clock):
         accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
 
 
-def test_release_refused_at_acceptance_when_consent_withdrawn_after_offer(session, clock):
-    """The handoff happens at acceptance: a release withdrawn after the offer is refused then, and recorded."""
+def test_release_refused_at_acceptance_when_consent_expired_after_offer(session, clock):
+    """The handoff happens at acceptance: a release consent that expired after the offer is refused then,
+    and the refusal is recorded."""
+    from datetime import timedelta
+
+    from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
+
+    case_id = new_case(session, consents=tuple(s for s in ALL_SCOPES if s is not ConsentScope.RELEASE_LAW_ENFORCEMENT))
+    record_decision(session, actor=EXAMINER, case_id=case_id, data=ConsentDecisionCreate(
+        scope=ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.GRANTED, method=Method.WRITTEN,
+        form_ref="F-R", expires_at=clock.now() + timedelta(hours=1)))
+    item_id = new_item(session, case_id)
+    t = release_item(session, actor=EXAMINER, item_id=item_id,
+                     data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
+    session.commit()
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(ConsentRequired):
+        accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+    session.rollback()
+    state = get_custody(session, item_id)
+    assert state.custodian == EXAMINER.id and state.status != ItemStatus.RELEASED
+    last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
+    assert last.kind == ledger.EventKind.CHECKPOINT_DENIED and ledger.decode(last)["actor"]["id"] == OFFICER.id
+
+
+def test_withdrawing_the_release_consent_cancels_the_open_offer(session, clock):
+    """A withdrawal ends the pending release at once: the offer is cancelled (ledgered with the reason), the
+    item is no longer pending, and the officer can no longer accept it."""
     from policies.consent import Decision
 
     case_id = new_case(session)
@@ -153,13 +179,13 @@ def test_release_refused_at_acceptance_when_consent_withdrawn_after_offer(sessio
     session.commit()
     grant(session, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
     session.commit()
-    with pytest.raises(ConsentRequired):
+    state = get_custody(session, item_id)
+    assert (state.custodian, state.pending_transfer_id) == (EXAMINER.id, None)
+    kinds = [e.kind for e in session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq)).scalars()]
+    assert kinds[-2:] == [ledger.EventKind.CONSENT_RECORDED, ledger.EventKind.TRANSFER_CANCELLED]
+    with pytest.raises(Conflict, match="no longer open"):
         accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     session.rollback()
-    state = get_custody(session, item_id)
-    assert state.custodian == EXAMINER.id and state.status != ItemStatus.RELEASED
-    last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
-    assert last.kind == ledger.EventKind.CHECKPOINT_DENIED and ledger.decode(last)["actor"]["id"] == OFFICER.id
 
 
 def test_swab_collection_needs_consent(session, clock):
@@ -284,17 +310,14 @@ def test_purpose_and_receiver_must_agree(session, clock):
 
 
 def test_an_open_offer_can_be_declined_or_cancelled_and_the_item_moves_again(session, clock):
-    """A release refused at acceptance (consent withdrawn) no longer freezes the item: the officer declines
-    or the custodian cancels (ledgered, with the reason); only they may; then the item can be checked in."""
+    """An open offer no longer freezes the item (e.g. a release whose acceptance was refused): the receiver
+    declines or the custodian cancels (ledgered, with the reason); only they may; then the item moves again."""
     from evidence.custody import TransferClose, cancel_transfer, decline_transfer
-    from policies.consent import Decision
 
     case_id = new_case(session)
     item_id = new_item(session, case_id)
     t = release_item(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
-    session.commit()
-    grant(session, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
     session.commit()
     with pytest.raises(PermissionDenied):
         cancel_transfer(session, actor=LAB, transfer_id=t.id, data=TransferClose(reason="not mine"))
@@ -302,9 +325,9 @@ def test_an_open_offer_can_be_declined_or_cancelled_and_the_item_moves_again(ses
     with pytest.raises(PermissionDenied):
         decline_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="not mine"))
     session.rollback()
-    ev = cancel_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="consent withdrawn"))
+    ev = cancel_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="officer unavailable"))
     session.commit()
-    assert ev.kind == "transfer-cancelled" and ev.reason == "consent withdrawn"
+    assert ev.kind == "transfer-cancelled" and ev.reason == "officer unavailable"
     last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
     assert last.kind == ledger.EventKind.TRANSFER_CANCELLED and last.seq == ev.ledger_seq
     with pytest.raises(Conflict):
