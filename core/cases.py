@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import field_validator
 from sqlalchemy import Column, DateTime, LargeBinary, String
 from sqlmodel import Field, Session, SQLModel
 
+from core.clock import require_offset
 from core.errors import NotFound
 from core.ids import is_valid_id
 
@@ -47,6 +49,11 @@ class CaseBase(SQLModel):
 
 class CaseCreate(CaseBase):
     """Request body for opening a case."""
+
+    @field_validator("assault_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
 
 class Case(CaseBase, table=True):

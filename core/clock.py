@@ -77,3 +77,15 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def require_offset(value: datetime | None) -> datetime | None:
+    """Validator for times given in requests: one without a UTC offset is ambiguous (whose clock?) and refused.
+
+    Why: a local time read as UTC shifts every clinical window by the centre's offset (a Pacific assault time
+    entered without an offset would make PEP look expired ~8 h early).
+    """
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError("give the time with its UTC offset (e.g. 2026-11-23T22:00:00-08:00, or Z for UTC): "
+                         "a time without one is ambiguous")
+    return value

@@ -17,7 +17,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger
 from core.actors import Actor
 from core.cases import get_case
-from core.clock import as_utc, utcnow
+from core.clock import as_utc, require_offset, utcnow
 from core.errors import NotFound, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
@@ -72,6 +72,11 @@ class EvidenceItemBase(SQLModel):
 
 class EvidenceItemCreate(EvidenceItemBase):
     """Request body for recording a collected item."""
+
+    @field_validator("collected_at", "retention_until")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
     collected_at: datetime | None = None  # defaults to now; may be earlier (recorded after the exam)
     location: str | None = Field(default=None, max_length=64)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, field_validator, model_validator
 from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
@@ -18,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger
 from core.actors import Actor
 from core.cases import get_case
-from core.clock import as_utc, utcnow
+from core.clock import as_utc, require_offset, utcnow
 from core.crypto import decrypt_text, encrypt_text
 from core.errors import NotFound, ValidationFailed
 from core.ledger import EventKind
@@ -36,6 +36,11 @@ def _not_future(value: datetime | None, now: datetime, what: str) -> None:
 
 class ExamCreate(BaseModel):
     """Request body for recording an examination."""
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
     started_at: datetime
     ended_at: datetime | None = None
@@ -144,6 +149,11 @@ class CareBase(SQLModel):
 
 class CareCreate(CareBase):
     """Request body for recording a care event."""
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
 
 class CareRecord(CareBase, table=True):

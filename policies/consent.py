@@ -26,7 +26,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger, outbox
 from core.actors import Actor
 from core.cases import Case, get_case
-from core.clock import as_utc, utcnow
+from core.clock import as_utc, require_offset, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.ledger import EventKind
 from policies.handoffs import ConsentScope
@@ -91,6 +91,11 @@ class ConsentDecisionBase(SQLModel):
 class ConsentDecisionCreate(ConsentDecisionBase):
     """Request body for recording a consent decision."""
 
+    @field_validator("expires_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
+
     @field_validator("form_ref")
     @classmethod
     def _ref(cls, v: str | None) -> str | None:
@@ -143,6 +148,11 @@ class ConsentOverrideBase(SQLModel):
 
 class ConsentOverrideCreate(ConsentOverrideBase):
     """Request body for recording an override."""
+
+    @field_validator("expires_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
     @field_validator("legal_basis")
     @classmethod

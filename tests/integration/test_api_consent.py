@@ -155,3 +155,17 @@ def test_an_advocate_records_refusals_and_withdrawals_but_not_grants(harness, cl
                json={"scope": "share-with-advocate", "decision": "withdrawn", "method": "verbal"})
     assert r.status_code == 201, r.text
     assert c.get(f"/cases/{case_id}/exam", headers=advocate.headers).status_code == 403
+
+
+def test_times_without_a_utc_offset_are_refused(harness, clock):
+    """A local time read as UTC would shift the PEP/EC windows by the centre's offset: 422 with the fix."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    r = c.post("/cases", json={"assault_at": "2026-03-01T12:00:00"}, headers=examiner.headers)
+    assert r.status_code == 422 and "UTC offset" in r.text
+    r = c.post("/cases", json={"assault_at": "2026-03-01T12:00:00-08:00"}, headers=examiner.headers)
+    assert r.status_code == 201 and r.json()["assault_at"].startswith("2026-03-01T20:00:00")
+    case_id = r.json()["id"]
+    r = c.post(f"/cases/{case_id}/care", headers=examiner.headers,
+               json={"care": "hiv-pep", "status": "offered", "occurred_at": "2026-03-02T09:00:00"})
+    assert r.status_code == 422 and "UTC offset" in r.text
