@@ -1,8 +1,8 @@
 """Request dependencies, declared once: SessionDep, CurrentUser, SettingsDep, ClockDep and Authorized/require.
 
 Authorization happens in exactly one place, policies.authz.authorize(); this module only feeds it the caller
-(from a verified Bearer token) and the case id, and writes the access log for sensitive reads so route
-authors cannot forget it.
+(from a verified Bearer token) and the case id, and writes the access log for sensitive reads (once the
+handler has succeeded) so route authors cannot forget it.
 """
 
 from __future__ import annotations
@@ -47,11 +47,26 @@ def get_app_engine(request: Request) -> Engine:
     return engine
 
 
+PENDING_ACCESS = "coc_pending_access"
+
+
+def _write_access_log(session: Session) -> None:
+    """Write the access-log rows of this request's sensitive reads, now that the handler has succeeded.
+
+    Why only now: a read that the consent checkpoint (or anything else) refuses raised before this point, so it
+    leaves no row that would look like a disclosure; the refusal itself is in the ledger (CHECKPOINT_DENIED).
+    The rows commit in the same transaction as the rest of the request.
+    """
+    for entry in session.info.pop(PENDING_ACCESS, []):
+        log_access(session, **entry)
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """A session whose transaction commits after the route returns and rolls back if it raises."""
     with Session(get_app_engine(request), expire_on_commit=False) as session:
         try:
             yield session
+            _write_access_log(session)
             session.commit()
         except BaseException:
             session.rollback()
@@ -71,8 +86,10 @@ def _commit_when_done(endpoint: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         result = endpoint(*args, **kwargs)
         for value in kwargs.values():
-            if isinstance(value, Session) and value.in_transaction():
-                value.commit()
+            if isinstance(value, Session):
+                _write_access_log(value)
+                if value.in_transaction():
+                    value.commit()
         return result
 
     return run
@@ -154,8 +171,10 @@ class Authorized:
         if self.permission in SENSITIVE or how is AuthDecision.BREAK_GLASS:
             route = request.scope.get("route")
             resource = f"{request.method} {getattr(route, 'path', request.url.path)}"  # template: no ids
-            log_access(session, actor=actor, case_id=case_id, resource=resource, permission=self.permission,
-                       break_glass=how is AuthDecision.BREAK_GLASS, now=now)
+            # Written when the handler succeeds (_write_access_log): a refused read is not a read.
+            session.info.setdefault(PENDING_ACCESS, []).append(
+                {"actor": actor, "case_id": case_id, "resource": resource, "permission": self.permission,
+                 "break_glass": how is AuthDecision.BREAK_GLASS, "now": now})
         return actor
 
 

@@ -117,6 +117,9 @@ def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocat
 
     r = c.get(f"/cases/{case_id}/care", headers=advocate.headers)
     assert r.status_code == 403 and "share-with-advocate" in r.json()["detail"]
+    auditor = harness.user("auditor")
+    log = c.get("/audit/access-log", params={"case_id": case_id}, headers=auditor.headers).json()
+    assert not [e for e in log if e["user_id"] == advocate.id]  # a refused read is not a read (it is ledgered)
     names = {x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=advocate.headers).json()}
     assert "evidence-collection" in names and not names & {"hiv-pep", "emergency-contraception"}
     assert {"hiv-pep", "emergency-contraception"} <= {
@@ -131,7 +134,6 @@ def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocat
     names = {x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=advocate.headers).json()}
     assert {"hiv-pep", "emergency-contraception"} <= names
 
-    auditor = harness.user("auditor")
     log = c.get("/audit/access-log", params={"case_id": case_id}, headers=auditor.headers)
     assert log.status_code == 200, log.text
     assert any(e["user_id"] == advocate.id and "care" in e["resource"] for e in log.json())
