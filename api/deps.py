@@ -61,6 +61,15 @@ def _write_access_log(session: Session) -> None:
         log_access(session, **entry)
 
 
+def note_sensitive_read(session: Session, request: Request, *, actor: Actor, case_id: str | None,
+                        permission: Permission) -> None:
+    """Access-log a sensitive read a route decides on itself (e.g. medical clocks in a wider answer)."""
+    route = request.scope.get("route")
+    session.info.setdefault(PENDING_ACCESS, []).append(
+        {"actor": actor, "case_id": case_id, "resource": f"{request.method} {getattr(route, 'path', '')}",
+         "permission": permission, "break_glass": bool(actor.break_glass_reason), "now": None})
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """A session whose transaction commits after the route returns and rolls back if it raises."""
     with Session(get_app_engine(request), expire_on_commit=False) as session:

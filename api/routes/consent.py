@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from api.deps import CommitRoute, SessionDep, SettingsDep, require
+from api.deps import CommitRoute, SessionDep, SettingsDep, note_sensitive_read, require
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
@@ -180,11 +180,15 @@ def get_jurisdictions(actor: Actor = require(P.JURISDICTION_READ)) -> list[RuleP
 
 
 @router.get("/cases/{case_id}/clocks", response_model=list[ClockPublic])
-def get_clocks(case_id: str, session: SessionDep, actor: Actor = require(P.CASE_READ)) -> list[ClockPublic]:
+def get_clocks(case_id: str, request: Request, session: SessionDep,
+               actor: Actor = require(P.CASE_READ)) -> list[ClockPublic]:
     """The case's clinical and legal clocks now (PEP and EC clocks for an advocate only with a sharing release)."""
     now = utcnow()
     get_case(session, case_id)
+    clocks = deadlines.clocks_for(session, actor=actor, case_id=case_id, now=now)
+    if any(c.name in deadlines.MEDICAL_CLOCKS for c in clocks):  # they tell when care was decided
+        note_sensitive_read(session, request, actor=actor, case_id=case_id, permission=P.CARE_READ)
     return [ClockPublic(name=str(c.name), item_id=c.item_id, starts_at=c.starts_at, deadline=c.deadline,
                         status=str(c.status), met_at=c.met_at,
                         remaining_seconds=int(c.remaining(now).total_seconds()))
-            for c in deadlines.clocks_for(session, actor=actor, case_id=case_id, now=now)]
+            for c in clocks]

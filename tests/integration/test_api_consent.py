@@ -137,6 +137,10 @@ def test_care_records_and_medical_clocks_need_the_sharing_release_for_an_advocat
     log = c.get("/audit/access-log", params={"case_id": case_id}, headers=auditor.headers)
     assert log.status_code == 200, log.text
     assert any(e["user_id"] == advocate.id and "care" in e["resource"] for e in log.json())
+    # the medical clocks tell when care was decided: their read is logged too (for examiners as well)
+    assert any(e["user_id"] == advocate.id and e["resource"].endswith("/clocks") and e["permission"] ==
+               "exam:care:read" for e in log.json())
+    assert any(e["user_id"] == examiner.id and e["resource"].endswith("/clocks") for e in log.json())
 
 
 def test_an_advocate_records_refusals_and_withdrawals_but_not_grants(harness, clock):
