@@ -9,7 +9,15 @@ evidence), so the clocks work for whatever the evidence package records, as long
     lab_submission == true, or a kind ending in "lab-submitted";
   * analysis done: custody:item:analysed; destroyed: custody:item:destroyed;
   * police notified (the start of a pickup deadline): the checkpoint allowing release-to-law-enforcement
-    for that item (checkpoint:handoff:allowed with item_id).
+    for that item (checkpoint:handoff:allowed with item_id), written when the release is offered;
+  * the facility's duty to notify the police (packs with consent.facility_notifies_police_hours, Michigan):
+    starts at the written release-to-law-enforcement grant (consent:decision:recorded) of a reported case,
+    met by the first release offer (custody:transfer:offered, purpose "release") or release of the item;
+    a withdrawal (or refusal, or expiry) of the release consent stops it, and stops a pickup clock whose
+    notice came before it;
+  * mandatory report for a minor (when policies.consent.mandatory_report_applies): runs from the case's
+    opening, met by an override with basis mandatory-report-minor (consent:override:recorded) or a
+    report-to-police grant.
 Care and exam progress come from exam:care:recorded (data care, status) and exam:exam:recorded entries.
 
 `scan_deadlines` raises each alert once: a unique key per (case, item, alert kind) in the alert table,
@@ -19,7 +27,7 @@ with its ALERT_RAISED ledger entry in the same savepoint.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -33,6 +41,7 @@ from core.cases import Case, Reporting, get_case
 from core.clock import as_utc, utcnow
 from core.ids import new_id
 from core.ledger import EventKind, LedgerEntry
+from policies.consent import mandatory_report_applies
 from policies.jurisdictions import RulePack, get_pack
 
 
@@ -49,6 +58,7 @@ class ClockName(StrEnum):
     LAB_SUBMISSION = "lab-submission"
     LAB_ANALYSIS = "lab-analysis"
     DESTRUCTION_NOTICE = "destruction-notice"
+    MANDATORY_REPORT = "mandatory-report"
 
 
 class ClockStatus(StrEnum):
@@ -100,6 +110,19 @@ def _role(data: dict) -> str | None:
     return data.get("to_role") or data.get("custodian_role")
 
 
+# Used only when the pack sets no mandatory-report deadline (RulePack has no such field yet; numbers belong
+# in packs, so this is a stopgap). Child-abuse reporting laws commonly say "immediately", which no number
+# captures; 24 h is a short, conservative bound (the same as Michigan's facility duty to notify police). A
+# deadline too early costs an early reminder; one too late could let a statutory report for a child lapse.
+MANDATORY_REPORT_FALLBACK_HOURS = 24
+
+_RELEASE_SCOPE = "release-to-law-enforcement"
+_REPORT_SCOPE = "report-to-police"
+_MANDATORY_BASIS = "mandatory-report-minor"
+
+# A position in the ledger: (recorded_at, seq). Orders entries made at the same instant by their sequence.
+_Pos = tuple[datetime, int]
+
 _TOX_SAMPLES = ("toxicology-blood", "toxicology-urine")
 _TOX_SAMPLE_OF = {ClockName.TOXICOLOGY_BLOOD: "toxicology-blood", ClockName.TOXICOLOGY_URINE: "toxicology-urine"}
 
@@ -113,27 +136,67 @@ class _ItemProgress:
     lab_at: datetime | None = None
     analysed_at: datetime | None = None
     destroyed_at: datetime | None = None
+    first_at: datetime | None = None  # the item's first ledger entry (it exists from then on)
+    release_checks: list[_Pos] = field(default_factory=list)  # checkpoints allowing its release (notices)
+    release_offers: list[_Pos] = field(default_factory=list)  # release offers to law enforcement, releases
+
+
+@dataclass
+class _CaseProgress:
+    reported_at: datetime | None = None  # since when the report is unrestricted (a release is possible)
+    release_grant: _Pos | None = None  # start of the release grant in force (written, where the pack says)
+    release_expires: datetime | None = None  # the expiry of the latest release grant
+    release_stop: _Pos | None = None  # the latest withdrawal/refusal (or expiry) of the release consent
+    mandatory_report_at: datetime | None = None  # mandatory-report override or report-to-police grant
 
 
 def _first(current: datetime | None, at: datetime) -> datetime:
     return at if current is None or at < current else current
 
 
-def _read_progress(session: Session, case_id: str, now: datetime):
-    """Scan the case's ledger entries up to `now` into care/exam/tox times and per-item custody progress."""
+def _release_decision(cp: _CaseProgress, data: dict, pos: _Pos, written_required: bool) -> None:
+    """Replay one release-to-law-enforcement decision: the latest decision is the one in force."""
+    written = bool(data.get("form_ref")) and data.get("method") in ("written", "guardian")
+    if data.get("decision") == "granted" and (written or not written_required):
+        if cp.release_grant is None:  # a repeated grant keeps the run's start
+            cp.release_grant = pos
+        expires = data.get("expires_at")
+        cp.release_expires = as_utc(datetime.fromisoformat(str(expires).replace("Z", "+00:00"))) if expires else None
+    else:  # withdrawn, declined, or a grant that cannot support a release (not written where required)
+        cp.release_grant, cp.release_expires, cp.release_stop = None, None, pos
+
+
+def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack | None = None):
+    """Scan the case's ledger entries up to `now` into care/exam/tox times, per-item custody progress and the
+    case's release-consent and mandatory-report progress."""
     entries = session.execute(
-        select(LedgerEntry.kind, LedgerEntry.item_id, LedgerEntry.recorded_at, LedgerEntry.body)
+        select(LedgerEntry.seq, LedgerEntry.kind, LedgerEntry.item_id, LedgerEntry.recorded_at, LedgerEntry.body)
         .where(LedgerEntry.case_id == case_id).order_by(LedgerEntry.seq)
     ).all()
+    written_required = pack.consent.release_requires_written if pack is not None else True
     care: dict[str, datetime] = {}
     exam_at: datetime | None = None
     tox_at: dict[str, datetime] = {}  # "toxicology-blood" / "toxicology-urine" → first collected (or declined)
     items: dict[str, _ItemProgress] = {}
-    for kind, item_id, recorded_at, body in entries:
+    cp = _CaseProgress()
+    for seq, kind, item_id, recorded_at, body in entries:
         at = as_utc(recorded_at)
         if at > now:
             continue
+        pos = (at, seq)
         data = json.loads(bytes(body)).get("data") or {}
+        reported = ((kind == EventKind.CASE_OPENED and data.get("reporting") == Reporting.UNRESTRICTED.value)
+                    or (kind == EventKind.CASE_UPDATED and data.get("field") == "reporting"
+                        and data.get("to") == Reporting.UNRESTRICTED.value))
+        if reported:
+            cp.reported_at = _first(cp.reported_at, at)
+        elif kind == EventKind.CONSENT_RECORDED and data.get("scope") == _RELEASE_SCOPE:
+            _release_decision(cp, data, pos, written_required)
+        elif kind == EventKind.CONSENT_RECORDED and data.get("scope") == _REPORT_SCOPE:
+            if data.get("decision") == "granted":
+                cp.mandatory_report_at = _first(cp.mandatory_report_at, at)
+        elif kind == EventKind.CONSENT_OVERRIDE and data.get("basis") == _MANDATORY_BASIS:
+            cp.mandatory_report_at = _first(cp.mandatory_report_at, at)
         # A clinical clock stops when the survivor decided either way (given or declined, consent declined);
         # an offer still being considered keeps its alarm running.
         if kind == EventKind.CARE_RECORDED and data.get("care") and data.get("status") in ("given", "declined"):
@@ -151,16 +214,20 @@ def _read_progress(session: Session, case_id: str, now: datetime):
         if item_id is None:
             continue
         p = items.setdefault(item_id, _ItemProgress())
+        p.first_at = _first(p.first_at, at)
         if kind == EventKind.ITEM_COLLECTED:
             p.collected_at = _first(p.collected_at, at)
             if data.get("item_kind") in _TOX_SAMPLES:  # each sample meets its own window
                 tox_at[data["item_kind"]] = _first(tox_at.get(data["item_kind"]), at)
             if data.get("retention_until"):
                 p.retention_until = as_utc(datetime.fromisoformat(str(data["retention_until"]).replace("Z", "+00:00")))
-        elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == "release-to-law-enforcement":
+        elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == _RELEASE_SCOPE:
             p.notified_at = _first(p.notified_at, at)
+            p.release_checks.append(pos)
         if not kind.startswith("custody:"):
             continue
+        if kind == EventKind.RELEASED or (kind == EventKind.TRANSFER_OFFERED and data.get("purpose") == "release"):
+            p.release_offers.append(pos)
         # evidence.custody records an accepted transfer with data["purpose"] ("release" / "lab")
         accepted = kind in (EventKind.TRANSFER_ACCEPTED, EventKind.RELEASED)
         purpose = data.get("purpose") if accepted else None
@@ -173,7 +240,12 @@ def _read_progress(session: Session, case_id: str, now: datetime):
             p.analysed_at = _first(p.analysed_at, at)
         if kind == EventKind.DESTROYED:
             p.destroyed_at = _first(p.destroyed_at, at)
-    return care, exam_at, tox_at, items
+    if cp.release_grant is not None and cp.release_expires is not None and cp.release_expires <= now:
+        # An expired release consent no longer allows the release: as if withdrawn when it expired (a
+        # checkpoint at that very instant already saw it expired, hence seq -1).
+        cp.release_grant, cp.release_stop = None, max(cp.release_stop or (cp.release_expires, -1),
+                                                      (cp.release_expires, -1))
+    return care, exam_at, tox_at, items, cp
 
 
 def _state(name: ClockName, start: datetime, deadline: datetime, met: datetime | None, now: datetime,
@@ -209,9 +281,47 @@ def clocks_for(session: Session, *, actor: Actor, case_id: str, now: datetime | 
     return [c for c in clocks if c.name not in MEDICAL_CLOCKS]
 
 
+def _notify_clock(pack: RulePack, cp: _CaseProgress, item_id: str, p: _ItemProgress,
+                  now: datetime) -> ClockState | None:
+    """The facility's duty to notify the police of one item (packs with the rule; None when it does not run).
+
+    Per item, like the pickup clock that follows it: the duty is met by offering that item to law enforcement,
+    and a case can hold several items, each offered (or not) on its own. It runs while the written release
+    grant is in force, from the grant (or the item's first entry, or the conversion to an unrestricted report,
+    if later: a restricted kit cannot be released, so nobody is told to notify the police about it).
+    """
+    hours = pack.consent.facility_notifies_police_hours
+    if hours is None or cp.release_grant is None or cp.reported_at is None or p.first_at is None:
+        return None
+    grant_at = cp.release_grant[0]
+    start = max(grant_at, p.first_at, cp.reported_at)
+    met = next((at for at, seq in p.release_offers if (at, seq) > cp.release_grant), None)
+    if met is None and p.le_at is not None:
+        met = p.le_at  # already with law enforcement (e.g. released earlier): nothing left to notify
+    return _state(ClockName.FACILITY_NOTIFY_POLICE, start, start + timedelta(hours=hours), met, now, item_id)
+
+
+def _pickup_notice(cp: _CaseProgress, p: _ItemProgress) -> datetime | None:
+    """When the police were notified of the item, for the pickup clock; None once the release consent was
+    withdrawn after the notice and the item was not taken (a release allowed later starts a new notice)."""
+    if p.le_at is not None:
+        return p.notified_at  # taken: the clock is met, keep it as history
+    for pos in p.release_checks:
+        if cp.release_stop is None or pos > cp.release_stop:
+            return pos[0]
+    return None
+
+
 def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list[ClockState]:
-    care, exam_at, tox_at, items = _read_progress(session, case.id, now)
+    care, exam_at, tox_at, items, cp = _read_progress(session, case.id, now, pack)
     out: list[ClockState] = []
+    if mandatory_report_applies(case):
+        # Runs from the opening of the case (the age band and jurisdiction are given then). The pack's own
+        # number wins once a pack can carry one (RulePack has no such field yet: the named fallback applies).
+        hours = getattr(pack.consent, "mandatory_report_hours", None) or MANDATORY_REPORT_FALLBACK_HOURS
+        opened = as_utc(case.opened_at)
+        out.append(_state(ClockName.MANDATORY_REPORT, opened, opened + timedelta(hours=hours),
+                          cp.mandatory_report_at, now))
     if case.assault_at is not None:
         assault = as_utc(case.assault_at)
         for name, field in _CLINICAL:
@@ -225,13 +335,13 @@ def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list
     for item_id, p in sorted(items.items()):
         if p.destroyed_at is not None:
             continue
-        if p.notified_at is not None and pack.consent.facility_notifies_police_hours is not None:
-            hours = timedelta(hours=pack.consent.facility_notifies_police_hours)
-            out.append(_state(ClockName.FACILITY_NOTIFY_POLICE, p.notified_at, p.notified_at + hours,
+        notify = _notify_clock(pack, cp, item_id, p, now)
+        if notify is not None:
+            out.append(notify)
+        notice = _pickup_notice(cp, p)
+        if notice is not None and pack.kit.police_pickup_days is not None:
+            out.append(_state(ClockName.POLICE_PICKUP, notice, notice + pack.days("police_pickup_days"),
                               p.le_at, now, item_id))
-        if p.notified_at is not None and pack.kit.police_pickup_days is not None:
-            out.append(_state(ClockName.POLICE_PICKUP, p.notified_at,
-                              p.notified_at + pack.days("police_pickup_days"), p.le_at, now, item_id))
         if p.le_at is not None:
             out.append(_state(ClockName.LAB_SUBMISSION, p.le_at, p.le_at + pack.days("lab_submission_days"),
                               p.lab_at, now, item_id))
@@ -286,6 +396,13 @@ def _alert_for(clock: ClockState, pack: RulePack, now: datetime) -> str | None:
     """The alert message a clock calls for at `now`, or None."""
     if clock.status is not ClockStatus.RUNNING and clock.status is not ClockStatus.EXPIRED:
         return None
+    if clock.name is ClockName.MANDATORY_REPORT:
+        what = "minor's case: record the mandatory report (override with its legal basis)"
+        if clock.status is ClockStatus.EXPIRED:
+            return f"{what} — overdue"
+        if now >= clock.deadline - timedelta(hours=pack.alerts.clinical_lead_hours):
+            return f"{what} — due in {_hours(clock.remaining(now))} h"
+        return None
     if clock.name in _CLINICAL_LABEL:
         lead = timedelta(hours=pack.alerts.clinical_lead_hours)
         if clock.status is ClockStatus.RUNNING and now >= clock.deadline - lead:
@@ -296,7 +413,8 @@ def _alert_for(clock: ClockState, pack: RulePack, now: datetime) -> str | None:
         return None
     days = (now - clock.starts_at).days
     return {
-        ClockName.FACILITY_NOTIFY_POLICE: "kit released for law enforcement: confirm the police were notified",
+        ClockName.FACILITY_NOTIFY_POLICE: (f"release to law enforcement consented {_hours(now - clock.starts_at)} h "
+                                           "ago: notify the police (offer the kit for release)"),
         ClockName.POLICE_PICKUP: f"kit released {days} days ago, not yet taken by law enforcement",
         ClockName.LAB_SUBMISSION: f"kit with law enforcement {days} days, not submitted to a lab",
         ClockName.LAB_ANALYSIS: f"kit at the lab {days} days, not analysed",
@@ -316,6 +434,8 @@ def scan_deadlines(session: Session, *, actor: Actor, now: datetime | None = Non
             if message is None:
                 continue
             key = f"{case.id}:{clock.item_id or '-'}:{clock.name}"
+            if clock.name is ClockName.MANDATORY_REPORT and clock.status is ClockStatus.EXPIRED:
+                key += ":overdue"  # the "due in" reminder does not hide that the report is now late
             if session.execute(select(Alert.id).where(Alert.dedupe_key == key)).first() is not None:
                 continue
             alert = _raise(session, actor, case, clock, key, message, now)
