@@ -124,6 +124,7 @@ _MANDATORY_BASIS = "mandatory-report-minor"
 _Pos = tuple[datetime, int]
 
 _TOX_SAMPLES = ("toxicology-blood", "toxicology-urine")
+_NOT_RELEASED_KINDS = frozenset({"photograph", "document", "digital-file"})  # as flows.pathway.RELEASABLE_KINDS
 _TOX_SAMPLE_OF = {ClockName.TOXICOLOGY_BLOOD: "toxicology-blood", ClockName.TOXICOLOGY_URINE: "toxicology-urine"}
 
 
@@ -137,6 +138,7 @@ class _ItemProgress:
     analysed_at: datetime | None = None
     destroyed_at: datetime | None = None
     first_at: datetime | None = None  # the item's first ledger entry (it exists from then on)
+    kind: str | None = None  # item kind as recorded at collection
     release_checks: list[_Pos] = field(default_factory=list)  # checkpoints allowing its release (notices)
     release_offers: list[_Pos] = field(default_factory=list)  # release offers to law enforcement, releases
 
@@ -217,6 +219,7 @@ def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack
         p.first_at = _first(p.first_at, at)
         if kind == EventKind.ITEM_COLLECTED:
             p.collected_at = _first(p.collected_at, at)
+            p.kind = data.get("item_kind")
             if data.get("item_kind") in _TOX_SAMPLES:  # each sample meets its own window
                 tox_at[data["item_kind"]] = _first(tox_at.get(data["item_kind"]), at)
             if data.get("retention_until"):
@@ -292,6 +295,8 @@ def _notify_clock(pack: RulePack, cp: _CaseProgress, item_id: str, p: _ItemProgr
     """
     hours = pack.consent.facility_notifies_police_hours
     if hours is None or cp.release_grant is None or cp.reported_at is None or p.first_at is None:
+        return None
+    if p.kind in _NOT_RELEASED_KINDS:  # photographs and files are not handed to the police as evidence items
         return None
     grant_at = cp.release_grant[0]
     start = max(grant_at, p.first_at, cp.reported_at)

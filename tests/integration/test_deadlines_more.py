@@ -206,3 +206,14 @@ def test_notify_clock_only_for_reported_cases_and_packs_with_the_rule(session, c
     [notify] = _clocks(session, restricted, ClockName.FACILITY_NOTIFY_POLICE)
     assert (notify.starts_at, notify.status) == (clock.now(), ClockStatus.RUNNING)
     session.commit()
+
+
+def test_michigan_notify_clock_is_for_physical_evidence_only(session, clock):
+    """Photographs and documents are not handed to the police as items: no notify duty (nor alert) for them."""
+    case_id, [kit] = _mi_case(session, clock)
+    _decide(session, case_id, S.PHOTO_RECORD)
+    photo = collect_item(session, actor=EXAMINER, case_id=case_id, data=EvidenceItemCreate(
+        kind=ItemKind.PHOTOGRAPH, description="injury photograph", retention_until=clock.now() + timedelta(days=3650)))
+    _decide(session, case_id, S.RELEASE_LAW_ENFORCEMENT)
+    assert [c.item_id for c in _clocks(session, case_id, ClockName.FACILITY_NOTIFY_POLICE)] == [kit]
+    assert photo.id != kit
