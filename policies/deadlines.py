@@ -50,6 +50,7 @@ class ClockName(StrEnum):
 
     HIV_PEP = "hiv-pep"
     EMERGENCY_CONTRACEPTION = "emergency-contraception"
+    HEPATITIS_B = "hepatitis-b"
     EVIDENCE_COLLECTION = "evidence-collection"
     TOXICOLOGY_BLOOD = "toxicology-blood"
     TOXICOLOGY_URINE = "toxicology-urine"
@@ -89,6 +90,7 @@ class ClockState:
 _CLINICAL = (
     (ClockName.HIV_PEP, "hiv_pep_hours"),
     (ClockName.EMERGENCY_CONTRACEPTION, "emergency_contraception_hours"),
+    (ClockName.HEPATITIS_B, "hepatitis_b_hours"),
     (ClockName.EVIDENCE_COLLECTION, "evidence_collection_hours"),
     (ClockName.TOXICOLOGY_BLOOD, "toxicology_blood_hours"),
     (ClockName.TOXICOLOGY_URINE, "toxicology_urine_hours"),
@@ -97,13 +99,15 @@ _CLINICAL = (
 _CLINICAL_LABEL = {
     ClockName.HIV_PEP: "PEP window",
     ClockName.EMERGENCY_CONTRACEPTION: "emergency contraception window",
+    ClockName.HEPATITIS_B: "hepatitis B prophylaxis window",
     ClockName.EVIDENCE_COLLECTION: "evidence collection window",
     ClockName.TOXICOLOGY_BLOOD: "toxicology (blood) window",
     ClockName.TOXICOLOGY_URINE: "toxicology (urine) window",
 }
 
 # CARE_RECORDED data["care"] values that stop each clinical clock (a decision either way stops the alarm).
-_CARE_FOR_CLOCK = {ClockName.HIV_PEP: "hiv-pep", ClockName.EMERGENCY_CONTRACEPTION: "emergency-contraception"}
+_CARE_FOR_CLOCK = {ClockName.HIV_PEP: "hiv-pep", ClockName.EMERGENCY_CONTRACEPTION: "emergency-contraception",
+                   ClockName.HEPATITIS_B: "hepatitis-b"}
 
 
 def _role(data: dict) -> str | None:
@@ -265,7 +269,7 @@ def case_clocks(session: Session, case_id: str, now: datetime | None = None) -> 
 
 
 # Clocks whose state tells medical care (PEP / emergency contraception offered, given or declined).
-MEDICAL_CLOCKS = frozenset({ClockName.HIV_PEP, ClockName.EMERGENCY_CONTRACEPTION})
+MEDICAL_CLOCKS = frozenset({ClockName.HIV_PEP, ClockName.EMERGENCY_CONTRACEPTION, ClockName.HEPATITIS_B})
 
 
 def clocks_for(session: Session, *, actor: Actor, case_id: str, now: datetime | None = None) -> list[ClockState]:

@@ -30,6 +30,7 @@ class ClinicalRules(_Strict):
     evidence_collection_hours: int = Field(gt=0)
     hiv_pep_hours: int = Field(gt=0)
     emergency_contraception_hours: int = Field(gt=0)
+    hepatitis_b_hours: int = Field(gt=0)
     toxicology_blood_hours: int = Field(gt=0)
     toxicology_urine_hours: int = Field(gt=0)
 

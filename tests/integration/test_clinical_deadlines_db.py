@@ -220,3 +220,15 @@ def test_destruction_notice_follows_the_items_own_retention_date(session, examin
     notice = next(c for c in deadlines.case_clocks(session, case.id) if c.name is ClockName.DESTRUCTION_NOTICE)
     assert notice.item_id == item.id
     assert notice.deadline == retention - get_pack(case.jurisdiction).days("destruction_notice_days")
+
+
+def test_hepatitis_b_window_alerts_and_is_met_by_a_decision(session, examiner, clock):
+    """Hepatitis B prophylaxis: preferably within 24 h (domain.md); its alarm runs until given or declined."""
+    case = _open(session, examiner, clock, hours_ago=19)  # 5 h left, inside the pack's clinical lead
+    messages = [a.message for a in deadlines.scan_deadlines(session, actor=WATCH) if a.case_id == case.id]
+    assert "hepatitis B prophylaxis window closes in 5 h" in messages
+    _grant(session, examiner, case.id, S.MEDICAL_CARE)
+    clinical.record_care(session, actor=examiner, case_id=case.id, data=clinical.CareCreate(
+        care=clinical.CareKind.HEPATITIS_B, status=clinical.CareStatus.GIVEN, occurred_at=clock.now()))
+    clocks = {c.name: c for c in deadlines.case_clocks(session, case.id)}
+    assert clocks[ClockName.HEPATITIS_B].status is ClockStatus.MET
