@@ -227,6 +227,11 @@ class CocClient:
         """POST /cases (jurisdiction, assault_at, age_band, reporting)."""
         return self._post("/cases", fields)
 
+
+    def update_case(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """PATCH /cases/{case_id} (reporting: convert to unrestricted; assault_at: record it later)."""
+        return self._send("PATCH", f"/cases/{_seg(case_id)}",
+                          json={k: v for k, v in fields.items() if v is not None}).json()
     def list_cases(self, **params: Any) -> list[dict[str, Any]]:
         """GET /cases (only the cases the caller may see)."""
         return _items(self._get("/cases", **params))

@@ -56,6 +56,18 @@ class CaseCreate(CaseBase):
         return require_offset(v)
 
 
+class CaseUpdate(SQLModel):
+    """Request body for changing a case: convert the reporting choice, or record the assault time later."""
+
+    reporting: Reporting | None = None
+    assault_at: datetime | None = None
+
+    @field_validator("assault_at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
+
+
 class Case(CaseBase, table=True):
     """A case row; its id is opaque and unguessable."""
 

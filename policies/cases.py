@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from core import ledger, outbox
 from core.actors import Actor
-from core.cases import Case, CaseCreate, CaseIdentity, Reporting, get_case
+from core.cases import Case, CaseCreate, CaseIdentity, CaseUpdate, Reporting, get_case
 from core.clock import as_utc, utcnow
 from core.crypto import decrypt_text, encrypt_text
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -77,6 +77,38 @@ def change_reporting(
     ledger.append(session, kind=EventKind.CASE_UPDATED, actor=actor, case_id=case.id, at=now,
                   data={"field": "reporting", "from": old, "to": new})
     wake_pathway(session, case.id, f"reporting:{new}", now)
+    return case
+
+
+def set_assault_time(
+    session: Session, *, actor: Actor, case_id: str, assault_at: datetime, now: datetime | None = None
+) -> Case:
+    """Record (or correct) the time of the assault or last contact, which starts the clinical clocks."""
+    now = now or utcnow()
+    if as_utc(assault_at) > now:
+        raise ValidationFailed("assault_at is in the future: give the time of the assault or last contact")
+    case = get_case(session, case_id)
+    known_before = case.assault_at is not None
+    case.assault_at = as_utc(assault_at)
+    session.add(case)
+    session.flush()
+    # The time itself stays in the case row (the clocks read it); the ledger records that it was set or corrected.
+    ledger.append(session, kind=EventKind.CASE_UPDATED, actor=actor, case_id=case.id, at=now,
+                  data={"field": "assault_at", "change": "corrected" if known_before else "recorded"})
+    return case
+
+
+def update_case(session: Session, *, actor: Actor, case_id: str, data: CaseUpdate,
+                now: datetime | None = None) -> Case:
+    """Apply a CaseUpdate: the reporting conversion and/or the assault time (each ledgered)."""
+    data = CaseUpdate.model_validate(data.model_dump())
+    if data.reporting is None and data.assault_at is None:
+        raise ValidationFailed("nothing to change: give reporting and/or assault_at")
+    case = get_case(session, case_id)
+    if data.assault_at is not None:
+        case = set_assault_time(session, actor=actor, case_id=case_id, assault_at=data.assault_at, now=now)
+    if data.reporting is not None and data.reporting != case.reporting:
+        case = change_reporting(session, actor=actor, case_id=case_id, reporting=data.reporting, now=now)
     return case
 
 

@@ -40,6 +40,23 @@ def case_open(
     emit(case, as_json, title="Case opened")
 
 
+@case_app.command("update")
+@api_errors
+def case_update(
+    case_id: str = typer.Argument(..., help="Case id."),
+    reporting: str = typer.Option(None, help="Convert the report: restricted/anonymous → unrestricted (any time)."),
+    assault_at: str = typer.Option(None, "--assault-at", help="Record or correct when the assault happened "
+                                                             "(ISO 8601, with offset); starts the clinical clocks."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Convert the survivor's reporting choice, or record the assault time learned later."""
+    if reporting is None and assault_at is None:
+        raise typer.BadParameter("give --reporting and/or --assault-at")
+    with client() as api:
+        case = api.update_case(case_id, reporting=reporting, assault_at=assault_at)
+    emit(case, as_json, title="Case updated")
+
+
 @case_app.command("list")
 @api_errors
 def case_list(as_json: bool = JsonOpt) -> None:

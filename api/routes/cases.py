@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from api.deps import CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
-from core.cases import Case, CaseCreate, CasePublic, get_case
+from core.cases import Case, CaseCreate, CasePublic, CaseUpdate, get_case
 from policies import authz
 from policies.authz import AssignmentCreate, AssignmentPublic, BreakGlassCreate, BreakGlassPublic
-from policies.cases import IdentityIn, open_case, read_identity, set_identity
+from policies.cases import IdentityIn, open_case, read_identity, set_identity, update_case
 from policies.permissions import Permission as P
 from policies.permissions import Role
 
@@ -42,6 +42,12 @@ def list_cases(session: SessionDep, actor: Actor = require(P.CASE_LIST),
 def read_case(case_id: str, session: SessionDep, actor: Actor = require(P.CASE_READ)) -> Case:
     """One case (pseudonymous fields only)."""
     return get_case(session, case_id)
+
+
+@router.patch("/cases/{case_id}", response_model=CasePublic)
+def change_case(case_id: str, body: CaseUpdate, session: SessionDep, actor: Actor = require(P.CASE_UPDATE)) -> Case:
+    """Convert the reporting choice (restricted → unrestricted at any time) and/or record the assault time."""
+    return update_case(session, actor=actor, case_id=case_id, data=body)
 
 
 @router.put("/cases/{case_id}/identity", status_code=204)

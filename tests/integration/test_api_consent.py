@@ -175,3 +175,29 @@ def test_times_without_a_utc_offset_are_refused(harness, clock):
     r = c.post(f"/cases/{case_id}/care", headers=examiner.headers,
                json={"care": "hiv-pep", "status": "offered", "occurred_at": "2026-03-02T09:00:00"})
     assert r.status_code == 422 and "UTC offset" in r.text
+
+
+def test_a_case_is_converted_to_unrestricted_and_its_assault_time_recorded_later(harness, clock):
+    """PATCH /cases/{id}: the survivor converts a restricted report (then a release can be decided), and an
+    assault time learned later starts the clinical clocks; both are ledgered; only assigned staff may."""
+    c = harness.client
+    examiner = harness.user("examiner")
+    case_id = c.post("/cases", json={"reporting": "restricted"}, headers=examiner.headers).json()["id"]
+    assert c.get(f"/cases/{case_id}/clocks", headers=examiner.headers).json() == []  # no assault time yet
+    assert c.patch(f"/cases/{case_id}", json={"reporting": "unrestricted"},
+                   headers=harness.user("examiner").headers).status_code == 403  # not assigned
+    assert c.patch(f"/cases/{case_id}", json={}, headers=examiner.headers).status_code == 422
+    r = c.patch(f"/cases/{case_id}", json={"reporting": "unrestricted",
+                                           "assault_at": iso(clock.now() - timedelta(hours=30))},
+                headers=examiner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["reporting"] == "unrestricted" and r.json()["assault_at"]
+    names = {x["name"] for x in c.get(f"/cases/{case_id}/clocks", headers=examiner.headers).json()}
+    assert {"hiv-pep", "evidence-collection"} <= names
+    r = c.patch(f"/cases/{case_id}", json={"reporting": "restricted"}, headers=examiner.headers)
+    assert r.status_code == 409  # an unrestricted report is never turned back
+    auditor = harness.user("auditor")
+    log = c.get("/audit/log", params={"case_id": case_id}, headers=auditor.headers).json()
+    updates = [e["body"]["data"] for e in log if e["kind"] == "case:case:updated"]
+    assert {"field": "assault_at", "change": "recorded"} in updates
+    assert any(u.get("field") == "reporting" and u.get("to") == "unrestricted" for u in updates)

@@ -407,3 +407,16 @@ def test_audit_verify_since_a_kept_tree_head(cli, live_api, tmp_path):  # noqa: 
     other.write_text(json.dumps(foreign))
     bad = cli("audit", "verify", "--since", str(other), "--key", str(key), "--json")
     assert bad.exit_code == 1 and "not signed by this key" in json.loads(bad.output)["since"]["detail"]
+
+
+def test_case_update_converts_the_report_and_records_the_assault_time(cli, live_api):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--reporting", "restricted", "--json").output)
+    assert cli("case", "update", case["id"]).exit_code == 2  # nothing to change
+    done = cli("case", "update", case["id"], "--reporting", "unrestricted", "--assault-at",
+               "2026-11-20T22:00:00-08:00", "--json")
+    assert done.exit_code == 0, done.output
+    updated = json.loads(done.output)
+    assert updated["reporting"] == "unrestricted" and updated["assault_at"].startswith("2026-11-21T06:00:00")
+    bad = cli("case", "update", case["id"], "--assault-at", "2026-11-20T22:00:00")
+    assert bad.exit_code == 1 and "UTC offset" in bad.output
