@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import field_validator
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, select
+from sqlalchemy import false as sa_false
 from sqlmodel import Field, Session, SQLModel
 
 from core import ledger
@@ -121,7 +122,8 @@ class ItemCustody(SQLModel, table=True):
     pending_transfer_id: str | None = Field(default=None, max_length=32)
     lab_submitted: bool = False
     analysed: bool = False
-    released: bool = False  # released to law enforcement with consent, not returned since
+    # released to law enforcement with consent, not returned since (server default as migration 0003)
+    released: bool = Field(default=False, sa_column_kwargs={"server_default": sa_false()})
     version: int = Field(sa_column=Column(Integer, nullable=False))
     updated_at: datetime = Field(sa_type=DateTime(timezone=True))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, parse_fields
+from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields
 
 case_app = typer.Typer(help="Open, list, show and assign cases.", no_args_is_help=True)
 identity_app = typer.Typer(help="The survivor's identity (stored encrypted; reads are access-logged).",
@@ -121,7 +121,10 @@ def identity_set(
                               help="JSON file with the identity fields (kept out of shell history)."),
 ) -> None:
     """Store the survivor's identity for a case (encrypted at rest)."""
-    identity = json.loads(data.read_text())
+    try:
+        identity = json.loads(data.read_text())
+    except (ValueError, RecursionError):
+        fail(f"{data} is not JSON: give a file with the identity fields, e.g. {{\"full_name\": \"…\"}}")
     with client() as api:
         api.put_identity(case_id, identity)
     typer.echo(f"identity stored for case {case_id}")

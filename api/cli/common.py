@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -136,7 +137,8 @@ def client(*, auth: bool = True, url: str | None = None) -> CocClient:
 # -- errors ------------------------------------------------------------------------------------
 def fail(message: str, code: int = 1) -> None:
     """Print `message` to stderr and exit with `code`."""
-    err_console().print(f"[bold red]Error:[/] {message}", highlight=False, markup=True)
+    # The message repeats text people typed (locations, reasons): never read it as Rich markup.
+    err_console().print(f"[bold red]Error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 

@@ -20,8 +20,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("item_custody") as batch_op:
         batch_op.add_column(sa.Column("released", sa.Boolean(), nullable=False, server_default=sa.false()))
-    # Items whose state says released were released before this column existed.
-    op.execute("UPDATE item_custody SET released = (status = 'released')")
+    # Released before this column existed: the state says so, or (a released item an officer had checked in
+    # and out came back as "held" or "checked-in" before 0003) the custodian is a law-enforcement officer —
+    # evidence reached an officer only through a release.
+    op.execute("UPDATE item_custody SET released = (status = 'released' OR custodian IN "
+               "(SELECT id FROM staff_user WHERE role = 'law_enforcement'))")
 
 
 def downgrade() -> None:

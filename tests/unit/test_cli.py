@@ -420,3 +420,25 @@ def test_case_update_converts_the_report_and_records_the_assault_time(cli, live_
     assert updated["reporting"] == "unrestricted" and updated["assault_at"].startswith("2026-11-21T06:00:00")
     bad = cli("case", "update", case["id"], "--assault-at", "2026-11-20T22:00:00")
     assert bad.exit_code == 1 and "UTC offset" in bad.output
+
+
+def test_error_details_are_printed_verbatim_not_as_markup(capsys):
+    """An API detail repeats typed text (a location, a reason): brackets in it must print as they are."""
+    import typer
+
+    from api.cli.common import fail
+
+    for detail in ("item is checked in at SHELF[/seal]", "at [bold]desk[/bold] 3", "[abc] kept"):
+        with pytest.raises(typer.Exit) as exit_:
+            fail(detail)
+        assert exit_.value.exit_code == 1
+        assert detail in capsys.readouterr().err
+
+
+def test_identity_from_a_malformed_file_is_one_error_line(cli, live_api, tmp_path):  # noqa: F811
+    login_as(cli, live_api, "examiner")
+    case = json.loads(cli("case", "open", "--json").output)
+    bad = tmp_path / "identity.json"
+    bad.write_text("{not json")
+    result = cli("case", "identity", "set", case["id"], "--from", str(bad))
+    assert result.exit_code == 1 and "is not JSON" in result.output and "Traceback" not in result.output
