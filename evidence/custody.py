@@ -540,6 +540,12 @@ def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     if not declined and actor.id not in (transfer.from_user, state.custodian):
         raise PermissionDenied(f"only the offering custodian ({transfer.from_user}) can cancel transfer "
                                f"{transfer.id}; the receiver can decline it")
+    return _close_locked(session, item, state, transfer, actor, now, declined=declined, reason=data.reason)
+
+
+def _close_locked(session: Session, item: EvidenceItem, state: ItemCustody, transfer: Transfer, actor: Actor,
+                  now: datetime, *, declined: bool, reason: str) -> CustodyEvent:
+    """Close an open offer whose item row the caller has locked: status, no pending offer, event + ledger."""
     transfer.status = TransferStatus.DECLINED if declined else TransferStatus.CANCELLED
     session.add(transfer)
     state.pending_transfer_id = None
@@ -547,8 +553,8 @@ def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     return _record(session, item, state, kind, actor, now,
                    data={"transfer_id": transfer.id, "purpose": str(transfer.purpose),
                          "from_user": transfer.from_user, "to_user": transfer.to_user, "custodian": state.custodian,
-                         "reason": data.reason, "location": state.location},
-                   event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": data.reason,
+                         "reason": reason, "location": state.location},
+                   event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": reason,
                           "transfer_id": transfer.id, "location": state.location})
 
 
@@ -590,16 +596,8 @@ def cancel_offers_on_withdrawal(session: Session, case_id: str, scope: str, acto
         session.refresh(transfer)
         if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:
             continue
-        transfer.status = TransferStatus.CANCELLED
-        session.add(transfer)
-        state.pending_transfer_id = None
-        reason = f"consent withdrawn: {scope}"
-        _record(session, item, state, CustodyEventKind.TRANSFER_CANCELLED, actor, now,
-                data={"transfer_id": transfer.id, "purpose": str(transfer.purpose), "from_user": transfer.from_user,
-                      "to_user": transfer.to_user, "custodian": state.custodian, "reason": reason,
-                      "location": state.location},
-                event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": reason,
-                       "transfer_id": transfer.id, "location": state.location})
+        _close_locked(session, item, state, transfer, actor, now, declined=False,
+                      reason=f"consent withdrawn: {scope}")
 
 
 def _ledger_for_accept(kind: CustodyEventKind) -> EventKind:

@@ -31,6 +31,7 @@ from core.errors import PermissionDenied, ValidationFailed
 from core.ledger import EventKind
 from policies.handoffs import ConsentScope
 from policies.jurisdictions import get_pack
+from policies.permissions import Role
 
 
 class Decision(StrEnum):
@@ -247,7 +248,7 @@ def record_decision(
         # (or override) their own decision.
         raise ValidationFailed(f"this survivor can consent for themselves in {case.jurisdiction} (age band "
                                f"{case.age_band}): record their own decision, not a guardian's")
-    if data.decision is Decision.GRANTED and actor.role == "advocate":
+    if data.decision is Decision.GRANTED and actor.role == Role.ADVOCATE:
         # An advocate may pass on a survivor's refusal or withdrawal (it can only narrow sharing), but a grant
         # is recorded by the examiner who obtained it: an advocate must not unlock their own access (the
         # sharing release) or an evidence release.

@@ -48,14 +48,15 @@ def _disable_triggers(conn) -> None:
         conn.exec_driver_sql("ALTER TABLE ledger_node DISABLE TRIGGER USER")
 
 
-def _tamper_and_verify(engine, tamper, deep: bool = False) -> ledger.ChainReport:
+def _tamper_and_verify(engine, tamper, deep: bool = False, batch: int = 7) -> ledger.ChainReport:
+    """Apply `tamper` with the append-only triggers off, verify in the same transaction, roll it all back."""
     with engine.connect() as conn:
         trans = conn.begin()
         try:
             _disable_triggers(conn)
             tamper(conn)
             with Session(bind=conn) as s:
-                return ledger.verify_ledger(s, deep=deep, batch=7)
+                return ledger.verify_ledger(s, deep=deep, batch=batch)
         finally:
             trans.rollback()
 
