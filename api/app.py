@@ -18,6 +18,7 @@ from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
 from core.errors import PayloadTooLarge, ValidationFailed
 from core.settings import Settings, get_settings
+from evidence.bootstrap import bootstrap
 
 # Routes that stream a large raw body and enforce settings.upload_max_bytes themselves.
 STREAMED_UPLOADS: tuple[tuple[str, re.Pattern[str]], ...] = (("PUT", re.compile(r"^/items/[^/]+/file$")),)
@@ -151,9 +152,11 @@ def _too_large(limit: int) -> PayloadTooLarge:
 def create_app(settings: Settings | None = None, *, key_source: KeySource | None = None) -> FastAPI:
     """Build the API: every router in api.routes.ROUTER_MODULES, problem+json errors, body size limit, auth."""
     settings = settings or get_settings()
+    container = bootstrap(settings)  # the composition root: hooks wired, adapters made on first use
     app = FastAPI(title="Chain of Care", version="0.1.0",
                   description="Consent checkpoints, an unbroken chain of custody, and the survivor's pathway.")
     app.state.settings = settings
+    app.state.container = container
     app.state.engine = None  # made on first request (api.deps.get_app_engine)
     app.state.login_limiter = RateLimiter(settings.login_rate_per_min)
     app.state.lookup_limiter = RateLimiter(settings.lookup_rate_per_min)

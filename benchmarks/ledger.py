@@ -5,7 +5,7 @@ Run: .venv/bin/python benchmarks/ledger.py   (env: COC_TEST_DATABASE_URL to use 
 BENCH_N entries for the verify/proof part, BENCH_APPEND_S seconds per append run, BENCH_DEEP=1 to also time
 the deep verify). Last line: one JSON object with the required keys plus a few extra figures:
   verify_over_fetch_and_bare  verify time / (stream the same bodies from PostgreSQL + the bare chain loop)
-  append_per_s_postgres_8w_group_commit  8 writers with core.ledger.PG_GROUP_COMMIT on
+  append_per_s_postgres_8w_group_commit  8 writers with core.ledger.writer.PG_GROUP_COMMIT on
   plain_tx_per_s_postgres_8w  8 writer processes each committing one plain row per transaction through a
                               Session (no ledger): the machine's ceiling for one transaction per append
   append_8w_over_plain_tx     append_per_s_postgres_8w / plain_tx_per_s_postgres_8w
@@ -32,10 +32,14 @@ sys.path.insert(0, str(ROOT))
 
 from sqlmodel import Session  # noqa: E402
 
-from core import ledger, merkle, migrate  # noqa: E402
+from core import ledger, migrate  # noqa: E402
 from core.actors import Actor  # noqa: E402
 from core.db import make_engine  # noqa: E402
-from core.ledger import EventKind  # noqa: E402
+from core.ledger import (  # noqa: E402
+    EventKind,  # noqa: E402
+    merkle,
+    writer,
+)
 from tests.services import PgTemplates, start_postgres  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "1000000"))
@@ -51,7 +55,8 @@ def _writer(url: str, t: int, seconds: float, group_commit: bool, ceiling: bool,
     """One writer process: append (or, for the ceiling, insert one plain row) in a loop, one transaction each."""
     from sqlalchemy import text
 
-    ledger.PG_GROUP_COMMIT = group_commit
+    writer.PG_GROUP_COMMIT = group_commit
+    ledger.install_durability_barrier()
     engine = make_engine(url, pool_size=2)
     actor = Actor(id=f"U-bench-{t}", role="lab")
     plain = text("INSERT INTO bench_plain (w, n, body) VALUES (:w, :n, :b)")

@@ -1,7 +1,7 @@
 """Audit bundles: ledger entries + inclusion proofs + a signed tree head, verifiable offline; custody PDF.
 
 Bundle format "coc-audit-bundle/1" (a JSON object):
-  scope {case_id, item_id}, generated_at, tree_head (core.signing signed tree head), public_key_fingerprint,
+  scope {case_id, item_id}, generated_at, tree_head (core.ledger.signing signed tree head), public_key_fingerprint,
   entries: [{seq, leaf_index, body_b64 (the exact stored bytes), entry_hash, decoded (display only),
              inclusion_proof: [hex, ...]}] in seq order.
 `verify_bundle` needs only the bundle and the ledger's public key PEM: no database, no server. Every entry must
@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlmodel import Session
 
-from core import ledger, merkle, signing
+from core import ledger
 from core.clock import utcnow
 from core.errors import ValidationFailed
-from core.ledger import LedgerEntry
+from core.ledger import LedgerEntry, merkle, signing
 
 BUNDLE_FORMAT = "coc-audit-bundle/1"
 MAX_ENTRIES = 20_000

@@ -253,19 +253,3 @@ def restrict_photographs(session: Session, case_id: str, scope: ConsentScope, ac
                       at=now, data={"reason": "photography-consent-withdrawn"})
     session.flush()
 
-
-def _cancel_open_offers(session: Session, case_id: str, scope: ConsentScope, actor: Actor, now: datetime) -> None:
-    """Withdrawal hook: see evidence.custody.cancel_offers_on_withdrawal (imported late: custody imports us)."""
-    from evidence.custody import cancel_offers_on_withdrawal
-
-    cancel_offers_on_withdrawal(session, case_id, str(scope), actor, now)
-
-
-def _register_hooks() -> None:
-    from policies.consent import register_withdrawal_hook
-
-    register_withdrawal_hook(restrict_photographs)
-    register_withdrawal_hook(_cancel_open_offers)
-
-
-_register_hooks()

@@ -6,11 +6,13 @@ from prefect import flow, get_run_logger
 
 from core.actors import system_actor
 from core.db import get_engine, session_scope
+from evidence.bootstrap import wire
 
 
 @flow(name="deadline-watch", persist_result=False)
 def deadline_watch() -> int:
     """Scan every case's clocks once and return how many alerts were raised."""
+    wire()
     from policies.deadlines import scan_deadlines
 
     with session_scope(get_engine()) as session:

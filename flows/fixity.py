@@ -7,11 +7,13 @@ from prefect import flow, get_run_logger
 from core.actors import system_actor
 from core.db import get_engine, session_scope
 from core.settings import get_settings
+from evidence.bootstrap import wire
 
 
 @flow(name="fixity", persist_result=False)
 def fixity_check() -> dict[str, int]:
     """Run one fixity pass over the object store; incidents are recorded by the evidence service."""
+    wire()
     from evidence.fixity import run_fixity
     from evidence.storage import get_object_store
 

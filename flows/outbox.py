@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger
 
 from core import outbox
 from core.settings import get_settings
+from evidence.bootstrap import wire
 
 
 def drain_now() -> tuple[int, int]:
@@ -18,6 +19,7 @@ def drain_now() -> tuple[int, int]:
 @flow(name="outbox-drain", persist_result=False)
 def outbox_drain() -> int:
     """Deliver pending outbox rows once and return how many were delivered."""
+    wire()
     delivered, left = drain_now()
     get_run_logger().info("outbox: %d delivered, %d left", delivered, left)
     return delivered

@@ -28,6 +28,7 @@ from core.cases import Reporting, get_case
 from core.db import get_engine
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
+from evidence.bootstrap import wire
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.consent import Status, consent_state
@@ -294,6 +295,7 @@ def _retention(case_id: str, run_id: str | None) -> None:
 @flow(name="survivor-pathway", flow_run_name="{case_id}", persist_result=False, log_prints=False)
 def survivor_pathway(case_id: str) -> str:
     """Move a case along its pathway, suspending at each checkpoint that has no decision yet."""
+    wire()
     if not is_valid_id(case_id, "case"):
         raise ValidationFailed("survivor_pathway needs an opaque case id")
     from prefect.flow_runs import suspend_flow_run

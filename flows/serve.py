@@ -300,12 +300,21 @@ def drain_loop(stop: threading.Event) -> None:
             drain_once()
 
 
-def main() -> None:
-    """Register and serve all deployments until interrupted (SIGTERM/SIGINT stop it cleanly)."""
+def prepare_process() -> None:
+    """What the flow runner does first: Prefect defaults, logging, and the composition root (every hook wired;
+    runs forked from here inherit them, and each flow wires again anyway)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # an int setting; query_seconds below is finer
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll would drown the run logs
+    from evidence.bootstrap import wire
+
+    wire()
+
+
+def main() -> None:
+    """Register and serve all deployments until interrupted (SIGTERM/SIGINT stop it cleanly)."""
+    prepare_process()
     import asyncio
 
     from prefect.exceptions import TerminationSignal

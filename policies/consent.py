@@ -6,9 +6,10 @@ once for future handoffs (the checkpoint reads the state at the instant of each 
 and calls the registered withdrawal hooks so other packages can mark affected items.
 
 Why hooks: policies must not import evidence, yet withdrawing photography consent must flag that case's
-photographs as restricted. The evidence package registers a callback with `register_withdrawal_hook`
-at import; it runs inside the caller's transaction, so the flag and the withdrawal commit together. The
-checkpoint never relies on that flag: it denies photograph handoffs from the consent state itself.
+photographs as restricted. The composition root (evidence.bootstrap.wire) registers the evidence package's
+callbacks with `register_withdrawal_hook`; a withdrawal in a process that never wired them is refused. A hook
+runs inside the caller's transaction, so the flag and the withdrawal commit together. The checkpoint never
+relies on that flag: it denies photograph handoffs from the consent state itself.
 """
 
 from __future__ import annotations
@@ -266,6 +267,9 @@ def record_decision(
     session.add(row)
     session.flush()
     if data.decision is Decision.WITHDRAWN:
+        if not _withdrawal_hooks:
+            # Fail closed: without its hooks a withdrawal would leave offers open and photographs shareable.
+            raise RuntimeError("withdrawal hooks are not wired: the process must call evidence.bootstrap.wire()")
         for hook in list(_withdrawal_hooks):
             hook(session, case.id, data.scope, actor, now)
     wake_pathway(session, case.id, f"consent:{data.scope}:{data.decision}", now)

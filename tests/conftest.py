@@ -16,7 +16,14 @@ from core import migrate
 from core.actors import Actor
 from core.clock import ManualClock, set_clock
 from core.db import dispose_engines, make_engine
+from evidence.bootstrap import wire
 from tests.services import PgTemplates, start_postgres
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _composition_root() -> None:
+    """Every test process wires the hooks the way the API, the flows and `coc up` do (evidence.bootstrap)."""
+    wire()
 
 pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.prefect", "tests.fixtures.stack"]
 

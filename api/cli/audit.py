@@ -147,7 +147,7 @@ def audit_verify_bundle(
 
 def _check_since(api: Any, path: Path, key_pem: bytes, current: dict[str, Any] | None) -> dict[str, Any]:
     """Check, on this machine, that the server's current signed tree head extends the one kept in `path`."""
-    from core import merkle, signing  # offline crypto only (as verify-bundle)
+    from core.ledger import merkle, signing  # offline crypto only (as verify-bundle)
 
     try:
         old = json.loads(path.read_text())

@@ -43,6 +43,9 @@ def up(
                               "run production with docker compose (see README)")
         ensure_writable_dir(pre.data_dir)
         settings = load_settings(**overrides)
+        from evidence.bootstrap import bootstrap
+
+        bootstrap(settings)  # the composition root (hooks) before the supervisor migrates and seeds
     except (ConfigError, StackError) as exc:
         _echo_err(f"error: {exc.detail}")
         raise typer.Exit(2) from None

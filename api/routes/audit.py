@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
-from core import ledger, signing
+from core import ledger
 from core.actors import Actor
 from core.errors import ValidationFailed
-from core.ledger import LedgerEntry
+from core.ledger import LedgerEntry, signing
 from evidence import audit
 from policies.permissions import Permission as P
 
@@ -48,7 +48,7 @@ class VerifyReport(BaseModel):
 
 
 class TreeHead(BaseModel):
-    """A signed tree head (see core.signing for the signed bytes)."""
+    """A signed tree head (see core.ledger.signing for the signed bytes)."""
 
     tree_size: int
     root_hash: str

@@ -7,9 +7,9 @@ import base64
 import pytest
 from sqlmodel import Session
 
-from core import ledger, merkle
+from core import ledger
 from core.actors import Actor
-from core.ledger import EventKind
+from core.ledger import EventKind, merkle
 from evidence import audit
 from tests.api_helpers import api_harness
 

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from core import ledger, signing
+from core import ledger
 from core.actors import Actor
-from core.ledger import EventKind
+from core.ledger import EventKind, signing
 from evidence import audit
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"

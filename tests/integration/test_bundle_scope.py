@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from core import ledger, signing
+from core import ledger
 from core.actors import Actor
-from core.ledger import EventKind
+from core.ledger import EventKind, signing
 from evidence import audit
 
 

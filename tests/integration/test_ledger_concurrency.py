@@ -8,9 +8,10 @@ import threading
 import pytest
 from sqlmodel import Session, select
 
-from core import ledger, merkle
+from core import ledger
 from core.actors import Actor
-from core.ledger import EventKind, LedgerEntry
+from core.ledger import EventKind, LedgerEntry, merkle
+from core.ledger import writer as ledger_writer
 
 THREADS, PER_THREAD = 8, 25
 
@@ -18,7 +19,7 @@ THREADS, PER_THREAD = 8, 25
 @pytest.fixture(params=[False, True], ids=["sync-commit", "group-commit"])
 def group_commit(request, monkeypatch):
     """Both PostgreSQL commit modes of core.ledger (SQLite ignores the switch)."""
-    monkeypatch.setattr(ledger, "PG_GROUP_COMMIT", request.param)
+    monkeypatch.setattr(ledger_writer, "PG_GROUP_COMMIT", request.param)
     return request.param
 
 
@@ -55,21 +56,21 @@ def test_concurrent_appends_keep_one_chain_and_tree(engine, group_commit):
             doc = json.loads(b)
             per_writer.setdefault(doc["actor"]["id"], []).append(doc["data"]["n"])
         assert all(ns == list(range(PER_THREAD)) for ns in per_writer.values())
-        assert ledger._BARRIER_FLAG not in s.info
+        assert ledger_writer._BARRIER_FLAG not in s.info
 
 
 def test_group_commit_barrier_runs_once_per_appending_transaction(engine, monkeypatch):
     """With group commit on, commit() returns after the barrier; a rollback leaves nothing pending."""
-    monkeypatch.setattr(ledger, "PG_GROUP_COMMIT", True)
+    monkeypatch.setattr(ledger_writer, "PG_GROUP_COMMIT", True)
     actor = Actor(id="U-1", role="lab")
     with Session(engine) as s:
         ledger.append(s, kind=EventKind.CHECKED_IN, actor=actor, data={})
         ledger.append(s, kind=EventKind.CHECKED_OUT, actor=actor, data={})
-        assert (s.info.get(ledger._BARRIER_FLAG) is not None) is (engine.dialect.name == "postgresql")
+        assert (s.info.get(ledger_writer._BARRIER_FLAG) is not None) is (engine.dialect.name == "postgresql")
         s.commit()
-        assert ledger._BARRIER_FLAG not in s.info
+        assert ledger_writer._BARRIER_FLAG not in s.info
         ledger.append(s, kind=EventKind.CHECKED_IN, actor=actor, data={})
         s.rollback()
-        assert ledger._BARRIER_FLAG not in s.info
+        assert ledger_writer._BARRIER_FLAG not in s.info
     with Session(engine) as s:
         assert ledger.count(s) == 2 and ledger.verify_ledger(s).ok

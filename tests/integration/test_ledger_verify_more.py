@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from core import ledger, merkle
+from core import ledger
 from core.actors import Actor
 from core.db import make_engine
-from core.ledger import EventKind
+from core.ledger import EventKind, merkle
+from core.ledger import verify as ledger_verify
 from tests.integration.test_ledger_tamper import _tamper_and_verify as tamper_and_verify
 
 N = 37
@@ -161,7 +162,7 @@ def test_deleted_entry_and_its_leaf_are_blamed_on_the_entry(filled):
 def append_mid_verify(monkeypatch):
     """Make verify_ledger commit `k` appends from another session once the entries are read (before the tree)."""
     state = {"engine": None, "k": 1, "done": 0}
-    walk = ledger._walk_chain
+    walk = ledger_verify._walk_chain
 
     def walk_then_append(rows, leaves, deep):
         out = walk(rows, leaves, deep)  # consumes the whole entry stream
@@ -172,7 +173,7 @@ def append_mid_verify(monkeypatch):
         state["done"] += state["k"]
         return out
 
-    monkeypatch.setattr(ledger, "_walk_chain", walk_then_append)
+    monkeypatch.setattr(ledger_verify, "_walk_chain", walk_then_append)
     return state
 
 
@@ -244,7 +245,7 @@ def test_connection_bound_verify_holds_off_appenders(pg_filled):
 
 
 def test_root_is_unchanged(filled):
-    """The tree rework still folds the same root as core.merkle over the bodies."""
+    """The tree rework still folds the same root as core.ledger.merkle over the bodies."""
     with Session(filled) as s:
         bodies = [bytes(b) for b in s.execute(sa.text("SELECT body FROM ledger_entry ORDER BY seq")).scalars()]
         assert ledger.verify_ledger(s).root_hash == merkle.mth(bodies).hex()

@@ -374,7 +374,7 @@ def test_audit_verify_since_a_kept_tree_head(cli, live_api, tmp_path):  # noqa: 
     proof and both signatures) that the ledger only grew — and fails for a head the ledger does not extend."""
     from datetime import UTC, datetime
 
-    from core import signing
+    from core.ledger import signing
 
     login_as(cli, live_api, "auditor")
     head, key = tmp_path / "sth.json", tmp_path / "ledger.pem"

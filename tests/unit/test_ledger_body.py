@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from core import ledger
 from core.actors import Actor
+from core.ledger import codec
 
 ids = st.one_of(st.none(), st.text(min_size=1, max_size=20))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.text(max_size=30))
@@ -27,4 +28,4 @@ def test_prefix_body_equals_canonical(seq, prev, kind, case_id, item_id, data, o
                               "actor": actor.ledger_ref(), "case": case_id, "item": item_id, "data": data})
     prefix = ledger.canonical({"actor": actor.ledger_ref(), "at": at, "case": case_id, "data": data,
                                "item": item_id, "kind": str(kind)})[:-1] + b',"prev":"'
-    assert ledger._body(prefix, prev, seq) == whole
+    assert codec._body(prefix, prev, seq) == whole

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core import signing
+from core.ledger import signing
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""core.merkle against a separate, straightforward recursive RFC 9162 §2.1 implementation written here."""
+"""core.ledger.merkle against a separate, straightforward recursive RFC 9162 §2.1 implementation written here."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import merkle
+from core.ledger import merkle
 
 N = 300
 
