@@ -189,7 +189,10 @@ def test_scan_and_check_out_by_someone_not_the_custodian_are_refused_recorded_an
     assert [(e["actor"]["id"], e["data"]["action"]) for e in entries] == [
         (lab.id, "POST /items/{item_id}/scan"), (lab.id, "POST /items/{item_id}/check-out")]
     assert c.get(f"/items/{item_id}", headers=examiner.headers).json()["custodian"] == examiner.id
-    assert c.get("/audit/verify", headers=h.user("auditor").headers).json()["ok"] is True
+    auditor = h.user("auditor")
+    assert c.get("/audit/verify", headers=auditor.headers).json()["ok"] is True
+    pdf = c.get("/audit/export.pdf", params={"item_id": item_id}, headers=auditor.headers)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")  # the custody report renders them
     assert _refused(h, user_id=lab.id) == rows
     _assert_no_identity(h)
 
