@@ -2,7 +2,8 @@
 
 Authorization happens in exactly one place, policies.authz.authorize(); this module only feeds it the caller
 (from a verified Bearer token) and the case id, and writes the access log for sensitive reads (once the
-handler has succeeded) so route authors cannot forget it.
+handler has succeeded) so route authors cannot forget it. It also notes on request.state who the caller is
+(NOTED_SUBJECT, NOTED_ACTOR), so that api.refusals can record a refused attempt after the request's rollback.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def _write_access_log(session: Session) -> None:
     """Write the access-log rows of this request's sensitive reads, now that the handler has succeeded.
 
     Why only now: a read that the consent checkpoint (or anything else) refuses raised before this point, so it
-    leaves no row that would look like a disclosure; the refusal itself is in the ledger (CHECKPOINT_DENIED).
+    leaves no row that would look like a disclosure; the refusal itself is recorded separately, as outcome
+    "refused" (api.refusals, from the error handler; the checkpoint also ledgers CHECKPOINT_DENIED).
     The rows commit in the same transaction as the rest of the request.
     """
     for entry in session.info.pop(PENDING_ACCESS, []):
