@@ -273,9 +273,11 @@ class CocClient:
         """PATCH /admin/users/{user_id} (role, active)."""
         return self.request("PATCH", f"/admin/users/{_seg(user_id)}", json=_clean(fields))
 
-    def access_log(self, **params: Any) -> list[dict[str, Any]]:
-        """GET /audit/access-log."""
-        return _items(self._get("/audit/access-log", **params))
+    def access_log(self, *, case_id: str | None = None, user_id: str | None = None, outcome: str | None = None,
+                   object_id: str | None = None, **params: Any) -> list[dict[str, Any]]:
+        """GET /audit/access-log: sensitive reads (default), `outcome="refused"` refused attempts, or "all"."""
+        return _items(self._get("/audit/access-log", case_id=case_id, user_id=user_id, outcome=outcome,
+                                object_id=object_id, **params))
 
     # -- consent, exam, care, advocacy -----------------------------------------------------------
     def record_consent(self, case_id: str, **fields: Any) -> dict[str, Any]:

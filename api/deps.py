@@ -2,7 +2,8 @@
 
 Authorization happens in exactly one place, policies.authz.authorize(); this module only feeds it the caller
 (from a verified Bearer token) and the case id, and writes the access log for sensitive reads (once the
-handler has succeeded) so route authors cannot forget it.
+handler has succeeded) so route authors cannot forget it. It also notes on request.state who the caller is
+(NOTED_SUBJECT, NOTED_ACTOR), so that api.refusals can record a refused attempt after the request's rollback.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from core.settings import Settings
 from policies.access import log_access
 from policies.authz import AuthDecision, active_actor, authorize
 from policies.permissions import CASE_SCOPED, SENSITIVE, Permission, role_allows
+from policies.refusals import object_of, path_objects
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -48,13 +50,24 @@ def get_app_engine(request: Request) -> Engine:
 
 
 PENDING_ACCESS = "coc_pending_access"
+# What authentication learned about the caller, kept on request.state for api.refusals (a refused request's
+# session is rolled back, so the refusal is recorded after it, from these): the verified token's subject (set
+# before the account is looked up, so an unknown or deactivated account is still attributable) and the Actor.
+NOTED_SUBJECT = "coc_token_subject"
+NOTED_ACTOR = "coc_actor"
+
+
+def _path_object(request: Request) -> str | None:
+    """The opaque id (transfer, item or case) the request's path names, for the access log."""
+    return object_of(path_objects(dict(request.path_params)))
 
 
 def _write_access_log(session: Session) -> None:
     """Write the access-log rows of this request's sensitive reads, now that the handler has succeeded.
 
     Why only now: a read that the consent checkpoint (or anything else) refuses raised before this point, so it
-    leaves no row that would look like a disclosure; the refusal itself is in the ledger (CHECKPOINT_DENIED).
+    leaves no row that would look like a disclosure; the refusal itself is recorded separately, as outcome
+    "refused" (api.refusals, from the error handler; the checkpoint also ledgers CHECKPOINT_DENIED).
     The rows commit in the same transaction as the rest of the request.
     """
     for entry in session.info.pop(PENDING_ACCESS, []):
@@ -67,7 +80,8 @@ def note_sensitive_read(session: Session, request: Request, *, actor: Actor, cas
     route = request.scope.get("route")
     session.info.setdefault(PENDING_ACCESS, []).append(
         {"actor": actor, "case_id": case_id, "resource": f"{request.method} {getattr(route, 'path', '')}",
-         "permission": permission, "break_glass": bool(actor.break_glass_reason), "now": None})
+         "permission": permission, "break_glass": bool(actor.break_glass_reason), "now": None,
+         "object_id": _path_object(request)})
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -135,7 +149,10 @@ def get_current_user(request: Request, session: SessionDep,
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise AuthenticationFailed("send an access token: Authorization: Bearer <token>")
     claims = request.app.state.verifier.verify(creds.credentials)
-    return active_actor(session, claims["sub"])
+    setattr(request.state, NOTED_SUBJECT, claims["sub"])
+    actor = active_actor(session, claims["sub"])
+    setattr(request.state, NOTED_ACTOR, actor)
+    return actor
 
 
 CurrentUser = Annotated[Actor, Depends(get_current_user)]
@@ -177,13 +194,14 @@ class Authorized:
             raise PermissionDenied(f"your role ({user.role}) does not allow {self.permission.value}")
         case_id = self.case_id_for(session, request)
         actor, how = authorize(session, user, self.permission, case_id=case_id, now=now)
+        setattr(request.state, NOTED_ACTOR, actor)
         if self.permission in SENSITIVE or how is AuthDecision.BREAK_GLASS:
             route = request.scope.get("route")
             resource = f"{request.method} {getattr(route, 'path', request.url.path)}"  # template: no ids
             # Written when the handler succeeds (_write_access_log): a refused read is not a read.
             session.info.setdefault(PENDING_ACCESS, []).append(
                 {"actor": actor, "case_id": case_id, "resource": resource, "permission": self.permission,
-                 "break_glass": how is AuthDecision.BREAK_GLASS, "now": now})
+                 "break_glass": how is AuthDecision.BREAK_GLASS, "now": now, "object_id": _path_object(request)})
         return actor
 
 

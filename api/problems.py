@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api import refusals
 from core import errors
 
 log = logging.getLogger("coc.api")
@@ -110,8 +111,11 @@ def domain_error_response(exc: errors.DomainError) -> JSONResponse:
     return problem(status, title, detail, code=exc.code, headers=headers or None)
 
 
-async def _domain_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, errors.DomainError)
+    # Every route's refused attempts are recorded here, once (api.refusals; it never raises): by now the
+    # request's own transaction has been rolled back, so the record gets a transaction of its own.
+    await refusals.record_if_refused(request, exc)
     return domain_error_response(exc)
 
 

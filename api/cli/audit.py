@@ -31,6 +31,42 @@ def audit_log(
     emit(rows, as_json, title="Ledger", columns=None if as_json else LOG_COLUMNS)
 
 
+ACCESS_COLUMNS = ["at", "outcome", "user_id", "role", "permission", "resource", "case_id", "object_id", "break_glass",
+                  "reason"]
+
+
+@audit_app.command("access-log")
+@api_errors
+def audit_access_log(
+    case_id: str = typer.Option(None, "--case", help="Only rows of this case."),
+    user: str = typer.Option(None, "--user", help="Only this staff user (username or user id)."),
+    object_id: str = typer.Option(None, "--object", help="Only rows about this item, transfer or case id."),
+    refused: bool = typer.Option(False, "--refused", help="Refused attempts instead of reads: who tried what on "
+                                                          "which object, and why it was refused."),
+    every: bool = typer.Option(False, "--all", help="Reads and refused attempts together."),
+    limit: int = typer.Option(None, help="At most this many rows (server default 100, max 500)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Review the access log: reads of sensitive data (identity, exam, care, safety plans, photographs), or with
+    --refused the refused attempts on evidence, consent-protected data and survivors' files."""
+    if refused and every:
+        raise typer.BadParameter("give at most one of --refused or --all")
+    outcome = "refused" if refused else "all" if every else "read"
+    with client() as api:
+        user_id = _user_id(api, user) if user else None
+        rows = api.access_log(case_id=case_id, user_id=user_id, outcome=outcome, object_id=object_id, limit=limit)
+    emit(rows, as_json, title="Refused attempts" if refused else "Access log",
+         columns=None if as_json else ACCESS_COLUMNS)
+
+
+def _user_id(api: Any, user: str) -> str:
+    """The id of the staff user named `user` (a username; an id, or a token subject, is passed through)."""
+    for row in api.list_users():
+        if user in (row.get("username"), row.get("id")):
+            return str(row["id"])
+    return user  # not a current account (e.g. an identity-provider subject of an unknown account): as given
+
+
 @audit_app.command("tree-head")
 @api_errors
 def audit_tree_head(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -46,9 +46,14 @@ def change_user(user_id: str, body: UserUpdate, session: SessionDep, actor: Acto
 def access_log(session: SessionDep, actor: Actor = require(P.ACCESS_LOG_READ),
                case_id: Annotated[str | None, Query(max_length=32)] = None,
                user_id: Annotated[str | None, Query(max_length=64)] = None,
+               outcome: Literal["read", "refused", "all"] = "read",
+               object_id: Annotated[str | None, Query(max_length=32)] = None,
                limit: Limit = 100, offset: Offset = 0) -> list[AccessLog]:
-    """Reads of sensitive data (identity, exam narrative, safety plan, photographs), newest first."""
-    return list_access(session, case_id=case_id, user_id=user_id, limit=limit, offset=offset)
+    """Reads of sensitive data (identity, exam narrative, safety plan, photographs), newest first; with
+    `outcome=refused` the refused attempts on evidence, consent-protected data or a survivor's file (who, which
+    object, which permission, why refused), `outcome=all` both. `object_id`: one case, item or transfer id."""
+    return list_access(session, case_id=case_id, user_id=user_id, outcome=None if outcome == "all" else outcome,
+                       object_id=object_id, limit=limit, offset=offset)
 
 
 @router.get("/audit/break-glass", response_model=list[BreakGlassPublic])

@@ -50,6 +50,7 @@ class EventKind(StrEnum):
     REFERRAL_MADE = "advocacy:referral:made"
     BREAK_GLASS = "access:case:break-glass"
     USER_CHANGED = "admin:user:changed"
+    ACCESS_REFUSED = "access:attempt:refused"  # a refused custody action on the item (api/refusals.py)
 
 
 class LedgerEntry(SQLModel, table=True):
