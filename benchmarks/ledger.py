@@ -200,7 +200,7 @@ def fetch_and_bare_chain(session: Session) -> float:
     conn = session.connection()
     t0 = time.perf_counter()
     prev = ledger.GENESIS
-    for (body,) in ledger._raw_stream(conn, select(ledger.LedgerEntry.body).order_by(ledger.LedgerEntry.seq), 20000):
+    for (body,) in ledger_verify._raw_stream(conn, select(ledger.LedgerEntry.body).order_by(ledger.LedgerEntry.seq), 20000):
         prev = sha(body).hexdigest()
     assert prev
     return time.perf_counter() - t0
