@@ -40,6 +40,7 @@ from core.ledger import (  # noqa: E402
     merkle,
     writer,
 )
+from core.ledger import verify as ledger_verify  # noqa: E402
 from tests.services import PgTemplates, start_postgres  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "1000000"))
@@ -200,7 +201,8 @@ def fetch_and_bare_chain(session: Session) -> float:
     conn = session.connection()
     t0 = time.perf_counter()
     prev = ledger.GENESIS
-    for (body,) in ledger_verify._raw_stream(conn, select(ledger.LedgerEntry.body).order_by(ledger.LedgerEntry.seq), 20000):
+    stmt = select(ledger.LedgerEntry.body).order_by(ledger.LedgerEntry.seq)
+    for (body,) in ledger_verify._raw_stream(conn, stmt, 20000):
         prev = sha(body).hexdigest()
     assert prev
     return time.perf_counter() - t0
