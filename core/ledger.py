@@ -82,6 +82,7 @@ class EventKind(StrEnum):
     DESTRUCTION_NOTICE = "custody:item:destruction-noticed"
     ITEM_RESTRICTED = "custody:item:restricted"
     INTEGRITY_INCIDENT = "integrity:item:incident"
+    INTEGRITY_RESOLVED = "integrity:item:resolved"
     FIXITY_CHECKED = "integrity:store:fixity-checked"
     CONSENT_RECORDED = "consent:decision:recorded"
     CONSENT_OVERRIDE = "consent:override:recorded"
