@@ -95,7 +95,8 @@ class IntegrityIncidentPublic(SQLModel):
 
 def to_public(incident: IntegrityIncident) -> IntegrityIncidentPublic:
     """The incident for the API (with `open`)."""
-    return IntegrityIncidentPublic(**incident.model_dump(), open=incident.resolved_at is None)
+    fields = {name: getattr(incident, name) for name in IntegrityIncident.model_fields}
+    return IntegrityIncidentPublic(**fields, open=incident.resolved_at is None)
 
 
 class _Text(SQLModel):
