@@ -22,7 +22,7 @@ from pydantic import field_validator
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import ledger, outbox
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
@@ -250,4 +250,6 @@ def resolve_incident(session: Session, *, actor: Actor, item_id: str, incident_i
     session.flush()
     add_event(session, item_id=item.id, kind=CustodyEventKind.INTEGRITY_RESOLVED, actor=actor, at=now,
               entry=entry, reason=f"incident {incident.id} resolved: {data.outcome}")
+    # The pathway skips quarantined items (flows.pathway): look at the case again now the item may move.
+    outbox.enqueue(session, case_id=item.case_id, kind=outbox.OutboxKind.WAKE, now=now)
     return incident

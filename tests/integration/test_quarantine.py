@@ -239,3 +239,47 @@ def test_fixity_opens_one_incident_per_bad_file_and_quarantines(session, engine,
         offer_transfer(session, actor=EXAMINER, item_id=item_id,
                        data=TransferCreate(to_user=LAB.id, reason="store", condition="sealed"))
     session.rollback()
+
+
+def test_pathway_does_not_offer_a_quarantined_item_and_resolution_wakes_it(session, db_url, clock, tmp_path,
+                                                                          monkeypatch):
+    """The pathway's consented release skips a quarantined item (no crash); resolving enqueues a wake-up."""
+    from core import outbox
+    from core.actors import Actor
+    from core.settings import reset_settings
+    from evidence.custody import Transfer
+    from evidence.incidents import IncidentReport, IncidentResolve, report_incident, resolve_incident
+    from flows.pathway import PassResult, _release_items
+    from policies.authz import assign
+    from tests.evidence_support import EXAMINER, OFFICER, new_case, new_item
+
+    monkeypatch.setenv("COC_DATABASE_URL", db_url)
+    monkeypatch.setenv("COC_DATA_DIR", str(tmp_path))
+    reset_settings()
+    try:
+        case_id = new_case(session)
+        item_id = new_item(session, case_id)
+        assign(session, actor=EXAMINER, case_id=case_id, user_id=OFFICER.id)
+        incident = report_incident(session, actor=EXAMINER, item_id=item_id,
+                                   data=IncidentReport(reason="seal number differs from the record", source="seal"))
+        session.commit()
+        result = PassResult()
+        _release_items(case_id, None, result)
+        assert result.done == [] and session.execute(select(Transfer)).first() is None
+        session.rollback()  # end the read (SQLite: every transaction takes the write lock)
+
+        auditor = Actor(id="U0000000000000A01", role="auditor")
+        resolve_incident(session, actor=auditor, item_id=item_id, incident_id=incident.id,
+                         data=IncidentResolve(finding="re-sealed after a recording error", outcome="false-alarm"))
+        session.commit()
+        wakes = session.execute(select(outbox.OutboxMessage).where(outbox.OutboxMessage.case_id == case_id,
+                                                                   outbox.OutboxMessage.kind == "wake")).all()
+        assert wakes
+        session.rollback()
+        result = PassResult()
+        _release_items(case_id, None, result)
+        assert result.done == [f"release:{item_id}"]
+        [offer] = session.execute(select(Transfer)).scalars().all()
+        assert offer.item_id == item_id and offer.to_user == OFFICER.id and offer.purpose == "release"
+    finally:
+        reset_settings()
