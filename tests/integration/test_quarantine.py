@@ -283,3 +283,48 @@ def test_pathway_does_not_offer_a_quarantined_item_and_resolution_wakes_it(sessi
         assert offer.item_id == item_id and offer.to_user == OFFICER.id and offer.purpose == "release"
     finally:
         reset_settings()
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_acceptance_racing_an_incident_waits_for_the_item_lock_and_is_refused(engine, clock):
+    """An incident opening (item locked, not yet committed) while the receiver accepts: the acceptance waits
+    for the lock, then sees the incident and is refused — never a handoff after an open incident."""
+    import threading
+    import time
+
+    from core.errors import Conflict
+    from evidence.custody import TransferAccept, TransferCreate, accept_transfer, offer_transfer
+    from evidence.incidents import IncidentReport, report_incident
+    from tests.evidence_support import LAB, LAB2, new_case, new_item
+
+    with Session(engine, expire_on_commit=False) as s:
+        case_id = new_case(s, consents=())
+        item_id = new_item(s, case_id, actor=LAB)
+        offer = offer_transfer(s, actor=LAB, item_id=item_id,
+                               data=TransferCreate(to_user=LAB2.id, reason="shelf", condition="sealed"))
+        s.commit()
+    locked, outcome = threading.Event(), {}
+
+    def accept() -> None:
+        locked.wait(10)
+        with Session(engine, expire_on_commit=False) as s:
+            try:
+                accept_transfer(s, actor=LAB2, transfer_id=offer.id, data=TransferAccept(condition="sealed"))
+                s.commit()
+                outcome["accept"] = "accepted"
+            except Conflict as exc:
+                s.rollback()
+                outcome["accept"] = exc.detail
+
+    racer = threading.Thread(target=accept)
+    racer.start()
+    with Session(engine, expire_on_commit=False) as s:
+        incident = report_incident(s, actor=LAB, item_id=item_id, data=IncidentReport(reason="seal cut"))
+        locked.set()
+        time.sleep(0.5)  # the acceptance is now waiting on the item's lock
+        s.commit()
+    racer.join(20)
+    assert f"quarantined by integrity incident {incident.id}" in str(outcome.get("accept"))
+    with Session(engine) as s:
+        kinds = s.execute(select(ledger.LedgerEntry.kind).where(ledger.LedgerEntry.item_id == item_id)).scalars()
+        assert ledger.EventKind.TRANSFER_ACCEPTED not in list(kinds)
