@@ -26,7 +26,7 @@ from core import ledger, outbox
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
-from core.errors import Conflict, NotFound, PermissionDenied
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ledger import EventKind
 from evidence.custody import CustodyEventKind, Transfer, add_event, lock_item
 from evidence.items import ItemStatus, get_item
@@ -210,8 +210,8 @@ def report_incident(session: Session, *, actor: Actor, item_id: str, data: Incid
     """
     data = IncidentReport.model_validate(data.model_dump())
     if data.source not in (IncidentSource.SEAL, IncidentSource.REPORT):
-        raise PermissionDenied("download and fixity incidents are recorded by the system; report 'seal' or "
-                               "'report'")
+        raise ValidationFailed("download and fixity incidents are recorded by the system: report source "
+                               "'seal' (a broken or changed seal) or 'report'")
     _item, state = lock_item(session, item_id)
     handling = {state.custodian}
     if state.pending_transfer_id:

@@ -1,9 +1,10 @@
 """integrity_incident: integrity incidents of items; an open one quarantines its item (evidence.incidents).
 
-Items that already have INTEGRITY_INCIDENT ledger entries from before this table get no incident row (their
-entries stay in the ledger and the custody history): nothing recorded then said whether it was resolved, and
-quarantining old items on upgrade would stop handoffs without an alert anyone saw. Staff can report one by
-hand (POST /items/{item_id}/integrity-incidents) for an item that should be quarantined.
+Backfill: every integrity incident recorded before this table (a custody_event of kind 'integrity-incident')
+was never resolved — nothing could resolve one — so each becomes an OPEN incident and its item is quarantined
+until an auditor or coordinator looks at it and records a finding (`coc evidence incidents` lists them). Their
+source is 'fixity' when the scheduled fixity flow recorded them, else 'download'. No alert rows are written
+here: an alert carries a ledger entry, which only the application appends.
 
 Revision ID: 0005
 Revises: 0003
@@ -43,6 +44,12 @@ def upgrade() -> None:
     with op.batch_alter_table("integrity_incident", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_integrity_incident_item_id"), ["item_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_integrity_incident_case_id"), ["case_id"], unique=False)
+    op.execute(
+        "INSERT INTO integrity_incident (item_id, case_id, opened_at, opened_by, reason, source, ledger_seq) "
+        "SELECT e.item_id, i.case_id, e.at, e.actor_id, COALESCE(e.reason, 'integrity incident'), "
+        "CASE WHEN e.actor_id = 'system:fixity' THEN 'fixity' ELSE 'download' END, e.ledger_seq "
+        "FROM custody_event e JOIN evidence_item i ON i.id = e.item_id "
+        "WHERE e.kind = 'integrity-incident' ORDER BY e.id")
 
 
 def downgrade() -> None:

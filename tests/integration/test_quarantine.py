@@ -183,7 +183,7 @@ def test_reported_seal_incident_quarantines_but_check_in_stays_allowed(harness):
     assert c.post(f"/items/{item_id}/integrity-incidents", json=report,
                   headers=h.user("lab").headers).status_code == 403  # other lab staff, item not in the store
     assert c.post(f"/items/{item_id}/integrity-incidents", json={**report, "source": "fixity"},
-                  headers=lab.headers).status_code == 403  # system sources are not reported by hand
+                  headers=lab.headers).status_code == 422  # system sources are not reported by hand
     r = c.post(f"/items/{item_id}/integrity-incidents", json=report, headers=lab.headers)
     assert r.status_code == 201, r.text
     n = r.json()["id"]
