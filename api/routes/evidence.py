@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -359,8 +359,8 @@ def item_incidents(item_id: str, session: SessionDep, actor: Actor = require(P.C
 
 
 @router.post("/items/{item_id}/integrity-incidents/{incident_id}/resolve", response_model=IntegrityIncidentPublic)
-def resolve_incident(item_id: str, incident_id: int, body: IncidentResolve, session: SessionDep,
-                     clock: ClockDep, actor: Actor = require(P.INCIDENT_RESOLVE)) -> Any:
+def resolve_incident(item_id: str, incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: IncidentResolve,
+                     session: SessionDep, clock: ClockDep, actor: Actor = require(P.INCIDENT_RESOLVE)) -> Any:
     """Resolve an incident with a recorded finding (auditor or coordinator); the quarantine it held ends."""
     return incidents.to_public(incidents.resolve_incident(session, actor=actor, item_id=item_id,
                                                           incident_id=incident_id, data=body, now=clock.now()))
