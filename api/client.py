@@ -451,6 +451,21 @@ class CocClient:
         """POST /items/{item_id}/legal-hold."""
         return self._post(f"/items/{_seg(item_id)}/legal-hold", fields)
 
+    def report_incident(self, item_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/integrity-incidents (fields: reason, source seal|report): quarantines the item."""
+        return self._post(f"/items/{_seg(item_id)}/integrity-incidents", fields)
+
+    def incidents(self, item_id: str | None = None, *, open_only: bool = True) -> list[dict[str, Any]]:
+        """GET /items/{item_id}/integrity-incidents, or centre-wide GET /integrity-incidents (open ones unless
+        open_only=False)."""
+        if item_id is not None:
+            return _items(self._get(f"/items/{_seg(item_id)}/integrity-incidents"))
+        return _items(self._get("/integrity-incidents", open_only=str(open_only).lower()))
+
+    def resolve_incident(self, item_id: str, incident_id: int, **fields: Any) -> dict[str, Any]:
+        """POST /items/{item_id}/integrity-incidents/{incident_id}/resolve (fields: finding, outcome)."""
+        return self._post(f"/items/{_seg(item_id)}/integrity-incidents/{int(incident_id)}/resolve", fields)
+
     def enrol_status_lookup(self, item_id: str) -> dict[str, Any]:
         """POST /items/{item_id}/status-lookup: {code, password} for the survivor's card (needs their consent)."""
         return self._post(f"/items/{_seg(item_id)}/status-lookup")

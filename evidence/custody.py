@@ -43,6 +43,7 @@ class CustodyEventKind(StrEnum):
     SUBMITTED_TO_LAB = "submitted-to-lab"
     DESTROYED = "destroyed"
     INTEGRITY_INCIDENT = "integrity-incident"
+    INTEGRITY_RESOLVED = "integrity-resolved"
     FILE_STORED = "file-stored"
     TRANSFER_DECLINED = "transfer-declined"
     TRANSFER_CANCELLED = "transfer-cancelled"
@@ -78,6 +79,7 @@ _LEDGER_KIND = {
     CustodyEventKind.SUBMITTED_TO_LAB: EventKind.TRANSFER_ACCEPTED,
     CustodyEventKind.DESTROYED: EventKind.DESTROYED,
     CustodyEventKind.INTEGRITY_INCIDENT: EventKind.INTEGRITY_INCIDENT,
+    CustodyEventKind.INTEGRITY_RESOLVED: EventKind.INTEGRITY_RESOLVED,
     CustodyEventKind.TRANSFER_DECLINED: EventKind.TRANSFER_DECLINED,
     CustodyEventKind.TRANSFER_CANCELLED: EventKind.TRANSFER_CANCELLED,
 }
@@ -293,6 +295,13 @@ def _require_custodian(state: ItemCustody, actor: Actor, action: str, *, on_beha
         raise Conflict(f"transfer {state.pending_transfer_id} of this item is awaiting acceptance")
 
 
+def _require_not_quarantined(session: Session, item: EvidenceItem, action: str) -> None:
+    """An open integrity incident quarantines the item (evidence.incidents): call after lock_item."""
+    from evidence.incidents import require_not_quarantined
+
+    require_not_quarantined(session, item.id, action)
+
+
 def _check_seal(state: ItemCustody, seal_number: str | None, seal_intact: bool | None) -> None:
     """A seal number reported at a handoff must match the recorded seal."""
     if seal_number is not None and state.seal_number is None:
@@ -438,6 +447,7 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     if actor.is_system and not on_behalf:
         raise PermissionDenied("a system process may only offer consented releases and lab submissions")
     item, state = lock_item(session, item_id)
+    _require_not_quarantined(session, item, "offered to anyone")
     _require_custodian(state, actor, "transferred", on_behalf=on_behalf)
     from_user = state.custodian if on_behalf else actor.id
     if data.to_user == from_user:
@@ -493,6 +503,7 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
         _leave_centre(session, actor=actor, item=get_item(session, transfer.item_id),
                       purpose=TransferPurpose(transfer.purpose), now=now)
     item, state = lock_item(session, transfer.item_id)
+    _require_not_quarantined(session, item, "accepted")
     session.refresh(transfer)  # read the offer again now that the item row is locked
     if transfer.status != TransferStatus.OFFERED.value or state.pending_transfer_id != transfer.id:
         raise Conflict(f"transfer {transfer.id} is no longer open (status {transfer.status})")
@@ -654,6 +665,7 @@ def check_out(session: Session, *, actor: Actor, item_id: str, data: CheckOutCre
 def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCustody, data: CheckOutCreate,
                now: datetime) -> CustodyEvent:
     """check_out on an item whose custody row the caller has locked (lock_item)."""
+    _require_not_quarantined(session, item, "checked out")
     if state.status == ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed: it cannot be checked out")
     if state.status != ItemStatus.CHECKED_IN.value:
@@ -712,6 +724,7 @@ def record_analysis(session: Session, *, actor: Actor, item_id: str, data: Analy
     now = now or utcnow()
     data = AnalysisCreate.model_validate(data.model_dump())
     item, state = lock_item(session, item_id)
+    _require_not_quarantined(session, item, "analysed")
     _require_custodian(state, actor, "analysed")
     if not state.lab_submitted:
         raise Conflict("item was not submitted to a lab with consent: submit it first (lab-submission)")
@@ -728,6 +741,7 @@ def destroy_item(session: Session, *, actor: Actor, item_id: str, data: DestroyC
     now = now or utcnow()
     data = DestroyCreate.model_validate(data.model_dump())
     item, state = lock_item(session, item_id)
+    _require_not_quarantined(session, item, "destroyed")
     if state.status == ItemStatus.CHECKED_IN.value and state.custodian == actor.id:
         pass  # the custodian may destroy straight from storage
     else:
@@ -747,14 +761,13 @@ def destroy_item(session: Session, *, actor: Actor, item_id: str, data: DestroyC
 
 
 def record_integrity_incident(session: Session, *, actor: Actor, item_id: str, reason: str,
-                              data: dict[str, Any] | None = None, now: datetime | None = None) -> CustodyEvent:
-    """Append an integrity incident for the item (no state change: the history must show it happened)."""
-    now = now or utcnow()
-    item = get_item(session, item_id)
-    entry = ledger.append(session, kind=EventKind.INTEGRITY_INCIDENT, actor=actor, case_id=item.case_id,
-                          item_id=item.id, at=now, data={"reason": reason, **(data or {})})
-    return add_event(session, item_id=item.id, kind=CustodyEventKind.INTEGRITY_INCIDENT, actor=actor, at=now,
-                     entry=entry, reason=reason)
+                              data: dict[str, Any] | None = None, source: str = "report",
+                              now: datetime | None = None) -> Any:
+    """Open an integrity incident for the item: it is quarantined until resolved (evidence.incidents)."""
+    from evidence.incidents import IncidentSource, open_incident
+
+    return open_incident(session, actor=actor, item_id=item_id, reason=reason, source=IncidentSource(source),
+                         data=data, now=now)
 
 
 def custody_history(session: Session, item_id: str) -> list[CustodyEvent]:

@@ -288,12 +288,14 @@ def upload_file(
 
 def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str, actual: str | None,
                     reason: str, actor: Actor | None = None) -> None:
-    """Commit an INTEGRITY_INCIDENT in a transaction of its own (it must outlive the failing read)."""
+    """Commit an INTEGRITY_INCIDENT in a transaction of its own (it must outlive the failing read); it opens an
+    integrity incident that quarantines the item (evidence.incidents), with its alert, in that transaction."""
     from evidence.custody import record_integrity_incident
 
     with Session(engine, expire_on_commit=False) as s:
         record_integrity_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
-                                  data={"file_id": file_id, "sha256": expected, "observed_sha256": actual})
+                                  data={"file_id": file_id, "sha256": expected, "observed_sha256": actual},
+                                  source="download")
         s.commit()
 
 
@@ -343,6 +345,9 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
     """Authorize a read (photographs: checkpoint, restriction) and return the row and a verifying stream."""
     now = now or utcnow()
     item: EvidenceItem = get_item(session, item_id)
+    from evidence.incidents import require_not_quarantined
+
+    require_not_quarantined(session, item.id, "downloaded")  # a quarantined item's files are not handed out
     if item.kind == ItemKind.PHOTOGRAPH.value:
         if item.restricted:
             raise PermissionDenied("photograph consent was withdrawn: this photograph can no longer be viewed")

@@ -68,11 +68,13 @@ class _FileRef:
 
 def _record_incident(engine: Engine, *, actor: Actor, item_id: str, reason: str, data: dict[str, object],
                      now: datetime) -> None:
-    """Commit one INTEGRITY_INCIDENT in a transaction of its own: nothing later in the pass can roll it back."""
+    """Commit one INTEGRITY_INCIDENT in a transaction of its own: nothing later in the pass can roll it back.
+    It opens an integrity incident that quarantines the item, with its alert (evidence.incidents)."""
     from evidence.custody import record_integrity_incident
 
     with Session(engine, expire_on_commit=False) as s:
-        record_integrity_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, now=now)
+        record_integrity_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, source="fixity",
+                                  now=now)
         s.commit()
 
 

@@ -143,6 +143,9 @@ class EvidenceItemPublic(EvidenceItemBase):
     seal_number: str | None = None
     pending_transfer_id: str | None = None
     version: int | None = None
+    # open integrity incidents (evidence.incidents): while any is open the item is quarantined
+    quarantined: bool = False
+    quarantined_by: list[int] = []
 
 
 def check_location(value: str) -> str:
@@ -170,11 +173,12 @@ def get_custody(session: Session, item_id: str) -> ItemCustody:
     return row
 
 
-def to_public(item: EvidenceItem, custody: ItemCustody | None) -> EvidenceItemPublic:
-    """Merge an item and its custody row for the API."""
-    extra = {}
+def to_public(item: EvidenceItem, custody: ItemCustody | None,
+              quarantined_by: list[int] | None = None) -> EvidenceItemPublic:
+    """Merge an item and its custody row (and its open integrity incidents) for the API."""
+    extra: dict = {"quarantined": bool(quarantined_by), "quarantined_by": list(quarantined_by or [])}
     if custody is not None:
-        extra = {"custodian": custody.custodian, "location": custody.location, "status": custody.status,
+        extra |= {"custodian": custody.custodian, "location": custody.location, "status": custody.status,
                  "seal_number": custody.seal_number, "pending_transfer_id": custody.pending_transfer_id,
                  "version": custody.version}
     return EvidenceItemPublic(**item.model_dump(), **extra)

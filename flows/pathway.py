@@ -180,6 +180,7 @@ def _law_enforcement_recipient(session: Session, case_id: str) -> str | None:
 def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None:
     """Offer every releasable item to the case's law-enforcement liaison through the evidence service, once."""
     from evidence import custody
+    from evidence.incidents import open_incident_ids
     from evidence.items import get_custody, list_items
 
     with _session() as session:
@@ -187,8 +188,9 @@ def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None
         items = []
         for item in list_items(session, case_id):
             state = get_custody(session, item.id)
-            items.append((item.id, str(item.kind), bool(item.restricted), str(state.status), state.custodian,
-                          state.pending_transfer_id))
+            # A quarantined item (open integrity incident) is not offered: its resolution wakes the pathway.
+            items.append((item.id, str(item.kind), bool(item.restricted or open_incident_ids(session, item.id)),
+                          str(state.status), state.custodian, state.pending_transfer_id))
     if recipient is None:
         result.open.append(CP_RECIPIENT)
         return

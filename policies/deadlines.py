@@ -60,6 +60,7 @@ class ClockName(StrEnum):
     LAB_ANALYSIS = "lab-analysis"
     DESTRUCTION_NOTICE = "destruction-notice"
     MANDATORY_REPORT = "mandatory-report"
+    INTEGRITY_INCIDENT = "integrity-incident"  # an alert kind, not a clock: raised at once (evidence.incidents)
 
 
 class ClockStatus(StrEnum):

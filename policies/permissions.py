@@ -59,6 +59,9 @@ class Permission(StrEnum):
     USER_READ = "admin:user:read"
     JURISDICTION_READ = "admin:jurisdiction:read"
     BREAK_GLASS = "access:case:break-glass"
+    INCIDENT_REPORT = "integrity:incident:report"  # staff handling an item report a broken seal etc.
+    INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
+    INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
 
 
 P = Permission
@@ -70,7 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CONSENT_WRITE, P.CONSENT_READ, P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE,
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
-        P.BREAK_GLASS,
+        P.BREAK_GLASS, P.INCIDENT_REPORT,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
@@ -78,15 +81,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
-        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
     }),
     Role.LAW_ENFORCEMENT: frozenset({
-        P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ,
+        P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ, P.INCIDENT_REPORT,
     }),
-    Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ}),
+    Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
+                                          P.INCIDENT_RESOLVE}),
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
-        P.LEGAL_HOLD,
+        P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE,
     }),
 }
 

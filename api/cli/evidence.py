@@ -183,6 +183,53 @@ def evidence_label(
     emit({"item_id": item_id, "path": str(out), "format": fmt, "bytes": len(data)}, as_json, title="Label")
 
 
+# -- integrity incidents (quarantine) ------------------------------------------------------------
+INCIDENT_COLUMNS = ["id", "item_id", "source", "reason", "opened_at", "opened_by", "open", "outcome", "resolved_by"]
+
+
+@evidence_app.command("incidents")
+@api_errors
+def evidence_incidents(
+    item_id: str = typer.Argument(None, help="Item id; leave out for the centre-wide list (auditors, "
+                                             "coordinators)."),
+    all_: bool = typer.Option(False, "--all", help="Centre-wide: resolved incidents too."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List integrity incidents: an item's, or the open ones centre-wide. An open one quarantines its item."""
+    with client() as api:
+        rows = api.incidents(item_id, open_only=not all_)
+    emit(rows, as_json, title="Integrity incidents", columns=None if as_json else _present(rows, INCIDENT_COLUMNS))
+
+
+@evidence_app.command("report-incident")
+@api_errors
+def evidence_report_incident(
+    item_id: str = typer.Argument(..., help="Item id."),
+    reason: str = typer.Option(..., help="What was seen (e.g. seal broken at handoff); no survivor details."),
+    source: str = typer.Option("report", help="seal (a broken or changed seal) | report (anything else)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Report an integrity incident: the item is quarantined until an auditor or coordinator resolves it."""
+    with client() as api:
+        row = api.report_incident(item_id, reason=reason, source=source)
+    emit(row, as_json, title=f"Incident {row.get('id')} opened: item {item_id} is quarantined")
+
+
+@evidence_app.command("resolve-incident")
+@api_errors
+def evidence_resolve_incident(
+    item_id: str = typer.Argument(..., help="Item id."),
+    incident_id: int = typer.Argument(..., help="Incident number (from `coc evidence incidents`)."),
+    finding: str = typer.Option(..., help="What the investigation found."),
+    outcome: str = typer.Option(..., help="restored | false-alarm | evidence-compromised."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Resolve an integrity incident with a recorded finding (auditor or coordinator); the quarantine ends."""
+    with client() as api:
+        row = api.resolve_incident(item_id, incident_id, finding=finding, outcome=outcome)
+    emit(row, as_json, title=f"Incident {incident_id} resolved ({outcome})")
+
+
 # -- custody -----------------------------------------------------------------------------------
 def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_json: bool) -> None:
     with client() as api:

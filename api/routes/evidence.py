@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Path, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -20,7 +20,7 @@ from sqlmodel import Session
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.errors import PermissionDenied, ValidationFailed
-from evidence import custody, files, items, labels, lookup
+from evidence import custody, files, incidents, items, labels, lookup
 from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
@@ -34,6 +34,7 @@ from evidence.custody import (
     TransferPublic,
 )
 from evidence.files import EvidenceFilePublic
+from evidence.incidents import IncidentReport, IncidentResolve, IntegrityIncidentPublic
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
 from evidence.storage import ObjectStore, get_object_store
@@ -97,7 +98,8 @@ class CustodyAction(BaseModel):
 
 def _item_public(session: Session, item_id: str) -> EvidenceItemPublic:
     item = items.get_item(session, item_id)
-    return items.to_public(item, session.get(items.ItemCustody, item.id))
+    return items.to_public(item, session.get(items.ItemCustody, item.id),
+                           incidents.open_incident_ids(session, item.id))
 
 
 def _action(session: Session, event: custody.CustodyEvent) -> CustodyAction:
@@ -303,7 +305,7 @@ def scan(item_id: str, body: ScanRequest, session: SessionDep, clock: ClockDep,
                                            now=clock.now())
     # The response is built from the rows the scan locked and wrote (same transaction): no second read.
     return CustodyAction(event=CustodyEventPublic.model_validate(event, from_attributes=True),
-                         item=items.to_public(item, state))
+                         item=items.to_public(item, state, incidents.open_incident_ids(session, item.id)))
 
 
 @router.post("/items/{item_id}/release", status_code=201, response_model=TransferPublic)
@@ -334,6 +336,42 @@ def destroy(item_id: str, body: DestroyCreate, session: SessionDep, clock: Clock
     """Record the item's destruction (after its retention date, never under legal hold)."""
     return _action(session, custody.destroy_item(session, actor=actor, item_id=item_id, data=body,
                                                  now=clock.now()))
+
+
+# --- integrity incidents (quarantine) ----------------------------------------------------------------------
+
+@router.post("/items/{item_id}/integrity-incidents", status_code=201, response_model=IntegrityIncidentPublic)
+def report_incident(item_id: str, body: IncidentReport, session: SessionDep, clock: ClockDep,
+                    actor: Actor = require(P.INCIDENT_REPORT)) -> Any:
+    """Report an integrity incident by hand (e.g. a broken or changed seal): the item is quarantined at once."""
+    items.get_item(session, item_id)
+    custody.require_item_visible(session, actor=actor, item_id=item_id)
+    return incidents.to_public(incidents.report_incident(session, actor=actor, item_id=item_id, data=body,
+                                                         now=clock.now()))
+
+
+@router.get("/items/{item_id}/integrity-incidents", response_model=list[IntegrityIncidentPublic])
+def item_incidents(item_id: str, session: SessionDep, actor: Actor = require(P.CUSTODY_READ)) -> list[Any]:
+    """The item's integrity incidents, open and resolved, oldest first."""
+    items.get_item(session, item_id)
+    custody.require_item_visible(session, actor=actor, item_id=item_id)
+    return [incidents.to_public(i) for i in incidents.list_item_incidents(session, item_id)]
+
+
+@router.post("/items/{item_id}/integrity-incidents/{incident_id}/resolve", response_model=IntegrityIncidentPublic)
+def resolve_incident(item_id: str, incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)], body: IncidentResolve,
+                     session: SessionDep, clock: ClockDep, actor: Actor = require(P.INCIDENT_RESOLVE)) -> Any:
+    """Resolve an incident with a recorded finding (auditor or coordinator); the quarantine it held ends."""
+    return incidents.to_public(incidents.resolve_incident(session, actor=actor, item_id=item_id,
+                                                          incident_id=incident_id, data=body, now=clock.now()))
+
+
+@router.get("/integrity-incidents", response_model=list[IntegrityIncidentPublic])
+def all_incidents(session: SessionDep, open_only: bool = True, limit: int = 200,
+                  actor: Actor = require(P.INCIDENT_READ)) -> list[Any]:
+    """Integrity incidents centre-wide (open ones unless open_only=false), oldest first."""
+    return [incidents.to_public(i) for i in incidents.list_incidents(session, open_only=open_only,
+                                                                    limit=max(1, min(limit, 1000)))]
 
 
 @router.post("/items/{item_id}/status-lookup", status_code=201, response_model=LookupEnrolment)

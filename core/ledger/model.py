@@ -51,6 +51,7 @@ class EventKind(StrEnum):
     BREAK_GLASS = "access:case:break-glass"
     USER_CHANGED = "admin:user:changed"
     ACCESS_REFUSED = "access:attempt:refused"  # a refused custody action on the item (api/refusals.py)
+    INTEGRITY_RESOLVED = "integrity:item:resolved"
 
 
 class LedgerEntry(SQLModel, table=True):
