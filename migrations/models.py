@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "evidence.custody",
     "evidence.files",
     "evidence.lookup",
+    "evidence.verification",
 )
 
 
