@@ -258,6 +258,7 @@ class Stack:
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._migrate()
             self._bootstrap_admin()
+            self._verify_ledger()
             # The Prefect server is the slowest part: it starts in a thread while the S3 store and the API
             # come up (the API starts without it; /health waits for it). The flow runner needs it up.
             self._start_prefect_in_background()
@@ -312,6 +313,25 @@ class Stack:
                     self.say(f"created the first user 'admin' (password in {self.data_dir / ADMIN_PASSWORD_FILE})")
         finally:
             engine.dispose()
+
+    def _verify_ledger(self) -> None:
+        # Start-up verification of the whole ledger, recorded (trigger "startup") so /health reports it from
+        # the first probe. A ledger that does not verify does not stop the stack: auditors need it to
+        # investigate. The warning is repeated once the stack is up (_wait_ready).
+        from core.actors import system_actor
+        from core.db import make_engine, session_scope
+        from evidence.verification import VerificationTrigger, verify_and_record
+
+        self.step("verifying the audit ledger …")
+        engine = make_engine(str(self.settings.database_url))
+        try:
+            with session_scope(engine) as session:
+                record = verify_and_record(session, actor=system_actor("startup"),
+                                           trigger=VerificationTrigger.STARTUP).record
+        finally:
+            engine.dispose()
+        if not record.ok:
+            self.say(ledger_warning(f"first bad entry {record.first_bad_seq} ({record.reason})"))
 
     def _start_s3(self) -> None:
         from api.stack.seaweed import start_seaweed
@@ -434,6 +454,10 @@ class Stack:
                     body = resp.json() if resp.headers.get("content-type", "").endswith("json") else {}
                     if resp.status_code == 200 and health_ready(body):
                         return
+                    broken = ledger_not_intact(body)
+                    if broken is not None:  # every service is up; the ledger is not intact: start, loudly
+                        self.say(ledger_warning(broken))
+                        return
                     last = f"HTTP {resp.status_code}: {not_ready_parts(body) or body}"
                 except (httpx.HTTPError, ValueError) as exc:
                     last = type(exc).__name__
@@ -483,6 +507,22 @@ def health_ready(body: object) -> bool:
     if str(body.get("status", "")).lower() not in ("ok", "ready", "pass"):
         return False
     return not not_ready_parts(body)
+
+
+def ledger_not_intact(body: object) -> str | None:
+    """The ledger part's detail when a /health body says every service is up but the ledger is not intact."""
+    if not isinstance(body, dict) or body.get("status") != "ledger-not-intact" or not_ready_parts(body) != ["ledger"]:
+        return None
+    part = body.get("parts", {}).get("ledger")
+    return str(part.get("detail") or "the last ledger verification failed") if isinstance(part, dict) else ""
+
+
+def ledger_warning(detail: str) -> str:
+    """The loud start-up warning for a ledger that does not verify."""
+    bar = "!" * 78
+    return (f"{bar}\n!! WARNING: the audit LEDGER IS NOT INTACT: {detail}\n!! The stack runs so that auditors "
+            "can investigate; do not rely on its reports (exports are refused unless explicitly marked).\n"
+            f"!! Run `coc audit verify`, see `coc alerts`, and contact the auditor.\n{bar}")
 
 
 def not_ready_parts(body: object) -> list[str]:
