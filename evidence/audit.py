@@ -413,11 +413,16 @@ def render_custody_pdf(bundle: Any) -> bytes:
         data.append([p(cells[k]) for k in keys])
     widths = [10, 26, 30, 20, 20, 20, 22, 28, 15, 12, 18, 22, 34]
     table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
-    table.setStyle(TableStyle([
+    style = [
         ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    ]
+    statement = bundle.get("ledger_verification")
+    bad_seq = statement.get("first_bad_seq") if isinstance(statement, dict) and not intact else None
+    style += [("BACKGROUND", (0, i), (-1, i), colors.mistyrose)  # the first bad entry, when in this report
+              for i, row in enumerate(data[1:], start=1) if _is_int(bad_seq) and row[0].text == str(bad_seq)]
+    table.setStyle(TableStyle(style))
     story.append(table)
     gaps = custody_gaps(bundle)
     if gaps:
