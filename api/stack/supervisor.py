@@ -187,6 +187,7 @@ class StackInfo:
     pid: int
     cold_start_s: float
     children: dict[str, int] = field(default_factory=dict)
+    ledger_intact: bool = True  # False: started anyway, /health says ledger-not-intact
 
     def to_json(self) -> str:
         """Serialise for the state file."""
@@ -211,6 +212,7 @@ class Stack:
         self._pending_signal: int | None = None
         self._t0 = time.monotonic()
         self._prefect_start: tuple[threading.Thread, dict[str, object]] | None = None
+        self._ledger_intact = True  # False once /health said ledger-not-intact at start-up
 
     @contextlib.contextmanager
     def critical(self):
@@ -283,6 +285,7 @@ class Stack:
             admin_password_file=self.data_dir / ADMIN_PASSWORD_FILE, pid=os.getpid(),
             cold_start_s=round(time.monotonic() - t0, 2),
             children={c.name: c.process.pid for c in self.children},
+            ledger_intact=self._ledger_intact,
         )
         state = self.data_dir / STATE_FILE
         tmp = state.with_suffix(".tmp")
@@ -456,7 +459,8 @@ class Stack:
                         return
                     broken = ledger_not_intact(body)
                     if broken is not None:  # every service is up; the ledger is not intact: start, loudly
-                        self.say(ledger_warning(broken))
+                        self.say(ledger_warning(broken.removeprefix("LEDGER NOT INTACT: ")))
+                        self._ledger_intact = False
                         return
                     last = f"HTTP {resp.status_code}: {not_ready_parts(body) or body}"
                 except (httpx.HTTPError, ValueError) as exc:
@@ -545,7 +549,8 @@ def not_ready_parts(body: object) -> list[str]:
 def describe(info: StackInfo) -> str:
     """The lines printed once the stack is ready."""
     return "\n".join([
-        f"Chain of Care is ready (cold start {info.cold_start_s:.1f} s).",
+        f"Chain of Care is ready (cold start {info.cold_start_s:.1f} s)." if info.ledger_intact else
+        f"Chain of Care is up, but its audit LEDGER IS NOT INTACT (see above; cold start {info.cold_start_s:.1f} s).",
         f"  API          {info.api_url}   (API docs: {info.docs_url})",
         f"  Prefect UI   {info.prefect_ui_url}",
         f"  S3 store     {info.s3_endpoint} (loopback only)",

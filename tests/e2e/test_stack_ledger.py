@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 from sqlmodel import Session
 
@@ -32,7 +34,8 @@ def test_up_with_a_forged_ledger_starts_and_warns(tmp_path):
         running = up.wait_ready()  # the start-up wait accepted a stack whose only problem is the ledger
         out = up.output()
         assert "LEDGER IS NOT INTACT" in out and "first bad entry 4" in out, out[-3000:]
-        assert "coc audit verify" in out
+        assert "coc audit verify" in out and "LEDGER IS NOT INTACT (see above" in out
+        assert json.loads((data / "stack.json").read_text())["ledger_intact"] is False
         resp = httpx.get(f"{running.api_url}/health", timeout=10)
         body = resp.json()
         assert resp.status_code == 503 and body["status"] == "ledger-not-intact", body
