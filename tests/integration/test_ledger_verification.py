@@ -205,3 +205,37 @@ def test_scheduled_check_raises_exactly_one_centre_wide_alert(harness, db_url, t
     examiner = harness.user("examiner", assign_to=None)
     shown = c.get("/alerts", headers=examiner.headers)
     assert shown.status_code == 200 and shown.json() == []  # case-scoped staff: not theirs, and no crash
+
+
+def test_cli_export_refuses_then_marks_with_the_flag_and_alerts_list_it(harness, tmp_path, monkeypatch):
+    from api.cli.main import app
+    from tests.unit.test_cli_live import serve
+
+    forge_seal(harness.engine)
+    auditor = harness.user("auditor")
+    runner = CliRunner()
+    with serve(harness) as url:
+        monkeypatch.setenv("COC_CONFIG_DIR", str(tmp_path / "coc-config"))
+        monkeypatch.setenv("COC_API_URL", url)
+        monkeypatch.delenv("COC_TOKEN", raising=False)
+
+        def cli(*args: str):
+            result = runner.invoke(app, list(args), catch_exceptions=False)
+            return result.exit_code, " ".join(result.output.split())  # Rich wraps long lines
+
+
+        assert cli("login", "--username", auditor.user.username, "--password", auditor.password)[0] == 0
+        bundle, pdf = tmp_path / "bundle.json", tmp_path / "report.pdf"
+        code, out = cli("audit", "export", "--case", CASE, "--out", str(bundle))
+        assert code == 1 and f"first bad entry {FORGED_SEQ}" in out and "coc audit verify" in out, out
+        assert not bundle.exists()
+        code, out = cli("audit", "export", "--case", CASE, "--out", str(bundle), "--pdf", str(pdf),
+                        "--allow-broken-ledger")
+        assert code == 0, out
+        assert f"LEDGER NOT INTACT — first bad entry {FORGED_SEQ}" in out
+        assert json.loads(bundle.read_text())["ledger_verification"]["first_bad_seq"] == FORGED_SEQ
+        pages = pdf_pages(pdf.read_bytes(), tmp_path)
+        assert pages and all(f"LEDGER NOT INTACT — first bad entry {FORGED_SEQ}" in p for p in pages)
+        code, out = cli("alerts", "--json")
+        assert code == 0, out
+        assert [a["clock"] for a in json.loads(out)] == ["ledger-not-intact"]
