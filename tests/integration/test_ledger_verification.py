@@ -239,3 +239,5 @@ def test_cli_export_refuses_then_marks_with_the_flag_and_alerts_list_it(harness,
         code, out = cli("alerts", "--json")
         assert code == 0, out
         assert [a["clock"] for a in json.loads(out)] == ["ledger-not-intact"]
+        code, out = cli("health")
+        assert code == 1 and "ledger not ready: LEDGER NOT INTACT" in out and f"entry {FORGED_SEQ} bad" in out, out
