@@ -161,9 +161,10 @@ def _bundle(session, clock, settings, actor: Actor, case_id: str | None, item_id
             allow_unverified: bool) -> dict[str, Any]:
     if not case_id and not item_id:
         raise ValidationFailed("give case_id or item_id")
-    # The whole ledger is verified at every export (a few seconds per million entries on the reference machine,
-    # benchmarks/ledger.py): a report must never look sound while the ledger is not. Fine at a centre's export
-    # rate; if it ever is not, reuse a recent recorded run instead.
+    # Cost: the WHOLE ledger is verified at every export, O(ledger) not O(bundle) — about 10 s per million entries
+    # (README, benchmarks/ledger.py), and on SQLite the write lock is held meanwhile. A report must never look
+    # sound while the ledger is not; fine at a centre's export rate for now. If it is not, verify only the
+    # entries appended since the last recorded good run (its tree head pins the rest).
     outcome = verification.verify_and_record(session, actor=actor, trigger=VerificationTrigger.EXPORT,
                                              now=clock.now())
     if not outcome.record.ok:
