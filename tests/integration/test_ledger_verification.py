@@ -241,3 +241,27 @@ def test_cli_export_refuses_then_marks_with_the_flag_and_alerts_list_it(harness,
         assert [a["clock"] for a in json.loads(out)] == ["ledger-not-intact"]
         code, out = cli("health")
         assert code == 1 and "ledger not ready: LEDGER NOT INTACT" in out and f"entry {FORGED_SEQ} bad" in out, out
+
+
+def test_alert_stands_even_when_the_damaged_tree_refuses_its_ledger_entry(engine, clock):
+    """A missing tree node that the next append needs: the alert is still raised (ledger_seq 0), once."""
+    from core.actors import system_actor
+    from evidence.verification import verify_and_record
+
+    with Session(engine) as s:
+        for i in range(3):
+            ledger.append(s, kind=EventKind.CHECKED_IN, actor=Actor(id="U-lab-1", role="lab"), case_id=CASE,
+                          data={"n": i})
+        s.commit()
+    with engine.begin() as conn:
+        _disable_triggers(conn)
+        conn.execute(sa.text("DELETE FROM ledger_node WHERE level = 0 AND idx = 2"))  # leaf of seq 3
+    for _ in range(2):
+        with Session(engine, expire_on_commit=False) as s:
+            outcome = verify_and_record(s, actor=system_actor("ledger-check"), trigger="scheduled")
+            s.commit()
+        assert not outcome.record.ok and outcome.record.first_bad_seq == 3
+    with Session(engine) as s:
+        alerts = s.execute(select(Alert)).scalars().all()
+        assert [(a.clock, a.ledger_seq, a.case_id) for a in alerts] == [(ClockName.LEDGER_NOT_INTACT, 0, None)]
+        assert ledger.head(s)[0] == 3  # nothing appended to the damaged tree
