@@ -499,15 +499,18 @@ class CocClient:
         """GET /audit/proofs/consistency."""
         return self._get("/audit/proofs/consistency", first=first, second=second)
 
-    def export_bundle(self, *, case_id: str | None = None, item_id: str | None = None) -> dict[str, Any]:
-        """GET /audit/export: the signed JSON evidence bundle of a case or an item."""
-        return self._get("/audit/export", case_id=case_id, item_id=item_id)
+    def export_bundle(self, *, case_id: str | None = None, item_id: str | None = None,
+                      allow_unverified: bool = False) -> dict[str, Any]:
+        """GET /audit/export: the signed JSON evidence bundle of a case or an item (409 when the ledger does not
+        verify, unless `allow_unverified`: the bundle then says so in `ledger_verification`)."""
+        return self._get("/audit/export", case_id=case_id, item_id=item_id,
+                         allow_unverified="true" if allow_unverified else None)
 
     def export_pdf(self, out: IO[bytes], *, case_id: str | None = None, item_id: str | None = None,
-                   progress: Progress | None = None) -> Download:
-        """GET /audit/export.pdf streamed into `out`."""
-        return self._download("/audit/export.pdf", out, params={"case_id": case_id, "item_id": item_id},
-                              progress=progress)
+                   progress: Progress | None = None, allow_unverified: bool = False) -> Download:
+        """GET /audit/export.pdf streamed into `out` (refused like export_bundle; marked on every page)."""
+        params = {"case_id": case_id, "item_id": item_id, "allow_unverified": "true" if allow_unverified else None}
+        return self._download("/audit/export.pdf", out, params=params, progress=progress)
 
 
 def _seg(value: str) -> str:

@@ -7,6 +7,10 @@ Bundle format "coc-audit-bundle/1" (a JSON object):
 `verify_bundle` needs only the bundle and the ledger's public key PEM: no database, no server. Every entry must
 be of the scope's case or of its item (the export's selection). `decoded` is a convenience copy: it must equal
 the parsed bytes, and the custody rows and PDF read body_b64, never `decoded`.
+`ledger_verification` (evidence.verification.statement): the exporting server's whole-ledger verification at
+export time {ok, verified_at, entries_checked, first_bad_seq, reason, statement}. It is the server's word, not
+covered by the tree head's signature; verify_bundle fails a bundle that says the ledger was not intact and
+warns when a bundle does not say.
 """
 
 from __future__ import annotations
@@ -34,8 +38,11 @@ MAX_ENTRIES = 20_000
 
 def export_bundle(session: Session, *, case_id: str | None = None, item_id: str | None = None,
                   now: datetime | None = None, max_entries: int = MAX_ENTRIES,
-                  data_dir: Path | None = None) -> dict[str, Any]:
-    """Entries of a case or item with an inclusion proof each against one signed tree head (JSON-able)."""
+                  data_dir: Path | None = None, verification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Entries of a case or item with an inclusion proof each against one signed tree head (JSON-able).
+
+    `verification`: the whole-ledger verification made for this export (evidence.verification.statement),
+    stored as the bundle's `ledger_verification` and shown on every page of the PDF."""
     if not case_id and not item_id:
         raise ValidationFailed("give case_id or item_id to export an audit bundle")
     now = now or utcnow()
@@ -61,9 +68,12 @@ def export_bundle(session: Session, *, case_id: str | None = None, item_id: str 
         entries.append({"seq": seq, "leaf_index": seq - 1, "body_b64": base64.b64encode(body).decode("ascii"),
                         "entry_hash": entry_hash, "decoded": json.loads(body),
                         "inclusion_proof": [p.hex() for p in proof]})
-    return {"format": BUNDLE_FORMAT, "scope": {"case_id": case_id, "item_id": item_id},
-            "generated_at": ledger.iso(now), "tree_head": sth,
-            "public_key_fingerprint": sth["key_fingerprint"], "entries": entries}
+    bundle = {"format": BUNDLE_FORMAT, "scope": {"case_id": case_id, "item_id": item_id},
+              "generated_at": ledger.iso(now), "tree_head": sth,
+              "public_key_fingerprint": sth["key_fingerprint"], "entries": entries}
+    if verification is not None:
+        bundle["ledger_verification"] = verification
+    return bundle
 
 
 @dataclass
@@ -72,6 +82,7 @@ class BundleReport:
 
     ok: bool = True
     entries_checked: int = 0
+    ledger: str | None = None  # the exporting server's whole-ledger verification, as the bundle states it
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -143,6 +154,8 @@ def verify_bundle(bundle: Any, public_key_pem: bytes) -> BundleReport:
         _verify_bundle(bundle, public_key_pem, report)
     except Exception as exc:  # noqa: BLE001 - a bundle that cannot be checked does not verify
         report.fail(f"the bundle could not be checked ({exc.__class__.__name__})")
+    if isinstance(bundle, dict):  # reported even when the entries could not be checked
+        _check_ledger_statement(bundle.get("ledger_verification"), report)
     return report
 
 
@@ -228,6 +241,29 @@ def _verify_bundle(bundle: Any, public_key_pem: bytes, report: BundleReport) -> 
     report.warnings.extend(custody_gaps(bundle))
 
 
+def ledger_status(statement: Any) -> tuple[bool | None, str]:
+    """(intact?, text) of a bundle's `ledger_verification`: None when the bundle does not say."""
+    if statement is None:
+        return None, "the bundle does not state whether the exporting server's ledger verified"
+    if not isinstance(statement, dict) or not isinstance(statement.get("ok"), bool):
+        return False, "LEDGER NOT INTACT — the bundle's ledger_verification is malformed"
+    if statement["ok"]:
+        return True, (f"ledger verified at {statement.get('verified_at')}, "
+                      f"{statement.get('entries_checked')} entries")
+    seq = statement.get("first_bad_seq")
+    return False, f"LEDGER NOT INTACT — first bad entry {seq if _is_int(seq) else '?'}: {statement.get('reason')}"
+
+
+def _check_ledger_statement(statement: Any, report: BundleReport) -> None:
+    intact, text = ledger_status(statement)
+    report.ledger = text
+    if intact is None:
+        report.warnings.append(text)
+    elif not intact:
+        report.fail(f"{text} (the exporting server's ledger did not verify when this bundle was exported; "
+                    "its entries cannot be relied on)")
+
+
 # -- chain of custody view ---------------------------------------------------------------------------------
 # Rows are read from each entry's own bytes (body_b64), the bytes verify_bundle checks; the bundle's `decoded`
 # field is a convenience copy that anyone could edit, so it is never shown.
@@ -294,8 +330,43 @@ def custody_gaps(bundle: Any) -> list[str]:
     return out
 
 
+def _page_band(intact: bool | None, text: str):
+    """A reportlab page callback drawing the ledger's verification state on a page (header and footer)."""
+    from reportlab.lib import colors
+    from reportlab.lib.units import mm
+
+    def draw(canvas, doc) -> None:
+        width, height = doc.pagesize
+        page = f"page {canvas.getPageNumber()}"
+        canvas.saveState()
+        if intact:
+            canvas.setFillColor(colors.darkgreen)
+            canvas.setFont("Helvetica", 8)
+            canvas.drawString(10 * mm, 6 * mm, text)
+            canvas.drawRightString(width - 10 * mm, 6 * mm, page)
+        else:  # broken or not stated: a red band at the top and the bottom of every page
+            warn = text if intact is False else "LEDGER VERIFICATION NOT STATED — " + text
+            for y in (height - 13 * mm, 3 * mm):
+                canvas.setFillColor(colors.red)
+                canvas.rect(0, y, width, 10 * mm, stroke=0, fill=1)
+                canvas.setFillColor(colors.white)
+                canvas.setFont("Helvetica-Bold", 11)
+                canvas.drawString(10 * mm, y + 5.5 * mm, warn[:120])
+                canvas.setFont("Helvetica", 7.5)
+                canvas.drawString(10 * mm, y + 1.8 * mm, "Do not rely on this report: run `coc audit verify` and "
+                                                         "contact the auditor.")
+                canvas.drawRightString(width - 10 * mm, y + 1.8 * mm, page)
+        canvas.restoreState()
+
+    return draw
+
+
 def render_custody_pdf(bundle: Any) -> bytes:
-    """A chain-of-custody report (PDF bytes) listing every event of the bundle with its proof status."""
+    """A chain-of-custody report (PDF bytes) listing every event of the bundle with its proof status.
+
+    Every page carries the bundle's ledger verification: a quiet footer "ledger verified at …, N entries" when
+    the whole ledger verified at export, else a red band at the top and bottom ("LEDGER NOT INTACT — first bad
+    entry N")."""
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import getSampleStyleSheet
@@ -305,19 +376,24 @@ def render_custody_pdf(bundle: Any) -> bytes:
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7, leading=8.5)
     buf = io.BytesIO()
-    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=10 * mm, rightMargin=10 * mm,
-                            topMargin=10 * mm, bottomMargin=10 * mm, title="Chain of custody report")
     bundle = bundle if isinstance(bundle, dict) else {}
+    intact, ledger_text = ledger_status(bundle.get("ledger_verification"))
+    doc = SimpleDocTemplate(buf, pagesize=landscape(A4), leftMargin=10 * mm, rightMargin=10 * mm,
+                            topMargin=(10 if intact else 18) * mm, bottomMargin=(12 if intact else 16) * mm,
+                            title="Chain of custody report")
     sth = bundle.get("tree_head") if isinstance(bundle.get("tree_head"), dict) else {}
     scope = bundle.get("scope") if isinstance(bundle.get("scope"), dict) else {}
     subject = ", ".join(f"{k} {v}" for k, v in scope.items() if v) or "ledger"
 
-    def p(text: str) -> Paragraph:
+    def p(text: str, style=small) -> Paragraph:
         esc = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        return Paragraph(esc, small)
+        return Paragraph(esc, style)
 
+    state = styles["BodyText"].clone("ledger", fontSize=9, leading=11, fontName="Helvetica-Bold",
+                                     textColor=colors.darkgreen if intact else colors.red)
     story = [
         Paragraph(f"Chain of custody report: {p(subject).text}", styles["Title"]),
+        p(f"Ledger state at export: {ledger_text}.", state),
         p(f"Generated {bundle.get('generated_at', '')}. Ledger tree size {sth.get('tree_size')}, "
           f"root {sth.get('root_hash')}, signed {sth.get('timestamp')} ({sth.get('algorithm')}, key "
           f"fingerprint {bundle.get('public_key_fingerprint')})."),
@@ -337,14 +413,20 @@ def render_custody_pdf(bundle: Any) -> bytes:
         data.append([p(cells[k]) for k in keys])
     widths = [10, 26, 30, 20, 20, 20, 22, 28, 15, 12, 18, 22, 34]
     table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
-    table.setStyle(TableStyle([
+    style = [
         ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
         ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    ]
+    statement = bundle.get("ledger_verification")
+    bad_seq = statement.get("first_bad_seq") if isinstance(statement, dict) and not intact else None
+    style += [("BACKGROUND", (0, i), (-1, i), colors.mistyrose)  # the first bad entry, when in this report
+              for i, row in enumerate(data[1:], start=1) if _is_int(bad_seq) and row[0].text == str(bad_seq)]
+    table.setStyle(TableStyle(style))
     story.append(table)
     gaps = custody_gaps(bundle)
     if gaps:
         story += [Spacer(1, 4 * mm), p("Custody gaps:")] + [p(g) for g in gaps]
-    doc.build(story)
+    band = _page_band(intact, ledger_text)
+    doc.build(story, onFirstPage=band, onLaterPages=band)
     return buf.getvalue()

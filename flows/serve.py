@@ -25,6 +25,7 @@ from typing import Any
 POLL_S = float(os.environ.get("COC_RUNNER_POLL_S", "0.2"))
 DEADLINE_EVERY = timedelta(minutes=15)
 FIXITY_EVERY = timedelta(hours=24)
+LEDGER_CHECK_EVERY = timedelta(hours=1)
 OUTBOX_EVERY = timedelta(minutes=5)  # the scheduled backstop; the in-process loop below runs every few seconds
 OUTBOX_LOOP_S = float(os.environ.get("COC_OUTBOX_LOOP_S", "5"))
 # The loop leaves rows younger than this to the API's after-commit drain: two drainers resuming the same run
@@ -242,6 +243,7 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
     `python -m prefect.engine`, which re-reads the deployment and re-imports the code from its file path."""
     from flows.deadline_watch import deadline_watch
     from flows.fixity import fixity_check
+    from flows.ledger_check import ledger_check
     from flows.outbox import outbox_drain
     from flows.pathway import survivor_pathway
 
@@ -250,6 +252,7 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
         (deadline_watch, "deadline-watch", DEADLINE_EVERY),
         (fixity_check, "fixity", FIXITY_EVERY),
         (outbox_drain, "outbox-drain", OUTBOX_EVERY),
+        (ledger_check, "ledger-check", LEDGER_CHECK_EVERY),
     ]
 
 

@@ -18,6 +18,7 @@ MODEL_MODULES = (
     "evidence.files",
     "evidence.lookup",
     "evidence.incidents",
+    "evidence.verification",
 )
 
 

@@ -61,6 +61,7 @@ class ClockName(StrEnum):
     DESTRUCTION_NOTICE = "destruction-notice"
     MANDATORY_REPORT = "mandatory-report"
     INTEGRITY_INCIDENT = "integrity-incident"  # an alert kind, not a clock: raised at once (evidence.incidents)
+    LEDGER_NOT_INTACT = "ledger-not-intact"  # centre-wide (no case): raised by evidence.verification
 
 
 class ClockStatus(StrEnum):
@@ -372,7 +373,8 @@ def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list
 class AlertBase(SQLModel):
     """Fields of an alert shown to staff (no survivor identity)."""
 
-    case_id: str = Field(sa_column=Column(String(32), index=True, nullable=False))
+    # None: a centre-wide alert (ledger-not-intact), shown to coordinators and auditors only.
+    case_id: str | None = Field(default=None, sa_column=Column(String(32), index=True, nullable=True))
     item_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     clock: ClockName = Field(sa_type=String(32))
     message: str = Field(max_length=200)

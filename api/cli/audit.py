@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from api.cli.common import JsonOpt, api_errors, client, console, emit, fail, print_json, transfer_progress
 
@@ -117,20 +118,30 @@ def audit_export(
     item_id: str = typer.Option(None, "--item", help="Export the bundle of this item."),
     out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the JSON bundle."),
     pdf: Path = typer.Option(None, "--pdf", dir_okay=False, help="Also write the PDF report here."),
+    allow_broken: bool = typer.Option(False, "--allow-broken-ledger",
+                                      help="Export even when the ledger does not verify (for the investigation): "
+                                           "the bundle and every PDF page are marked LEDGER NOT INTACT."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Export the signed evidence bundle (JSON) of a case or item, and optionally its PDF report."""
+    """Export the signed evidence bundle (JSON) of a case or item, and optionally its PDF report. The server
+    verifies the whole ledger first and refuses when it is not intact (unless --allow-broken-ledger)."""
     if (case_id is None) == (item_id is None):
         raise typer.BadParameter("give exactly one of --case or --item")
     with client() as api:
-        bundle = api.export_bundle(case_id=case_id, item_id=item_id)
+        bundle = api.export_bundle(case_id=case_id, item_id=item_id, allow_unverified=allow_broken)
         out.write_text(json.dumps(bundle, indent=2))
         result: dict[str, Any] = {"bundle": str(out), "bytes": out.stat().st_size}
         if pdf is not None:
             with pdf.open("wb") as fh, transfer_progress(f"report {pdf.name}", not as_json) as progress:
-                info = api.export_pdf(fh, case_id=case_id, item_id=item_id, progress=progress)
+                info = api.export_pdf(fh, case_id=case_id, item_id=item_id, progress=progress,
+                                      allow_unverified=allow_broken)
             result.update(pdf=str(pdf), pdf_bytes=info.bytes)
+    state = bundle.get("ledger_verification") if isinstance(bundle, dict) else None
+    result["ledger"] = state.get("statement") if isinstance(state, dict) else "not stated by the server"
     emit(result, as_json, title="Exported")
+    if isinstance(state, dict) and state.get("ok") is False and not as_json:
+        console().print(f"[bold red]{escape(str(state.get('statement')))}[/]: this export is marked so on every "
+                        "page; run `coc audit verify` and contact the auditor")
 
 
 @audit_app.command("public-key")
@@ -173,6 +184,9 @@ def audit_verify_bundle(
         report = {"ok": False, "detail": str(exc)}
     data_out = _as_dict(report)
     emit(data_out, as_json, title="Bundle verification")
+    if not as_json and data_out.get("ledger"):
+        ledger_ok = str(data_out["ledger"]).startswith("ledger verified")
+        console().print(f"[bold {'green' if ledger_ok else 'red'}]{escape(str(data_out['ledger']))}[/]")
     if not _is_ok(data_out):
         if not as_json:
             console().print("[bold red]bundle NOT verified[/]")

@@ -103,9 +103,26 @@ def alerts(as_json: bool = JsonOpt) -> None:
 @app.command("health")
 @api_errors
 def health(as_json: bool = JsonOpt) -> None:
-    """Check that the API answers."""
+    """Check that the API answers and every part is ready; exits 1 naming each part that is not (the ledger
+    part says when the last ledger verification failed)."""
+    from api.client import ApiError
+
     with client(auth=False) as api:
-        emit(api.health(), as_json, title="Health")
+        try:
+            report = api.health()
+        except ApiError as exc:  # 503: the report itself says which part is not ready
+            if exc.status != 503 or "parts" not in exc.body:
+                raise
+            report = exc.body
+    emit(report, as_json, title="Health")
+    if isinstance(report, dict) and report.get("status") != "ready":
+        if not as_json:
+            from rich.markup import escape
+
+            for name, part in (report.get("parts") or {}).items():
+                if isinstance(part, dict) and not part.get("ok"):
+                    common.console().print(f"[bold red]{escape(name)} not ready[/]: {escape(str(part.get('detail')))}")
+        raise typer.Exit(1)
 
 
 @app.command("up", add_help_option=False,

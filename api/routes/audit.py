@@ -15,7 +15,8 @@ from core import ledger
 from core.actors import Actor
 from core.errors import ValidationFailed
 from core.ledger import LedgerEntry, signing
-from evidence import audit
+from evidence import audit, verification
+from evidence.verification import VerificationTrigger
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["audit"], route_class=CommitRoute)
@@ -45,6 +46,7 @@ class VerifyReport(BaseModel):
     reason: str | None
     root_hash: str | None
     tree_head: dict[str, Any] | None
+    verified_at: datetime | None = None  # when this run finished (it is recorded: /health reports the last)
 
 
 class TreeHead(BaseModel):
@@ -108,12 +110,16 @@ def audit_log(session: SessionDep, actor: Actor = require(P.LEDGER_READ), case_i
 @router.get("/audit/verify", response_model=VerifyReport)
 def audit_verify(session: SessionDep, clock: ClockDep, settings: SettingsDep, actor: Actor = require(P.LEDGER_VERIFY),
                  deep: bool = False) -> VerifyReport:
-    """Recompute the whole chain and tree; on success also sign the verified tree head."""
-    report = ledger.verify_ledger(session, deep=deep)
+    """Recompute the whole chain and tree, record the run (a failure raises the ledger alert); on success also
+    sign the verified tree head."""
+    outcome = verification.verify_and_record(session, actor=actor, trigger=VerificationTrigger.API, deep=deep,
+                                             now=clock.now())
+    report = outcome.report
     sth = ledger.signed_tree_head(session, tree_size=report.entries, now=clock.now(),
                                    data_dir=settings.data_dir) if report.ok else None
     return VerifyReport(ok=report.ok, entries=report.entries, first_bad_seq=report.first_bad_seq,
-                        reason=report.reason, root_hash=report.root_hash, tree_head=sth)
+                        reason=report.reason, root_hash=report.root_hash, tree_head=sth,
+                        verified_at=outcome.record.finished_at)
 
 
 @router.get("/audit/tree-head", response_model=TreeHead)
@@ -146,24 +152,43 @@ def consistency(session: SessionDep, first: Annotated[int, Query(ge=1, le=MAX_SE
     return ledger.consistency_proof(session, first, second)
 
 
-def _bundle(session, clock, settings, case_id: str | None, item_id: str | None) -> dict[str, Any]:
+AllowUnverified = Annotated[bool, Query(description="Export even when the ledger does not verify: the report "
+                                                     "is then marked LEDGER NOT INTACT on every page and in the "
+                                                     "bundle.")]
+
+
+def _bundle(session, clock, settings, actor: Actor, case_id: str | None, item_id: str | None,
+            allow_unverified: bool) -> dict[str, Any]:
     if not case_id and not item_id:
         raise ValidationFailed("give case_id or item_id")
-    return audit.export_bundle(session, case_id=case_id, item_id=item_id, now=clock.now(), data_dir=settings.data_dir)
+    # Cost: the WHOLE ledger is verified at every export, O(ledger) not O(bundle) — about 10 s per million entries
+    # (README, benchmarks/ledger.py), and on SQLite the write lock is held meanwhile. A report must never look
+    # sound while the ledger is not; fine at a centre's export rate for now. If it is not, verify only the
+    # entries appended since the last recorded good run (its tree head pins the rest).
+    outcome = verification.verify_and_record(session, actor=actor, trigger=VerificationTrigger.EXPORT,
+                                             now=clock.now())
+    if not outcome.record.ok:
+        session.commit()  # the failed run and its alert stand even though the export is refused
+    verification.require_intact(outcome, allow_unverified=allow_unverified)
+    return audit.export_bundle(session, case_id=case_id, item_id=item_id, now=clock.now(), data_dir=settings.data_dir,
+                               verification=verification.statement(outcome.record))
 
 
 @router.get("/audit/export")
 def export(session: SessionDep, clock: ClockDep, settings: SettingsDep,
-           actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None) -> dict[str, Any]:
-    """Audit bundle (JSON): entries, an inclusion proof each, the signed tree head; verifiable offline."""
-    return _bundle(session, clock, settings, case_id, item_id)
+           actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None,
+           allow_unverified: AllowUnverified = False) -> dict[str, Any]:
+    """Audit bundle (JSON): entries, an inclusion proof each, the signed tree head, the ledger's verification;
+    verifiable offline. Refused (409) when the ledger does not verify, unless allow_unverified=true."""
+    return _bundle(session, clock, settings, actor, case_id, item_id, allow_unverified)
 
 
 @router.get("/audit/export.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}, "description": "Chain-of-custody report"}})
 def export_pdf(session: SessionDep, clock: ClockDep, settings: SettingsDep,
-               actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None) -> Response:
-    """Chain-of-custody report (PDF) of the same bundle."""
-    pdf = audit.render_custody_pdf(_bundle(session, clock, settings, case_id, item_id))
+               actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None,
+               allow_unverified: AllowUnverified = False) -> Response:
+    """Chain-of-custody report (PDF) of the same bundle; every page states the ledger's verification."""
+    pdf = audit.render_custody_pdf(_bundle(session, clock, settings, actor, case_id, item_id, allow_unverified))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="chain-of-custody.pdf"'})

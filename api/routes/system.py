@@ -8,11 +8,13 @@ from typing import Any, Literal
 import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, SerializeAsAny
 from sqlalchemy import text
+from sqlmodel import Session
 
 from api.deps import CommitRoute, CurrentUser, SessionDep, get_app_engine
 from core import migrate
+from core.clock import as_utc
 from policies.authz import assigned_case_ids, get_user
 
 router = APIRouter(tags=["system"], route_class=CommitRoute)
@@ -28,11 +30,24 @@ class PartState(BaseModel):
     detail: str
 
 
-class HealthReport(BaseModel):
-    """Overall readiness and each part's state."""
+class LedgerState(PartState):
+    """The last recorded whole-ledger verification (evidence.verification)."""
 
-    status: Literal["ready", "unavailable"]
-    parts: dict[str, PartState]
+    last_verified_at: str | None = None
+    first_bad_seq: int | None = None
+    entries_checked: int | None = None
+    trigger: str | None = None
+
+
+class HealthReport(BaseModel):
+    """Overall readiness and each part's state.
+
+    status "ledger-not-intact" (HTTP 503): every service is up but the last ledger verification failed. The
+    stack still runs (auditors need it to investigate), but nothing it reports should be relied on.
+    """
+
+    status: Literal["ready", "unavailable", "ledger-not-intact"]
+    parts: dict[str, SerializeAsAny[PartState]]
 
 
 class Me(BaseModel):
@@ -87,14 +102,41 @@ def _prefect(request: Request) -> PartState:
         return PartState(ok=False, detail=f"unreachable ({type(exc).__name__})")
 
 
+def _ledger(request: Request) -> LedgerState:
+    from evidence.verification import last_verification  # evidence owns the runs; imported lazily as above
+
+    try:
+        with Session(get_app_engine(request)) as session:
+            run = last_verification(session)
+    except Exception as exc:  # noqa: BLE001 - the database part says why; here only "unknown"
+        return LedgerState(ok=False, detail=f"last verification unknown ({type(exc).__name__})")
+    if run is None:
+        return LedgerState(ok=True, detail="not verified yet (the scheduled ledger check runs hourly; "
+                                           "or run coc audit verify)")
+    common = {"last_verified_at": as_utc(run.finished_at).isoformat(), "first_bad_seq": run.first_bad_seq,
+              "entries_checked": run.entries_checked, "trigger": run.trigger}
+    if run.ok:
+        return LedgerState(ok=True, detail=f"verified {run.entries_checked} entries at {common['last_verified_at']}",
+                           **common)
+    return LedgerState(ok=False, detail=(
+        f"LEDGER NOT INTACT: the last verification ({common['last_verified_at']}, {run.trigger}) found entry "
+        f"{run.first_bad_seq} bad ({run.reason}). Do not rely on exports; run `coc audit verify`, see `coc alerts` "
+        "and contact the auditor (restore the database from a backup that verifies)")[:400], **common)
+
+
 @router.get("/health", response_model=HealthReport, openapi_extra={"x-coc-public": True},
             responses={503: {"model": HealthReport, "description": "a dependency is not ready"}})
 def health(request: Request) -> JSONResponse:
-    """Readiness: database reachable and migrated, S3 reachable with Object Lock enforced, Prefect reachable."""
-    parts = {"database": _database(request), "object_store": _object_store(request), "prefect": _prefect(request)}
-    ready = all(p.ok for p in parts.values())
-    report = HealthReport(status="ready" if ready else "unavailable", parts=parts)
-    return JSONResponse(report.model_dump(), status_code=200 if ready else 503)
+    """Readiness: database reachable and migrated, S3 reachable with Object Lock enforced, Prefect reachable, and
+    the last ledger verification passed (or none ran yet)."""
+    parts: dict[str, PartState] = {"database": _database(request), "object_store": _object_store(request),
+                                   "prefect": _prefect(request)}
+    parts["ledger"] = _ledger(request) if parts["database"].ok else LedgerState(
+        ok=False, detail="last verification unknown: the database is not ready")
+    bad = [name for name, part in parts.items() if not part.ok]
+    status = "ready" if not bad else "ledger-not-intact" if bad == ["ledger"] else "unavailable"
+    report = HealthReport(status=status, parts=parts)
+    return JSONResponse(report.model_dump(), status_code=200 if not bad else 503)
 
 
 @router.get("/me", response_model=Me, openapi_extra={"x-coc-authenticated": True})

@@ -187,6 +187,7 @@ class StackInfo:
     pid: int
     cold_start_s: float
     children: dict[str, int] = field(default_factory=dict)
+    ledger_intact: bool = True  # False: started anyway, /health says ledger-not-intact
 
     def to_json(self) -> str:
         """Serialise for the state file."""
@@ -211,6 +212,7 @@ class Stack:
         self._pending_signal: int | None = None
         self._t0 = time.monotonic()
         self._prefect_start: tuple[threading.Thread, dict[str, object]] | None = None
+        self._ledger_intact = True  # False once /health said ledger-not-intact at start-up
 
     @contextlib.contextmanager
     def critical(self):
@@ -258,6 +260,7 @@ class Stack:
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
             self._migrate()
             self._bootstrap_admin()
+            self._verify_ledger()
             # The Prefect server is the slowest part: it starts in a thread while the S3 store and the API
             # come up (the API starts without it; /health waits for it). The flow runner needs it up.
             self._start_prefect_in_background()
@@ -282,6 +285,7 @@ class Stack:
             admin_password_file=self.data_dir / ADMIN_PASSWORD_FILE, pid=os.getpid(),
             cold_start_s=round(time.monotonic() - t0, 2),
             children={c.name: c.process.pid for c in self.children},
+            ledger_intact=self._ledger_intact,
         )
         state = self.data_dir / STATE_FILE
         tmp = state.with_suffix(".tmp")
@@ -312,6 +316,25 @@ class Stack:
                     self.say(f"created the first user 'admin' (password in {self.data_dir / ADMIN_PASSWORD_FILE})")
         finally:
             engine.dispose()
+
+    def _verify_ledger(self) -> None:
+        # Start-up verification of the whole ledger, recorded (trigger "startup") so /health reports it from
+        # the first probe. A ledger that does not verify does not stop the stack: auditors need it to
+        # investigate. The warning is repeated once the stack is up (_wait_ready).
+        from core.actors import system_actor
+        from core.db import make_engine, session_scope
+        from evidence.verification import VerificationTrigger, verify_and_record
+
+        self.step("verifying the audit ledger …")
+        engine = make_engine(str(self.settings.database_url))
+        try:
+            with session_scope(engine) as session:
+                record = verify_and_record(session, actor=system_actor("startup"),
+                                           trigger=VerificationTrigger.STARTUP).record
+        finally:
+            engine.dispose()
+        if not record.ok:
+            self.say(ledger_warning(f"first bad entry {record.first_bad_seq} ({record.reason})"))
 
     def _start_s3(self) -> None:
         from api.stack.seaweed import start_seaweed
@@ -434,6 +457,11 @@ class Stack:
                     body = resp.json() if resp.headers.get("content-type", "").endswith("json") else {}
                     if resp.status_code == 200 and health_ready(body):
                         return
+                    broken = ledger_not_intact(body)
+                    if broken is not None:  # every service is up; the ledger is not intact: start, loudly
+                        self.say(ledger_warning(broken.removeprefix("LEDGER NOT INTACT: ")))
+                        self._ledger_intact = False
+                        return
                     last = f"HTTP {resp.status_code}: {not_ready_parts(body) or body}"
                 except (httpx.HTTPError, ValueError) as exc:
                     last = type(exc).__name__
@@ -485,6 +513,22 @@ def health_ready(body: object) -> bool:
     return not not_ready_parts(body)
 
 
+def ledger_not_intact(body: object) -> str | None:
+    """The ledger part's detail when a /health body says every service is up but the ledger is not intact."""
+    if not isinstance(body, dict) or body.get("status") != "ledger-not-intact" or not_ready_parts(body) != ["ledger"]:
+        return None
+    part = body.get("parts", {}).get("ledger")
+    return str(part.get("detail") or "the last ledger verification failed") if isinstance(part, dict) else ""
+
+
+def ledger_warning(detail: str) -> str:
+    """The loud start-up warning for a ledger that does not verify."""
+    bar = "!" * 78
+    return (f"{bar}\n!! WARNING: the audit LEDGER IS NOT INTACT: {detail}\n!! The stack runs so that auditors "
+            "can investigate; do not rely on its reports (exports are refused unless explicitly marked).\n"
+            f"!! Run `coc audit verify`, see `coc alerts`, and contact the auditor.\n{bar}")
+
+
 def not_ready_parts(body: object) -> list[str]:
     """Names of the parts a /health body reports as not ready."""
     if not isinstance(body, dict):
@@ -505,7 +549,8 @@ def not_ready_parts(body: object) -> list[str]:
 def describe(info: StackInfo) -> str:
     """The lines printed once the stack is ready."""
     return "\n".join([
-        f"Chain of Care is ready (cold start {info.cold_start_s:.1f} s).",
+        f"Chain of Care is ready (cold start {info.cold_start_s:.1f} s)." if info.ledger_intact else
+        f"Chain of Care is up, but its audit LEDGER IS NOT INTACT (see above; cold start {info.cold_start_s:.1f} s).",
         f"  API          {info.api_url}   (API docs: {info.docs_url})",
         f"  Prefect UI   {info.prefect_ui_url}",
         f"  S3 store     {info.s3_endpoint} (loopback only)",

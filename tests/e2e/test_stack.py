@@ -59,10 +59,10 @@ def test_stack_is_ready_with_object_lock_enforced(stack: RunningStack):
 
 
 def test_scheduled_jobs_get_runs_from_the_prefect_scheduler(stack: RunningStack):
-    """deadline-watch, fixity and outbox-drain get scheduled runs (a SQLAlchemy 2.1 pin once broke the
+    """deadline-watch, fixity, outbox-drain and ledger-check get scheduled runs (a SQLAlchemy 2.1 pin once broke the
     server's scheduler: "Can't evaluate bulk DML statement", and no scheduled job ever ran)."""
     api = stack.prefect_api_url
-    names = {"deadline-watch", "fixity", "outbox-drain"}
+    names = {"deadline-watch", "fixity", "outbox-drain", "ledger-check"}
     deadline = time.monotonic() + 90
     missing = names
     while time.monotonic() < deadline:
