@@ -174,3 +174,17 @@ def test_in_window_care_and_samples_stay_met_and_late_clocks_raise_no_closing_al
         s.commit()
     assert (late_case, "toxicology-blood") not in raised
     assert _clocks(h, late_case, ex)["toxicology-blood"]["detail"] == "collected 6 h after its 24 h window"
+
+
+def test_migration_0007_keeps_care_records_append_only(harness, clock):
+    """The new column is added in place: care_record's append-only triggers (0002) still refuse an UPDATE."""
+    import sqlalchemy as sa
+
+    h, ex = harness, harness.user("examiner")
+    case_id = _case(h, ex, assault_at=iso(clock.now() - timedelta(days=5)), consents=("medical-care",))
+    r = h.client.post(f"/cases/{case_id}/care", headers=ex.headers, json={
+        "care": "hiv-pep", "status": "given", "occurred_at": iso(clock.now()), "late_justification": "first visit"})
+    assert r.status_code == 201, r.text
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), h.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE care_record SET late_justification = 'rewritten'"))
+    assert h.client.get(f"/cases/{case_id}/care", headers=ex.headers).json()[0]["late_justification"] == "first visit"
