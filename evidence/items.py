@@ -254,6 +254,17 @@ def collect_item(
     return item
 
 
+def keep_until(session: Session, item: EvidenceItem) -> tuple[datetime, str | None]:
+    """The earliest instant `item` may be destroyed: its recorded retention date, or the pack's date for the case
+    as it is now (from its collection) if later — so an item recorded with a short date before the pack rule
+    was enforced at collection is still kept. Returns (date, the pack's rule when that is what holds it)."""
+    case = get_case(session, item.case_id)
+    required = minimum_retention(get_pack(case.jurisdiction), reporting=case.reporting, kind=str(item.kind),
+                                 collected_at=as_utc(item.collected_at))
+    recorded = as_utc(item.retention_until)
+    return (recorded, None) if recorded >= required.until else (required.until, required.rule)
+
+
 def _late_data(late, justification: str | None) -> dict:
     """Ledger data of a record past its window: how late (whole seconds) and the staff's justification."""
     out: dict = {}
