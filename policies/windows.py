@@ -92,6 +92,6 @@ def check_window(pack: RulePack, field: str | None, *, assault_at: datetime | No
     result = lateness(pack, field, assault_at=assault_at, at=at)
     if result.late is not None and not justification:
         raise ValidationFailed(
-            f"{what} {result.text(verb)} (the pack's window is {result.hours} h from the assault): record "
-            "the clinical justification in late_justification to record it past the window")
+            f"{what} {result.text(verb)} (counted from the assault): record the clinical justification in "
+            "late_justification to record it past the window")
     return result
