@@ -44,3 +44,22 @@ def test_a_legacy_item_with_a_short_date_is_still_kept_for_the_packs_period(sess
     destroy_item(session, actor=EXAMINER, item_id=item_id, data=DESTROY)
     session.commit()
     assert get_custody(session, item_id).status == ItemStatus.DESTROYED
+
+
+def test_a_file_of_a_legacy_item_is_locked_until_the_packs_date(session, clock, object_store):
+    """Uploading to an item recorded with a short date locks the object in S3 until the pack's date anyway."""
+    import io
+
+    from evidence.files import upload_file
+
+    case_id = new_case(session, reporting=Reporting.RESTRICTED)
+    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
+    session.execute(update(EvidenceItem).where(EvidenceItem.id == item_id)
+                    .values(retention_until=clock.now() + timedelta(seconds=90)))
+    session.commit()
+    row = upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=io.BytesIO(b"scanned form"),
+                      length=12, max_bytes=1024)
+    session.commit()
+    pack_date = (clock.now() + timedelta(days=7300)).date()
+    assert row.retain_until.date() == pack_date
+    assert object_store.stat(row.object_key, row.version_id).retain_until.date() == pack_date
