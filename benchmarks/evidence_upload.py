@@ -24,7 +24,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -34,7 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from api.stack.seaweed import free_ports, start_seaweed  # noqa: E402
-from core.clock import SystemClock  # noqa: E402
 
 CHUNK = 1024 * 1024
 PART = 16 * 1024 * 1024
@@ -82,10 +80,10 @@ def prepare(data_dir: Path, env: dict[str, str]) -> tuple[str, str]:
         actor = Actor(id=user.id, role="examiner")
         case = open_case(s, actor=actor, data=CaseCreate())
         assign(s, actor=system_actor("bench"), case_id=case.id, user_id=user.id)
-        # Retention a little in the future: COMPLIANCE locks cannot be shortened, keep the bench disposable.
+        # The pack's retention (20 years; a shorter date is refused): the bench's own SeaweedFS lives in a
+        # temporary directory, so its locked objects go with it.
         item = collect_item(s, actor=actor, case_id=case.id, data=EvidenceItemCreate(
-            kind=ItemKind.DIGITAL_FILE, description="benchmark file",
-            retention_until=SystemClock().now() + timedelta(minutes=5)))
+            kind=ItemKind.DIGITAL_FILE, description="benchmark file"))
         s.commit()
     engine.dispose()
     return item.id, mint_token(settings, keys, user)

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     identity_key: SecretStr | None = None  # Fernet key (urlsafe base64, 32 bytes) for identity at rest
     upload_max_bytes: int = 8 * 1024**3
     body_max_bytes: int = 1024 * 1024
-    default_retention_days: int = 365 * 20
+    default_retention_days: int = 365 * 20  # may only extend the jurisdiction pack's retention, never shorten it
     default_jurisdiction: str = "default"
     outbox_drain_after_commit: bool = True  # wake pathway flows right after an API commit (else: scheduled drain)
     login_rate_per_min: int = 10

@@ -746,9 +746,12 @@ def destroy_item(session: Session, *, actor: Actor, item_id: str, data: DestroyC
         pass  # the custodian may destroy straight from storage
     else:
         _require_custodian(state, actor, "destroyed")
-    if as_utc(item.retention_until) > now:
-        raise Conflict(f"item must be kept until {as_utc(item.retention_until).date().isoformat()}: "
-                       "it cannot be destroyed before its retention date")
+    from evidence.items import keep_until
+
+    until, rule = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
+    if as_utc(until) > now:
+        raise Conflict(f"item must be kept until {until.date().isoformat()}"
+                       f"{f' ({rule})' if rule else ''}: it cannot be destroyed before its retention date")
     from evidence.files import has_legal_hold
 
     if has_legal_hold(session, item.id):

@@ -229,8 +229,11 @@ def upload_file(
     if length == 0:
         raise ValidationFailed("the upload is empty: an empty file is not evidence")
     file_id = secrets.token_hex(16)
+    from evidence.items import keep_until
+
+    retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
-                       original_name=name, content_type=content_type[:100], retain_until=item.retention_until,
+                       original_name=name, content_type=content_type[:100], retain_until=retain_until,
                        legal_hold=legal_hold, started_at=now, started_by=actor.id)
     session.add(row)
     session.commit()  # the pending row must survive a crash mid-upload, so fixity can explain an orphan
@@ -240,7 +243,7 @@ def upload_file(
         if not reader.has_data():
             raise ValidationFailed("the upload is empty: an empty file is not evidence")
         put = store.put_stream(row.object_key, reader, length=length,
-                               retain_until=as_utc(item.retention_until), legal_hold=legal_hold,
+                               retain_until=as_utc(retain_until), legal_hold=legal_hold,
                                content_type="application/octet-stream")
         if length >= 0 and reader.size != length:
             raise ValidationFailed(f"the body had {reader.size} bytes, not the declared {length}")

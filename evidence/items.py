@@ -23,8 +23,10 @@ from core.errors import NotFound, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
 from policies.handoffs import ConsentScope, Handoff
+from policies.jurisdictions import get_pack
+from policies.retention import RetentionRule, effective_retention, minimum_retention, period_text
+from policies.windows import ITEM_WINDOW, check_window
 
-DEFAULT_RETENTION_DAYS = 365 * 20  # 18 USC 3772: statute of limitations or 20 years; packs/settings may shorten
 COLLECTION_LOCATION = "examination-room"
 
 
@@ -81,7 +83,17 @@ class EvidenceItemCreate(EvidenceItemBase):
 
     collected_at: datetime | None = None  # defaults to now; may be earlier (recorded after the exam)
     location: str | None = Field(default=None, max_length=64)
+    # None: the jurisdiction pack's date (policies.retention); a later date extends it, an earlier one is refused
     retention_until: datetime | None = None
+    # staff's clinical reason for collecting past the pack's window (required then; policies.windows)
+    late_justification: str | None = Field(default=None, max_length=500)
+
+    @field_validator("late_justification")
+    @classmethod
+    def _justification(cls, v: str | None) -> str | None:
+        from policies.windows import clean_justification
+
+        return clean_justification(v)
 
     @field_validator("description")
     @classmethod
@@ -107,6 +119,7 @@ class EvidenceItem(EvidenceItemBase, table=True):
     collected_by: str = Field(max_length=64)
     retention_until: datetime = Field(sa_type=DateTime(timezone=True))
     restricted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    late_justification: str | None = Field(default=None, max_length=500)  # collected past its window: why
 
 
 class ItemCustody(SQLModel, table=True):
@@ -137,6 +150,7 @@ class EvidenceItemPublic(EvidenceItemBase):
     collected_by: str
     retention_until: datetime
     restricted: bool
+    late_justification: str | None = None
     custodian: str | None = None
     location: str | None = None
     status: ItemStatus | None = None
@@ -191,9 +205,14 @@ def collect_item(
     case_id: str,
     data: EvidenceItemCreate,
     now: datetime | None = None,
-    retention_days: int = DEFAULT_RETENTION_DAYS,
+    retention_days: int | None = None,
 ) -> EvidenceItem:
-    """Record a collected item, held by the collecting actor; consent-guarded kinds pass the checkpoint first."""
+    """Record a collected item, held by the collecting actor; consent-guarded kinds pass the checkpoint first.
+
+    Retention is the jurisdiction pack's (policies.retention); `retention_days` (the centre's setting) and the
+    request's `retention_until` may only extend it. A sample collected past its clinical window
+    (policies.windows) needs `late_justification`.
+    """
     now = now or utcnow()
     data = EvidenceItemCreate.model_validate(data.model_dump())
     case = get_case(session, case_id)
@@ -206,13 +225,19 @@ def collect_item(
     collected_at = as_utc(data.collected_at) if data.collected_at else now
     if collected_at > now:
         raise ValidationFailed("collected_at is in the future: give the time the item was collected")
-    retention_until = as_utc(data.retention_until) if data.retention_until else now + timedelta(days=retention_days)
-    if retention_until <= now:
-        raise ValidationFailed("retention_until must be in the future")
+    pack = get_pack(case.jurisdiction)
+    required = minimum_retention(pack, reporting=case.reporting, kind=str(data.kind), collected_at=collected_at)
+    if retention_days is not None and collected_at + timedelta(days=retention_days) > required.until:
+        required = RetentionRule(collected_at + timedelta(days=retention_days),  # the centre keeps items longer
+                                 f"{required.rule}, extended to {period_text(retention_days)} by the centre")
+    retention_until = effective_retention(required, data.retention_until)
+    late = check_window(pack, ITEM_WINDOW.get(str(data.kind)), assault_at=case.assault_at, at=collected_at,
+                        what=f"{data.kind} evidence", verb="collected", justification=data.late_justification)
     toxicology = data.toxicology or data.kind in (ItemKind.TOXICOLOGY_BLOOD, ItemKind.TOXICOLOGY_URINE)
     item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=data.description,
                         quantity=data.quantity, toxicology=toxicology, collected_at=collected_at,
-                        collected_by=actor.id, retention_until=retention_until)
+                        collected_by=actor.id, retention_until=retention_until,
+                        late_justification=data.late_justification)
     location = data.location or COLLECTION_LOCATION
     session.add(item)
     session.flush()
@@ -223,13 +248,36 @@ def collect_item(
         session, kind=EventKind.ITEM_COLLECTED, actor=actor, case_id=case.id, item_id=item.id, at=now,
         data={"item_kind": str(item.kind), "quantity": item.quantity, "toxicology": item.toxicology,
               "custodian": actor.id, "location": location, "collected_at": collected_at,
-              "retention_until": retention_until},
+              "retention_until": retention_until, "retention_rule": required.rule,
+              **_late_data(late, data.late_justification)},
     )
     from evidence.custody import CustodyEventKind, add_event
 
     add_event(session, item_id=item.id, kind=CustodyEventKind.COLLECTED, actor=actor, at=now, entry=entry,
               to_user=actor.id, location=location)
     return item
+
+
+def keep_until(session: Session, item: EvidenceItem) -> tuple[datetime, str | None]:
+    """The earliest instant `item` may be destroyed: its recorded retention date, or the pack's date for the case
+    as it is now (from its collection) if later — so an item recorded with a short date before the pack rule
+    was enforced at collection is still kept. Returns (date, the pack's rule when that is what holds it)."""
+    case = get_case(session, item.case_id)
+    required = minimum_retention(get_pack(case.jurisdiction), reporting=case.reporting, kind=str(item.kind),
+                                 collected_at=as_utc(item.collected_at))
+    recorded = as_utc(item.retention_until)
+    return (recorded, None) if recorded >= required.until else (required.until, required.rule)
+
+
+def _late_data(late, justification: str | None) -> dict:
+    """Ledger data of a record past its window: how late (whole seconds) and the staff's justification."""
+    out: dict = {}
+    if late is not None and late.late is not None:
+        out["late_by_seconds"] = int(late.late.total_seconds())
+        out["window_hours"] = late.hours
+    if justification:
+        out["late_justification"] = justification  # staff free text, as custody reasons are
+    return out
 
 
 def list_items(session: Session, case_id: str) -> list[EvidenceItem]:

@@ -24,7 +24,9 @@ from core.errors import NotFound, ValidationFailed
 from core.ledger import EventKind
 from policies import checkpoint
 from policies.handoffs import Handoff
+from policies.jurisdictions import get_pack
 from policies.permissions import Role
+from policies.windows import CARE_WINDOW, check_window, clean_justification
 
 
 def _not_future(value: datetime | None, now: datetime, what: str) -> None:
@@ -150,10 +152,18 @@ class CareBase(SQLModel):
 class CareCreate(CareBase):
     """Request body for recording a care event."""
 
+    # staff's clinical reason for giving a treatment past the pack's window (required then; policies.windows)
+    late_justification: str | None = Field(default=None, max_length=500)
+
     @field_validator("occurred_at")
     @classmethod
     def _with_offset(cls, v: datetime | None) -> datetime | None:
         return require_offset(v)
+
+    @field_validator("late_justification")
+    @classmethod
+    def _justification(cls, v: str | None) -> str | None:
+        return clean_justification(v)
 
 
 class CareRecord(CareBase, table=True):
@@ -166,6 +176,7 @@ class CareRecord(CareBase, table=True):
     recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
     recorded_by: str = Field(max_length=64)
     ledger_seq: int
+    late_justification: str | None = Field(default=None, max_length=500)  # given past its window: why
 
 
 class CarePublic(CareBase):
@@ -176,21 +187,37 @@ class CarePublic(CareBase):
     recorded_at: datetime
     recorded_by: str
     ledger_seq: int
+    late_justification: str | None = None
 
 
 def record_care(session: Session, *, actor: Actor, case_id: str, data: CareCreate,
                 now: datetime | None = None) -> CareRecord:
-    """Record a care event; giving care needs medical-care consent (checked first)."""
+    """Record a care event; giving care needs medical-care consent (checked first).
+
+    A treatment given past the pack's window (policies.windows) needs `late_justification`; the clock then
+    shows it as late, not met.
+    """
     now = now or utcnow()
     data = CareCreate.model_validate(data.model_dump())
     case = get_case(session, case_id)
     _not_future(data.occurred_at, now, "occurred_at")
+    late = None
     if data.status is CareStatus.GIVEN:
+        late = check_window(get_pack(case.jurisdiction), CARE_WINDOW.get(str(data.care)),
+                            assault_at=case.assault_at, at=data.occurred_at, what=str(data.care), verb="given",
+                            justification=data.late_justification)
         checkpoint.enforce(session, case_id=case.id, handoff=Handoff.MEDICAL_CARE, actor=actor, now=now)
+    extra: dict = {}
+    if late is not None and late.late is not None:
+        extra = {"late_by_seconds": int(late.late.total_seconds()), "window_hours": late.hours}
+    if data.late_justification:
+        extra["late_justification"] = data.late_justification  # staff free text, as custody reasons are
     entry = ledger.append(session, kind=EventKind.CARE_RECORDED, actor=actor, case_id=case.id, at=now,
-                          data={"care": data.care, "status": data.status, "occurred_at": data.occurred_at})
+                          data={"care": data.care, "status": data.status, "occurred_at": data.occurred_at,
+                                **extra})
     row = CareRecord(care=data.care, status=data.status, occurred_at=as_utc(data.occurred_at), case_id=case.id,
-                     recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq)
+                     recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq,
+                     late_justification=data.late_justification)
     session.add(row)
     session.flush()
     return row

@@ -26,12 +26,12 @@ from sqlmodel import Field, Session, SQLModel
 
 from core import ledger, outbox
 from core.actors import Actor
-from core.cases import Case, get_case
+from core.cases import AgeBand, Case, get_case
 from core.clock import as_utc, require_offset, utcnow
 from core.errors import PermissionDenied, ValidationFailed
 from core.ledger import EventKind
 from policies.handoffs import ConsentScope
-from policies.jurisdictions import get_pack
+from policies.jurisdictions import RulePack, get_pack
 from policies.permissions import Role
 
 
@@ -242,13 +242,12 @@ def record_decision(
     case = get_case(session, case_id)
     if data.expires_at is not None and as_utc(data.expires_at) <= now:
         raise ValidationFailed("expires_at is already in the past: give a future expiry date")
-    if data.method is Method.MINOR_ASSENT and not case.age_band.is_minor:
-        raise ValidationFailed("minor-assent is only for a minor's case; use verbal, written or guardian")
-    if data.method is Method.GUARDIAN and can_self_consent(case):
-        # A survivor old enough to consent decides for themselves: a guardian's word must never replace
-        # (or override) their own decision.
-        raise ValidationFailed(f"this survivor can consent for themselves in {case.jurisdiction} (age band "
-                               f"{case.age_band}): record their own decision, not a guardian's")
+    # A survivor old enough to consent decides for themselves (verbal, written): a guardian's word must never
+    # replace (or override) their own decision. Below the pack's age of consent a guardian decides, and the
+    # minor's own assent or refusal is recorded as minor-assent.
+    problem = method_problem(data.method, age_band=case.age_band, pack=get_pack(case.jurisdiction))
+    if problem is not None:
+        raise ValidationFailed(problem)
     if data.decision is Decision.GRANTED and actor.role == Role.ADVOCATE:
         # An advocate may pass on a survivor's refusal or withdrawal (it can only narrow sharing), but a grant
         # is recorded by the examiner who obtained it: an advocate must not unlock their own access (the
@@ -316,6 +315,36 @@ def band_min_age(case: Case) -> int | None:
     return _BAND_MIN_AGE.get(str(case.age_band))
 
 
+def band_self_consents(age_band: AgeBand | str, pack: RulePack) -> bool:
+    """Pure: True when a survivor of `age_band` consents for themselves under `pack` (adults always)."""
+    age = _BAND_MIN_AGE.get(str(AgeBand(str(age_band))))
+    return age is None or age >= pack.consent.age_of_consent
+
+
+def allowed_methods(age_band: AgeBand | str, pack: RulePack) -> tuple[Method, ...]:
+    """Pure: the consent methods valid for a survivor of `age_band` under `pack`.
+
+    Old enough to consent (adults; minors at or above consent.age_of_consent): their own decision, verbal or
+    written. Younger: a guardian's decision, and the minor's own assent (or refusal) as minor-assent.
+    """
+    if band_self_consents(age_band, pack):
+        return (Method.VERBAL, Method.WRITTEN)
+    return (Method.GUARDIAN, Method.MINOR_ASSENT)
+
+
+def method_problem(method: Method | str, *, age_band: AgeBand | str, pack: RulePack) -> str | None:
+    """Pure: None when `method` is valid for `age_band` under `pack`, else a message naming the valid ones."""
+    method = Method(str(method))
+    allowed = allowed_methods(age_band, pack)
+    if method in allowed:
+        return None
+    band = AgeBand(str(age_band))
+    who = ("this survivor can consent for themselves" if band_self_consents(band, pack)
+           else "this survivor is under the age of consent")
+    return (f"{method} is not valid for age band {band} in {pack.code}: {who} (age of consent "
+            f"{pack.consent.age_of_consent}); use {' or '.join(str(m) for m in allowed)}")
+
+
 def mandatory_report_applies(case: Case) -> bool:
     """True when the jurisdiction's mandatory reporting covers this case's age band."""
     age = band_min_age(case)
@@ -324,8 +353,7 @@ def mandatory_report_applies(case: Case) -> bool:
 
 def can_self_consent(case: Case) -> bool:
     """True when the survivor is old enough, in this jurisdiction, to consent without a guardian."""
-    age = band_min_age(case)
-    return age is None or age >= get_pack(case.jurisdiction).consent.age_of_consent
+    return band_self_consents(case.age_band, get_pack(case.jurisdiction))
 
 
 # --- state at an instant ----------------------------------------------------------------------------

@@ -43,6 +43,7 @@ from core.ids import new_id
 from core.ledger import EventKind, LedgerEntry
 from policies.consent import mandatory_report_applies
 from policies.jurisdictions import RulePack, get_pack
+from policies.windows import CARE_WINDOW, ITEM_WINDOW, lateness
 
 
 class ClockName(StrEnum):
@@ -69,6 +70,7 @@ class ClockStatus(StrEnum):
 
     RUNNING = "running"
     MET = "met"  # the step happened (or care was decided) before or after the deadline
+    LATE = "late"  # the sample was collected / the treatment given, but after its window (policies.windows)
     EXPIRED = "expired"  # the deadline passed and the step did not happen
 
 
@@ -82,6 +84,7 @@ class ClockState:
     status: ClockStatus
     item_id: str | None = None
     met_at: datetime | None = None
+    detail: str | None = None  # readable note, e.g. "collected 16 h after its 24 h window" for a LATE clock
 
     def remaining(self, now: datetime) -> timedelta:
         """Time left before the deadline (negative once passed)."""
@@ -110,6 +113,21 @@ _CLINICAL_LABEL = {
 # CARE_RECORDED data["care"] values that stop each clinical clock (a decision either way stops the alarm).
 _CARE_FOR_CLOCK = {ClockName.HIV_PEP: "hiv-pep", ClockName.EMERGENCY_CONTRACEPTION: "emergency-contraception",
                    ClockName.HEPATITIS_B: "hepatitis-b"}
+
+
+# The clock a care kind given, or an item kind collected, answers to (the windows of policies.windows).
+_CLOCK_OF_FIELD = {f: clock for clock, f in _CLINICAL}
+_CLOCK_FOR_CARE = {care: _CLOCK_OF_FIELD[f] for care, f in CARE_WINDOW.items()}
+_CLOCK_FOR_ITEM = {kind: _CLOCK_OF_FIELD[f] for kind, f in ITEM_WINDOW.items()}
+
+
+def _data_time(data: dict, key: str, default: datetime) -> datetime:
+    """A time in ledger data (ISO text), or `default` when absent or unreadable."""
+    value = data.get(key)
+    try:
+        return as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00"))) if value else default
+    except ValueError:
+        return default
 
 
 def _role(data: dict) -> str | None:
@@ -183,6 +201,9 @@ def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack
     ).all()
     written_required = pack.consent.release_requires_written if pack is not None else True
     care: dict[str, datetime] = {}
+    # first delivery per clinical clock, at the time it happened (data's occurred_at / collected_at /
+    # started_at): care given, sample collected, exam or evidence collected — judged against the window
+    delivered: dict[ClockName, datetime] = {}
     exam_at: datetime | None = None
     tox_at: dict[str, datetime] = {}  # "toxicology-blood" / "toxicology-urine" → first collected (or declined)
     items: dict[str, _ItemProgress] = {}
@@ -209,8 +230,13 @@ def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack
         # an offer still being considered keeps its alarm running.
         if kind == EventKind.CARE_RECORDED and data.get("care") and data.get("status") in ("given", "declined"):
             care[data["care"]] = _first(care.get(data["care"]), at)
+            clock = _CLOCK_FOR_CARE.get(data["care"])
+            if data.get("status") == "given" and clock is not None:
+                delivered[clock] = _first(delivered.get(clock), _data_time(data, "occurred_at", at))
         elif kind == EventKind.EXAM_RECORDED:
             exam_at = _first(exam_at, at)
+            delivered[ClockName.EVIDENCE_COLLECTION] = _first(delivered.get(ClockName.EVIDENCE_COLLECTION),
+                                                              _data_time(data, "started_at", at))
         elif kind == EventKind.CONSENT_RECORDED and data.get("decision") == "declined":
             if data.get("scope") == "forensic-exam":
                 exam_at = _first(exam_at, at)
@@ -228,6 +254,9 @@ def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack
             p.kind = data.get("item_kind")
             if data.get("item_kind") in _TOX_SAMPLES:  # each sample meets its own window
                 tox_at[data["item_kind"]] = _first(tox_at.get(data["item_kind"]), at)
+            clock = _CLOCK_FOR_ITEM.get(data.get("item_kind"))
+            if clock is not None:
+                delivered[clock] = _first(delivered.get(clock), _data_time(data, "collected_at", at))
             if data.get("retention_until"):
                 p.retention_until = as_utc(datetime.fromisoformat(str(data["retention_until"]).replace("Z", "+00:00")))
         elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == _RELEASE_SCOPE:
@@ -254,13 +283,26 @@ def _read_progress(session: Session, case_id: str, now: datetime, pack: RulePack
         # checkpoint at that very instant already saw it expired, hence seq -1).
         cp.release_grant, cp.release_stop = None, max(cp.release_stop or (cp.release_expires, -1),
                                                       (cp.release_expires, -1))
-    return care, exam_at, tox_at, items, cp
+    return care, exam_at, tox_at, items, cp, delivered
 
 
 def _state(name: ClockName, start: datetime, deadline: datetime, met: datetime | None, now: datetime,
            item_id: str | None = None) -> ClockState:
     status = ClockStatus.MET if met is not None else ClockStatus.EXPIRED if now >= deadline else ClockStatus.RUNNING
     return ClockState(name, start, deadline, status, item_id, met)
+
+
+def _clinical_state(name: ClockName, field: str, pack: RulePack, assault: datetime, met: datetime | None,
+                    delivered: datetime | None, now: datetime) -> ClockState:
+    """A clinical clock: LATE (with its text) when the sample or treatment came only after its window."""
+    state = _state(name, assault, assault + pack.hours(field), met, now)
+    if delivered is None:
+        return state
+    late = lateness(pack, field, assault_at=assault, at=delivered)
+    if late.late is None:
+        return state
+    verb = "given" if name in _CARE_FOR_CLOCK else "collected"
+    return ClockState(name, assault, late.deadline, ClockStatus.LATE, None, delivered, late.text(verb))
 
 
 def case_clocks(session: Session, case_id: str, now: datetime | None = None) -> list[ClockState]:
@@ -324,7 +366,7 @@ def _pickup_notice(cp: _CaseProgress, p: _ItemProgress) -> datetime | None:
 
 
 def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list[ClockState]:
-    care, exam_at, tox_at, items, cp = _read_progress(session, case.id, now, pack)
+    care, exam_at, tox_at, items, cp, delivered = _read_progress(session, case.id, now, pack)
     out: list[ClockState] = []
     if mandatory_report_applies(case):
         # Runs from the opening of the case (the age band and jurisdiction are given then). The pack's own
@@ -342,7 +384,7 @@ def _clocks(session: Session, case: Case, pack: RulePack, now: datetime) -> list
                 met = exam_at
             else:
                 met = tox_at.get(_TOX_SAMPLE_OF[name])
-            out.append(_state(name, assault, assault + pack.hours(field), met, now))
+            out.append(_clinical_state(name, field, pack, assault, met, delivered.get(name), now))
     for item_id, p in sorted(items.items()):
         if p.destroyed_at is not None:
             continue

@@ -41,7 +41,8 @@ class KitRules(_Strict):
     police_pickup_days: int | None = Field(default=None, gt=0)  # None: the jurisdiction sets none
     lab_submission_days: int = Field(gt=0)  # law enforcement → lab
     lab_analysis_days: int = Field(gt=0)  # lab receipt → analysed
-    unreported_retention_days: int = Field(gt=0)
+    unreported_retention_days: int = Field(gt=0)  # restricted/anonymous/undecided: kept this long from collection
+    reported_retention_days: int = Field(gt=0)  # unrestricted (reported) case's items: kept this long from collection
     destruction_notice_days: int = Field(gt=0)
 
 

@@ -8,7 +8,6 @@ from sqlmodel import Session
 
 from core.actors import Actor
 from core.cases import CaseCreate, Reporting
-from core.clock import SystemClock
 from evidence.items import EvidenceItemCreate, ItemKind, collect_item
 from policies.cases import open_case
 from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
@@ -57,15 +56,17 @@ def new_case(session: Session, *, consents=ALL_SCOPES, reporting=Reporting.UNRES
     return case.id
 
 
-def short_retention():
-    """A retention date a little in the real future (the S3 store judges it by its own wall clock)."""
-    return SystemClock().now() + timedelta(seconds=90)
+def past_retention(item_retention_until) -> timedelta:
+    """How far to advance the ManualClock so an item's retention date (the pack's 20 years) has passed."""
+    from core.clock import as_utc, utcnow
+
+    return as_utc(item_retention_until) - utcnow() + timedelta(days=1)
 
 
 def new_item(session: Session, case_id: str, kind: ItemKind = ItemKind.KIT, *, actor: Actor = EXAMINER,
              retention_until=None) -> str:
     """Collect an item and commit; returns its id."""
     item = collect_item(session, actor=actor, case_id=case_id, data=EvidenceItemCreate(
-        kind=kind, description=f"test {kind}", retention_until=retention_until or short_retention()))
+        kind=kind, description=f"test {kind}", retention_until=retention_until))
     session.commit()
     return item.id

@@ -97,7 +97,8 @@ def case_clocks(case_id: str = typer.Argument(..., help="Case id."), as_json: bo
     with client() as api:
         rows = api.clocks(case_id)
     emit(rows, as_json, title="Clocks",
-         columns=None if as_json else ["name", "item_id", "deadline", "status", "met_at", "remaining_seconds"])
+         columns=None if as_json else ["name", "item_id", "deadline", "status", "detail", "met_at",
+                                       "remaining_seconds"])
 
 
 @case_app.command("break-glass")
@@ -247,11 +248,14 @@ def care_record(
     care: str = typer.Argument(..., help="hiv-pep | emergency-contraception | hepatitis-b | sti-prophylaxis."),
     status: str = typer.Option("given", help="offered | given | declined."),
     occurred_at: str = typer.Option(None, "--occurred-at", help="When (ISO 8601; default now)."),
+    late_justification: str = typer.Option(None, "--late-justification",
+                                           help="Clinical reason for giving it past the pack's window (needed then)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Record time-critical care offered, given or declined (needs medical-care consent)."""
-    body = {"care": care, "status": status, "occurred_at": occurred_at or _now(), **parse_fields(fields)}
+    body = {"care": care, "status": status, "occurred_at": occurred_at or _now(),
+            "late_justification": late_justification, **parse_fields(fields)}
     with client() as api:
         result = api.record_care(case_id, **body)
     emit(result, as_json, title="Care recorded")

@@ -59,12 +59,16 @@ def evidence_add(
     quantity: int = typer.Option(None, help="How many pieces."),
     toxicology: bool = typer.Option(None, "--toxicology/--no-toxicology", help="Flag a toxicology sample."),
     location: str = typer.Option(None, help="Where the item is kept."),
+    collected_at: str = typer.Option(None, "--collected-at", help="When it was collected (ISO 8601; default now)."),
+    late_justification: str = typer.Option(None, "--late-justification",
+                                           help="Clinical reason for collecting past the pack's window (needed then)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Register an evidence item on a case; prints its barcode id."""
+    """Register an evidence item on a case; prints its barcode id (retention: the jurisdiction's, or longer)."""
     body = {"kind": kind, "description": description, "quantity": quantity, "toxicology": toxicology,
-            "location": location, **parse_fields(fields)}
+            "location": location, "collected_at": collected_at, "late_justification": late_justification,
+            **parse_fields(fields)}
     with client() as api:
         item = api.add_item(case_id, **body)
     emit(item, as_json, title="Item added")

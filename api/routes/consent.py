@@ -73,6 +73,7 @@ class ClockPublic(BaseModel):
     status: str
     met_at: datetime | None
     remaining_seconds: int
+    detail: str | None = None  # e.g. "collected 16 h after its 24 h window" (status "late")
 
 
 def _key(settings) -> str:
@@ -190,5 +191,5 @@ def get_clocks(case_id: str, request: Request, session: SessionDep,
         note_sensitive_read(session, request, actor=actor, case_id=case_id, permission=P.CARE_READ)
     return [ClockPublic(name=str(c.name), item_id=c.item_id, starts_at=c.starts_at, deadline=c.deadline,
                         status=str(c.status), met_at=c.met_at,
-                        remaining_seconds=int(c.remaining(now).total_seconds()))
+                        remaining_seconds=int(c.remaining(now).total_seconds()), detail=c.detail)
             for c in clocks]

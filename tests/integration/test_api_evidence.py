@@ -9,7 +9,6 @@ import secrets
 import pytest
 
 from tests.api_helpers import api_harness
-from tests.evidence_support import short_retention
 
 
 @pytest.fixture
@@ -35,7 +34,7 @@ def test_item_file_label_custody_and_lookup(harness):
     officer = harness.user("law_enforcement")
     case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
 
-    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    body = {"kind": "swab", "description": "oral swab"}
     r = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers)
     assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
     _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs", "release-to-law-enforcement",
@@ -124,7 +123,7 @@ def test_law_enforcement_sees_only_items_released_or_offered_to_them(harness):
     officer, other_officer = harness.user("law_enforcement"), harness.user("law_enforcement")
     case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
     _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs", "release-to-law-enforcement")
-    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    body = {"kind": "swab", "description": "oral swab"}
     kept = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
     released = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
     assert c.get(f"/cases/{case_id}/items", headers=officer.headers).json() == []
@@ -148,7 +147,7 @@ def test_an_unassigned_examiner_cannot_read_another_cases_items(harness):
     examiner, stranger = harness.user("examiner"), harness.user("examiner")
     case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
     _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs")
-    body = {"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()}
+    body = {"kind": "swab", "description": "oral swab"}
     item_id = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
     for path in (f"/cases/{case_id}/items", f"/items/{item_id}", f"/items/{item_id}/custody"):
         assert c.get(path, headers=examiner.headers).status_code == 200

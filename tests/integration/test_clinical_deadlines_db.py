@@ -214,7 +214,8 @@ def test_destruction_notice_follows_the_items_own_retention_date(session, examin
 
     case = _open(session, examiner, clock, reporting=Reporting.RESTRICTED)
     _grant(session, examiner, case.id, S.FORENSIC_EXAM)
-    retention = clock.now() + timedelta(days=400)
+    # a preservation extended past the pack's 20 years (a shorter date is refused at collection)
+    retention = clock.now() + timedelta(days=7300 + 400)
     item = collect_item(session, actor=examiner, case_id=case.id, data=EvidenceItemCreate(
         kind=ItemKind.KIT, description="kit", retention_until=retention), now=clock.now())
     notice = next(c for c in deadlines.case_clocks(session, case.id) if c.name is ClockName.DESTRUCTION_NOTICE)

@@ -207,12 +207,13 @@ def test_destroy_only_after_retention_and_then_final(session, clock):
     from evidence.custody import DestroyCreate, destroy_item
 
     case_id = new_case(session)
-    item_id = new_item(session, case_id, retention_until=clock.now() + timedelta(days=30))
+    item_id = new_item(session, case_id)  # the pack's retention: 20 years from collection
     body = DestroyCreate(reason="retention ended", authority_ref="ORDER-12")
+    clock.advance(timedelta(days=7299))
     with pytest.raises(Conflict, match="kept until"):
         destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
     session.rollback()
-    clock.advance(timedelta(days=31))
+    clock.advance(timedelta(days=2))  # the ManualClock moves time past the pack's date
     destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
     session.commit()
     assert get_custody(session, item_id).status == ItemStatus.DESTROYED

@@ -103,7 +103,7 @@ def _mi_case(session, clock, reporting=Reporting.UNRESTRICTED, jurisdiction="us-
     case = cases.open_case(session, actor=EXAMINER, data=CaseCreate(jurisdiction=jurisdiction, reporting=reporting))
     _decide(session, case.id, S.FORENSIC_EXAM)
     ids = [collect_item(session, actor=EXAMINER, case_id=case.id, data=EvidenceItemCreate(
-        kind=ItemKind.KIT, description=f"kit {n}", retention_until=clock.now() + timedelta(days=3650))).id
+        kind=ItemKind.KIT, description=f"kit {n}")).id
         for n in range(items)]
     session.commit()
     return case.id, ids
@@ -213,7 +213,7 @@ def test_michigan_notify_clock_is_for_physical_evidence_only(session, clock):
     case_id, [kit] = _mi_case(session, clock)
     _decide(session, case_id, S.PHOTO_RECORD)
     photo = collect_item(session, actor=EXAMINER, case_id=case_id, data=EvidenceItemCreate(
-        kind=ItemKind.PHOTOGRAPH, description="injury photograph", retention_until=clock.now() + timedelta(days=3650)))
+        kind=ItemKind.PHOTOGRAPH, description="injury photograph"))
     _decide(session, case_id, S.RELEASE_LAW_ENFORCEMENT)
     assert [c.item_id for c in _clocks(session, case_id, ClockName.FACILITY_NOTIFY_POLICE)] == [kit]
     assert photo.id != kit

@@ -198,7 +198,6 @@ def test_item_destroyed_while_uploading_gets_no_file_stored_entry(session, clock
 
     from sqlmodel import Session as Sess
 
-    from core.clock import SystemClock
     from evidence.custody import DestroyCreate, destroy_item
 
     case_id = new_case(session)
@@ -208,7 +207,7 @@ def test_item_destroyed_while_uploading_gets_no_file_stored_entry(session, clock
     def body():
         yield b"first part of the document"
         with Sess(engine) as other:  # another member of staff destroys the item meanwhile
-            destroy_item(other, actor=EXAMINER, item_id=item_id, now=SystemClock().now() + timedelta(days=1),
+            destroy_item(other, actor=EXAMINER, item_id=item_id, now=clock.now() + timedelta(days=7301),
                          data=DestroyCreate(reason="retention ended", authority_ref="ORDER-1"))
             other.commit()
         yield b"rest of it"

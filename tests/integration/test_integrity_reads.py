@@ -24,7 +24,7 @@ from evidence.files import EvidenceFile, open_file, upload_file
 from evidence.fixity import run_fixity
 from evidence.items import ItemKind
 from evidence.storage import READ_CHUNK
-from tests.evidence_support import EXAMINER, new_case, new_item, short_retention
+from tests.evidence_support import EXAMINER, new_case, new_item
 from tests.unit.test_cli_live import live_api  # noqa: F401  (fixture)
 
 LIMIT = 64 * 1024 * 1024
@@ -125,8 +125,7 @@ def test_download_of_tampered_file_is_a_broken_transfer(live_api, s3_settings): 
             r = c.post(f"/cases/{case_id}/consents", json={"scope": scope, "decision": "granted",
                                                             "method": "written", "form_ref": f"F-{scope}"})
             assert r.status_code == 201, r.text
-        r = c.post(f"/cases/{case_id}/items", json={"kind": "swab", "description": "oral swab",
-                                                     "retention_until": short_retention().isoformat()})
+        r = c.post(f"/cases/{case_id}/items", json={"kind": "swab", "description": "oral swab"})
         assert r.status_code == 201, r.text
         item_id = r.json()["id"]
         data = os.urandom(SIZE)

@@ -13,7 +13,6 @@ from sqlmodel import Session, select
 
 from core.ledger import LedgerEntry
 from tests.api_helpers import api_harness
-from tests.evidence_support import short_retention
 
 CONSENTS = ("forensic-exam", "evidence-swabs", "lab-testing")
 
@@ -34,7 +33,7 @@ def _item(h, examiner) -> str:
                    json={"scope": scope, "decision": "granted", "method": "written", "form_ref": f"F-{scope}"})
         assert r.status_code == 201, r.text
     r = c.post(f"/cases/{case_id}/items", headers=examiner.headers,
-               json={"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()})
+               json={"kind": "swab", "description": "oral swab"})
     assert r.status_code == 201, r.text
     return r.json()["id"]
 
