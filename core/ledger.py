@@ -93,6 +93,8 @@ class EventKind(StrEnum):
     REFERRAL_MADE = "advocacy:referral:made"
     BREAK_GLASS = "access:case:break-glass"
     USER_CHANGED = "admin:user:changed"
+    AGENCY_CREATED = "admin:agency:created"
+    BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
 
 
 class LedgerEntry(SQLModel, table=True):
