@@ -61,7 +61,8 @@ def role_fits(role: str, kind: str) -> bool:
 def check_role_fits(role: str, kind: str, agency_name: str) -> None:
     """Raise ValidationFailed (HTTP 422) when `role` does not fit an agency of `kind`."""
     if not role_fits(role, kind):
-        allowed = sorted(str(k) for k in ROLE_AGENCY_KINDS.get(Role(role), frozenset())) if role in Role else []
+        kinds = next((v for r, v in ROLE_AGENCY_KINDS.items() if r.value == str(role)), frozenset())
+        allowed = sorted(str(k) for k in kinds)
         raise ValidationFailed(f"a {role} user cannot belong to agency {agency_name!r} (kind {kind}): "
                                f"{role} staff belong to an agency of kind {' or '.join(allowed) or 'none'}")
 

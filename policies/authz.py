@@ -235,9 +235,9 @@ def users_public(session: Session, users: list[User]) -> list[UserPublic]:
     out = []
     for u in users:
         agency = agencies.get(u.agency_id)
-        out.append(UserPublic.model_validate(
-            {**u.model_dump(exclude={"password_hash"}), "agency": agency.name if agency else None,
-             "agency_kind": agency.kind if agency else None}))
+        out.append(UserPublic(id=u.id, username=u.username, role=Role(u.role), subject=u.subject, active=u.active,
+                              created_at=u.created_at, agency_id=u.agency_id, agency=agency.name if agency else None,
+                              agency_kind=AgencyKind(agency.kind) if agency else None))
     return out
 
 
