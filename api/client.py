@@ -265,13 +265,21 @@ class CocClient:
         """POST /admin/users (username, password, role, ...)."""
         return self._post("/admin/users", fields)
 
-    def list_users(self) -> list[dict[str, Any]]:
-        """GET /admin/users."""
-        return _items(self._get("/admin/users"))
+    def list_users(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /admin/users (limit, offset)."""
+        return _items(self._get("/admin/users", **params))
 
     def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
-        """PATCH /admin/users/{user_id} (role, active)."""
+        """PATCH /admin/users/{user_id} (role, agency, active)."""
         return self.request("PATCH", f"/admin/users/{_seg(user_id)}", json=_clean(fields))
+
+    def create_agency(self, name: str, kind: str) -> dict[str, Any]:
+        """POST /admin/agencies: register a partner agency (police, crime-lab, prosecution, advocacy-org)."""
+        return self._post("/admin/agencies", {"name": name, "kind": kind})
+
+    def list_agencies(self) -> list[dict[str, Any]]:
+        """GET /admin/agencies."""
+        return _items(self._get("/admin/agencies"))
 
     def access_log(self, **params: Any) -> list[dict[str, Any]]:
         """GET /audit/access-log."""
