@@ -250,8 +250,8 @@ def test_a_restricted_kit_never_leaves_by_any_verb(session, clock):
     the ledger; the centre's store still handles it."""
     case_id, item_id = _in_vault(session, ALL_SCOPES, reporting=Reporting.RESTRICTED)
     for taker in (OFFICER, CRIME_LAB):
-        for attempt in (lambda: check_out(session, actor=taker, item_id=item_id, data=CheckOutCreate(reason="x")),
-                        lambda: scan(session, actor=taker, item_id=item_id, location=None)):
+        for attempt in (lambda t=taker: check_out(session, actor=t, item_id=item_id, data=CheckOutCreate(reason="x")),
+                        lambda t=taker: scan(session, actor=t, item_id=item_id, location=None)):
             before = ledger.count(session)
             with pytest.raises(PermissionDenied):
                 attempt()
