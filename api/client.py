@@ -265,12 +265,12 @@ class CocClient:
         """POST /admin/users (username, password, role, ...)."""
         return self._post("/admin/users", fields)
 
-    def list_users(self) -> list[dict[str, Any]]:
-        """GET /admin/users."""
-        return _items(self._get("/admin/users"))
+    def list_users(self, **params: Any) -> list[dict[str, Any]]:
+        """GET /admin/users (limit, offset)."""
+        return _items(self._get("/admin/users", **params))
 
     def update_user(self, user_id: str, **fields: Any) -> dict[str, Any]:
-        """PATCH /admin/users/{user_id} (role, active)."""
+        """PATCH /admin/users/{user_id} (role, agency, active)."""
         return self.request("PATCH", f"/admin/users/{_seg(user_id)}", json=_clean(fields))
 
     def access_log(self, *, case_id: str | None = None, user_id: str | None = None, outcome: str | None = None,
@@ -278,6 +278,14 @@ class CocClient:
         """GET /audit/access-log: sensitive reads (default), `outcome="refused"` refused attempts, or "all"."""
         return _items(self._get("/audit/access-log", case_id=case_id, user_id=user_id, outcome=outcome,
                                 object_id=object_id, **params))
+
+    def create_agency(self, name: str, kind: str) -> dict[str, Any]:
+        """POST /admin/agencies: register a partner agency (police, crime-lab, prosecution, advocacy-org)."""
+        return self._post("/admin/agencies", {"name": name, "kind": kind})
+
+    def list_agencies(self) -> list[dict[str, Any]]:
+        """GET /admin/agencies."""
+        return _items(self._get("/admin/agencies"))
 
     # -- consent, exam, care, advocacy -----------------------------------------------------------
     def record_consent(self, case_id: str, **fields: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import secrets
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U — safe to read aloud and scan
 _BODY = 16  # 16 * 5 bits = 80 bits of randomness
 
-PREFIXES = {"case": "C", "item": "E", "transfer": "T", "alert": "A", "user": "U", "lookup": "K"}
+PREFIXES = {"case": "C", "item": "E", "transfer": "T", "alert": "A", "user": "U", "lookup": "K", "agency": "Y"}
 _ID_RE = re.compile(rf"^[A-Z][{_ALPHABET}]{{{_BODY}}}$")
 
 

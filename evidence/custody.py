@@ -3,8 +3,10 @@
 Every operation takes the item's current-state row under a lock (`SELECT ... FOR UPDATE` on PostgreSQL; on
 SQLite every writing transaction already began with BEGIN IMMEDIATE), checks the rules against what it read,
 then writes the new state (version + 1), one append-only `custody_event` row and its ledger entry — all in the
-caller's transaction, so a refused operation leaves nothing behind. Handoffs that leave the centre (release to
-law enforcement, lab submission) pass the consent checkpoint first, in `_leave_centre` only.
+caller's transaction, so a refused operation leaves nothing behind. Every move that puts an item in the hands of
+another agency's staff (transfer offer and acceptance of any purpose, check-out, scan) passes one gate,
+`_leave_centre`: the receiver's agency decides (policies.boundary), and the consent checkpoint decides first;
+a refusal there is committed to the ledger before the error is raised.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind, LedgerEntry
 from evidence.items import EvidenceItem, ItemCustody, ItemKind, ItemStatus, check_location, get_item
+from policies.agencies import AgencyKind
+from policies.boundary import Crossing, CustodyFacts, Entry, Move, decide_move
 from policies.handoffs import Handoff
 from policies.permissions import CASE_SCOPED_FOR, Permission, Role
 
@@ -336,15 +340,27 @@ def _require_case_access(session: Session, actor: Actor, case_id: str) -> None:
     authorize(session, actor, Permission.CASE_READ, case_id)  # assignment or break-glass, else PermissionDenied
 
 
+def _sees_only_own_items(session: Session, actor: Actor) -> bool:
+    """Staff of another agency (law enforcement; lab staff of a crime lab) see only items offered to them or that
+    they hold. The centre's own lab (evidence-store) staff see items by role; an unknown account sees nothing."""
+    if actor.role == Role.LAW_ENFORCEMENT:
+        return True
+    if actor.role != Role.LAB:
+        return False
+    from policies.authz import user_agency_kind
+
+    return user_agency_kind(session, actor.id) is not AgencyKind.CENTRE
+
+
 def require_item_visible(session: Session, *, actor: Actor, item_id: str) -> None:
-    """Law enforcement sees only items offered or released to them (or that they hold): the centre's other
-    evidence, and whether a case exists at all (restricted reports), is not theirs to see. Examiners (and
-    advocates) see the items of cases they are assigned to. Lab and evidence staff and auditors see every item
-    by role (no identity is on an item)."""
+    """Law enforcement and crime-lab staff see only items offered or released to them (or that they hold): the
+    centre's other evidence, and whether a case exists at all (restricted reports), is not theirs to see.
+    Examiners (and advocates) see the items of cases they are assigned to. The centre's evidence-store staff and
+    auditors see every item by role (no identity is on an item)."""
     if actor.role in _CASE_BOUND_ROLES:
         _require_case_access(session, actor, get_item(session, item_id).case_id)
         return
-    if actor.role != Role.LAW_ENFORCEMENT:
+    if not _sees_only_own_items(session, actor):
         return
     state = session.get(ItemCustody, item_id)
     if state is not None and state.custodian == actor.id:
@@ -362,7 +378,7 @@ def visible_items(session: Session, *, actor: Actor, case_id: str) -> list[Evide
     if actor.role in _CASE_BOUND_ROLES:
         _require_case_access(session, actor, case_id)
     found = list_items(session, case_id)
-    if actor.role != Role.LAW_ENFORCEMENT:
+    if not _sees_only_own_items(session, actor):
         return found
     mine = set(session.execute(_items_of_party(actor.id)).scalars())
     return [i for i in found if i.id in mine]
@@ -387,35 +403,71 @@ def seal_item(session: Session, *, actor: Actor, item_id: str, data: SealCreate,
                    event={"seal_number": data.seal_number, "seal_intact": True, "location": state.location})
 
 
+_PURPOSE_HANDOFF = {TransferPurpose.RELEASE: Handoff.RELEASE_LAW_ENFORCEMENT, TransferPurpose.LAB: Handoff.LAB_TESTING}
+
+
+def _crossing(session: Session, *, item: EvidenceItem, receiver: str, move: Move,
+              state: ItemCustody | None = None) -> tuple[Crossing, AgencyKind]:
+    """The boundary rule (policies.boundary) for moving `item` into `receiver`'s hands, from the receiver's
+    agency and the item's custody facts (`state`, or the current row read now)."""
+    from policies.authz import user_agency_kind
+
+    kind = user_agency_kind(session, receiver)
+    if kind is None:
+        raise PermissionDenied(f"no staff account {receiver}: evidence goes only to staff with an account")
+    state = state if state is not None else session.get(ItemCustody, item.id)
+    holder = user_agency_kind(session, state.custodian) if state is not None else None
+    facts = CustodyFacts(released=bool(state is not None and state.released),
+                         lab_submitted=bool(state is not None and state.lab_submitted), holder=holder)
+    return decide_move(facts, kind, move), kind
+
+
 def _leave_centre(session: Session, *, actor: Actor, item: EvidenceItem, purpose: TransferPurpose,
-                  now: datetime) -> None:
-    """The one gate for handoffs that leave the centre: the consent checkpoint decides first."""
-    handoff = {TransferPurpose.RELEASE: Handoff.RELEASE_LAW_ENFORCEMENT, TransferPurpose.LAB: Handoff.LAB_TESTING}
-    if purpose not in handoff:
-        return
+                  now: datetime, receiver: str | None = None, move: Move = Move.TRANSFER,
+                  state: ItemCustody | None = None) -> Crossing | None:
+    """The one gate for moves into another agency's hands (and for consented release/lab purposes).
+
+    Decides from the receiver's agency (policies.boundary): a move the rule refuses is recorded
+    (custody:boundary:refused, committed like a checkpoint denial) and raises PermissionDenied; otherwise the
+    consent checkpoint decides every handoff the receiver's agency or the declared purpose needs (a denial is
+    committed and raises ConsentRequired). Call it before any other change in the transaction.
+    """
+    crossing, kind = (None, None) if receiver is None else _crossing(session, item=item, receiver=receiver,
+                                                                     move=move, state=state)
+    if crossing is not None and crossing.refused:
+        data = {"to_user": receiver, "to_agency_kind": str(kind), "move": str(move), "reason": crossing.refused}
+        if crossing.handoff is not None:
+            data["handoff"] = str(crossing.handoff)
+        ledger.append(session, kind=EventKind.BOUNDARY_REFUSED, actor=actor, case_id=item.case_id, item_id=item.id,
+                      at=now, data=data)
+        session.commit()  # the refused attempt must be on record even though the move will not happen
+        raise PermissionDenied(crossing.refused)
+    handoffs = [h for h in (crossing.handoff if crossing else None, _PURPOSE_HANDOFF.get(purpose)) if h is not None]
     from policies import checkpoint
 
-    if item.kind == ItemKind.PHOTOGRAPH.value:
-        # A photograph that leaves the centre is shared: its own (withdrawable) photography consent must hold
-        # too, not only the release or testing consent.
-        if item.restricted:
-            raise PermissionDenied("photography consent was withdrawn: this photograph cannot leave the centre")
-        checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
-                           subject={"item_id": item.id, "item_kind": str(item.kind), "for": str(handoff[purpose])})
-    checkpoint.enforce(session, case_id=item.case_id, handoff=handoff[purpose], actor=actor, now=now,
-                       subject={"item_id": item.id, "item_kind": str(item.kind)})
+    for handoff in dict.fromkeys(handoffs):
+        subject = {"item_id": item.id, "item_kind": str(item.kind)}
+        if kind is not None:
+            subject.update(to_agency_kind=str(kind), move=str(move))
+        if item.kind == ItemKind.PHOTOGRAPH.value:
+            # A photograph that leaves the centre is shared: its own (withdrawable) photography consent must
+            # hold too, not only the release or testing consent.
+            if item.restricted:
+                raise PermissionDenied("photography consent was withdrawn: this photograph cannot leave the centre")
+            checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
+                               subject={**subject, "for": str(handoff)})
+        checkpoint.enforce(session, case_id=item.case_id, handoff=handoff, actor=actor, now=now, subject=subject)
+    return crossing
 
 
-def _check_recipient(session: Session, state: ItemCustody, purpose: TransferPurpose, to_user: str) -> None:
-    """Who may receive the item for this purpose (the handoff's kind follows from the receiver, not the label).
+def _check_receiver(session: Session, purpose: TransferPurpose, to_user: str) -> None:
+    """Who may receive the item for this purpose, from their account alone (before any checkpoint decision).
 
-    Law enforcement is outside the centre: evidence reaches an officer only as a consented release (or, once
-    released, from officer to officer). Lab submissions go to lab staff, releases to law enforcement, and only
-    items that left the centre (released or submitted to a lab) can be returned. Assumption: the `lab` role is
-    the centre's lab and evidence-store staff, so an ordinary custody transfer to them stays inside the centre;
-    testing is the consented LAB purpose, and analysis requires it (record_analysis).
+    Releases go to law enforcement, lab submissions to lab staff (the centre's own or a crime lab's), returns
+    back to the centre's staff. Whether the move crosses the centre's boundary follows from the receiver's
+    agency, not from the purpose (_leave_centre).
     """
-    from policies.authz import get_user
+    from policies.authz import get_user, user_agency_kind
 
     receiver = get_user(session, to_user)  # NotFound for an unknown id
     if not receiver.active:
@@ -425,9 +477,13 @@ def _check_recipient(session: Session, state: ItemCustody, purpose: TransferPurp
         raise ValidationFailed(f"a release goes to a law-enforcement officer; {to_user} is {role} staff")
     if purpose is TransferPurpose.LAB and role != Role.LAB:
         raise ValidationFailed(f"a lab submission goes to lab staff; {to_user} is {role} staff")
-    if role == Role.LAW_ENFORCEMENT and purpose is not TransferPurpose.RELEASE and not state.released:
-        raise PermissionDenied("evidence goes to law enforcement only as a release, which the consent checkpoint "
-                               "decides: use the release (POST /items/{id}/release), not a custody transfer")
+    if purpose is TransferPurpose.RETURN and user_agency_kind(session, to_user) is not AgencyKind.CENTRE:
+        raise ValidationFailed(f"a return goes back to the centre's staff; {to_user} works for another agency")
+
+
+def _check_recipient(session: Session, state: ItemCustody, purpose: TransferPurpose, to_user: str) -> None:
+    """What the item's state allows for this purpose: only items that left the centre (released or submitted to
+    a lab) can be returned. (Testing is the consented LAB purpose; analysis requires it: record_analysis.)"""
     if purpose is TransferPurpose.RETURN and not (state.released or state.lab_submitted):
         raise Conflict("only an item released to law enforcement or submitted to a lab can be returned")
 
@@ -438,9 +494,11 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     now = now or utcnow()
     data = TransferCreate.model_validate(data.model_dump())
     item = get_item(session, item_id)
-    if data.purpose in (TransferPurpose.RELEASE, TransferPurpose.LAB):
-        # Before any change in this transaction: a denial commits its own ledger entry.
-        _leave_centre(session, actor=actor, item=item, purpose=data.purpose, now=now)
+    _check_receiver(session, TransferPurpose(data.purpose), data.to_user)
+    # Before any change in this transaction: a denial commits its own ledger entry. Any purpose: a custody
+    # transfer to another agency's staff is a release or lab submission (the receiver's agency decides).
+    _leave_centre(session, actor=actor, item=item, purpose=TransferPurpose(data.purpose), now=now,
+                  receiver=data.to_user)
     # The pathway flow (a system actor) may offer a consented release or lab submission on behalf of the
     # custodian: the ledger names the flow as actor and the custodian as from_user; the receiver still accepts.
     on_behalf = actor.is_system and data.purpose in (TransferPurpose.RELEASE, TransferPurpose.LAB)
@@ -497,11 +555,11 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
         raise Conflict(f"transfer {transfer.id} is no longer open (status {transfer.status})")
     if transfer.to_user != actor.id:
         raise PermissionDenied(f"transfer {transfer.id} was offered to {transfer.to_user}; only they can accept it")
-    if transfer.purpose in (TransferPurpose.RELEASE.value, TransferPurpose.LAB.value):
-        # The handoff happens now, not at the offer: consent may have been withdrawn in between, so the
-        # checkpoint decides again from the consent on record at this instant (before any change here).
-        _leave_centre(session, actor=actor, item=get_item(session, transfer.item_id),
-                      purpose=TransferPurpose(transfer.purpose), now=now)
+    # The handoff happens now, not at the offer: consent may have been withdrawn in between, so the
+    # checkpoint decides again from the consent on record at this instant (before any change here), for a
+    # release or lab purpose and for any transfer into another agency's hands.
+    _leave_centre(session, actor=actor, item=get_item(session, transfer.item_id),
+                  purpose=TransferPurpose(transfer.purpose), now=now, receiver=actor.id)
     item, state = lock_item(session, transfer.item_id)
     _require_not_quarantined(session, item, "accepted")
     session.refresh(transfer)  # read the offer again now that the item row is locked
@@ -510,7 +568,8 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     if transfer.to_user != actor.id:
         raise PermissionDenied(f"transfer {transfer.id} was offered to {transfer.to_user}; only they can accept it")
     _check_seal(state, data.seal_number, data.seal_intact)
-    kind, status = _ACCEPT_RESULT[TransferPurpose(transfer.purpose)]
+    purpose = _accepted_as(session, item, state, transfer)
+    kind, status = _ACCEPT_RESULT[purpose]
     transfer.status = TransferStatus.ACCEPTED
     transfer.accepted_at = now
     transfer.accept_condition = data.condition
@@ -519,21 +578,32 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     state.custodian = actor.id
     state.status = status
     state.pending_transfer_id = None
-    if transfer.purpose == TransferPurpose.LAB.value:
+    if purpose is TransferPurpose.LAB:
         state.lab_submitted = True
-    elif transfer.purpose == TransferPurpose.RELEASE.value:
+    elif purpose is TransferPurpose.RELEASE:
         state.released = True
-    elif transfer.purpose == TransferPurpose.RETURN.value:
+    elif purpose is TransferPurpose.RETURN:
         state.released = False  # back at the centre: law enforcement needs a new release to take it again
     seal = _seal_fields(state, data.seal_number, data.seal_intact)
+    offered_as = str(transfer.purpose) if purpose.value != transfer.purpose else None
     return _record(session, item, state, kind, actor, now, ledger_kind=_ledger_for_accept(kind),
-                   data={"transfer_id": transfer.id, "purpose": str(transfer.purpose),
+                   data={"transfer_id": transfer.id, "purpose": str(purpose), "offered_as": offered_as,
                          "from_user": transfer.from_user, "to_user": actor.id, "custodian": actor.id,
                          "reason": transfer.reason, "condition": data.condition, "location": state.location,
                          **seal},
                    event={"from_user": transfer.from_user, "to_user": actor.id, "reason": transfer.reason,
                           "condition": data.condition, "transfer_id": transfer.id, "location": state.location,
                           **seal})
+
+
+def _accepted_as(session: Session, item: EvidenceItem, state: ItemCustody, transfer: Transfer) -> TransferPurpose:
+    """What an accepted transfer is recorded as: a custody transfer into another agency's hands is a release
+    (police, prosecution) or a lab submission (crime lab), decided from the locked state."""
+    purpose = TransferPurpose(transfer.purpose)
+    if purpose is not TransferPurpose.CUSTODY:
+        return purpose
+    crossing, _ = _crossing(session, item=item, receiver=transfer.to_user, move=Move.TRANSFER, state=state)
+    return {Entry.RELEASE: TransferPurpose.RELEASE, Entry.LAB: TransferPurpose.LAB}.get(crossing.entry, purpose)
 
 
 def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose, now: datetime | None,
@@ -671,11 +741,10 @@ def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCu
     if state.status != ItemStatus.CHECKED_IN.value:
         raise Conflict(f"item is not checked in: it is held by {state.custodian}"
                        + (f" at {state.location}" if state.location else ""))
-    if actor.role == Role.LAW_ENFORCEMENT and not state.released:
-        # Checking out makes the actor the custodian: for an officer that is a handoff out of the centre,
-        # which only a consented release may be.
-        raise PermissionDenied("law enforcement can check out only items released to law enforcement: ask the "
-                               "centre to release it (the consent checkpoint decides)")
+    # Checking out makes the actor the custodian: for another agency's staff only an item already handed to
+    # their side with consent, and only while the checkpoint still allows it (refusals are ledgered).
+    _leave_centre(session, actor=actor, item=item, purpose=TransferPurpose.CUSTODY, now=now, receiver=actor.id,
+                  move=Move.TAKE, state=state)
     _check_seal(state, data.seal_number, data.seal_intact)
     previous = state.custodian
     state.custodian = actor.id

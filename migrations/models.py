@@ -3,6 +3,7 @@
 import importlib
 
 MODEL_MODULES = (
+    "policies.agencies",
     "policies.authz",
     "policies.access",
     "core.ledger",

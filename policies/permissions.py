@@ -10,7 +10,7 @@ class Role(StrEnum):
 
     EXAMINER = "examiner"
     ADVOCATE = "advocate"
-    LAB = "lab"  # lab and evidence-store staff
+    LAB = "lab"  # the centre's evidence-store staff (agency: centre) or crime-lab staff (agency: crime-lab)
     LAW_ENFORCEMENT = "law_enforcement"  # law-enforcement liaison
     AUDITOR = "auditor"
     COORDINATOR = "coordinator"  # admin
@@ -57,6 +57,8 @@ class Permission(StrEnum):
     ALERT_READ = "deadline:alert:read"
     USER_ADMIN = "admin:user:write"
     USER_READ = "admin:user:read"
+    AGENCY_ADMIN = "admin:agency:write"
+    AGENCY_READ = "admin:agency:read"
     JURISDICTION_READ = "admin:jurisdiction:read"
     BREAK_GLASS = "access:case:break-glass"
     INCIDENT_REPORT = "integrity:incident:report"  # staff handling an item report a broken seal etc.
@@ -87,10 +89,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ, P.INCIDENT_REPORT,
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
-                                          P.INCIDENT_RESOLVE}),
+                                          P.INCIDENT_RESOLVE, P.AGENCY_READ}),
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
-        P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE,
+        P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
     }),
 }
 

@@ -5,6 +5,7 @@ Usage in a route test:
     examiner = h.user("examiner")               # a staff user with a valid token
     case_id = h.client.post("/cases", json={}, headers=examiner.headers).json()["id"]
     other = h.user("advocate", assign_to=case_id)
+    crime_lab = h.user("lab", agency_kind="crime-lab")   # law_enforcement defaults to the test police force
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ class ApiHarness:
     users: list[StaffUser] = field(default_factory=list)
 
     def user(self, role: str | Role, *, username: str | None = None, assign_to: str | list[str] | None = None,
-             active: bool = True) -> StaffUser:
-        """Create a staff user of `role` (optionally assigned to cases, or deactivated) and mint its token."""
+             active: bool = True, agency_kind: str | None = None) -> StaffUser:
+        """Create a staff user of `role` (optionally assigned to cases, or deactivated) and mint its token.
+
+        The user belongs to the test agency of `agency_kind` (tests.evidence_support.ensure_agency); by default
+        law enforcement to the test police force and everyone else to the centre."""
+        from tests.evidence_support import default_agency_kind, ensure_agency
+
         username = username or f"{Role(role).value}-{secrets.token_hex(4)}"
         password = secrets.token_urlsafe(16)
         with Session(self.engine, expire_on_commit=False) as s:
-            u = create_user(s, actor=system_actor("test"), data=UserCreate(username=username, role=Role(role)),
+            agency_id = ensure_agency(s, agency_kind or default_agency_kind("", str(Role(role))))
+            u = create_user(s, actor=system_actor("test"),
+                            data=UserCreate(username=username, role=Role(role), agency=agency_id),
                             password_hash=hash_password(password))
             for case_id in [assign_to] if isinstance(assign_to, str) else (assign_to or []):
                 assign(s, actor=system_actor("test"), case_id=case_id, user_id=u.id)

@@ -15,22 +15,58 @@ from policies.handoffs import ConsentScope
 
 # Fixed, well-formed staff ids: custody checks the receiver of a transfer against the staff accounts, so
 # new_case() creates these accounts in the test database (ensure_staff).
+# LAB and LAB2 are the centre's evidence-store staff (agency: the centre); CRIME_LAB and CRIME_LAB2 work at a
+# crime lab, OFFICER and OFFICER2 at a police force (outside the centre: policies.boundary).
 EXAMINER = Actor(id="U0000000000000E01", role="examiner")
 LAB = Actor(id="U00000000000000B1", role="lab")
 LAB2 = Actor(id="U00000000000000B2", role="lab")
 OFFICER = Actor(id="U00000000000000P1", role="law_enforcement")
-STAFF = (EXAMINER, LAB, LAB2, OFFICER)
+CRIME_LAB = Actor(id="U00000000000000X1", role="lab")
+CRIME_LAB2 = Actor(id="U00000000000000X2", role="lab")
+OFFICER2 = Actor(id="U00000000000000P2", role="law_enforcement")
+STAFF = (EXAMINER, LAB, LAB2, OFFICER, CRIME_LAB, CRIME_LAB2, OFFICER2)
+# Test partner agencies (one per kind), created on demand by ensure_agency.
+TEST_AGENCY_NAMES = {"police": "Test police", "crime-lab": "Test crime lab", "prosecution": "Test prosecution",
+                     "advocacy-org": "Test advocacy organisation"}
+# Where a test account belongs when the test does not say: law enforcement at the police, CRIME_LAB* at the
+# crime lab, everyone else at the centre.
+_DEFAULT_KIND = {CRIME_LAB.id: "crime-lab", CRIME_LAB2.id: "crime-lab"}
 
 
-def ensure_staff(session: Session, *actors: Actor) -> None:
-    """Create staff accounts for `actors` (default: the four above) unless they exist; flushes."""
+def ensure_agency(session: Session, kind: str) -> str:
+    """The id of the test agency of `kind` (the centre's own for "centre"), created unless it exists; flushes."""
+    from policies.agencies import CENTRE_AGENCY_ID, AgencyCreate, AgencyKind, agency_by_name, create_agency
+
+    if AgencyKind(kind) is AgencyKind.CENTRE:
+        return CENTRE_AGENCY_ID
+    name = TEST_AGENCY_NAMES[str(AgencyKind(kind))]
+    agency = agency_by_name(session, name)
+    if agency is None:
+        from core.actors import system_actor
+
+        agency = create_agency(session, actor=system_actor("test"), data=AgencyCreate(name=name, kind=kind))
+    return agency.id
+
+
+def default_agency_kind(actor_id: str, role: str) -> str:
+    """The agency kind a test account belongs to unless the test says otherwise (see _DEFAULT_KIND)."""
+    if actor_id in _DEFAULT_KIND:
+        return _DEFAULT_KIND[actor_id]
+    return "police" if str(role) == "law_enforcement" else "centre"
+
+
+def ensure_staff(session: Session, *actors: Actor, agency_kind: str | None = None) -> None:
+    """Create staff accounts for `actors` (default: STAFF above) unless they exist, in the test agency of
+    `agency_kind` (default: default_agency_kind); flushes."""
     from core.clock import utcnow
     from policies.authz import User
 
     for actor in actors or STAFF:
         if session.get(User, actor.id) is None:
+            agency_id = ensure_agency(session, agency_kind or default_agency_kind(actor.id, actor.role))
             session.add(User(id=actor.id, username=f"test-{actor.role}-{actor.id[-3:]}", role=actor.role,
-                             subject=actor.id, password_hash=None, active=True, created_at=utcnow()))
+                             subject=actor.id, password_hash=None, active=True, created_at=utcnow(),
+                             agency_id=agency_id))
     session.flush()
 
 ALL_SCOPES = (

@@ -165,7 +165,11 @@ def ensure_bootstrap_admin(session: Session, data_dir: Path) -> str | None:
     if user_by_username(session, "admin") is not None:
         return None
     password = secrets.token_urlsafe(18)
-    create_user(session, actor=system_actor("bootstrap"), data=UserCreate(username="admin", role=Role.COORDINATOR),
+    from policies.agencies import CENTRE_AGENCY_ID
+
+    # The centre's own coordinator: a member of the centre's agency (made by migration 0004).
+    create_user(session, actor=system_actor("bootstrap"),
+                data=UserCreate(username="admin", role=Role.COORDINATOR, agency=CENTRE_AGENCY_ID),
                 password_hash=hash_password(password))
     _write_private(Path(data_dir) / ADMIN_PASSWORD_FILE, (password + "\n").encode())
     return password

@@ -1,16 +1,22 @@
-"""`coc admin user ...`: staff accounts (coordinators)."""
+"""`coc admin user ...` and `coc admin agency ...`: staff accounts and partner agencies (coordinators)."""
 
 from __future__ import annotations
 
 import typer
 
-from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, parse_fields
+from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields
 
 admin_app = typer.Typer(help="Administration (coordinators).", no_args_is_help=True)
 user_app = typer.Typer(help="Staff user accounts.", no_args_is_help=True)
 admin_app.add_typer(user_app, name="user")
+agency_app = typer.Typer(help="Agencies: the centre and its partners (police, crime lab, ...).",
+                         no_args_is_help=True)
+admin_app.add_typer(agency_app, name="agency")
 
-USER_COLUMNS = ["id", "username", "role", "active", "created_at"]
+USER_COLUMNS = ["id", "username", "role", "agency", "agency_kind", "active", "created_at"]
+AGENCY_COLUMNS = ["id", "name", "kind", "created_at"]
+AgencyOpt = typer.Option(None, "--agency", help="The user's agency by name (see `coc admin agency list`); "
+                                                "centre roles default to the centre, law_enforcement must name one.")
 
 
 @user_app.command("add")
@@ -21,12 +27,13 @@ def user_add(
     password: str = typer.Option(..., prompt=True, hide_input=True, confirmation_prompt=True,
                                  envvar="COC_NEW_USER_PASSWORD", help="Initial password (prompted if omitted)."),
     subject: str = typer.Option(None, help="The user's subject at an external identity provider, if any."),
+    agency: str = AgencyOpt,
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Create a staff user."""
+    """Create a staff user (in the centre unless --agency names a partner agency)."""
     body = {"username": username, "role": role, "password": password, "subject": subject,
-            **parse_fields(fields)}
+            **({"agency": agency} if agency else {}), **parse_fields(fields)}
     with client() as api:
         user = api.create_user(**body)
     emit(user, as_json, title="User created")
@@ -62,3 +69,52 @@ def user_set_role(
     with client() as api:
         user = api.update_user(user_id, role=role)
     emit(user, as_json, title="User updated")
+
+
+def _user_id(api, user: str) -> str:
+    """The id of the staff user named `user` (a username; an id is accepted as is)."""
+    offset = 0
+    while True:
+        page = api.list_users(limit=500, offset=offset)
+        for u in page:
+            if user in (u.get("username"), u.get("id")):
+                return str(u["id"])
+        if len(page) < 500:
+            fail(f"no staff user {user!r}: check `coc admin user list`")
+        offset += 500
+
+
+@user_app.command("update")
+@api_errors
+def user_update(
+    user: str = typer.Argument(..., help="Username (or user id)."),
+    role: str = typer.Option(None, help="New role."),
+    agency: str = AgencyOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Change a staff user's role and/or agency (the role must fit the agency's kind)."""
+    with client() as api:
+        updated = api.update_user(_user_id(api, user), role=role, agency=agency)
+    emit(updated, as_json, title="User updated")
+
+
+@agency_app.command("add")
+@api_errors
+def agency_add(
+    name: str = typer.Argument(..., help="The agency's name, e.g. \"County Police\"."),
+    kind: str = typer.Option(..., help="police | crime-lab | prosecution | advocacy-org."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Register a partner agency; then create its staff with `coc admin user add ... --agency NAME`."""
+    with client() as api:
+        agency = api.create_agency(name, kind)
+    emit(agency, as_json, title="Agency registered")
+
+
+@agency_app.command("list")
+@api_errors
+def agency_list(as_json: bool = JsonOpt) -> None:
+    """List agencies (the centre's own and its partners)."""
+    with client() as api:
+        agencies = api.list_agencies()
+    emit(agencies, as_json, title="Agencies", columns=AGENCY_COLUMNS)

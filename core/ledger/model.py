@@ -52,6 +52,8 @@ class EventKind(StrEnum):
     USER_CHANGED = "admin:user:changed"
     ACCESS_REFUSED = "access:attempt:refused"  # a refused custody action on the item (api/refusals.py)
     INTEGRITY_RESOLVED = "integrity:item:resolved"
+    AGENCY_CREATED = "admin:agency:created"
+    BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
 
 
 class LedgerEntry(SQLModel, table=True):

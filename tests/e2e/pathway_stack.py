@@ -79,8 +79,11 @@ def make_staff(engine: Engine, suffix: str) -> Staff:
     with Session(engine, expire_on_commit=False) as s:
         ex = create_user(s, actor=ADMIN, data=UserCreate(username=f"examiner-{suffix}", role=Role.EXAMINER,
                                                          subject=f"sub-ex-{suffix}"))
+        from tests.evidence_support import ensure_agency
+
+        police = ensure_agency(s, "police")  # law enforcement belongs to a police force, not the centre
         le = create_user(s, actor=ADMIN, data=UserCreate(username=f"officer-{suffix}", role=Role.LAW_ENFORCEMENT,
-                                                         subject=f"sub-le-{suffix}"))
+                                                         subject=f"sub-le-{suffix}", agency=police))
         s.commit()
         return Staff(Actor(ex.id, "examiner"), Actor(le.id, "law_enforcement"))
 

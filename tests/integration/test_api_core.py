@@ -142,6 +142,8 @@ def test_bootstrap_admin_once_with_private_password_file(h):
     resp = h.client.post("/auth/token", data={"username": "admin", "password": password})
     me = h.client.get("/me", headers={"Authorization": f"Bearer {resp.json()['access_token']}"}).json()
     assert me["role"] == "coordinator"
+    users = h.client.get("/admin/users", headers={"Authorization": f"Bearer {resp.json()['access_token']}"}).json()
+    assert [(u["agency"], u["agency_kind"]) for u in users if u["username"] == "admin"] == [("Centre", "centre")]
 
 
 @pytest.mark.parametrize("attack", sorted(attack_tokens(SigningKey.generate("ES256", "k"), "s", iss="i", aud="a")))

@@ -232,27 +232,42 @@ def _checked_in_at_store(session) -> tuple[str, str]:
     return case_id, item_id
 
 
-@pytest.mark.parametrize("purpose", ["custody", "return"])
-def test_officer_cannot_receive_an_unreleased_item_by_another_purpose(session, clock, purpose):
-    """A custody (or return) transfer to an officer is refused: only a release, through the checkpoint."""
+def test_officer_cannot_receive_an_unreleased_item_by_a_custody_transfer(session, clock):
+    """A custody transfer to an officer is a release: the checkpoint decides it (no consent here: refused, and
+    the denial is on the ledger); no custody event, the examiner keeps the item."""
     case_id = new_case(session, consents=())  # no release consent at all
     item_id = new_item(session, case_id)
     before = _counts(session)
-    with pytest.raises(PermissionDenied, match="release"):
+    with pytest.raises(ConsentRequired):
         offer_transfer(session, actor=EXAMINER, item_id=item_id,
-                       data=TransferCreate(to_user=OFFICER.id, purpose=purpose, reason="x", condition="sealed"))
+                       data=TransferCreate(to_user=OFFICER.id, purpose="custody", reason="x", condition="sealed"))
+    session.rollback()
+    assert _counts(session) == (before[0] + 1, before[1]) and get_custody(session, item_id).custodian == EXAMINER.id
+    last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
+    assert last.kind == ledger.EventKind.CHECKPOINT_DENIED
+
+
+def test_a_return_goes_only_to_the_centre(session, clock):
+    """A "return" to an officer is refused as input (returns go back to the centre's staff); nothing written."""
+    case_id = new_case(session, consents=())
+    item_id = new_item(session, case_id)
+    before = _counts(session)
+    with pytest.raises(ValidationFailed, match="return goes back to the centre"):
+        offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                       data=TransferCreate(to_user=OFFICER.id, purpose="return", reason="x", condition="sealed"))
     session.rollback()
     assert _counts(session) == before and get_custody(session, item_id).custodian == EXAMINER.id
 
 
 def test_officer_cannot_check_out_an_unreleased_item(session, clock):
-    """Checking out would make the officer custodian: refused unless the item was released (nothing written)."""
+    """Checking out would make the officer custodian: refused unless the item was released; the refusal is on
+    the ledger (custody:boundary:refused), no custody event."""
     _, item_id = _checked_in_at_store(session)
     before = _counts(session)
     with pytest.raises(PermissionDenied, match="released"):
         check_out(session, actor=OFFICER, item_id=item_id, data=CheckOutCreate(reason="pick up"))
     session.rollback()
-    assert _counts(session) == before
+    assert _counts(session) == (before[0] + 1, before[1])
     state = get_custody(session, item_id)
     assert (state.custodian, state.status) == (EXAMINER.id, ItemStatus.CHECKED_IN)
 
@@ -282,10 +297,13 @@ def test_released_item_stays_released_through_storage_and_can_come_back(session,
     session.commit()
     state = get_custody(session, item_id)
     assert (state.custodian, state.status, state.released) == (EXAMINER.id, ItemStatus.HELD, False)
-    with pytest.raises(PermissionDenied, match="release"):
-        offer_transfer(session, actor=EXAMINER, item_id=item_id,
-                       data=TransferCreate(to_user=OFFICER.id, reason="again", condition="sealed"))
-    session.rollback()
+    # Back at the centre: an officer may take it again only as a new release (any transfer to an officer is
+    # one, decided by the checkpoint: consent is on record here, so it is allowed and recorded as released).
+    t4 = offer_transfer(session, actor=EXAMINER, item_id=item_id,
+                        data=TransferCreate(to_user=OFFICER.id, reason="again", condition="sealed"))
+    ev = accept_transfer(session, actor=OFFICER, transfer_id=t4.id, data=TransferAccept(condition="sealed"))
+    session.commit()
+    assert ev.kind == "released" and get_custody(session, item_id).released is True
 
 
 def test_purpose_and_receiver_must_agree(session, clock):
