@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.api_helpers import api_harness
-from tests.evidence_support import short_retention
 
 
 @pytest.fixture
@@ -92,7 +91,7 @@ def test_the_reported_hole_via_the_api(harness):
     for scope in ("forensic-exam", "evidence-swabs"):
         assert c.post(f"/cases/{case_id}/consents", headers=examiner.headers, json={
             "scope": scope, "decision": "granted", "method": "written", "form_ref": "F-1"}).status_code == 201
-    body = {"kind": "kit", "description": "kit", "retention_until": short_retention().isoformat()}
+    body = {"kind": "kit", "description": "kit"}
     item_id = c.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers).json()["id"]
     r = c.post(f"/items/{item_id}/transfers", headers=examiner.headers,
                json={"to_user": crime_lab.id, "reason": "lab testing", "condition": "sealed"})

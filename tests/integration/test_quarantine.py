@@ -20,7 +20,6 @@ from evidence.fixity import run_fixity
 from evidence.incidents import IntegrityIncident
 from policies.deadlines import Alert
 from tests.api_helpers import api_harness
-from tests.evidence_support import short_retention
 
 
 @pytest.fixture
@@ -44,7 +43,7 @@ def _case_with_item(h, examiner) -> tuple[str, str]:
     _consent(c, examiner.headers, case_id, "forensic-exam", "evidence-swabs", "release-to-law-enforcement",
              "lab-testing")
     r = c.post(f"/cases/{case_id}/items", headers=examiner.headers,
-               json={"kind": "swab", "description": "oral swab", "retention_until": short_retention().isoformat()})
+               json={"kind": "swab", "description": "oral swab"})
     assert r.status_code == 201, r.text
     return case_id, r.json()["id"]
 

@@ -17,7 +17,6 @@ from api.auth.issuer import mint_token
 from core.ledger import EventKind, LedgerEntry, decode, iso
 from policies.authz import User
 from tests.api_helpers import ApiHarness, StaffUser, api_harness
-from tests.evidence_support import short_retention
 
 SURVIVOR = {"full_name": "Rosalind Quennell-Vantongeren", "date_of_birth": "1990-04-02",
             "contact": "+1 555 0100 rosalind@example.org"}
@@ -56,7 +55,7 @@ def _case(h: ApiHarness, examiner: StaffUser, *scopes: str) -> str:
 
 
 def _item(h: ApiHarness, examiner: StaffUser, case_id: str, kind: str = "swab") -> str:
-    body = {"kind": kind, "description": f"{kind} 1", "retention_until": short_retention().isoformat()}
+    body = {"kind": kind, "description": f"{kind} 1"}
     r = h.client.post(f"/cases/{case_id}/items", json=body, headers=examiner.headers)
     assert r.status_code == 201, r.text
     return r.json()["id"]
