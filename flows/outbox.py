@@ -12,7 +12,8 @@ from core.settings import get_settings
 def drain_now() -> tuple[int, int]:
     """Drain the configured database's outbox into the configured Prefect; return (delivered, left)."""
     settings = get_settings()
-    return outbox.drain(outbox.session_factory_for(settings), outbox.waker_for(settings))
+    return outbox.drain(outbox.session_factory_for(settings), outbox.waker_for(settings),
+                        thresholds=outbox.thresholds_for(settings))
 
 
 @flow(name="outbox-drain", persist_result=False)
