@@ -21,4 +21,10 @@ def outbox_drain() -> int:
     """Deliver pending outbox rows once and return how many were delivered."""
     delivered, left = drain_now()
     get_run_logger().info("outbox: %d delivered, %d left", delivered, left)
+    # Also the pathway reconciler's schedule where no flows.serve loop runs (a Prefect worker deployment).
+    from flows.reconcile import reconcile_now
+
+    taken = reconcile_now()
+    if taken:
+        get_run_logger().info("reconciler: %d case(s) given a fresh pathway run", len(taken))
     return delivered
