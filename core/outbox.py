@@ -231,7 +231,7 @@ def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id:
         return resumed_now
     if not_ready:
         raise NotYetDeliverable("a pathway run of the case has not suspended yet or not moved on from a wake")
-    if not live:
+    if not live and unresumed:  # rows that resumed a run whose wait is gone were seen by it (or its replacement)
         runs = waker.case_runs(case_id, limit=1)
         latest = runs[0] if runs else None
         state = liveness(latest, now, th) if latest is not None else None

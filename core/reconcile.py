@@ -102,7 +102,7 @@ class CaseFacts:
     case_id: str
     closed: bool = False
     pathway_complete: bool = False  # the last step ("retention") is recorded
-    first_pending_row: int | None = None  # the oldest undelivered outbox row of the case, if any
+    first_pending_row: int | None = None  # the oldest undelivered row that has resumed no run yet, if any
     oldest_pending_age_s: float | None = None
     waits: tuple[tuple[str, str], ...] = ()  # (flow_run_id, key) the case's runs wait at
 

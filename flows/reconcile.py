@@ -37,7 +37,9 @@ def case_facts(session: Session, now: datetime) -> dict[str, CaseFacts]:
     candidates = set(session.scalars(select(Case.id).where(Case.closed_at.is_(None)))) - complete
     rows: dict[str, tuple[int, datetime]] = {}
     for msg in outbox.pending(session, limit=10_000):
-        if msg.case_id not in rows:  # oldest first
+        # Rows that resumed a run are the outbox's until that run moves on or is found dead (the newest run's
+        # state covers them here); rows that reached no run yet may need one started.
+        if msg.case_id not in rows and not msg.resumed:  # oldest first
             rows[msg.case_id] = (msg.id or 0, as_utc(msg.created_at))
     waits: dict[str, list[tuple[str, str]]] = {}
     for wait in session.scalars(select(outbox.PathwayWait)):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 
 from core import outbox
@@ -45,6 +46,16 @@ FAST = {  # a run left Pending/Running this long is dead; the runner reconciles 
 }
 
 
+def _tolerant(predicate):
+    """A poll that counts SQLite's "database is locked" (the stack is writing) as "not yet"."""
+    def poll():
+        try:
+            return predicate()
+        except OperationalError:
+            return False
+    return poll
+
+
 def _suspended_at_release(engine: Engine, waker: outbox.PrefectWaker, case_ids: list[str], log) -> None:
     """Wait until every case's run is suspended at the release checkpoint."""
     def ready() -> bool:
@@ -55,7 +66,7 @@ def _suspended_at_release(engine: Engine, waker: outbox.PrefectWaker, case_ids: 
                 return False
         return True
 
-    wait_for(ready, timeout=180, interval=0.5, what=lambda: f"every run suspended at the release\n{log()}")
+    wait_for(_tolerant(ready), timeout=180, interval=0.5, what=lambda: f"every run suspended at the release\n{log()}")
 
 
 def _grant_releases(engine: Engine, examiner, case_ids: list[str], api_url: str) -> None:
@@ -67,7 +78,7 @@ def _grant_releases(engine: Engine, examiner, case_ids: list[str], api_url: str)
 
 def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log) -> None:
     """Each case finishes its pathway with one release offer, no step done twice, nothing left to deliver."""
-    wait_for(lambda: all("retention" in steps(engine, c) for c, _ in cases), timeout=150, interval=0.5,
+    wait_for(_tolerant(lambda: all("retention" in steps(engine, c) for c, _ in cases)), timeout=150, interval=0.5,
              what=lambda: f"every pathway to finish: {[(c, steps(engine, c)) for c, _ in cases]}\n{log()}")
     for case_id, item_id in cases:
         done = steps(engine, case_id)
@@ -79,11 +90,11 @@ def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log)
         assert max(per_step.values()) == 1, (case_id, per_step)
 
     def settled() -> bool:
-        with Session(engine) as s:
-            rows = s.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.delivered_at.is_(None)))
-            return not list(rows) and not any(waits(engine, c) for c, _ in cases)
+        with Session(engine) as s:  # closed before waits() opens another (SQLite: one writer at a time)
+            rows = list(s.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.delivered_at.is_(None))))
+        return not rows and not any(waits(engine, c) for c, _ in cases)
 
-    wait_for(settled, timeout=90, interval=0.5, what=lambda: f"the outbox to settle\n{log()}")
+    wait_for(_tolerant(settled), timeout=90, interval=0.5, what=lambda: f"the outbox to settle\n{log()}")
 
 
 def test_killing_the_flow_runner_mid_run_still_offers_every_release_once(db_url, prefect_api, tmp_path):
@@ -96,7 +107,7 @@ def test_killing_the_flow_runner_mid_run_still_offers_every_release_once(db_url,
         staff = make_staff(engine, tmp_path.name[-12:])
         cases = [case_at_release_checkpoint(engine, staff) for _ in range(CASES)]
         ids = [c for c, _ in cases]
-        wait_for(lambda: drain(engine, prefect_api)[1] == 0, timeout=120, what=runner.log_tail)
+        wait_for(_tolerant(lambda: drain(engine, prefect_api)[1] == 0), timeout=120, what=runner.log_tail)
         _suspended_at_release(engine, waker, ids, runner.log_tail)
 
         _grant_releases(engine, staff.examiner, ids, prefect_api)
@@ -130,7 +141,7 @@ def test_stopping_the_stack_a_second_after_the_consents_still_offers_every_relea
         staff = make_staff(engine, "stop")
         cases = [case_at_release_checkpoint(engine, staff) for _ in range(CASES)]
         ids = [c for c, _ in cases]
-        wait_for(lambda: drain(engine, info.prefect_api_url)[1] == 0, timeout=120, what=log)
+        wait_for(_tolerant(lambda: drain(engine, info.prefect_api_url)[1] == 0), timeout=120, what=log)
         _suspended_at_release(engine, waker, ids, log)
 
         _grant_releases(engine, staff.examiner, ids, info.prefect_api_url)
