@@ -11,6 +11,11 @@ Wake protocol with the pathway flow (flows/pathway.py):
   3. a wake for the case resumes every run that waits for it and is suspended; a run that has written its
      wait but is not suspended yet keeps the row undelivered (retried); with no waiting or active run for
      the case a new pathway run is started, so a case can move again after its run ended.
+  4. a resumed wake is delivered only once its run has moved on: the row remembers the waits it resumed
+     (`resumed`) and stays undelivered until that wait is gone (the run re-ran: it suspended at a later key or
+     completed). A run found dead — Crashed/Failed/Cancelled, or Scheduled/Pending/Running for longer than
+     its threshold (core.reconcile.Thresholds) — is retired and replaced by ONE fresh run, whose idempotency
+     key names the case and the dead run (the reconciler, flows/reconcile.py, uses the same key).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from sqlalchemy import Column, DateTime, Integer, String, UniqueConstraint, delete, select
 from sqlmodel import Field, Session, SQLModel
 
-from core.clock import utcnow
+from core.clock import SystemClock, utcnow
+from core.reconcile import Liveness, RunInfo, Thresholds, after_dead_key, liveness, row_key
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -35,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PATHWAY_DEPLOYMENT = "survivor-pathway/survivor-pathway"
 MAX_ERROR_LEN = 500
+MAX_RESUMED_LEN = 400
 
 
 # Set in Session.info by enqueue(): whoever commits that session should call drain_soon() afterwards.
@@ -61,6 +68,9 @@ class OutboxMessage(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=MAX_ERROR_LEN)
+    # "run_id:key" tokens (space-separated) of the waits this row's wake resumed; the row stays undelivered
+    # until those waits are gone (the run moved on) or their run is found dead (then replaced).
+    resumed: str | None = Field(default=None, max_length=MAX_RESUMED_LEN)
 
 
 class PathwayWait(SQLModel, table=True):
@@ -129,59 +139,117 @@ class Waker(Protocol):
         """Create a pathway run for the case (idempotent on the key); return its run id."""
         ...
 
-    def run_status(self, flow_run_id: str) -> RunStatus:
-        """'waiting' (suspended), 'active' (scheduled/pending/running) or 'finished' (or unknown)."""
+    def run_info(self, flow_run_id: str) -> RunInfo | None:
+        """The run's state and since when; None when the orchestrator does not know the run."""
+        ...
+
+    def case_runs(self, case_id: str, *, limit: int = 20) -> list[RunInfo]:
+        """The case's pathway runs, newest first."""
+        ...
+
+    def retire(self, flow_run_id: str, reason: str) -> None:
+        """Mark a stuck (dead but not final) run Crashed, so that nothing picks it up again."""
         ...
 
     def resume(self, flow_run_id: str, run_input: dict[str, str]) -> bool:
         """Resume a suspended run; False when the orchestrator refused (e.g. already resumed)."""
         ...
 
-    def case_has_active_run(self, case_id: str) -> bool:
-        """True when a pathway run for the case is not finished."""
-        ...
-
 
 class NotYetDeliverable(Exception):
-    """The row cannot be delivered yet (a run is about to suspend); try again shortly."""
+    """The row cannot be delivered yet (a run is about to suspend, or has not moved on from a resume)."""
 
 
-def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id: str, first_id: int) -> None:
+def _tokens(text: str | None) -> set[tuple[str, str]]:
+    """Parse a row's `resumed` column into (flow_run_id, key) pairs."""
+    pairs = set()
+    for token in (text or "").split():
+        run_id, _, key = token.partition(":")
+        if run_id and key:
+            pairs.add((run_id, key))
+    return pairs
+
+
+def _format_tokens(pairs: set[tuple[str, str]]) -> str | None:
+    text = " ".join(f"{r}:{k}" for r, k in sorted(pairs))
+    while len(text) > MAX_RESUMED_LEN:  # keep what fits (a case has one waiting run in practice)
+        text = text.split(" ", 1)[1] if " " in text else ""
+    return text or None
+
+
+def replace_dead_run(waker: Waker, case_id: str, run: RunInfo) -> str:
+    """Retire a dead run (if Prefect still shows it moving) and start its one replacement; return its id."""
+    if not run.final:
+        waker.retire(run.id, "no progress within its threshold; a fresh run replaces it")
+    return waker.start_pathway(case_id, idempotency_key=after_dead_key(case_id, run.id))
+
+
+def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id: str,
+                  batch: list[OutboxMessage], now: datetime, th: Thresholds) -> set[tuple[str, str]]:
     """Deliver every pending row of one case at once; never holds a transaction open while calling Prefect.
 
     Start and wake rows of a case mean the same thing — "look at this case again" — because a run reads the
     database from the top: resume the runs that wait for the case, else start one unless one is active.
+    Returns the waits resumed now (the rows then stay undelivered, naming them); raises NotYetDeliverable
+    while a run has not suspended yet or has not moved on from a wait resumed before.
     """
     with session_factory() as session:
         waits = waits_for(session, case_id)
+    resumed_before: set[tuple[str, str]] = set()
+    for msg in batch:
+        resumed_before |= _tokens(msg.resumed)
+    unresumed = any(not msg.resumed for msg in batch)
+    resumed_now: set[tuple[str, str]] = set()
     live = 0
     not_ready = False
+    dead: dict[str, RunInfo] = {}
     for wait in waits:
-        status = waker.run_status(wait.flow_run_id)
-        if status == "waiting":
-            # A refused resume means someone else resumed it first: the run will read the database.
-            waker.resume(wait.flow_run_id, {"case_id": case_id, "checkpoint": wait.key})
+        pair = (wait.flow_run_id, wait.key)
+        info = waker.run_info(wait.flow_run_id)
+        state = liveness(info, now, th) if info is not None else Liveness.COMPLETED
+        if state is Liveness.WAITING:
             live += 1
-        elif status == "active":
-            not_ready = True  # it wrote its wait but has not suspended yet (or is already moving on)
+            if unresumed or pair in resumed_before:
+                # A refused resume means someone else resumed it first: either way, wait for it to move on.
+                waker.resume(wait.flow_run_id, {"case_id": case_id, "checkpoint": wait.key})
+                resumed_now.add(pair)
+        elif state is Liveness.ACTIVE:
             live += 1
+            if unresumed or pair in resumed_before:
+                not_ready = True  # it wrote its wait but has not suspended yet, or not moved on from our resume
         else:
+            if state is Liveness.DEAD and info is not None:
+                dead[info.id] = info
             with session_factory() as session:
                 clear_wait(session, case_id=case_id, key=wait.key, flow_run_id=wait.flow_run_id)
                 session.commit()
+    for info in dead.values():
+        # The run died at (or after resuming from) a wait: ONE fresh run replaces it and reads the database.
+        replace_dead_run(waker, case_id, info)
+        live += 1
+    if resumed_now:
+        return resumed_now
     if not_ready:
-        raise NotYetDeliverable("a pathway run of the case has not suspended yet")
-    if not live and not waker.case_has_active_run(case_id):
-        # No run for the case (never started, or it ended, e.g. after a decline): start one. The key names the
-        # case and its oldest pending row, so concurrent drainers reading the same rows start one run between
-        # them; the case id keeps keys apart when row ids repeat (a rebuilt database, another installation).
-        waker.start_pathway(case_id, idempotency_key=f"coc-pathway-{case_id}-{first_id}")
+        raise NotYetDeliverable("a pathway run of the case has not suspended yet or not moved on from a wake")
+    if not live and unresumed:  # rows that resumed a run whose wait is gone were seen by it (or its replacement)
+        runs = waker.case_runs(case_id, limit=1)
+        latest = runs[0] if runs else None
+        state = liveness(latest, now, th) if latest is not None else None
+        if state is Liveness.DEAD:
+            replace_dead_run(waker, case_id, latest)
+        elif state not in (Liveness.ACTIVE, Liveness.WAITING):
+            # No run for the case (never started, or it ended, e.g. after a decline): start one. The key names
+            # the case and its oldest pending row, so concurrent drainers reading the same rows start one run
+            # between them; the case id keeps keys apart when row ids repeat (a rebuilt database).
+            waker.start_pathway(case_id, idempotency_key=row_key(case_id, batch[0].id or 0))
     # else: an active run reads the database itself when it reaches its next checkpoint
+    return set()
 
 
 def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | None = None,
-          *, limit: int = 100) -> tuple[int, int]:
+          *, limit: int = 100, thresholds: Thresholds | None = None) -> tuple[int, int]:
     """Deliver undelivered rows; return (delivered, left). Failures stay for a later drain."""
+    th = thresholds or Thresholds()
     with session_factory() as session:
         rows = pending(session, limit)
         session.expunge_all()
@@ -193,8 +261,11 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
     delivered = 0
     for case_id, batch in groups.items():
         error: str | None = None
+        resumed: set[tuple[str, str]] = set()
         try:
-            _deliver_case(session_factory, waker, case_id, batch[0].id or 0)
+            # Run ages are measured against the wall clock: Prefect stamps states with it (a test's manual
+            # clock would make every run look dead or newborn).
+            resumed = _deliver_case(session_factory, waker, case_id, batch, SystemClock().now(), th)
         except Exception as exc:  # noqa: BLE001 - any failure means: keep the rows, retry later
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LEN]
             if not isinstance(exc, NotYetDeliverable):
@@ -205,7 +276,10 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
                 if row is None or row.delivered_at is not None:
                     continue  # another drainer got there first
                 row.attempts += 1
-                if error is None:
+                if resumed:  # stays until the resumed run is seen past its wait (or dead and replaced)
+                    row.resumed = _format_tokens(_tokens(row.resumed) | resumed)
+                    row.last_error = None
+                elif error is None:
                     row.delivered_at = now or utcnow()
                     row.last_error = None
                     delivered += 1
@@ -250,6 +324,59 @@ class PrefectWaker:
         if run.name != case_id:  # Prefect returned another case's run for this key: never act on it
             raise RuntimeError(f"idempotency key {idempotency_key!r} belongs to another run")
         return str(run.id)
+
+    def run_info(self, flow_run_id: str) -> RunInfo | None:
+        """The run's state type and since when (None when Prefect does not know the run)."""
+        from uuid import UUID
+
+        from prefect.exceptions import ObjectNotFound
+
+        with self._client() as client:
+            try:
+                return _run_info(client.read_flow_run(UUID(flow_run_id)))
+            except ObjectNotFound:
+                return None
+
+    def case_runs(self, case_id: str, *, limit: int = 20) -> list[RunInfo]:
+        """The case's pathway runs, newest first."""
+        return self.runs_of_cases([case_id]).get(case_id, [])[:limit]
+
+    def runs_of_cases(self, case_ids: list[str], *, per_query: int = 50) -> dict[str, list[RunInfo]]:
+        """Every pathway run of the given cases (runs are named by the case id), newest first per case."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterName,
+            FlowRunFilter,
+            FlowRunFilterName,
+        )
+
+        _, dep_name = self.deployment.split("/", 1)
+        found: dict[str, list[tuple[Any, RunInfo]]] = {}
+        with self._client() as client:
+            for i in range(0, len(case_ids), per_query):
+                names = case_ids[i:i + per_query]
+                offset = 0
+                while True:
+                    runs = client.read_flow_runs(
+                        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
+                        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[dep_name])),
+                        limit=200, offset=offset)
+                    for run in runs:
+                        found.setdefault(run.name, []).append((run.created, _run_info(run)))
+                    if len(runs) < 200:
+                        break
+                    offset += len(runs)
+        return {case: [info for _, info in sorted(pairs, key=lambda p: (p[0] is not None, p[0]), reverse=True)]
+                for case, pairs in found.items()}
+
+    def retire(self, flow_run_id: str, reason: str) -> None:
+        """Force the run Crashed (it is stuck: nothing runs it); a runner then never picks it up again."""
+        from uuid import UUID
+
+        from prefect.states import Crashed
+
+        with self._client() as client:
+            client.set_flow_run_state(UUID(flow_run_id), Crashed(message=reason), force=True)
 
     def run_status(self, flow_run_id: str) -> RunStatus:
         """Map the run's Prefect state onto waiting / active / finished."""
@@ -342,6 +469,23 @@ class PrefectWaker:
         return bool(runs)
 
 
+def _run_info(run: Any) -> RunInfo:
+    """A Prefect flow run as the reconciler's RunInfo."""
+    from core.clock import as_utc
+
+    state = run.state
+    since = as_utc(state.timestamp) if state is not None and state.timestamp else None
+    return RunInfo(id=str(run.id), state=str(state.type.value) if state is not None else "SCHEDULED", since=since,
+                   created=as_utc(run.created) if run.created else None)
+
+
+def thresholds_for(settings: Settings) -> Thresholds:
+    """The reconciler's thresholds from COC_PATHWAY_* settings."""
+    return Thresholds(scheduled_s=settings.pathway_stale_scheduled_s, pending_s=settings.pathway_stale_pending_s,
+                      running_s=settings.pathway_stale_running_s, row_s=settings.pathway_stale_row_s,
+                      max_restarts=settings.pathway_max_restarts)
+
+
 def waker_for(settings: Settings) -> PrefectWaker:
     """The Prefect waker configured by COC_PREFECT_API_URL (and PREFECT_API_AUTH_STRING if set)."""
     return PrefectWaker(settings.prefect_api_url)
@@ -376,7 +520,7 @@ class _Drainer:
             deadline = time.monotonic() + self.RETRY_WINDOW_S
             while True:
                 try:
-                    _, left = drain(factory, waker)
+                    _, left = drain(factory, waker, thresholds=thresholds_for(self.settings))
                 except Exception:  # noqa: BLE001 - the database itself may be down; retried next time
                     log.exception("outbox drain failed")
                     left = 1

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     default_jurisdiction: str = "default"
     outbox_drain_after_commit: bool = True  # wake pathway flows right after an API commit (else: scheduled drain)
     login_rate_per_min: int = 10
+    # Pathway reconciler (flows/reconcile.py, rules in core/reconcile.py): a pathway run Scheduled, Pending or
+    # Running (Prefect 3 keeps no heartbeat on the run) for longer than these many seconds is dead and replaced
+    # by one fresh run; undelivered outbox rows older than pathway_stale_row_s are the reconciler's too; after
+    # pathway_max_restarts dead runs in a row it leaves the case alone (logged) instead of looping.
+    pathway_stale_scheduled_s: float = Field(default=300.0, gt=0)
+    pathway_stale_pending_s: float = Field(default=120.0, gt=0)
+    pathway_stale_running_s: float = Field(default=300.0, gt=0)
+    pathway_stale_row_s: float = Field(default=60.0, ge=0)
+    pathway_max_restarts: int = Field(default=5, ge=1)
+    reconcile_every_s: float = Field(default=45.0, gt=0)  # how often the flow runner reconciles
     lookup_rate_per_min: int = 10
 
     @field_validator("data_dir")

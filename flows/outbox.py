@@ -13,7 +13,8 @@ from evidence.bootstrap import wire
 def drain_now() -> tuple[int, int]:
     """Drain the configured database's outbox into the configured Prefect; return (delivered, left)."""
     settings = get_settings()
-    return outbox.drain(outbox.session_factory_for(settings), outbox.waker_for(settings))
+    return outbox.drain(outbox.session_factory_for(settings), outbox.waker_for(settings),
+                        thresholds=outbox.thresholds_for(settings))
 
 
 @flow(name="outbox-drain", persist_result=False)
@@ -22,4 +23,10 @@ def outbox_drain() -> int:
     wire()
     delivered, left = drain_now()
     get_run_logger().info("outbox: %d delivered, %d left", delivered, left)
+    # Also the pathway reconciler's schedule where no flows.serve loop runs (a Prefect worker deployment).
+    from flows.reconcile import reconcile_now
+
+    taken = reconcile_now()
+    if taken:
+        get_run_logger().info("reconciler: %d case(s) given a fresh pathway run", len(taken))
     return delivered

@@ -303,6 +303,24 @@ def drain_loop(stop: threading.Event) -> None:
             drain_once()
 
 
+def reconcile_loop(stop: threading.Event) -> None:
+    """Reconcile pathway runs at once (start-up: runs that died with the last stack are replaced) and then every
+    COC_RECONCILE_EVERY_S seconds (flows/reconcile.py); failures are logged and retried on the next pass."""
+    from core.settings import get_settings
+    from flows.reconcile import reconcile_now
+
+    every = get_settings().reconcile_every_s
+    while True:
+        try:
+            taken = reconcile_now()
+            if taken:
+                log.info("reconciler: %d case(s) given a fresh pathway run", len(taken))
+        except Exception as exc:  # noqa: BLE001 - Prefect or the database may be down; the next pass retries
+            log.warning("pathway reconcile failed (%s: %s); will retry", type(exc).__name__, exc)
+        if stop.wait(every):
+            return
+
+
 def prepare_process() -> None:
     """What the flow runner does first: Prefect defaults, logging, and the composition root (every hook wired;
     runs forked from here inherit them, and each flow wires again anyway)."""
@@ -333,6 +351,7 @@ def main() -> None:
     drain_once()
     stop = threading.Event()
     threading.Thread(target=drain_loop, args=(stop,), name="coc-outbox-loop", daemon=True).start()
+    threading.Thread(target=reconcile_loop, args=(stop,), name="coc-reconcile-loop", daemon=True).start()
     try:
         asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):

@@ -42,6 +42,8 @@ READY_TIMEOUT_S = 180.0  # cold starts on a loaded 2-core CI machine take far lo
 _CHILD_SETTINGS = (
     "mode", "data_dir", "database_url", "s3_endpoint", "s3_secure", "s3_region", "s3_bucket", "prefect_api_url",
     "jwt_issuer", "jwt_audience", "jwt_jwks_url", "api_host", "api_port", "prefect_port", "s3_port",
+    "pathway_stale_scheduled_s", "pathway_stale_pending_s", "pathway_stale_running_s", "pathway_stale_row_s",
+    "pathway_max_restarts", "reconcile_every_s",
 )
 _PORT_SETTINGS = (("api_port", "the API"), ("prefect_port", "the Prefect server"), ("s3_port", "the S3 store"))
 

@@ -7,7 +7,7 @@ source is 'fixity' when the scheduled fixity flow recorded them, else 'download'
 here: an alert carries a ledger entry, which only the application appends.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 """
 from collections.abc import Sequence
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0006"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

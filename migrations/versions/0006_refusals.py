@@ -6,7 +6,7 @@ batch mode adds plain columns with ALTER TABLE (no table copy), and PostgreSQL k
 ADD COLUMN; tests/integration/test_refusals_migration.py checks both, and that UPDATE/DELETE are still refused.
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,7 +6,7 @@ time, or before the rule existed). care_record is append-only (0002's triggers):
 (ALTER TABLE ADD COLUMN, never a table copy), so its triggers stay.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0008"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

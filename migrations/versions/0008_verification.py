@@ -6,7 +6,7 @@ On SQLite the batch operation rebuilds deadline_alert, which drops its append-on
 created again here. Existing rows need no backfill (every existing alert has a case; no run was recorded).
 
 Revision ID: 0008
-Revises: 0003
+Revises: 0007
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

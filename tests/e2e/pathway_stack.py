@@ -49,11 +49,13 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 120.0, interval: fl
 class Runner:
     """A `python -m flows.serve` process for a test or benchmark."""
 
-    def __init__(self, api_url: str, home: Path, db_url: str, data_dir: Path) -> None:
+    def __init__(self, api_url: str, home: Path, db_url: str, data_dir: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.log_path = home / "flows.log"
         self.process = start_flow_runner(api_url, home, log_path=self.log_path, coc_env={
-            "COC_DATABASE_URL": db_url, "COC_DATA_DIR": str(data_dir), "COC_PREFECT_API_URL": api_url})
+            "COC_DATABASE_URL": db_url, "COC_DATA_DIR": str(data_dir), "COC_PREFECT_API_URL": api_url,
+            **(extra_env or {})})
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the runner's log (for assertion messages)."""
