@@ -43,7 +43,7 @@ _CHILD_SETTINGS = (
     "mode", "data_dir", "database_url", "s3_endpoint", "s3_secure", "s3_region", "s3_bucket", "prefect_api_url",
     "jwt_issuer", "jwt_audience", "jwt_jwks_url", "api_host", "api_port", "prefect_port", "s3_port",
     "pathway_stale_scheduled_s", "pathway_stale_pending_s", "pathway_stale_running_s", "pathway_stale_row_s",
-    "pathway_max_restarts", "reconcile_every_s",
+    "pathway_max_restarts", "reconcile_every_s", "login_rate_per_min", "lookup_rate_per_min",
 )
 _PORT_SETTINGS = (("api_port", "the API"), ("prefect_port", "the Prefect server"), ("s3_port", "the S3 store"))
 
