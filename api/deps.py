@@ -22,7 +22,7 @@ from sqlmodel import Session
 from core import outbox
 from core.actors import Actor
 from core.clock import Clock, get_clock
-from core.db import get_engine
+from core.db import commit_early, get_engine, transaction
 from core.errors import AuthenticationFailed, PermissionDenied
 from core.settings import Settings
 from policies.access import log_access
@@ -86,20 +86,15 @@ def note_sensitive_read(session: Session, request: Request, *, actor: Actor, cas
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session whose transaction commits after the route returns and rolls back if it raises."""
-    with Session(get_app_engine(request), expire_on_commit=False) as session:
-        try:
-            yield session
-            _write_access_log(session)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        if session.info.pop(outbox.PENDING_FLAG, False):
-            # The change is committed; now wake its pathway flow (best effort, in the background: if Prefect
-            # is down the row stays and the scheduled drain delivers it later).
-            settings = request.app.state.settings
-            if settings.outbox_drain_after_commit:
-                outbox.drain_soon(settings)
+    with transaction(get_app_engine(request)) as session:
+        yield session
+        _write_access_log(session)
+    if session.info.pop(outbox.PENDING_FLAG, False):
+        # The change is committed; now wake its pathway flow (best effort, in the background: if Prefect
+        # is down the row stays and the scheduled drain delivers it later).
+        settings = request.app.state.settings
+        if settings.outbox_drain_after_commit:
+            outbox.drain_soon(settings)
 
 
 def _commit_when_done(endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,7 +107,7 @@ def _commit_when_done(endpoint: Callable[..., Any]) -> Callable[..., Any]:
             if isinstance(value, Session):
                 _write_access_log(value)
                 if value.in_transaction():
-                    value.commit()
+                    commit_early(value, "release the ledger's append lock in the handler's thread (CommitRoute)")
         return result
 
     return run

@@ -14,11 +14,12 @@ import logging
 from typing import Any
 
 from fastapi import Request
-from sqlmodel import Session, select
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import NOTED_ACTOR, NOTED_SUBJECT, get_app_clock, get_app_engine, route_authorizer
 from core.actors import Actor
+from core.db import transaction
 from core.errors import DomainError
 from evidence.custody import Transfer
 from evidence.items import EvidenceItem
@@ -65,7 +66,7 @@ def _write(engine: Any, attempt: dict[str, Any]) -> None:
     """Write the refusal in its OWN short transaction, committed here: the request's transaction was rolled back
     by its error (api.deps.get_session), which would otherwise take the record of the attempt with it."""
     objects: dict[str, str] = attempt["objects"]
-    with Session(engine, expire_on_commit=False) as session:
+    with transaction(engine) as session:
         actor: Actor | None = attempt["actor"]
         if actor is None:  # a verified token whose account is unknown or deactivated: its subject is the actor
             subject = str(attempt["subject"])
@@ -80,4 +81,3 @@ def _write(engine: Any, attempt: dict[str, Any]) -> None:
         log_refusal(session, actor=actor, case_id=case_id, object_id=object_of(objects),
                     resource=attempt["resource"], permission=attempt["permission"], reason=attempt["reason"],
                     item_id=item.id if item is not None and attempt["ledgered"] else None, now=attempt["now"])
-        session.commit()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 
@@ -127,12 +127,32 @@ def dispose_engines() -> None:
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A session whose transaction commits on success and rolls back on any exception."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+def transaction(bind: Engine | Callable[[], Session] | None = None) -> Iterator[Session]:
+    """The one way to open a transaction: a session that commits when the block ends and rolls back on any
+    exception. `bind`: an engine, a session factory, or None for the configured engine.
+
+    Services never commit (they flush; the caller's transaction commits them with their ledger entries). The
+    API's request session (api.deps.get_session) and each flow step use this; code that must commit before its
+    caller's transaction ends says so with `commit_early`, and a record that must outlive a failing caller (a
+    refusal, an integrity incident) is written in a transaction of its own opened here.
+    """
+    if bind is None or isinstance(bind, Engine):
+        session = Session(bind or get_engine(), expire_on_commit=False)
+    else:
+        session = bind()
+    with session:
         try:
             yield session
             session.commit()
         except BaseException:
             session.rollback()
             raise
+
+
+def commit_early(session: Session, why: str) -> None:
+    """Commit what `session` holds now, before its transaction's owner would. Only where that is the point:
+    a refusal whose record must stand although the request fails, or a transaction that must not stay open
+    while a file streams. `why` is that reason, for the reader (required, so every early commit states it)."""
+    if not why.strip():
+        raise ValueError("commit_early needs the reason the commit cannot wait")
+    session.commit()

@@ -32,6 +32,7 @@ from sqlalchemy import Column, DateTime, Integer, String, UniqueConstraint, dele
 from sqlmodel import Field, Session, SQLModel
 
 from core.clock import SystemClock, utcnow
+from core.db import transaction
 from core.reconcile import Liveness, RunInfo, Thresholds, after_dead_key, liveness, row_key
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id:
     Returns the waits resumed now (the rows then stay undelivered, naming them); raises NotYetDeliverable
     while a run has not suspended yet or has not moved on from a wait resumed before.
     """
-    with session_factory() as session:
+    with transaction(session_factory) as session:
         waits = waits_for(session, case_id)
     resumed_before: set[tuple[str, str]] = set()
     for msg in batch:
@@ -220,9 +221,8 @@ def _deliver_case(session_factory: Callable[[], Session], waker: Waker, case_id:
         else:
             if state is Liveness.DEAD and info is not None:
                 dead[info.id] = info
-            with session_factory() as session:
+            with transaction(session_factory) as session:
                 clear_wait(session, case_id=case_id, key=wait.key, flow_run_id=wait.flow_run_id)
-                session.commit()
     for info in dead.values():
         # The run died at (or after resuming from) a wait: ONE fresh run replaces it and reads the database.
         replace_dead_run(waker, case_id, info)
@@ -250,7 +250,7 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
           *, limit: int = 100, thresholds: Thresholds | None = None) -> tuple[int, int]:
     """Deliver undelivered rows; return (delivered, left). Failures stay for a later drain."""
     th = thresholds or Thresholds()
-    with session_factory() as session:
+    with transaction(session_factory) as session:
         rows = pending(session, limit)
         session.expunge_all()
     # All rows of a case read in one batch are delivered together: the run that is resumed or started reads
@@ -270,7 +270,7 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LEN]
             if not isinstance(exc, NotYetDeliverable):
                 log.warning("outbox rows of a case not delivered (first row %s): %s", batch[0].id, error)
-        with session_factory() as session:
+        with transaction(session_factory) as session:
             for msg in batch:
                 row = session.get(OutboxMessage, msg.id)
                 if row is None or row.delivered_at is not None:
@@ -285,8 +285,7 @@ def drain(session_factory: Callable[[], Session], waker: Waker, now: datetime | 
                     delivered += 1
                 else:
                     row.last_error = error
-            session.commit()
-    with session_factory() as session:
+    with transaction(session_factory) as session:
         left = len(pending(session, limit))
     return delivered, left
 

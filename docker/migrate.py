@@ -42,11 +42,11 @@ def apply_grants(engine: sa.Engine, app_role: str) -> list[str]:
 def bootstrap_admin(url: str, data_dir: Path) -> bool:
     """Create the first coordinator 'admin' (password in <data_dir>/admin-password) unless one exists."""
     from api.auth.issuer import ensure_bootstrap_admin
-    from core.db import session_scope
+    from core.db import transaction
 
     engine = make_engine(url)
     try:
-        with session_scope(engine) as session:
+        with transaction(engine) as session:
             return ensure_bootstrap_admin(session, data_dir) is not None
     finally:
         engine.dispose()

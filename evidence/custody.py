@@ -22,6 +22,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger
 from core.actors import Actor
 from core.clock import as_utc, utcnow
+from core.db import commit_early
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind, LedgerEntry
@@ -440,7 +441,7 @@ def _leave_centre(session: Session, *, actor: Actor, item: EvidenceItem, purpose
             data["handoff"] = str(crossing.handoff)
         ledger.append(session, kind=EventKind.BOUNDARY_REFUSED, actor=actor, case_id=item.case_id, item_id=item.id,
                       at=now, data=data)
-        session.commit()  # the refused attempt must be on record even though the move will not happen
+        commit_early(session, "the refused attempt must be on record even though the move will not happen")
         raise PermissionDenied(crossing.refused)
     handoffs = [h for h in (crossing.handoff if crossing else None, _PURPOSE_HANDOFF.get(purpose)) if h is not None]
     from policies import checkpoint

@@ -29,6 +29,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger
 from core.actors import Actor, system_actor
 from core.clock import as_utc, utcnow
+from core.db import commit_early, transaction
 from core.errors import (
     Conflict,
     DomainError,
@@ -236,7 +237,7 @@ def upload_file(
                        original_name=name, content_type=content_type[:100], retain_until=retain_until,
                        legal_hold=legal_hold, started_at=now, started_by=actor.id)
     session.add(row)
-    session.commit()  # the pending row must survive a crash mid-upload, so fixity can explain an orphan
+    commit_early(session, "the pending row must survive a crash mid-upload, so fixity can explain an orphan")
     reader = HashingReader(stream, max_bytes)
     try:
         # An empty body is refused before anything reaches the store (no 0-byte "evidence" hashed as empty).
@@ -255,7 +256,7 @@ def upload_file(
             failed.failure = (exc.code if isinstance(exc, DomainError) else type(exc).__name__)[:200]
             failed.completed_at = utcnow()
             session.add(failed)
-            session.commit()
+            commit_early(session, "the failed upload is recorded although the request fails")
         raise
     # The item may have been destroyed while the bytes streamed (the check above held no lock): decide under
     # the item's lock, so a FILE_STORED entry never follows a DESTROYED one. The object stays (Object Lock),
@@ -268,7 +269,7 @@ def upload_file(
         assert failed is not None
         failed.status, failed.failure, failed.completed_at = FileStatus.FAILED, "item-destroyed", utcnow()
         session.add(failed)
-        session.commit()
+        commit_early(session, "the failed upload is recorded although the request fails")
         raise Conflict("item was destroyed while the file was uploading: the file was not added")
     row = session.get(EvidenceFile, file_id)
     assert row is not None
@@ -295,11 +296,10 @@ def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str
     integrity incident that quarantines the item (evidence.incidents), with its alert, in that transaction."""
     from evidence.custody import record_integrity_incident
 
-    with Session(engine, expire_on_commit=False) as s:
+    with transaction(engine) as s:
         record_integrity_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
                                   data={"file_id": file_id, "sha256": expected, "observed_sha256": actual},
                                   source="download")
-        s.commit()
 
 
 def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
@@ -366,7 +366,7 @@ def read_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
               now: datetime | None = None) -> bytes:
     """Read a whole (small) file into memory, verified — for tests and labels, not for large evidence."""
     _row, stream = open_file(session, store, actor=actor, item_id=item_id, file_id=file_id, now=now)
-    session.commit()  # end the transaction before streaming: the incident writer needs the database
+    commit_early(session, "end the transaction before streaming: the incident writer needs the database")
     return b"".join(stream)
 
 

@@ -14,6 +14,7 @@ from sqlmodel import Session
 from core import ledger
 from core.actors import Actor
 from core.clock import utcnow
+from core.db import commit_early, transaction
 from core.errors import NotFound
 from core.ledger import EventKind
 from evidence.files import EvidenceFile, FileStatus
@@ -72,10 +73,9 @@ def _record_incident(engine: Engine, *, actor: Actor, item_id: str, reason: str,
     It opens an integrity incident that quarantines the item, with its alert (evidence.incidents)."""
     from evidence.custody import record_integrity_incident
 
-    with Session(engine, expire_on_commit=False) as s:
+    with transaction(engine) as s:
         record_integrity_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, source="fixity",
                                   now=now)
-        s.commit()
 
 
 def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datetime | None = None) -> FixityReport:
@@ -94,7 +94,7 @@ def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datet
             for r in session.execute(
                 select(EvidenceFile).order_by(EvidenceFile.started_at, EvidenceFile.id)).scalars()]
     engine = session.get_bind()
-    session.commit()  # end the transaction before streaming: the incident writer needs the database
+    commit_early(session, "end the transaction before streaming: the incident writer needs the database")
     for row in rows:
         if row.status != FileStatus.STORED.value:
             # An upload that never completed: is there an object at its key that no custody entry vouches for?

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from core.actors import system_actor
-from core.db import get_engine, session_scope
+from core.db import get_engine, transaction
 from evidence.bootstrap import wire
 
 
@@ -15,7 +15,7 @@ def deadline_watch() -> int:
     wire()
     from policies.deadlines import scan_deadlines
 
-    with session_scope(get_engine()) as session:
+    with transaction(get_engine()) as session:
         alerts = scan_deadlines(session, actor=system_actor("deadline-watch"))
     get_run_logger().info("deadline scan raised %d alert(s)", len(alerts))
     return len(alerts)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from core.actors import system_actor
-from core.db import get_engine, session_scope
+from core.db import get_engine, transaction
 from core.settings import get_settings
 from evidence.bootstrap import wire
 
@@ -18,7 +18,7 @@ def fixity_check() -> dict[str, int]:
     from evidence.storage import get_object_store
 
     store = get_object_store(get_settings())
-    with session_scope(get_engine()) as session:
+    with transaction(get_engine()) as session:
         report = run_fixity(session, store, actor=system_actor("fixity"))
     # Counts only: file ids stay in the ledger and the database, not in Prefect's UI or results.
     summary = {"checked": report.checked, "ok": report.ok, "mismatched": len(report.mismatched),

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.exceptions import MissingContextError
 
 from core.actors import system_actor
-from core.db import get_engine, session_scope
+from core.db import get_engine, transaction
 
 
 @flow(name="ledger-check", persist_result=False)
@@ -16,7 +16,7 @@ def ledger_check() -> dict[str, int | bool | None]:
     """One whole-ledger verification (evidence.verification.verify_and_record, trigger "scheduled")."""
     from evidence.verification import VerificationTrigger, verify_and_record
 
-    with session_scope(get_engine()) as session:
+    with transaction(get_engine()) as session:
         outcome = verify_and_record(session, actor=system_actor("ledger-check"),
                                     trigger=VerificationTrigger.SCHEDULED)
         record = outcome.record

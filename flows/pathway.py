@@ -25,7 +25,7 @@ from sqlmodel import Session
 from core import outbox
 from core.actors import system_actor
 from core.cases import Reporting, get_case
-from core.db import get_engine
+from core.db import get_engine, transaction
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
 from evidence.bootstrap import wire
@@ -79,14 +79,8 @@ def _session() -> Session:
 
 def _in_tx(fn: Callable[[Session], T]) -> T:
     """Run `fn` in its own transaction: committed on success, rolled back on any error."""
-    with _session() as session:
-        try:
-            result = fn(session)
-            session.commit()
-            return result
-        except BaseException:
-            session.rollback()
-            raise
+    with transaction(_session) as session:
+        return fn(session)
 
 
 def _once(case_id: str, step: str, effect: Callable[[Session], dict | None], run_id: str | None,

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from core import outbox
 from core.cases import Case
 from core.clock import SystemClock, as_utc
+from core.db import transaction
 from core.reconcile import Action, CaseFacts, RunInfo, Thresholds, decide
 from flows.steps import PathwayStep
 
@@ -74,10 +75,9 @@ def _clear_final_waits(session_factory: Callable[[], Session], facts: CaseFacts,
     final = {run.id for run in runs if run.final}
     gone = [(run_id, key) for run_id, key in facts.waits if run_id in final]
     if gone:
-        with session_factory() as session:
+        with transaction(session_factory) as session:
             for run_id, key in gone:
                 outbox.clear_wait(session, case_id=facts.case_id, key=key, flow_run_id=run_id)
-            session.commit()
 
 
 def reconcile(session_factory: Callable[[], Session], waker: outbox.PrefectWaker, th: Thresholds,
@@ -85,7 +85,7 @@ def reconcile(session_factory: Callable[[], Session], waker: outbox.PrefectWaker
     """One pass over every case that may need a run; returns what was decided for the cases acted on."""
     # Run and row ages are measured against the wall clock, as Prefect stamps its states with it.
     now = now or SystemClock().now()
-    with session_factory() as session:
+    with transaction(session_factory) as session:
         facts = case_facts(session, now)
     if not facts:
         return {}

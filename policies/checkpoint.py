@@ -19,6 +19,7 @@ from core import ledger
 from core.actors import Actor
 from core.cases import Case, Reporting, get_case
 from core.clock import utcnow
+from core.db import commit_early
 from core.errors import ConsentRequired
 from core.ledger import EventKind
 from policies.consent import (
@@ -186,6 +187,6 @@ def enforce(
     """Return the allowing decision, or commit the denial entry and raise ConsentRequired (call it first)."""
     decision = decide(session, case_id=case_id, handoff=handoff, actor=actor, now=now, subject=subject)
     if not decision.allowed:
-        session.commit()  # the denial must be on record even though the caller's change will not happen
+        commit_early(session, "the denial must be on record even though the caller's change will not happen")
         raise ConsentRequired(decision.reason, handoff=str(decision.handoff), ledger_seq=decision.ledger_seq)
     return decision

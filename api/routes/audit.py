@@ -13,6 +13,7 @@ from sqlalchemy import select
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core import ledger
 from core.actors import Actor
+from core.db import commit_early
 from core.errors import ValidationFailed
 from core.ledger import LedgerEntry, signing
 from evidence import audit, verification
@@ -168,7 +169,7 @@ def _bundle(session, clock, settings, actor: Actor, case_id: str | None, item_id
     outcome = verification.verify_and_record(session, actor=actor, trigger=VerificationTrigger.EXPORT,
                                              now=clock.now())
     if not outcome.record.ok:
-        session.commit()  # the failed run and its alert stand even though the export is refused
+        commit_early(session, "the failed run and its alert stand even though the export is refused")
     verification.require_intact(outcome, allow_unverified=allow_unverified)
     return audit.export_bundle(session, case_id=case_id, item_id=item_id, now=clock.now(), data_dir=settings.data_dir,
                                verification=verification.statement(outcome.record))

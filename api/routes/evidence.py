@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
+from core.db import commit_early
 from core.errors import PermissionDenied, ValidationFailed
 from evidence import custody, files, incidents, items, labels, lookup
 from evidence.custody import (
@@ -208,7 +209,7 @@ def download_item_file(item_id: str, request: Request, session: SessionDep, cloc
     """Stream the stored file, re-verifying its SHA-256 as it goes (a mismatch aborts and is recorded)."""
     row, stream = files.open_file(session, _store(request), actor=actor, item_id=item_id, file_id=file_id,
                                   now=clock.now())
-    session.commit()  # the checkpoint/access entries are kept, and no transaction is held while streaming
+    commit_early(session, "the checkpoint/access entries are kept, and no transaction is held while streaming")
     return StreamingResponse(stream, media_type="application/octet-stream", headers={
         "Content-Length": str(row.size), "X-Content-SHA256": row.sha256 or "",
         "Content-Disposition": f'attachment; filename="{row.item_id}-{row.id}"'})

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SerializeAsAny
 from sqlalchemy import text
-from sqlmodel import Session
 
 from api.deps import CommitRoute, CurrentUser, SessionDep, get_app_engine
 from core import migrate
 from core.clock import as_utc
+from core.db import transaction
 from policies.authz import assigned_case_ids, get_user
 
 router = APIRouter(tags=["system"], route_class=CommitRoute)
@@ -106,7 +106,7 @@ def _ledger(request: Request) -> LedgerState:
     from evidence.verification import last_verification  # evidence owns the runs; imported lazily as above
 
     try:
-        with Session(get_app_engine(request)) as session:
+        with transaction(get_app_engine(request)) as session:
             run = last_verification(session)
     except Exception as exc:  # noqa: BLE001 - the database part says why; here only "unknown"
         return LedgerState(ok=False, detail=f"last verification unknown ({type(exc).__name__})")

@@ -309,11 +309,11 @@ class Stack:
         # The first start creates the 'admin' coordinator and writes its password file; later starts (and an
         # API that does the same at start-up) find the admin and change nothing.
         from api.auth.issuer import ensure_bootstrap_admin
-        from core.db import make_engine, session_scope
+        from core.db import make_engine, transaction
 
         engine = make_engine(str(self.settings.database_url))
         try:
-            with session_scope(engine) as session:
+            with transaction(engine) as session:
                 if ensure_bootstrap_admin(session, self.data_dir):
                     self.say(f"created the first user 'admin' (password in {self.data_dir / ADMIN_PASSWORD_FILE})")
         finally:
@@ -324,13 +324,13 @@ class Stack:
         # the first probe. A ledger that does not verify does not stop the stack: auditors need it to
         # investigate. The warning is repeated once the stack is up (_wait_ready).
         from core.actors import system_actor
-        from core.db import make_engine, session_scope
+        from core.db import make_engine, transaction
         from evidence.verification import VerificationTrigger, verify_and_record
 
         self.step("verifying the audit ledger …")
         engine = make_engine(str(self.settings.database_url))
         try:
-            with session_scope(engine) as session:
+            with transaction(engine) as session:
                 record = verify_and_record(session, actor=system_actor("startup"),
                                            trigger=VerificationTrigger.STARTUP).record
         finally:

@@ -28,12 +28,12 @@ WITHDRAW = """
 import sys
 {prepare}
 from core.actors import Actor
-from core.db import get_engine, session_scope
+from core.db import get_engine, transaction
 from core.settings import get_settings
 from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
 
 examiner = Actor(id=sys.argv[2], role="examiner")
-with session_scope(get_engine(get_settings().database_url)) as session:
+with transaction(get_engine(get_settings().database_url)) as session:
     record_decision(session, actor=examiner, case_id=sys.argv[1], data=ConsentDecisionCreate(
         scope="release-to-law-enforcement", decision=Decision.WITHDRAWN, method=Method.WRITTEN, form_ref="FORM-W"))
 print("withdrawn")

@@ -242,7 +242,7 @@ def test_fixity_incident_survives_an_aborted_pass(session, engine, clock, object
     _break_reads_of(monkeypatch, object_store, second.object_key, Abort())
     with pytest.raises(Abort):
         run_fixity(session, object_store, actor=EXAMINER)
-    session.rollback()  # what session_scope does when the flow fails
+    session.rollback()  # what transaction does when the flow fails
     incidents = _entries(engine, ledger.EventKind.INTEGRITY_INCIDENT)
     assert [(i["file_id"], i["reason"]) for i in incidents] == [(first.id, "sha256-mismatch")]
     assert _entries(engine, ledger.EventKind.FIXITY_CHECKED) == []
