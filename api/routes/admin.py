@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.auth.issuer import hash_password
 from api.deps import CommitRoute, SessionDep, require
 from core.actors import Actor
+from evidence import staff
 from policies import agencies, authz
 from policies.access import AccessLog, AccessLogPublic, list_access
 from policies.agencies import Agency, AgencyCreate, AgencyPublic
@@ -44,8 +45,9 @@ def list_users(session: SessionDep, actor: Actor = require(P.USER_READ), limit: 
 @router.patch("/admin/users/{user_id}", response_model=UserPublic)
 def change_user(user_id: str, body: UserUpdate, session: SessionDep,
                 actor: Actor = require(P.USER_ADMIN)) -> UserPublic:
-    """Change a staff account's role or agency, or deactivate it (effective on its next request)."""
-    return authz.user_public(session, authz.update_user(session, actor=actor, user_id=user_id, change=body))
+    """Change a staff account's role or agency, or deactivate it (effective on its next request). An account
+    holding evidence (or with evidence offered to it) cannot move to another agency: 409."""
+    return authz.user_public(session, staff.change_staff(session, actor=actor, user_id=user_id, change=body))
 
 
 @router.post("/admin/agencies", response_model=AgencyPublic, status_code=201)

@@ -111,3 +111,42 @@ def test_the_reported_hole_via_the_api(harness):
     refused = c.get("/audit/log", headers=auditor.headers, params={"kind": "custody:boundary:refused"}).json()
     assert [(e["item_id"], e["body"]["actor"]["id"]) for e in refused] == [(item_id, crime_lab.id)]
     assert c.post(f"/items/{item_id}/scan", json={}, headers=store.headers).json()["event"]["kind"] == "checked-out"
+
+
+def test_an_account_holding_evidence_cannot_move_to_another_agency(harness):
+    """Moving the centre's store clerk who holds a kit into the crime lab would take the kit across the boundary
+    without a handoff (no checkpoint): refused with 409 until the kit is transferred; deactivation still works."""
+    c = harness.client
+    coordinator, examiner, store = harness.user("coordinator"), harness.user("examiner"), harness.user("lab")
+    auditor = harness.user("auditor")
+    c.post("/admin/agencies", json={"name": "State Crime Lab", "kind": "crime-lab"}, headers=coordinator.headers)
+    case_id = c.post("/cases", json={"reporting": "unrestricted"}, headers=examiner.headers).json()["id"]
+    for scope in ("forensic-exam", "evidence-swabs"):
+        c.post(f"/cases/{case_id}/consents", headers=examiner.headers, json={
+            "scope": scope, "decision": "granted", "method": "written", "form_ref": "F-1"})
+    item_id = c.post(f"/cases/{case_id}/items", json={"kind": "kit", "description": "kit"},
+                     headers=examiner.headers).json()["id"]
+    offer = c.post(f"/items/{item_id}/transfers", headers=examiner.headers,
+                   json={"to_user": store.id, "reason": "to the store", "condition": "sealed"}).json()
+    changes_before = len(c.get("/audit/log", headers=auditor.headers, params={"kind": "admin:user:changed"}).json())
+
+    r = c.patch(f"/admin/users/{store.id}", json={"agency": "State Crime Lab"}, headers=coordinator.headers)
+    assert r.status_code == 409 and "0 item(s) and has 1 open offer(s)" in r.json()["detail"]  # offered to them
+    assert c.post(f"/transfers/{offer['id']}/accept", json={"condition": "sealed"},
+                  headers=store.headers).status_code == 200
+    r = c.patch(f"/admin/users/{store.id}", json={"agency": "State Crime Lab"}, headers=coordinator.headers)
+    assert r.status_code == 409 and "holds 1 item(s)" in r.json()["detail"]
+    user = next(u for u in c.get("/admin/users", headers=coordinator.headers).json() if u["id"] == store.id)
+    assert user["agency_kind"] == "centre"  # nothing changed, and no change was ledgered
+    assert len(c.get("/audit/log", headers=auditor.headers,
+                     params={"kind": "admin:user:changed"}).json()) == changes_before
+
+    back = c.post(f"/items/{item_id}/transfers", headers=store.headers,
+                  json={"to_user": examiner.id, "reason": "back", "condition": "sealed"}).json()
+    assert c.post(f"/transfers/{back['id']}/accept", json={"condition": "sealed"},
+                  headers=examiner.headers).status_code == 200
+    r = c.patch(f"/admin/users/{store.id}", json={"agency": "State Crime Lab"}, headers=coordinator.headers)
+    assert r.status_code == 200 and r.json()["agency_kind"] == "crime-lab"
+    # Deactivating an account that holds evidence is never blocked (a compromised account must stop at once).
+    assert c.patch(f"/admin/users/{examiner.id}", json={"active": False},
+                   headers=coordinator.headers).status_code == 200
