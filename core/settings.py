@@ -81,11 +81,28 @@ class Settings(BaseSettings):
     pathway_max_restarts: int = Field(default=5, ge=1)
     reconcile_every_s: float = Field(default=45.0, gt=0)  # how often the flow runner reconciles
     lookup_rate_per_min: int = 10
+    # The flow runner (`python -m flows.serve`): it asks Prefect for runs to start every runner_poll_s seconds
+    # and runs at most runner_limit at once; runner_start "forkserver" starts flow runs as forks of a preloaded
+    # process, "spawn" with Prefect's own fresh interpreter (any other value: spawn, with a warning);
+    # runner_quiet_polls makes its frequent polls reads (flows/prefect_runner.py; both patches apply only to the
+    # pinned Prefect). Its outbox backstop loop runs every outbox_loop_s seconds and drains only when a row is
+    # at least outbox_loop_min_age_s old (younger ones are the API's after-commit drain's).
+    runner_poll_s: float = Field(default=0.2, gt=0)
+    runner_limit: int = Field(default=20, ge=1)
+    runner_start: str = "forkserver"
+    runner_quiet_polls: bool = True
+    outbox_loop_s: float = Field(default=5.0, gt=0)
+    outbox_loop_min_age_s: float = Field(default=2.0, ge=0)
 
     @field_validator("data_dir")
     @classmethod
     def _abs_data_dir(cls, v: Path) -> Path:
         return v.expanduser().resolve()
+
+    @field_validator("runner_start")
+    @classmethod
+    def _start_method(cls, v: str) -> str:
+        return v.strip().lower() or "forkserver"
 
     @field_validator("upload_max_bytes", "body_max_bytes")
     @classmethod

@@ -1,5 +1,8 @@
 """Object storage for evidence files: an `ObjectStore` Protocol and its minio-SDK adapter (S3 with Object Lock).
 
+The adapter's uses of minio SDK internals (a fixed payload hash, a bounded parallel multipart upload) are in
+evidence/minio_sdk.py and apply only to the pinned SDK (7.2.x); otherwise the SDK's own behaviour is kept.
+
 No client is created at import; `get_object_store(settings)` builds one on demand. Object keys are built by
 callers from opaque ids only. Deleting a version exists only so conformance checks can prove it is refused.
 """
@@ -7,7 +10,6 @@ callers from opaque ids only. Deleting a version exists only so conformance chec
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import logging
@@ -20,6 +22,7 @@ from typing import BinaryIO, Literal, Protocol
 
 from core.clock import SystemClock, as_utc
 from core.errors import DependencyUnavailable, IntegrityViolation, NotFound
+from evidence import minio_sdk
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part size; memory per upload is PARALLEL_PARTS × PART_SIZE
 PARALLEL_PARTS = 4  # parts in memory per upload (one being read, the others uploading)
@@ -124,36 +127,6 @@ def _http_pool():
     )
 
 
-@functools.cache
-def _client_class():
-    """The minio client class with an optional fixed payload hash (built on first use: no import-time minio)."""
-    from minio import Minio
-    from minio import time as s3time
-
-    class PayloadHashClient(Minio):
-        """minio.Minio that, when `payload_hash` is set, sends it instead of hashing each request body."""
-
-        payload_hash: str | None = None  # None: the SDK's own (SHA-256 of every body over plain HTTP)
-
-        def _build_headers(self, host, headers=None, body=None, creds=None):
-            if self.payload_hash is None or not body or creds is None or self._base_url.is_https:
-                return super()._build_headers(host, headers, body, creds)
-            # minio 7.2's _build_headers for a signed request over HTTP, with the payload hash given instead of
-            # computed (pinned by tests/unit/test_storage_payload_hash.py).
-            headers = headers or {}
-            headers["Host"] = host
-            headers["User-Agent"] = self._user_agent
-            headers["Content-Length"] = str(len(body))
-            headers["x-amz-content-sha256"] = self.payload_hash
-            if creds.session_token:
-                headers["X-Amz-Security-Token"] = creds.session_token
-            date = s3time.utcnow()
-            headers["x-amz-date"] = s3time.to_amz_date(date)
-            return headers, date
-
-    return PayloadHashClient
-
-
 class MinioObjectStore:
     """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK.
 
@@ -172,10 +145,11 @@ class MinioObjectStore:
         self.bucket = bucket
         self.endpoint = endpoint
         self.region = region
-        self.client = _client_class()(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
-                                      region=region, http_client=_http_pool())
-        # Nothing to decide over HTTPS (the SDK sends no payload hash there) or when told to always sign.
-        self._payload_decided = secure or payload_hash == "sign"
+        self.client = minio_sdk.client_class()(endpoint, access_key=access_key, secret_key=secret_key,
+                                               secure=secure, region=region, http_client=_http_pool())
+        # Nothing to decide over HTTPS (the SDK sends no payload hash there), when told to always sign, or when
+        # the SDK is not the pinned one (no fixed payload hash: evidence/minio_sdk.py).
+        self._payload_decided = secure or payload_hash == "sign" or not hasattr(self.client, "payload_hash")
         self._payload_lock = threading.Lock()
 
     # -- bucket --------------------------------------------------------------------------------
@@ -219,52 +193,17 @@ class MinioObjectStore:
 
     def _put_multipart(self, key: str, first: bytes, stream: BinaryIO, retention, legal_hold: bool,
                        content_type: str) -> PutResult:
-        """Multipart upload with at most PARALLEL_PARTS parts in memory (being read or in flight).
-
-        minio's own parallel upload queues parts without limit, so memory would grow whenever the client sends
-        faster than the store writes; sequential parts bound memory but leave the network idle while reading.
-        Here the next part is read while up to PARALLEL_PARTS - 1 earlier parts upload, and reading waits for
-        a free slot: memory stays at PARALLEL_PARTS × PART_SIZE. (Uses the SDK's per-call methods; minio is
-        pinned below 8.)
-        """
-        from concurrent.futures import ThreadPoolExecutor
-        from threading import BoundedSemaphore
-
-        from minio.datatypes import Part
-        from minio.helpers import genheaders
-
-        headers = genheaders(None, None, None, retention, legal_hold)
-        headers["Content-Type"] = content_type
-        upload_id = self.client._create_multipart_upload(self.bucket, key, headers)
-        slots = BoundedSemaphore(PARALLEL_PARTS)
-        futures = []
-        try:
-            with ThreadPoolExecutor(max_workers=PARALLEL_PARTS, thread_name_prefix="s3-part") as pool:
-                data, number = first, 1
-                slots.acquire()
-                while data:
-                    fut = pool.submit(self.client._upload_part, self.bucket, key, data, None, upload_id, number)
-                    fut.add_done_callback(lambda _f: slots.release())
-                    futures.append(fut)
-                    del data  # the future holds the part now; drop our reference so it can be freed
-                    if futures[-1].done() and futures[-1].exception():
-                        break
-                    slots.acquire()  # wait for a free slot before reading (and holding) another part
-                    if any(f.done() and f.exception() for f in futures):
-                        slots.release()
-                        break
-                    data, number = _read_exact(stream, PART_SIZE), number + 1
-                    if not data:
-                        slots.release()
-            parts = [Part(i + 1, f.result()) for i, f in enumerate(futures)]  # raises the first part failure
-            res = self.client._complete_multipart_upload(self.bucket, key, upload_id, parts)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.client._abort_multipart_upload(self.bucket, key, upload_id)
-            raise
+        """Multipart upload with at most PARALLEL_PARTS parts in memory (evidence/minio_sdk.py, on the pinned
+        SDK); with another SDK version the SDK's own put_object, one part at a time (memory: one part)."""
+        if minio_sdk.sdk_internals_usable():
+            res = minio_sdk.put_multipart_bounded(
+                self.client, self.bucket, key, first, lambda: _read_exact(stream, PART_SIZE), retention=retention,
+                legal_hold=legal_hold, content_type=content_type, parallel=PARALLEL_PARTS)
+        else:
+            res = self.client.put_object(self.bucket, key, minio_sdk.Prepended(first, stream), -1,
+                                         content_type=content_type, part_size=PART_SIZE, num_parallel_uploads=1,
+                                         retention=retention, legal_hold=legal_hold)
         return PutResult(key=key, version_id=res.version_id, etag=res.etag)
-
-
 
     def get_stream(self, key: str, version_id: str | None, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """Yield the bytes of one object version in chunks (connection released at the end)."""
@@ -356,10 +295,12 @@ class MinioObjectStore:
         from minio.error import S3Error
         from minio.retention import Retention
 
+        if not minio_sdk.sdk_internals_usable():
+            return False  # another SDK version cannot send a wrong hash: keep signing
         # A separate client: the wrong hash must never reach a real upload running in another thread.
         # Its own pool too: minio's __del__ clears the pool it was given.
-        probe = _client_class()(self.endpoint, credentials=self.client._provider, secure=False,
-                                region=self.region, http_client=_http_pool())
+        probe = minio_sdk.payload_hash_client_class()(self.endpoint, credentials=self.client._provider, secure=False,
+                                                      region=self.region, http_client=_http_pool())
         body = b"coc payload-hash probe"
         probe.payload_hash = hashlib.sha256(b"deliberately not the body").hexdigest()
         key = f"{CANARY_PREFIX}payload-{secrets.token_hex(8)}"

@@ -44,6 +44,7 @@ _CHILD_SETTINGS = (
     "jwt_issuer", "jwt_audience", "jwt_jwks_url", "api_host", "api_port", "prefect_port", "s3_port",
     "pathway_stale_scheduled_s", "pathway_stale_pending_s", "pathway_stale_running_s", "pathway_stale_row_s",
     "pathway_max_restarts", "reconcile_every_s", "login_rate_per_min", "lookup_rate_per_min",
+    "runner_poll_s", "runner_limit", "runner_start", "runner_quiet_polls", "outbox_loop_s", "outbox_loop_min_age_s",
 )
 _PORT_SETTINGS = (("api_port", "the API"), ("prefect_port", "the Prefect server"), ("s3_port", "the S3 store"))
 

@@ -83,3 +83,23 @@ def test_payload_hash_probe_on_the_real_store(object_store, s3_settings):
     put2 = signed.put_stream("E0000000000000000/f4", io.BytesIO(data), length=len(data))
     assert signed.client.payload_hash is None
     assert _read(signed, put2.key, put2.version_id) == data
+
+
+def test_another_minio_version_uploads_through_the_sdks_own_put_object(object_store, monkeypatch):
+    """With an SDK other than the pinned 7.2.x reported, a multipart upload goes through the SDK's public
+    put_object (never the per-call internals of evidence/minio_sdk.py) and reads back intact."""
+    import minio
+
+    from evidence import minio_sdk
+    from evidence.storage import PART_SIZE
+
+    def internals_used(*args, **kwargs):
+        raise AssertionError("the SDK's internals were used with an unpinned SDK")
+
+    monkeypatch.setattr(minio, "__version__", "8.0.0")
+    monkeypatch.setattr(minio_sdk, "put_multipart_bounded", internals_used)
+    data = hashlib.sha256(b"other sdk").digest() * ((2 * PART_SIZE + 777) // 32)  # three parts
+    put = object_store.put_stream("E0000000000000000/f5", io.BytesIO(data), length=len(data))
+    assert put.version_id
+    assert _read(object_store, put.key, put.version_id) == data
+    assert object_store.stat(put.key, put.version_id).size == len(data)

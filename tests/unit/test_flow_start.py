@@ -1,7 +1,8 @@
-"""flows/serve.py's latency patches on Prefect (pinned at 3.8.8): the patch points are still where the patches
-expect them (these tests fail loudly after a Prefect upgrade that moves them), the patches do what they say,
-COC_RUNNER_START=spawn / COC_RUNNER_QUIET_POLLS=0 keep Prefect's own behaviour, and the modules preloaded in
-the forkserver start nothing at import (the forkserver must stay a clean, single-threaded process)."""
+"""flows/prefect_runner.py's latency patches on Prefect (pinned at 3.8.8): the patch points are still where the
+patches expect them (these tests fail loudly after a Prefect upgrade that moves them), another Prefect version
+is refused (Prefect's own behaviour stays), the patches do what they say, COC_RUNNER_START=spawn /
+COC_RUNNER_QUIET_POLLS=0 keep Prefect's own behaviour, and the modules preloaded in the forkserver start nothing
+at import (the forkserver must stay a clean, single-threaded process). Also flows/serve.py's backstop rule."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.runner import Runner, _starter_direct
 from prefect.runner._scheduled_run_poller import ScheduledRunPoller
 
+from core.settings import Settings
+from flows import prefect_runner as runner_patches
 from flows import serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,9 +37,9 @@ def test_flow_runs_still_start_through_flow_engine_multiprocessing_spawn():
     source = inspect.getsource(flow_engine.run_flow_in_subprocess)
     assert source.count('multiprocessing.get_context("spawn")') == 1, (
         "prefect.flow_engine.run_flow_in_subprocess no longer calls multiprocessing.get_context(\"spawn\"): "
-        "flows/serve.py install_warm_start patches that call; re-check it against this Prefect version")
+        "flows/prefect_runner.py install_warm_start patches that call; re-check it against this Prefect version")
     assert flow_engine.multiprocessing is multiprocessing, "flow_engine's `multiprocessing` is not the module"
-    assert serve.patch_point_intact()
+    assert runner_patches.patch_point_intact()
 
 
 def test_the_runner_runs_flow_objects_through_run_flow_in_subprocess():
@@ -49,10 +52,10 @@ def test_the_runner_runs_flow_objects_through_run_flow_in_subprocess():
 
 def test_the_runner_still_polls_through_get_scheduled_flow_runs_for_deployments():
     assert "self._client.get_scheduled_flow_runs_for_deployments(" in inspect.getsource(
-        ScheduledRunPoller._get_scheduled_flow_runs), "the runner's poll moved: re-check flows/serve.py quiet polls"
+        ScheduledRunPoller._get_scheduled_flow_runs), "the runner's poll moved: re-check flows/prefect_runner.py"
     params = list(inspect.signature(PrefectClient.get_scheduled_flow_runs_for_deployments).parameters)
     assert params == ["self", "deployment_ids", "scheduled_before", "limit"]
-    assert serve.poll_patch_point_intact()
+    assert runner_patches.poll_patch_point_intact()
 
 
 # -- the forkserver -------------------------------------------------------------------------------------------
@@ -65,26 +68,25 @@ def no_real_forkserver(monkeypatch):
     monkeypatch.setattr(multiprocessing.forkserver, "set_forkserver_preload",
                         lambda names: calls.__setitem__("preload", list(names)))
     monkeypatch.setattr(multiprocessing.forkserver, "ensure_running", lambda: calls.__setitem__("started", True))
-    monkeypatch.delenv(serve.START_ENV, raising=False)
     return calls
 
 
 def test_spawn_becomes_the_preloaded_forkserver_in_flow_engine_only(no_real_forkserver):
-    assert serve.install_warm_start() == "forkserver"
+    assert runner_patches.install_warm_start() == "forkserver"
     patched = flow_engine.multiprocessing
     assert patched.get_context("spawn") is multiprocessing.get_context("forkserver")
     assert patched.get_context("fork") is multiprocessing.get_context("fork")  # other methods pass through
     assert patched.context is multiprocessing.context  # and so does every other attribute
     assert multiprocessing.get_context("spawn").get_start_method() == "spawn"  # the real module is untouched
-    assert no_real_forkserver == {"preload": list(serve.WARM_MODULES), "started": True}
-    assert serve.install_warm_start() == "forkserver" and flow_engine.multiprocessing is patched  # idempotent
+    assert no_real_forkserver == {"preload": list(runner_patches.WARM_MODULES), "started": True}
+    assert runner_patches.install_warm_start() == "forkserver" and flow_engine.multiprocessing is patched  # idempotent
 
 
 @pytest.mark.parametrize("value", ["spawn", "SPAWN", "fork"])
 def test_coc_runner_start_spawn_keeps_prefects_default(no_real_forkserver, monkeypatch, value):
     """`spawn` (and, with a warning, anything unknown) leaves Prefect's spawn in place."""
-    monkeypatch.setenv(serve.START_ENV, value)
-    assert serve.install_warm_start() == "spawn"
+    monkeypatch.setenv("COC_RUNNER_START", value)
+    assert runner_patches.install_warm_start(Settings().runner_start) == "spawn"
     assert flow_engine.multiprocessing is multiprocessing
     assert no_real_forkserver == {}
 
@@ -94,7 +96,7 @@ def test_preloaded_modules_import_and_start_nothing():
     skipped silently), and importing them starts no thread, event loop, database engine or socket."""
     script = """
 import asyncio, gc, json, os, sys, threading
-from flows.serve import WARM_MODULES
+from flows.prefect_runner import WARM_MODULES
 def sockets():
     fds = []
     for fd in os.listdir("/proc/self/fd"):
@@ -142,7 +144,7 @@ def test_quiet_poll_makes_the_real_call_once_per_interval_and_reads_otherwise():
         real.append((deployment_ids, scheduled_before, limit))
         return ["real"]
 
-    poll = serve.quiet_poll(original, every_s=10.0, clock=lambda: now[0])
+    poll = runner_patches.quiet_poll(original, every_s=10.0, clock=lambda: now[0])
     client = _FakeClient()
     ids = [uuid4(), uuid4()]
     before = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -169,19 +171,44 @@ def test_quiet_poll_makes_the_real_call_once_per_interval_and_reads_otherwise():
 def test_install_quiet_polls_patches_prefect_client_once(monkeypatch):
     original = PrefectClient.get_scheduled_flow_runs_for_deployments
     monkeypatch.setattr(PrefectClient, "get_scheduled_flow_runs_for_deployments", original)
-    monkeypatch.delenv(serve.QUIET_POLLS_ENV, raising=False)
-    assert serve.install_quiet_polls()
+    assert runner_patches.install_quiet_polls()
     patched = PrefectClient.get_scheduled_flow_runs_for_deployments
     assert patched is not original and patched.coc_quiet_poll
-    assert serve.install_quiet_polls() and PrefectClient.get_scheduled_flow_runs_for_deployments is patched
+    assert runner_patches.install_quiet_polls() and PrefectClient.get_scheduled_flow_runs_for_deployments is patched
 
 
 def test_quiet_polls_can_be_turned_off(monkeypatch):
     original = PrefectClient.get_scheduled_flow_runs_for_deployments
     monkeypatch.setattr(PrefectClient, "get_scheduled_flow_runs_for_deployments", original)
-    monkeypatch.setenv(serve.QUIET_POLLS_ENV, "0")
-    assert not serve.install_quiet_polls()
+    monkeypatch.setenv("COC_RUNNER_QUIET_POLLS", "0")
+    assert not runner_patches.install_quiet_polls(Settings().runner_quiet_polls)
     assert PrefectClient.get_scheduled_flow_runs_for_deployments is original
+
+
+# -- the version guard ------------------------------------------------------------------------------------------
+def test_only_the_pinned_prefect_version_passes_the_guard():
+    assert runner_patches.prefect_pinned()  # the installed Prefect is the pin (pyproject.toml)
+    assert runner_patches.prefect_pinned("3.8.8")
+    for other in ("3.8.9", "3.9.0", "3.8.8rc1", "4.0.0", "3.8", ""):
+        assert not runner_patches.prefect_pinned(other), other
+
+
+@pytest.mark.parametrize("version", ["3.8.9", "4.0.0"])
+def test_another_prefect_version_keeps_prefects_own_start_and_polls(no_real_forkserver, monkeypatch, caplog,
+                                                                     version):
+    """With any Prefect but the pinned one neither patch is applied, even where the patch points look intact."""
+    import prefect
+
+    original = PrefectClient.get_scheduled_flow_runs_for_deployments
+    monkeypatch.setattr(PrefectClient, "get_scheduled_flow_runs_for_deployments", original)
+    monkeypatch.setattr(prefect, "__version__", version)
+    assert runner_patches.patch_point_intact() and runner_patches.poll_patch_point_intact()
+    assert runner_patches.install_warm_start() == "spawn"
+    assert flow_engine.multiprocessing is multiprocessing
+    assert no_real_forkserver == {}
+    assert not runner_patches.install_quiet_polls()
+    assert PrefectClient.get_scheduled_flow_runs_for_deployments is original
+    assert sum(f"Prefect {version} is not the pinned 3.8.8" in r.getMessage() for r in caplog.records) == 2
 
 
 # -- the outbox backstop loop -----------------------------------------------------------------------------------

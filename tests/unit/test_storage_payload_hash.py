@@ -1,4 +1,5 @@
-"""The object store's payload-hash choice: the SDK override is pinned, and a store that checks hashes keeps them.
+"""The object store's payload-hash choice: the SDK override is pinned, a store that checks hashes keeps them, and
+the override is used only with the pinned minio SDK (7.2.x; evidence/minio_sdk.py).
 
 The "store checks payload hashes" side needs an S3 endpoint that verifies x-amz-content-sha256; the real stores
 here (SeaweedFS) do not, so a small loopback HTTP server that does is used as the store (an adapter-boundary
@@ -16,7 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from minio import Minio
 
-from evidence.storage import UNSIGNED_PAYLOAD, MinioObjectStore, _client_class
+from evidence import minio_sdk
+from evidence.minio_sdk import payload_hash_client_class
+from evidence.storage import UNSIGNED_PAYLOAD, MinioObjectStore
 
 _MISMATCH = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>XAmzContentSHA256Mismatch</Code>'
              b"<Message>The provided 'x-amz-content-sha256' header does not match what was computed.</Message>"
@@ -24,7 +27,8 @@ _MISMATCH = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>XAmzContentSHA
 
 
 def _client(**kw) -> Minio:
-    return _client_class()("127.0.0.1:9", access_key="ak", secret_key="sk", secure=False, region="us-east-1", **kw)
+    return payload_hash_client_class()("127.0.0.1:9", access_key="ak", secret_key="sk", secure=False,
+                                       region="us-east-1", **kw)
 
 
 def _sdk_headers(client: Minio, body: bytes) -> dict[str, str]:
@@ -123,3 +127,41 @@ def test_an_unreachable_store_keeps_signed_payloads():
     """A failed probe decides for signing (the upload itself then reports the store as unavailable)."""
     store = MinioObjectStore("127.0.0.1:9", "ak", "sk", "coc-evidence")
     assert store.store_ignores_payload_hash() is False
+
+
+# -- the version guard ------------------------------------------------------------------------------------------
+def test_only_the_pinned_minio_series_passes_the_guard():
+    assert minio_sdk.minio_pinned()  # the installed SDK is the pin (pyproject.toml)
+    for ok in ("7.2.0", "7.2.20", "7.2.99"):
+        assert minio_sdk.minio_pinned(ok), ok
+    for other in ("7.3.0", "8.0.0", "7.1.17", "7.2", "7.2.", "7.20.1", "7.2.x", ""):
+        assert not minio_sdk.minio_pinned(other), other
+
+
+@pytest.fixture
+def other_minio(monkeypatch, caplog):
+    """The installed SDK reports another version (and the once-per-version warning is fresh)."""
+    import minio
+
+    monkeypatch.setattr(minio, "__version__", "8.0.0")
+    monkeypatch.setattr(minio_sdk, "_warned", set())
+    return caplog
+
+
+def test_another_minio_version_keeps_the_sdks_payload_hashes(checking_store, other_minio):
+    """With minio 8 reported: a plain SDK client, no probe (a wrong hash cannot be sent), signed uploads."""
+    store = MinioObjectStore(checking_store, "ak", "sk", "coc-evidence")
+    assert type(store.client) is Minio
+    assert store.store_ignores_payload_hash() is False
+    body = b"evidence" * 1000
+    assert store.put_stream("E1/f1", io.BytesIO(body), length=len(body)).version_id == "v1"
+    assert _CheckingStore.seen == [hashlib.sha256(body).hexdigest()]  # the upload only, signed by the SDK
+    warnings = [r.getMessage() for r in other_minio.records if "minio SDK 8.0.0 is not the pinned" in r.getMessage()]
+    assert len(warnings) == 1  # once per version, however many stores are made
+
+
+def test_prepended_stream_reads_the_first_bytes_then_the_rest():
+    stream = minio_sdk.Prepended(b"abcde", io.BytesIO(b"fghij"))
+    assert [stream.read(3), stream.read(3), stream.read(3), stream.read(3), stream.read(3)] == \
+        [b"abc", b"de", b"fgh", b"ij", b""]
+    assert minio_sdk.Prepended(b"ab", io.BytesIO(b"cd")).read() == b"abcd"
