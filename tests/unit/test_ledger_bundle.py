@@ -86,3 +86,22 @@ def test_the_offline_verifier_imports_nothing_above_core_and_no_database():
             "or m in {'core.db', 'core.settings'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_evidence_audit_verify_bundle_adds_the_custody_gaps_as_warnings(key):
+    from evidence import audit
+
+    bundle = _bundle(key, {"case_id": "C-1", "item_id": None}, [1, 2, 4])  # seq 4 released by dan, held by cat
+    gap = "item I-A: seq 4 released by dan but last holder was cat"
+    report = audit.verify_bundle(bundle, key)
+    assert report.ok and report.warnings == [gap] and audit.custody_gaps(bundle) == [gap]
+    assert offline.verify_bundle(bundle, key).warnings == []
+    assert [r["to"] for r in audit.custody_rows(bundle)] == ["ben", "cat", "eve"]
+
+
+def test_the_verify_bundle_cli_path_opens_no_database_and_loads_no_server():
+    code = ("import sys; from evidence.audit.custody_rows import verify_bundle; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in {'api', 'flows', 'policies'} "
+            "or m in {'core.db', 'core.settings', 'evidence.verification', 'fastapi'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
