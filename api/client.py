@@ -3,6 +3,13 @@
 Every method returns parsed JSON (dicts/lists) or a small pydantic model; every non-2xx answer raises one
 `ApiError` parsed from RFC 9457 problem+json. Files stream in both directions in fixed-size chunks so an
 8 GiB upload never sits in memory.
+
+Why one file over ~400 lines: `CocClient` mirrors the HTTP API one method per endpoint (two to four lines
+each), grouped by area under `# --` headers (auth and health, cases, admin, consent/exam/care, evidence items
+and files, custody, audit). One flat class is the one place to find an endpoint's method (the rule: every API
+capability has a client method in api/client.py) and lets parallel work add a method without touching the
+rest; mixins per area would spread that one mirror over files without separating any concern. The transport
+(`_send`/`request`, problem+json errors, streamed files) is the only logic, and it sits at the top.
 """
 
 from __future__ import annotations

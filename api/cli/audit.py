@@ -171,7 +171,7 @@ def audit_verify_bundle(
     as_json: bool = JsonOpt,
 ) -> None:
     """Verify an exported bundle offline (no server, no database): signatures, proofs and hashes."""
-    from evidence.audit import verify_bundle  # offline verifier; imported here so other commands stay light
+    from evidence.audit.custody_rows import verify_bundle  # offline (no database); imported here to stay light
 
     key_pem = _read_key(key)
     try:

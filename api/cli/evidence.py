@@ -1,38 +1,31 @@
-"""`coc evidence`, `coc custody`, `coc lab`: evidence items, files, labels, custody and barcode scanning."""
+"""`coc evidence`: evidence items, their files (upload/download with SHA-256), labels and integrity incidents.
+
+`coc custody` is in api/cli/custody.py and `coc lab` in api/cli/lab.py (re-exported here)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 from pathlib import Path
 from typing import IO, Any
 
 import typer
-from rich.markup import escape
 
 from api.cli.common import (
     JsonOpt,
     SetOpt,
     api_errors,
     client,
-    console,
     emit,
     fail,
     parse_fields,
     print_json,
     transfer_progress,
 )
-from api.client import ApiError
+from api.cli.custody import custody_app
+from api.cli.lab import lab_app
 
 evidence_app = typer.Typer(help="Evidence items: add, upload/download files, labels.", no_args_is_help=True)
-custody_app = typer.Typer(help="Chain of custody: seal, transfer, accept, check in/out, release.",
-                          no_args_is_help=True)
-lab_app = typer.Typer(help="Lab and evidence-store work.", no_args_is_help=True)
 
-# The human view of a custody history; --json has every field (ids, ledger seq and hash).
-HISTORY_COLUMNS = ["at", "kind", "actor_id", "from_user", "to_user", "location", "reason", "condition", "seal_number",
-                   "seal_intact", "ledger_seq"]
 ITEM_COLUMNS = ["id", "case_id", "kind", "description", "status", "custodian", "location", "seal_number",
                 "pending_transfer_id"]
 
@@ -232,226 +225,6 @@ def evidence_resolve_incident(
     with client() as api:
         row = api.resolve_incident(item_id, incident_id, finding=finding, outcome=outcome)
     emit(row, as_json, title=f"Incident {incident_id} resolved ({outcome})")
-
-
-# -- custody -----------------------------------------------------------------------------------
-def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_json: bool) -> None:
-    with client() as api:
-        call = {
-            "seal": api.seal, "transfer": api.offer_transfer, "accept": api.accept_transfer,
-            "decline": api.decline_transfer, "cancel": api.cancel_transfer,
-            "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
-        }[verb]
-        result = call(item_or_transfer, **body)
-    _show_action(result, as_json, verb.capitalize())
-
-
-def _show_action(result: Any, as_json: bool, title: str) -> None:
-    """A custody action's answer ({event, item}): the event, then where the item stands now."""
-    if as_json or not (isinstance(result, dict) and "event" in result and "item" in result):
-        emit(result, as_json, title=title)
-        return
-    event = {k: v for k, v in result["event"].items() if v is not None}
-    emit(event, False, title=title)
-    item = result["item"]
-    console().print(f"item {escape(str(item.get('id')))} is now [bold]{escape(str(item.get('status')))}[/], "
-                    f"custodian {escape(str(item.get('custodian')))}, location {escape(str(item.get('location')))}",
-                    highlight=False)
-
-
-@custody_app.command("seal")
-@api_errors
-def custody_seal(
-    item_id: str = typer.Argument(..., help="Item id."),
-    seal_number: str = typer.Option(..., "--seal-number", help="The number on the tamper-evident seal."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Seal an item with a numbered tamper-evident seal."""
-    _custody_action("seal", item_id, {"seal_number": seal_number, **parse_fields(fields)}, as_json)
-
-
-@custody_app.command("transfer")
-@api_errors
-def custody_transfer(
-    item_id: str = typer.Argument(..., help="Item id."),
-    to: str = typer.Option(..., "--to", help="Receiving staff user id."),
-    reason: str = typer.Option(..., help="Why the item moves."),
-    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
-    purpose: str = typer.Option("custody", help="custody | release | lab | return."),
-    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen at handover."),
-    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Offer an item to another custodian; they confirm with `coc custody accept TRANSFER_ID`."""
-    body = {"to_user": to, "reason": reason, "condition": condition, "purpose": purpose, "seal_number": seal_number,
-            "seal_intact": seal_intact, **parse_fields(fields)}
-    _custody_action("transfer", item_id, body, as_json)
-
-
-@custody_app.command("accept")
-@api_errors
-def custody_accept(
-    transfer_id: str = typer.Argument(..., help="Transfer id (from `coc custody transfer`)."),
-    condition: str = typer.Option("sealed, intact", help="Condition on receipt."),
-    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen on receipt."),
-    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal on receipt."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Accept a transfer offered to you (the receiving side of a handover)."""
-    body = {"condition": condition, "seal_number": seal_number, "seal_intact": seal_intact, **parse_fields(fields)}
-    _custody_action("accept", transfer_id, body, as_json)
-
-
-@custody_app.command("decline")
-@api_errors
-def custody_decline(
-    transfer_id: str = typer.Argument(..., help="Transfer id offered to you."),
-    reason: str = typer.Option(..., help="Why you refuse it (e.g. seal broken); no survivor details."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Refuse a transfer offered to you; the item stays with its custodian."""
-    _custody_action("decline", transfer_id, {"reason": reason}, as_json)
-
-
-@custody_app.command("cancel")
-@api_errors
-def custody_cancel(
-    transfer_id: str = typer.Argument(..., help="Transfer id you offered."),
-    reason: str = typer.Option(..., help="Why the offer is withdrawn; no survivor details."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """Withdraw a transfer you offered that was not accepted yet; the item can move again."""
-    _custody_action("cancel", transfer_id, {"reason": reason}, as_json)
-
-
-@custody_app.command("check-in")
-@api_errors
-def custody_check_in(
-    item_id: str = typer.Argument(..., help="Item id."),
-    location: str = typer.Option(..., help="Storage location."),
-    condition: str = typer.Option(None, help="Condition on check-in."),
-    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen."),
-    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Check an item into storage at a location."""
-    body = {"location": location, "condition": condition, "seal_number": seal_number, "seal_intact": seal_intact,
-            **parse_fields(fields)}
-    _custody_action("check-in", item_id, body, as_json)
-
-
-@custody_app.command("check-out")
-@api_errors
-def custody_check_out(
-    item_id: str = typer.Argument(..., help="Item id."),
-    reason: str = typer.Option(..., help="Why it leaves storage (analysis, court...)."),
-    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen."),
-    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Check an item out of storage."""
-    body = {"reason": reason, "seal_number": seal_number, "seal_intact": seal_intact, **parse_fields(fields)}
-    _custody_action("check-out", item_id, body, as_json)
-
-
-@custody_app.command("release")
-@api_errors
-def custody_release(
-    item_id: str = typer.Argument(..., help="Item id."),
-    to: str = typer.Option(..., "--to", help="Receiving law-enforcement user id."),
-    reason: str = typer.Option(..., help="Reason for the release."),
-    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
-    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Release an item to law enforcement (needs the survivor's written release consent); they accept it."""
-    body = {"to_user": to, "reason": reason, "condition": condition, "seal_intact": seal_intact,
-            **parse_fields(fields)}
-    _custody_action("release", item_id, body, as_json)
-
-
-@custody_app.command("history")
-@api_errors
-def custody_history(item_id: str = typer.Argument(..., help="Item id."), as_json: bool = JsonOpt) -> None:
-    """Show the full custody history of an item."""
-    with client() as api:
-        rows = api.custody(item_id)
-    emit(rows, as_json, title=f"Custody of {item_id}", columns=None if as_json else HISTORY_COLUMNS)
-
-
-# -- lab scan ----------------------------------------------------------------------------------
-@lab_app.command("scan")
-def lab_scan(
-    source: Path = typer.Option(None, "--input", "-i", dir_okay=False,
-                                help="Read codes from this file/device instead of stdin."),
-    location: str = typer.Option(None, help="Storage location recorded with check-ins."),
-    fields: list[str] = SetOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    """Read scanned barcodes (one per line) and check each item in or out; prints one line per scan."""
-    extra = {"location": location, **parse_fields(fields)}
-    stream = source.open("r", encoding="utf-8", errors="replace") if source else sys.stdin
-    failures = ok = 0
-    try:
-        with client() as api:
-            for raw in stream:
-                code = _clean_code(raw)
-                if not code:
-                    continue  # scanners send stray newlines; not an error
-                try:
-                    result = api.scan(code, **extra)
-                except ApiError as exc:
-                    failures += 1
-                    _scan_line(as_json, code, False, exc.detail, status=exc.status)
-                    if exc.status in (0, 401):  # the server is gone or our session ended: no point going on
-                        break
-                    continue
-                ok += 1
-                _scan_line(as_json, code, True, _scan_summary(result), result=result)
-    finally:
-        if source:
-            stream.close()
-    if not as_json:
-        console().print(f"[dim]{ok} ok, {failures} failed[/]", highlight=False)
-    if failures:
-        raise typer.Exit(1)
-
-
-def _clean_code(raw: str) -> str:
-    """A scanned code: surrounding whitespace and control characters (scanner suffixes) removed."""
-    return "".join(ch for ch in raw.strip() if ch.isprintable())
-
-
-def _scan_summary(result: Any) -> str:
-    if not isinstance(result, dict):
-        return str(result)
-    if isinstance(result.get("event"), dict):  # a custody action: {event, item}
-        result = {**result["event"], "status": None}
-    parts = [str(result[k]) for k in ("kind", "action", "status") if result.get(k)]
-    if result.get("location"):
-        parts.append(f"at {result['location']}")
-    return " ".join(parts) or "recorded"
-
-
-def _scan_line(as_json: bool, code: str, ok: bool, message: str, *, status: int | None = None,
-               result: Any = None) -> None:
-    if as_json:
-        line: dict[str, Any] = {"code": code, "ok": ok, "message": message}
-        if status is not None:
-            line["status"] = status
-        if result is not None:
-            line["result"] = result
-        typer.echo(json.dumps(line, default=str))  # JSON lines: one object per scan
-    else:
-        mark = "[green]OK  [/]" if ok else "[red]FAIL[/]"
-        console().print(f"{mark} {escape(code)}  {escape(message)}", highlight=False, markup=True)
-    sys.stdout.flush()  # a person at the scanner waits for each line
 
 
 def _present(rows: list[Any], wanted: list[str]) -> list[str] | None:

@@ -9,7 +9,9 @@ from api.cli.admin import admin_app
 from api.cli.audit import audit_app
 from api.cli.cases import care_app, case_app, consent_app, exam_app
 from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
-from api.cli.evidence import custody_app, evidence_app, lab_app
+from api.cli.custody import custody_app
+from api.cli.evidence import evidence_app
+from api.cli.lab import lab_app
 
 app = typer.Typer(
     name="coc",

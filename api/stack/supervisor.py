@@ -5,197 +5,47 @@ Order: lock the data dir → check ports → migrate SQLite → SeaweedFS S3 (+ 
 so a Ctrl-C in the terminal reaches only the supervisor, which then stops the children in reverse order:
 SIGTERM to the group, wait, SIGKILL. Children we spawn ourselves also get PR_SET_PDEATHSIG, so even a
 SIGKILLed supervisor does not leave them running.
+
+Layout of api/stack/: `supervisor` (Stack: the start order, watch, stop; run), `preflight` (data dir, ports),
+`database` (migrate, first admin, ledger verification), `children` (spawn, environment, record, reap),
+`health` (the /health wait and its ledger-not-intact rule), `state` (stack.json, the ready lines), `errors`,
+`processes` (stopping a process group), `lock`, `seaweed`, `prefect_server`. The names other modules import
+from here are re-exported below.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import httpx
-import psutil
-
+from api.stack.children import CHILDREN_FILE, Child, child_env, log_tail, popen_child, reap_leftovers, record_children
+from api.stack.database import bootstrap_admin, migrate_database, verify_ledger
+from api.stack.errors import Shutdown, StackError
+from api.stack.health import (
+    READY_TIMEOUT_S,
+    health_ready,
+    ledger_not_intact,
+    ledger_warning,
+    not_ready_parts,
+    wait_ready,
+)
 from api.stack.lock import DataDirLock
+from api.stack.preflight import check_ports, ensure_writable_dir, port_free
 from api.stack.processes import STOP_TIMEOUT_S, stop_group
+from api.stack.state import ADMIN_PASSWORD_FILE, ADMIN_USER, STATE_FILE, StackInfo, describe, write_state
 from core.errors import DomainError
 from core.settings import Settings
 
-CHILDREN_FILE = "children.json"  # pid + start time of each child, for reap_leftovers()
-STATE_FILE = "stack.json"  # written when ready (URLs, pid, cold start); removed on stop
-ADMIN_USER = "admin"
-ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
-READY_TIMEOUT_S = 180.0  # cold starts on a loaded 2-core CI machine take far longer than on a laptop
-
-# Settings passed to children explicitly (secrets are not: children read them from the data dir's
-# secrets.json, so they never appear in a process environment listing).
-_CHILD_SETTINGS = (
-    "mode", "data_dir", "database_url", "s3_endpoint", "s3_secure", "s3_region", "s3_bucket", "prefect_api_url",
-    "jwt_issuer", "jwt_audience", "jwt_jwks_url", "api_host", "api_port", "prefect_port", "s3_port",
-    "pathway_stale_scheduled_s", "pathway_stale_pending_s", "pathway_stale_running_s", "pathway_stale_row_s",
-    "pathway_max_restarts", "reconcile_every_s", "login_rate_per_min", "lookup_rate_per_min",
-    "runner_poll_s", "runner_limit", "runner_start", "runner_quiet_polls", "outbox_loop_s", "outbox_loop_min_age_s",
-)
-_PORT_SETTINGS = (("api_port", "the API"), ("prefect_port", "the Prefect server"), ("s3_port", "the S3 store"))
-
-
-class StackError(DomainError):
-    """`coc up` cannot start or keep running; `detail` is the one line shown to the person."""
-
-    code = "stack-error"
-
-
-class Shutdown(BaseException):  # noqa: N818 - a control-flow signal, not an error
-    """Raised from the SIGINT/SIGTERM handler to unwind start-up or the wait loop."""
-
-
-# -- helpers ------------------------------------------------------------------------------------------------
-def ensure_writable_dir(path: Path) -> None:
-    """Create `path` if needed and prove we can write there, or raise StackError naming it."""
-    try:
-        # Owner-only when we create it: it will hold secrets, the database and evidence files.
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise StackError(f"the data directory {path} (COC_DATA_DIR) is not writable: "
-                         f"{exc.strerror or type(exc).__name__}") from None
-
-
-def port_free(host: str, port: int) -> bool:
-    """True when nothing listens on host:port (we can bind it ourselves right now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # SO_REUSEADDR: a port in TIME_WAIT from our own previous run is not "taken".
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def check_ports(settings: Settings) -> None:
-    """Refuse to start when a configured port is taken, naming the port and its setting."""
-    seen: dict[int, str] = {}
-    for name, what in _PORT_SETTINGS:
-        port = getattr(settings, name)
-        if port in seen:
-            raise StackError(f"COC_{name.upper()}={port} is the same port as COC_{seen[port].upper()}: "
-                             "give each part its own port")
-        seen[port] = name
-        host = settings.api_host if name == "api_port" else "127.0.0.1"
-        if not port_free(host, port):
-            raise StackError(f"port {port} ({what}, COC_{name.upper()}) is already in use: stop what uses it "
-                             f"or set COC_{name.upper()} to a free port")
-
-
-def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment for a child: ours without COC_/PREFECT_ variables, plus the stack's COC_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
-    for name in _CHILD_SETTINGS:
-        value = getattr(settings, name)
-        if value is not None:
-            env[f"COC_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    env["PYTHONUNBUFFERED"] = "1"  # logs reach the log files as they happen
-    env.update(extra or {})
-    return env
-
-
-try:  # resolved in the parent: the forked child must not load libraries (another thread may hold a lock)
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _PRCTL = None
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """preexec_fn: ask the kernel to SIGTERM this child when the supervisor dies (Linux only)."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
-def reap_leftovers(data_dir: Path, say: Callable[[str], None]) -> None:
-    """Stop children of an earlier supervisor of this data dir that was killed (SIGKILL, OOM) before it could.
-
-    Called with the data-dir lock held, so that supervisor is gone. A pid is trusted only when its start time
-    matches the record (pids are reused); each child led its own process group, which is stopped whole.
-    """
-    path = data_dir / CHILDREN_FILE
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return
-    for name, (pid, created) in record.items():
-        try:
-            proc = psutil.Process(pid)
-            if abs(proc.create_time() - created) > 0.01:
-                continue
-        except psutil.Error:
-            continue
-        say(f"stopping {name} (pid {pid}) left running by an earlier coc up that did not stop cleanly")
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
-        with contextlib.suppress(psutil.Error):
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-    path.unlink(missing_ok=True)
-
-
-def log_tail(path: Path, lines: int = 15) -> str:
-    """The last lines of a child's log, indented, for an error report."""
-    if not path.exists():
-        return ""
-    tail = path.read_text(errors="replace").splitlines()[-lines:]
-    return "\n".join("    " + line for line in tail)
-
-
-# -- the stack ----------------------------------------------------------------------------------------------
-@dataclass
-class Child:
-    """A process the supervisor runs; `stop` is how to end it gracefully."""
-
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-    stop: Callable[[], None]
-
-    def alive(self) -> bool:
-        """True while the process runs."""
-        return self.process.poll() is None
-
-
-@dataclass
-class StackInfo:
-    """What a person (or a test) needs once the stack is ready."""
-
-    data_dir: Path
-    api_url: str
-    docs_url: str
-    prefect_ui_url: str
-    prefect_api_url: str
-    s3_endpoint: str
-    admin_user: str
-    admin_password_file: Path
-    pid: int
-    cold_start_s: float
-    children: dict[str, int] = field(default_factory=dict)
-    ledger_intact: bool = True  # False: started anyway, /health says ledger-not-intact
-
-    def to_json(self) -> str:
-        """Serialise for the state file."""
-        doc = {k: str(v) if isinstance(v, Path) else v for k, v in self.__dict__.items()}
-        return json.dumps(doc, indent=2)
+__all__ = [
+    "ADMIN_PASSWORD_FILE", "ADMIN_USER", "CHILDREN_FILE", "READY_TIMEOUT_S", "STATE_FILE", "Child", "Shutdown", "Stack",
+    "StackError", "StackInfo", "check_ports", "child_env", "describe", "ensure_writable_dir", "health_ready",
+    "ledger_not_intact", "ledger_warning", "log_tail", "not_ready_parts", "port_free", "reap_leftovers", "run",
+]
 
 
 class Stack:
@@ -241,14 +91,7 @@ class Stack:
 
     def _record_children(self) -> None:
         """Write (pid, start time) of every child we started, so a later start can stop them if we are killed."""
-        record = {}
-        for child in self.children:
-            with contextlib.suppress(psutil.Error):
-                record[child.name] = [child.process.pid, psutil.Process(child.process.pid).create_time()]
-        path = self.data_dir / CHILDREN_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        os.replace(tmp, path)
+        record_children(self.data_dir, self.children)
 
     # -- start ------------------------------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -261,9 +104,9 @@ class Stack:
             check_ports(self.settings)
             self.logs.mkdir(exist_ok=True)
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
-            self._migrate()
-            self._bootstrap_admin()
-            self._verify_ledger()
+            migrate_database(self.settings, self.step)
+            bootstrap_admin(self.settings, self.data_dir, self.say)
+            verify_ledger(self.settings, self.step, self.say)
             # The Prefect server is the slowest part: it starts in a thread while the S3 store and the API
             # come up (the API starts without it; /health waits for it). The flow runner needs it up.
             self._start_prefect_in_background()
@@ -290,54 +133,8 @@ class Stack:
             children={c.name: c.process.pid for c in self.children},
             ledger_intact=self._ledger_intact,
         )
-        state = self.data_dir / STATE_FILE
-        tmp = state.with_suffix(".tmp")
-        tmp.write_text(self.info.to_json())
-        os.replace(tmp, state)  # readers never see a half-written file
+        write_state(self.info)
         return self.info
-
-    def _migrate(self) -> None:
-        from core import migrate
-
-        self.step("migrating the database …")
-        try:
-            migrate.upgrade(str(self.settings.database_url))
-        except Exception as exc:  # noqa: BLE001 - any failure here has one meaning for the person
-            raise StackError(f"database migration failed ({self.settings.database_url}): "
-                             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
-
-    def _bootstrap_admin(self) -> None:
-        # The first start creates the 'admin' coordinator and writes its password file; later starts (and an
-        # API that does the same at start-up) find the admin and change nothing.
-        from api.auth.issuer import ensure_bootstrap_admin
-        from core.db import make_engine, transaction
-
-        engine = make_engine(str(self.settings.database_url))
-        try:
-            with transaction(engine) as session:
-                if ensure_bootstrap_admin(session, self.data_dir):
-                    self.say(f"created the first user 'admin' (password in {self.data_dir / ADMIN_PASSWORD_FILE})")
-        finally:
-            engine.dispose()
-
-    def _verify_ledger(self) -> None:
-        # Start-up verification of the whole ledger, recorded (trigger "startup") so /health reports it from
-        # the first probe. A ledger that does not verify does not stop the stack: auditors need it to
-        # investigate. The warning is repeated once the stack is up (_wait_ready).
-        from core.actors import system_actor
-        from core.db import make_engine, transaction
-        from evidence.verification import VerificationTrigger, verify_and_record
-
-        self.step("verifying the audit ledger …")
-        engine = make_engine(str(self.settings.database_url))
-        try:
-            with transaction(engine) as session:
-                record = verify_and_record(session, actor=system_actor("startup"),
-                                           trigger=VerificationTrigger.STARTUP).record
-        finally:
-            engine.dispose()
-        if not record.ok:
-            self.say(ledger_warning(f"first bad entry {record.first_bad_seq} ({record.reason})"))
 
     def _start_s3(self) -> None:
         from api.stack.seaweed import start_seaweed
@@ -412,14 +209,8 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
         log_path = self.logs / f"{name}.log"
-        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child; our copy is closed below
         with self.critical():
-            try:
-                proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd=self.data_dir, start_new_session=True,
-                                        preexec_fn=_die_with_parent)
-            finally:
-                log.close()
+            proc = popen_child(args, env=env, log_path=log_path, cwd=self.data_dir)
             child = Child(name, proc, log_path, lambda: stop_group(proc))
             self.children.append(child)
         return child
@@ -448,29 +239,10 @@ class Stack:
 
     def _wait_ready(self) -> None:
         s = self.settings
-        url = f"http://{s.api_host}:{s.api_port}/health"
         self.step("waiting for every part to report ready …")
-        deadline = time.monotonic() + self.ready_timeout
-        last = "no answer yet"
-        with httpx.Client(timeout=5.0) as client:
-            while time.monotonic() < deadline:
-                self.check_children()
-                try:
-                    resp = client.get(url)
-                    body = resp.json() if resp.headers.get("content-type", "").endswith("json") else {}
-                    if resp.status_code == 200 and health_ready(body):
-                        return
-                    broken = ledger_not_intact(body)
-                    if broken is not None:  # every service is up; the ledger is not intact: start, loudly
-                        self.say(ledger_warning(broken.removeprefix("LEDGER NOT INTACT: ")))
-                        self._ledger_intact = False
-                        return
-                    last = f"HTTP {resp.status_code}: {not_ready_parts(body) or body}"
-                except (httpx.HTTPError, ValueError) as exc:
-                    last = type(exc).__name__
-                time.sleep(0.3)
-        raise StackError(f"the stack was not ready after {self.ready_timeout:.0f} s ({last}); "
-                         f"logs in {self.logs}")
+        if not wait_ready(f"http://{s.api_host}:{s.api_port}/health", timeout=self.ready_timeout,
+                          check_children=self.check_children, say=self.say, logs=self.logs):
+            self._ledger_intact = False  # every service is up; the ledger is not intact: started, loudly
 
     # -- run --------------------------------------------------------------------------------------------
     def check_children(self) -> None:
@@ -501,67 +273,6 @@ class Stack:
                 (self.data_dir / STATE_FILE).unlink(missing_ok=True)
                 (self.data_dir / CHILDREN_FILE).unlink(missing_ok=True)
         self.lock.release()
-
-
-def health_ready(body: object) -> bool:
-    """True when a /health body says every part is ready.
-
-    Accepts {"status": "ready"|"ok", "parts"|"checks": {part: {"ok": bool} | bool | "ok"}}: the overall status
-    must be good and, when parts are listed, every one of them too.
-    """
-    if not isinstance(body, dict):
-        return False
-    if str(body.get("status", "")).lower() not in ("ok", "ready", "pass"):
-        return False
-    return not not_ready_parts(body)
-
-
-def ledger_not_intact(body: object) -> str | None:
-    """The ledger part's detail when a /health body says every service is up but the ledger is not intact."""
-    if not isinstance(body, dict) or body.get("status") != "ledger-not-intact" or not_ready_parts(body) != ["ledger"]:
-        return None
-    part = body.get("parts", {}).get("ledger")
-    return str(part.get("detail") or "the last ledger verification failed") if isinstance(part, dict) else ""
-
-
-def ledger_warning(detail: str) -> str:
-    """The loud start-up warning for a ledger that does not verify."""
-    bar = "!" * 78
-    return (f"{bar}\n!! WARNING: the audit LEDGER IS NOT INTACT: {detail}\n!! The stack runs so that auditors "
-            "can investigate; do not rely on its reports (exports are refused unless explicitly marked).\n"
-            f"!! Run `coc audit verify`, see `coc alerts`, and contact the auditor.\n{bar}")
-
-
-def not_ready_parts(body: object) -> list[str]:
-    """Names of the parts a /health body reports as not ready."""
-    if not isinstance(body, dict):
-        return []
-    checks = body.get("parts") or body.get("checks") or body.get("components") or {}
-    bad = []
-    for name, value in checks.items() if isinstance(checks, dict) else []:
-        ok = value
-        if isinstance(value, dict):
-            ok = value.get("ok", value.get("ready", str(value.get("status", "")).lower() in ("ok", "ready", "pass")))
-        elif isinstance(value, str):
-            ok = value.lower() in ("ok", "ready", "pass")
-        if not ok:
-            bad.append(name)
-    return bad
-
-
-def describe(info: StackInfo) -> str:
-    """The lines printed once the stack is ready."""
-    return "\n".join([
-        f"Chain of Care is ready (cold start {info.cold_start_s:.1f} s)." if info.ledger_intact else
-        f"Chain of Care is up, but its audit LEDGER IS NOT INTACT (see above; cold start {info.cold_start_s:.1f} s).",
-        f"  API          {info.api_url}   (API docs: {info.docs_url})",
-        f"  Prefect UI   {info.prefect_ui_url}",
-        f"  S3 store     {info.s3_endpoint} (loopback only)",
-        f"  Log in       user {info.admin_user!r}, password in {info.admin_password_file}",
-        f"               coc login --api-url {info.api_url} --username {info.admin_user}",
-        f"  Data         {info.data_dir}   (logs in {info.data_dir / 'logs'})",
-        "Press Ctrl-C to stop.",
-    ])
 
 
 def run(settings: Settings, *, say: Callable[[str], None] = print, err: Callable[[str], None] = print) -> int:

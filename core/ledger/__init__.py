@@ -19,7 +19,7 @@ so an inclusion or consistency proof at any size needs O(log n) row lookups. Bot
 
 Layout: `model` (tables, EventKind), `codec` (the canonical bytes), `nodes` (table reads), `writer` (append),
 `verify` (chain + tree), `proofs` (tree heads, inclusion/consistency), `merkle` (RFC 9162 arithmetic),
-`signing` (Ed25519 tree-head signatures). The offline bundle verifier is in evidence.audit.
+`signing` (Ed25519 tree-head signatures). The offline bundle verifier is `bundle` (export and PDF: evidence.audit).
 """
 
 from core.ledger.codec import canonical, decode, iso, leaf_hash, sha256_hex

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from core import ledger
 from core.actors import Actor
 from core.ledger import EventKind, signing
+from core.ledger import bundle as bundle_mod
 from evidence import audit
 
 
@@ -322,6 +323,6 @@ def test_mutated_bundles_never_raise_and_never_verify_changed_bytes(good_bundle,
             assert doc["case"] == bundle["scope"]["case_id"] or doc["item"] == bundle["scope"]["item_id"]
     changed = (not isinstance(bundle, dict) or not isinstance(bundle.get("entries"), list)
                or any(not isinstance(e, dict) or not isinstance(e.get("seq"), int)
-                      or audit._entry_body(e) != truth.get(e["seq"]) for e in bundle["entries"]))
+                      or bundle_mod.entry_body(e) != truth.get(e["seq"]) for e in bundle["entries"]))
     if changed:
         assert not report.ok

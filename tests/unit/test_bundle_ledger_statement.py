@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evidence.audit import BundleReport, _check_ledger_statement, ledger_status
+from core.ledger.bundle import BundleReport, _check_ledger_statement, ledger_status
 
 GOOD = {"ok": True, "verified_at": "2026-12-04T10:00:00.000000Z", "entries_checked": 12, "first_bad_seq": None,
         "reason": None}

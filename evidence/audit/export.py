@@ -1,0 +1,61 @@
+"""Audit-bundle export (needs the database): a case's or item's ledger entries, each with its inclusion proof
+against one signed tree head. The format and its offline verifier are in core.ledger.bundle."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlmodel import Session
+
+from core import ledger
+from core.clock import utcnow
+from core.errors import ValidationFailed
+from core.ledger import LedgerEntry, merkle
+from core.ledger.bundle import BUNDLE_FORMAT
+
+MAX_ENTRIES = 20_000
+
+
+def export_bundle(session: Session, *, case_id: str | None = None, item_id: str | None = None,
+                  now: datetime | None = None, max_entries: int = MAX_ENTRIES,
+                  data_dir: Path | None = None, verification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Entries of a case or item with an inclusion proof each against one signed tree head (JSON-able).
+
+    `verification`: the whole-ledger verification made for this export (evidence.verification.statement),
+    stored as the bundle's `ledger_verification` and shown on every page of the PDF."""
+    if not case_id and not item_id:
+        raise ValidationFailed("give case_id or item_id to export an audit bundle")
+    now = now or utcnow()
+    sth = ledger.signed_tree_head(session, now=now, data_dir=data_dir)
+    size = sth["tree_size"]
+    conds = []
+    if case_id:
+        conds.append(LedgerEntry.case_id == case_id)
+    if item_id:
+        conds.append(LedgerEntry.item_id == item_id)
+    rows = session.execute(
+        select(LedgerEntry.seq, LedgerEntry.body, LedgerEntry.entry_hash)
+        .where(or_(*conds), LedgerEntry.seq <= size)
+        .order_by(LedgerEntry.seq).limit(max_entries + 1)
+    ).all()
+    if len(rows) > max_entries:
+        raise ValidationFailed(f"more than {max_entries} entries match: export a single item instead")
+    nodes = ledger.DbNodes(session)
+    entries = []
+    for seq, body, entry_hash in rows:
+        body = bytes(body)
+        proof = merkle.inclusion_proof(seq - 1, size, nodes)
+        entries.append({"seq": seq, "leaf_index": seq - 1, "body_b64": base64.b64encode(body).decode("ascii"),
+                        "entry_hash": entry_hash, "decoded": json.loads(body),
+                        "inclusion_proof": [p.hex() for p in proof]})
+    bundle = {"format": BUNDLE_FORMAT, "scope": {"case_id": case_id, "item_id": item_id},
+              "generated_at": ledger.iso(now), "tree_head": sth,
+              "public_key_fingerprint": sth["key_fingerprint"], "entries": entries}
+    if verification is not None:
+        bundle["ledger_verification"] = verification
+    return bundle
