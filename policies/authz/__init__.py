@@ -1,0 +1,53 @@
+"""Staff users, case assignments, break-glass grants and the one authorize() every route goes through.
+
+Security assumptions: authorization comes from OUR database (role, active flag, assignments), never from
+claims in a token; anything unknown (role, permission, user, case) is denied (fail closed).
+
+Modules, one concern each (import the package, `from policies.authz import X`):
+- `users`: the staff account table and shapes, lookups, create/update, `active_actor` (authentication);
+- `decisions`: assignments, break-glass grants, `authorize()`.
+"""
+
+from policies.authz.decisions import (
+    BREAK_GLASS_TTL,
+    AssignmentCreate,
+    AssignmentPublic,
+    AuthDecision,
+    BreakGlassCreate,
+    BreakGlassGrant,
+    BreakGlassPublic,
+    CaseAssignment,
+    active_assignment,
+    active_break_glass,
+    assign,
+    assigned_case_ids,
+    authorize,
+    break_glass,
+    list_assignments,
+    list_break_glass,
+    unassign,
+)
+from policies.authz.users import (
+    User,
+    UserBase,
+    UserCreate,
+    UserPublic,
+    UserUpdate,
+    active_actor,
+    create_user,
+    get_user,
+    update_user,
+    user_agency_kind,
+    user_by_subject,
+    user_by_username,
+    user_public,
+    users_public,
+)
+
+__all__ = [
+    "BREAK_GLASS_TTL", "AssignmentCreate", "AssignmentPublic", "AuthDecision", "BreakGlassCreate",
+    "BreakGlassGrant", "BreakGlassPublic", "CaseAssignment", "User", "UserBase", "UserCreate", "UserPublic",
+    "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
+    "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "unassign",
+    "update_user", "user_agency_kind", "user_by_subject", "user_by_username", "user_public", "users_public",
+]
