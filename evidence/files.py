@@ -40,8 +40,11 @@ from core.errors import (
     ValidationFailed,
 )
 from core.ledger import EventKind
-from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item
+from evidence.custody.models import CustodyEventKind, add_event
+from evidence.incidents import IncidentSource, open_incident, require_not_quarantined
+from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item, keep_until, lock_item
 from evidence.storage import ObjectStore
+from policies import checkpoint
 from policies.handoffs import Handoff
 
 MAX_NAME = 255
@@ -223,15 +226,13 @@ def upload_file(
     state = get_custody(session, item.id)
     if state.status == ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed: no file can be added")
-    if item.restricted:  # photography consent was withdrawn: nothing more is stored for this item
+    if item.photo_consent_withdrawn:  # nothing more is stored for this photograph
         raise PermissionDenied("photography consent was withdrawn for this case: no file can be added to this item")
     if length > max_bytes:
         raise PayloadTooLarge(f"upload of {length} bytes exceeds the limit of {max_bytes} bytes")
     if length == 0:
         raise ValidationFailed("the upload is empty: an empty file is not evidence")
     file_id = secrets.token_hex(16)
-    from evidence.items import keep_until
-
     retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
                        original_name=name, content_type=content_type[:100], retain_until=retain_until,
@@ -261,8 +262,6 @@ def upload_file(
     # The item may have been destroyed while the bytes streamed (the check above held no lock): decide under
     # the item's lock, so a FILE_STORED entry never follows a DESTROYED one. The object stays (Object Lock),
     # explained to fixity by the failed row.
-    from evidence.custody import lock_item
-
     _, state = lock_item(session, item.id)
     if state.status == ItemStatus.DESTROYED.value:
         failed = session.get(EvidenceFile, file_id)
@@ -284,8 +283,6 @@ def upload_file(
                           at=now, data={"file_id": row.id, "sha256": row.sha256, "size": row.size,
                                         "version_id": row.version_id, "object_key": row.object_key,
                                         "legal_hold": legal_hold, "retain_until": row.retain_until})
-    from evidence.custody import CustodyEventKind, add_event
-
     add_event(session, item_id=item.id, kind=CustodyEventKind.FILE_STORED, actor=actor, at=now, entry=entry)
     return row
 
@@ -294,12 +291,10 @@ def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str
                     reason: str, actor: Actor | None = None) -> None:
     """Commit an INTEGRITY_INCIDENT in a transaction of its own (it must outlive the failing read); it opens an
     integrity incident that quarantines the item (evidence.incidents), with its alert, in that transaction."""
-    from evidence.custody import record_integrity_incident
-
     with transaction(engine) as s:
-        record_integrity_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
-                                  data={"file_id": file_id, "sha256": expected, "observed_sha256": actual},
-                                  source="download")
+        open_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
+                      data={"file_id": file_id, "sha256": expected, "observed_sha256": actual},
+                      source=IncidentSource.DOWNLOAD)
 
 
 def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
@@ -348,14 +343,10 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
     """Authorize a read (photographs: checkpoint, restriction) and return the row and a verifying stream."""
     now = now or utcnow()
     item: EvidenceItem = get_item(session, item_id)
-    from evidence.incidents import require_not_quarantined
-
     require_not_quarantined(session, item.id, "downloaded")  # a quarantined item's files are not handed out
     if item.kind == ItemKind.PHOTOGRAPH.value:
-        if item.restricted:
+        if item.photo_consent_withdrawn:
             raise PermissionDenied("photograph consent was withdrawn: this photograph can no longer be viewed")
-        from policies import checkpoint
-
         checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
                            subject={"item_id": item.id})
     row = _get_file(session, item.id, file_id)
