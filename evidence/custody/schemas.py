@@ -51,6 +51,9 @@ class TransferPublic(SQLModel):
 
 
 # --- request bodies ---------------------------------------------------------------------------------
+# NOTE: sqlmodel (0.0.50) ignores `regex=`: the REFERENCE_CODE pattern on seal_number, report_ref and
+# authority_ref is NOT enforced today (as before this refactor; no behaviour change this round). Enforcing it
+# is `pattern=REFERENCE_CODE` (then a free-text reference is a 422) — a decision for the owners (issue #11 report).
 
 class _Text(SQLModel):
     @field_validator("reason", "condition", check_fields=False)
