@@ -25,3 +25,16 @@ def is_valid_id(value: str, kind: str | None = None) -> bool:
     if not isinstance(value, str) or not _ID_RE.match(value):
         return False
     return kind is None or value[0] == PREFIXES[kind]
+
+
+# A short reference code (seal number, authority or report reference, storage location, paper form): letters,
+# digits and . _ : / - only, starting with a letter or digit, so no name or free text can slip in. The one
+# definition: pydantic fields use REFERENCE_CODE as their pattern, code checks use is_reference_code.
+REFERENCE_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
+REFERENCE_CODE_MAX = 64
+_REFERENCE_RE = re.compile(REFERENCE_CODE)
+
+
+def is_reference_code(value: str | None, max_length: int = REFERENCE_CODE_MAX) -> bool:
+    """True when `value` is a reference code (REFERENCE_CODE) of at most `max_length` characters."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and _REFERENCE_RE.fullmatch(value) is not None

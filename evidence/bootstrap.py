@@ -25,7 +25,7 @@ from sqlmodel import Session
 from core import ledger
 from core.outbox import PrefectWaker, waker_for
 from core.settings import Settings, get_settings
-from evidence.custody import cancel_offers_on_withdrawal
+from evidence.custody.withdrawal import cancel_offers_on_withdrawal
 from evidence.items import restrict_photographs
 from evidence.storage import MinioObjectStore, get_object_store
 from policies.consent import register_withdrawal_hook

@@ -10,11 +10,12 @@ Object keys are `<item id>/<file id>`: opaque ids only; the uploader's file name
 Every read re-hashes the bytes as they stream, holding the last chunk back until the whole object verified; a
 mismatch commits an INTEGRITY_INCIDENT entry (in its own transaction, so the failing read cannot roll it back)
 and raises IntegrityViolation before that chunk goes out (a tampered file is never delivered complete).
+The streaming halves (the hashing upload reader, the verifying download stream) are in evidence.file_streams;
+this module holds the table and the services.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import unicodedata
 from collections.abc import Iterator
@@ -23,25 +24,28 @@ from enum import StrEnum
 from typing import BinaryIO
 
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, String, select
-from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
 from core import ledger
-from core.actors import Actor, system_actor
+from core.actors import Actor
 from core.clock import as_utc, utcnow
-from core.db import commit_early, transaction
+from core.db import commit_early
 from core.errors import (
     Conflict,
     DomainError,
-    IntegrityViolation,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
     ValidationFailed,
 )
 from core.ledger import EventKind
-from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item
+from evidence.custody.models import CustodyEventKind, add_event
+from evidence.file_streams import HashingReader, verified_stream
+from evidence.file_streams import record_mismatch as record_mismatch  # re-exported
+from evidence.incidents import require_not_quarantined
+from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item, keep_until, lock_item
 from evidence.storage import ObjectStore
+from policies import checkpoint
 from policies.handoffs import Handoff
 
 MAX_NAME = 255
@@ -109,71 +113,6 @@ def check_filename(name: str | None) -> str | None:
     return name
 
 
-class HashingReader:
-    """A file-like wrapper that hashes and counts bytes as the object store reads them, and enforces a limit."""
-
-    def __init__(self, source: BinaryIO | Iterator[bytes], limit: int) -> None:
-        self._read = source.read if hasattr(source, "read") else None
-        self._iter = None if self._read else iter(source)  # type: ignore[arg-type]
-        self._left = b""  # bytes read from the source but not yet handed out
-        self.limit = limit
-        self.size = 0
-        self.hash = hashlib.sha256()
-
-    def _next_chunk(self, n: int) -> bytes:
-        # A failing source (client gone) must not look like a store failure to the S3 adapter's error mapping.
-        try:
-            if self._read is not None:
-                return self._read(n)
-            return next(self._iter, b"")  # type: ignore[arg-type]
-        except DomainError:
-            raise
-        except Exception as exc:
-            raise ValidationFailed(f"the upload was interrupted after {self.size} bytes "
-                                   f"({type(exc).__name__}): send the file again") from exc
-
-    def has_data(self) -> bool:
-        """Peek: True unless the source is already at its end (the peeked bytes are kept for read())."""
-        if not self._left:
-            self._left = self._next_chunk(1 << 20)
-        return bool(self._left)
-
-    def read(self, n: int = -1) -> bytes | bytearray:
-        """Return up to `n` bytes (the object store reads part-sized slices); hash them on the way."""
-        if n is None or n < 0:
-            pieces = []
-            while part := self.read(1 << 20):
-                pieces.append(part)
-            return b"".join(pieces)
-        # Copy each piece into one part-sized buffer as it arrives and drop it: a part costs its own size in
-        # memory, not twice (a list of pieces plus their join).
-        out = bytearray(n)
-        view = memoryview(out)
-        have = 0
-        piece, self._left = self._left, b""
-        while True:
-            if not piece:
-                if have >= n:
-                    break
-                piece = self._next_chunk(min(n - have, 1 << 20))
-                if not piece:
-                    break
-            take = min(len(piece), n - have)
-            view[have:have + take] = piece[:take]
-            have += take
-            if take < len(piece):
-                self._left = piece[take:]
-            piece = b""
-            self.size += take
-            if self.size > self.limit:
-                raise PayloadTooLarge(f"upload exceeds the limit of {self.limit} bytes")
-        view.release()
-        if have < n:
-            del out[have:]  # the last part: shrink in place
-        self.hash.update(out)
-        return out
-
-
 def _get_file(session: Session, item_id: str, file_id: str | None) -> EvidenceFile:
     """The requested stored file of the item, or its latest stored one."""
     stmt = select(EvidenceFile).where(EvidenceFile.item_id == item_id,
@@ -223,15 +162,13 @@ def upload_file(
     state = get_custody(session, item.id)
     if state.status == ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed: no file can be added")
-    if item.restricted:  # photography consent was withdrawn: nothing more is stored for this item
+    if item.photo_consent_withdrawn:  # nothing more is stored for this photograph
         raise PermissionDenied("photography consent was withdrawn for this case: no file can be added to this item")
     if length > max_bytes:
         raise PayloadTooLarge(f"upload of {length} bytes exceeds the limit of {max_bytes} bytes")
     if length == 0:
         raise ValidationFailed("the upload is empty: an empty file is not evidence")
     file_id = secrets.token_hex(16)
-    from evidence.items import keep_until
-
     retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
                        original_name=name, content_type=content_type[:100], retain_until=retain_until,
@@ -261,8 +198,6 @@ def upload_file(
     # The item may have been destroyed while the bytes streamed (the check above held no lock): decide under
     # the item's lock, so a FILE_STORED entry never follows a DESTROYED one. The object stays (Object Lock),
     # explained to fixity by the failed row.
-    from evidence.custody import lock_item
-
     _, state = lock_item(session, item.id)
     if state.status == ItemStatus.DESTROYED.value:
         failed = session.get(EvidenceFile, file_id)
@@ -284,63 +219,8 @@ def upload_file(
                           at=now, data={"file_id": row.id, "sha256": row.sha256, "size": row.size,
                                         "version_id": row.version_id, "object_key": row.object_key,
                                         "legal_hold": legal_hold, "retain_until": row.retain_until})
-    from evidence.custody import CustodyEventKind, add_event
-
     add_event(session, item_id=item.id, kind=CustodyEventKind.FILE_STORED, actor=actor, at=now, entry=entry)
     return row
-
-
-def record_mismatch(engine: Engine, *, item_id: str, file_id: str, expected: str, actual: str | None,
-                    reason: str, actor: Actor | None = None) -> None:
-    """Commit an INTEGRITY_INCIDENT in a transaction of its own (it must outlive the failing read); it opens an
-    integrity incident that quarantines the item (evidence.incidents), with its alert, in that transaction."""
-    from evidence.custody import record_integrity_incident
-
-    with transaction(engine) as s:
-        record_integrity_incident(s, actor=actor or system_actor("integrity"), item_id=item_id, reason=reason,
-                                  data={"file_id": file_id, "sha256": expected, "observed_sha256": actual},
-                                  source="download")
-
-
-def verified_stream(store: ObjectStore, row: EvidenceFile, engine: Engine,
-                    actor: Actor | None = None) -> Iterator[bytes]:
-    """Yield the file's bytes while hashing them, one chunk behind the store, and never all of a bad file.
-
-    The last chunk is held back until the whole object was hashed and counted: on a mismatch the incident is
-    recorded and IntegrityViolation raised before it goes out, so a download of a tampered object always ends
-    short (a broken transfer for the client, never a complete file). Bytes beyond the recorded size are never
-    handed out either (an over-long object is read on only to hash it). Memory: one chunk of lag.
-    """
-    expected = row.size if row.size is not None else -1
-    h = hashlib.sha256()
-    size = 0
-    held = b""  # the newest chunk, not yet handed out
-    try:
-        for chunk in store.get_stream(row.object_key, row.version_id):
-            if not chunk:
-                continue
-            h.update(chunk)
-            size += len(chunk)
-            if size > expected:
-                # Longer than recorded: already a mismatch. Yield nothing more (the held chunk included, so the
-                # client has fewer bytes than the recorded size), only hash the rest for the incident.
-                held = b""
-                continue
-            if held:
-                yield held
-            held = chunk
-    except NotFound:
-        record_mismatch(engine, item_id=row.item_id, file_id=row.id, expected=row.sha256 or "", actual=None,
-                        reason="object-missing", actor=actor)
-        raise IntegrityViolation(f"stored file {row.id} is missing from the object store") from None
-    digest = h.hexdigest()
-    if digest != row.sha256 or size != row.size:
-        record_mismatch(engine, item_id=row.item_id, file_id=row.id, expected=row.sha256 or "", actual=digest,
-                        reason="sha256-mismatch", actor=actor)
-        raise IntegrityViolation(f"stored file {row.id} no longer matches its recorded SHA-256: an integrity "
-                                 "incident was recorded")
-    if held:
-        yield held
 
 
 def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, file_id: str | None = None,
@@ -348,14 +228,10 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
     """Authorize a read (photographs: checkpoint, restriction) and return the row and a verifying stream."""
     now = now or utcnow()
     item: EvidenceItem = get_item(session, item_id)
-    from evidence.incidents import require_not_quarantined
-
     require_not_quarantined(session, item.id, "downloaded")  # a quarantined item's files are not handed out
     if item.kind == ItemKind.PHOTOGRAPH.value:
-        if item.restricted:
+        if item.photo_consent_withdrawn:
             raise PermissionDenied("photograph consent was withdrawn: this photograph can no longer be viewed")
-        from policies import checkpoint
-
         checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.PHOTO_VIEW, actor=actor, now=now,
                            subject={"item_id": item.id})
     row = _get_file(session, item.id, file_id)

@@ -18,6 +18,7 @@ from core.db import commit_early, transaction
 from core.errors import NotFound
 from core.ledger import EventKind
 from evidence.files import EvidenceFile, FileStatus
+from evidence.incidents import IncidentSource, open_incident
 from evidence.storage import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,9 @@ def _record_incident(engine: Engine, *, actor: Actor, item_id: str, reason: str,
                      now: datetime) -> None:
     """Commit one INTEGRITY_INCIDENT in a transaction of its own: nothing later in the pass can roll it back.
     It opens an integrity incident that quarantines the item, with its alert (evidence.incidents)."""
-    from evidence.custody import record_integrity_incident
-
     with transaction(engine) as s:
-        record_integrity_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, source="fixity",
-                                  now=now)
+        open_incident(s, actor=actor, item_id=item_id, reason=reason, data=data, source=IncidentSource.FIXITY,
+                      now=now)
 
 
 def run_fixity(session: Session, store: ObjectStore, *, actor: Actor, now: datetime | None = None) -> FixityReport:

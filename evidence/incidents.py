@@ -3,7 +3,7 @@
 An open incident (a row of `integrity_incident` with no `resolved_at`) quarantines its item: no handoff (offer
 or acceptance, any purpose), check-out, file download, analysis or destruction until an auditor or coordinator
 resolves it with a recorded finding. The table is the one source of truth for "quarantined"; it is read and
-written only under the item's lock (`evidence.custody.lock_item`), so an incident that opens while a handoff
+written only under the item's lock (`evidence.items.lock_item`), so an incident that opens while a handoff
 is being accepted is either seen by that acceptance or opens after it.
 
 Where incidents come from: a read that found a SHA-256 mismatch (`evidence.files.record_mismatch`, source
@@ -28,11 +28,11 @@ from core.cases import get_case
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ledger import EventKind
-from evidence.custody import CustodyEventKind, Transfer, add_event, lock_item
-from evidence.items import ItemStatus, get_item
+from evidence.custody.models import CustodyEventKind, Transfer, add_event
+from evidence.custody.rules import RESOLVERS, quarantine_refusal
+from evidence.items import ItemStatus, get_item, lock_item
+from policies.deadlines import ClockName, ClockState, ClockStatus, _raise
 from policies.permissions import Permission, Role, role_allows
-
-RESOLVERS = "an auditor or a coordinator"
 
 
 class IncidentSource(StrEnum):
@@ -136,9 +136,7 @@ def require_not_quarantined(session: Session, item_id: str, action: str) -> None
     """Refuse `action` while the item has an open incident (call with the item locked for changes)."""
     ids = open_incident_ids(session, item_id)
     if ids:
-        raise Conflict(f"item {item_id} is quarantined by integrity incident {ids[0]}: it cannot be {action} "
-                       f"until {RESOLVERS} resolves the incident with a recorded finding "
-                       f"(POST /items/{item_id}/integrity-incidents/{ids[0]}/resolve)")
+        raise quarantine_refusal(item_id, ids[0], action)
 
 
 def list_item_incidents(session: Session, item_id: str) -> list[IntegrityIncident]:
@@ -191,8 +189,6 @@ def open_incident(session: Session, *, actor: Actor, item_id: str, reason: str, 
 
 def _raise_alert(session: Session, actor: Actor, incident: IntegrityIncident, now: datetime) -> None:
     """An integrity alert, at once, keyed per incident (GET /alerts shows it to the roles that see alerts)."""
-    from policies.deadlines import ClockName, ClockState, ClockStatus, _raise
-
     clock = ClockState(name=ClockName.INTEGRITY_INCIDENT, starts_at=now, deadline=now, status=ClockStatus.RUNNING,
                        item_id=incident.item_id)
     message = (f"integrity incident {incident.id} ({incident.source}) on item {incident.item_id}: quarantined "

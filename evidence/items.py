@@ -1,8 +1,11 @@
 """Evidence items: the physical or digital things collected for a case, and who holds each one right now.
 
-An item's history lives in the ledger and the append-only `custody_event` table (evidence/custody.py); the
+An item's history lives in the ledger and the append-only `custody_event` table (evidence.custody.models); the
 `item_custody` row is the single "current state" (custodian, location, status) and is only changed under a
-row lock with its version bumped, so an item has exactly one custodian at a time.
+row lock (`lock_item`) with its version bumped, so an item has exactly one custodian at a time.
+
+`photo_consent_withdrawn` marks a photograph whose photography consent was withdrawn (nothing more is stored
+or shown, and it never leaves the centre); it is not the case's restricted report (core.cases.Reporting).
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, require_offset, utcnow
 from core.errors import NotFound, ValidationFailed
-from core.ids import is_valid_id, new_id
+from core.ids import is_reference_code, is_valid_id, new_id
 from core.ledger import EventKind
+from evidence.custody.models import CustodyEventKind, add_event
+from evidence.custody.rules import ItemStatus as ItemStatus  # defined with the custody rules; re-exported
+from policies import checkpoint
 from policies.handoffs import ConsentScope, Handoff
 from policies.jurisdictions import get_pack
 from policies.retention import RetentionRule, effective_retention, minimum_retention, period_text
-from policies.windows import ITEM_WINDOW, check_window
+from policies.windows import ITEM_WINDOW, check_window, clean_justification
 
 COLLECTION_LOCATION = "examination-room"
 
@@ -54,14 +60,10 @@ COLLECTION_HANDOFF: dict[ItemKind, Handoff] = {
 }
 
 
-class ItemStatus(StrEnum):
-    """Where an item is in its lifecycle (the current-state row's status)."""
-
-    HELD = "held"  # in a person's hands
-    CHECKED_IN = "checked-in"  # stored at a location (evidence store, lab shelf)
-    RELEASED = "released"  # handed to law enforcement (held by the officer who accepted)
-    AT_LAB = "at-lab"  # accepted by the lab for testing
-    DESTROYED = "destroyed"
+# Kinds the pathway offers to law enforcement once the release is consented (photographs, documents and files
+# are shared, not handed over). The one definition (flows.pathway reads it).
+RELEASABLE_KINDS = frozenset({ItemKind.KIT, ItemKind.SWAB, ItemKind.CLOTHING, ItemKind.TOXICOLOGY_BLOOD,
+                              ItemKind.TOXICOLOGY_URINE, ItemKind.OTHER})
 
 
 class EvidenceItemBase(SQLModel):
@@ -91,8 +93,6 @@ class EvidenceItemCreate(EvidenceItemBase):
     @field_validator("late_justification")
     @classmethod
     def _justification(cls, v: str | None) -> str | None:
-        from policies.windows import clean_justification
-
         return clean_justification(v)
 
     @field_validator("description")
@@ -118,7 +118,8 @@ class EvidenceItem(EvidenceItemBase, table=True):
     collected_at: datetime = Field(sa_type=DateTime(timezone=True))
     collected_by: str = Field(max_length=64)
     retention_until: datetime = Field(sa_type=DateTime(timezone=True))
-    restricted: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
+    # photography consent withdrawn (photographs only): nothing more is stored, shown or handed over
+    photo_consent_withdrawn: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, default=False))
     late_justification: str | None = Field(default=None, max_length=500)  # collected past its window: why
 
 
@@ -149,7 +150,7 @@ class EvidenceItemPublic(EvidenceItemBase):
     collected_at: datetime
     collected_by: str
     retention_until: datetime
-    restricted: bool
+    photo_consent_withdrawn: bool
     late_justification: str | None = None
     custodian: str | None = None
     location: str | None = None
@@ -164,9 +165,7 @@ class EvidenceItemPublic(EvidenceItemBase):
 
 def check_location(value: str) -> str:
     """A location is a short code ('evidence-store-2', 'lab-A'), not free text that could carry identity."""
-    import re
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}", value or ""):
+    if not is_reference_code(value):
         raise ValidationFailed("location must be a short code (letters, digits, . _ : / -), e.g. 'evidence-store-1'")
     return value
 
@@ -177,6 +176,25 @@ def get_item(session: Session, item_id: str) -> EvidenceItem:
     if item is None:
         raise NotFound(f"no evidence item {item_id!r}: check the id on the label")
     return item
+
+
+def lock_item(session: Session, item_id: str) -> tuple[EvidenceItem, ItemCustody]:
+    """Load the item and its current-state row, locking the row for the rest of the transaction.
+
+    One statement: the item joined to its custody row (`FOR UPDATE OF item_custody` on PostgreSQL, so only
+    the current-state row is locked; on SQLite every writing transaction already began with BEGIN IMMEDIATE).
+    """
+    if not is_valid_id(item_id, "item"):
+        get_item(session, item_id)  # raises NotFound without a query
+    stmt = (select(EvidenceItem, ItemCustody).join(ItemCustody, ItemCustody.item_id == EvidenceItem.id)
+            .where(EvidenceItem.id == item_id).execution_options(populate_existing=True))
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=ItemCustody)
+    row = session.execute(stmt).first()
+    if row is None:
+        item = get_item(session, item_id)  # NotFound for an unknown item
+        raise NotFound(f"no custody record for item {item.id!r}")
+    return row[0], row[1]
 
 
 def get_custody(session: Session, item_id: str) -> ItemCustody:
@@ -218,8 +236,6 @@ def collect_item(
     case = get_case(session, case_id)
     handoff = COLLECTION_HANDOFF.get(ItemKind(data.kind))
     if handoff is not None:
-        from policies import checkpoint
-
         checkpoint.enforce(session, case_id=case.id, handoff=handoff, actor=actor, now=now,
                            subject={"item_kind": str(data.kind)})
     collected_at = as_utc(data.collected_at) if data.collected_at else now
@@ -251,8 +267,6 @@ def collect_item(
               "retention_until": retention_until, "retention_rule": required.rule,
               **_late_data(late, data.late_justification)},
     )
-    from evidence.custody import CustodyEventKind, add_event
-
     add_event(session, item_id=item.id, kind=CustodyEventKind.COLLECTED, actor=actor, at=now, entry=entry,
               to_user=actor.id, location=location)
     return item
@@ -290,16 +304,17 @@ def list_items(session: Session, case_id: str) -> list[EvidenceItem]:
 
 
 def restrict_photographs(session: Session, case_id: str, scope: ConsentScope, actor: Actor, now: datetime) -> None:
-    """Withdrawal hook: when photography consent is withdrawn, flag the case's photographs as restricted."""
+    """Withdrawal hook: when photography consent is withdrawn, flag the case's photographs
+    (`photo_consent_withdrawn`; the ledger entry keeps its name, item:restricted)."""
     if ConsentScope(scope) is not ConsentScope.PHOTO_RECORD:
         return
     photos = session.execute(
         select(EvidenceItem).where(EvidenceItem.case_id == case_id, EvidenceItem.kind == str(ItemKind.PHOTOGRAPH),
-                                   EvidenceItem.restricted.is_(False))  # type: ignore[union-attr]
+                                   EvidenceItem.photo_consent_withdrawn.is_(False))  # type: ignore[union-attr]
     ).scalars().all()
     for item in photos:
         # A flag on the item, not history: the withdrawal itself is in the ledger; this records its effect.
-        item.restricted = True
+        item.photo_consent_withdrawn = True
         session.add(item)
         ledger.append(session, kind=EventKind.ITEM_RESTRICTED, actor=actor, case_id=case_id, item_id=item.id,
                       at=now, data={"reason": "photography-consent-withdrawn"})

@@ -22,8 +22,9 @@ from core.clock import utcnow
 from core.errors import AuthenticationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
-from evidence.custody import CustodyEvent, CustodyEventKind
+from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.items import get_item
+from policies import checkpoint
 from policies.handoffs import Handoff
 
 # scrypt cost: n=2^14, r=8, p=1 (~16 MiB, tens of ms): slows guessing, rate limiting does the rest.
@@ -90,8 +91,6 @@ def enrol_lookup(session: Session, *, actor: Actor, item_id: str, now: datetime 
     """Enrol an item in the status lookup (consent checkpoint first) and return its code and password."""
     now = now or utcnow()
     item = get_item(session, item_id)
-    from policies import checkpoint
-
     checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.STATUS_LOOKUP_ENROL, actor=actor, now=now,
                        subject={"item_id": item.id})
     code = new_id("lookup")

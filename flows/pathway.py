@@ -29,6 +29,7 @@ from core.db import get_engine, transaction
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
 from evidence.bootstrap import wire
+from evidence.items import RELEASABLE_KINDS  # the one definition of the kinds a release offers
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.consent import Status, consent_state
@@ -46,7 +47,6 @@ CP_RELEASE = "release-consent"
 CP_RECIPIENT = "law-enforcement-assignment"
 
 # Item kinds that are physical evidence handed to law enforcement on a release (photos and files are not).
-RELEASABLE_KINDS = frozenset({"kit", "swab", "clothing", "toxicology-blood", "toxicology-urine", "other"})
 
 
 class PathwayWake(RunInput):
@@ -183,22 +183,23 @@ def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None
         for item in list_items(session, case_id):
             state = get_custody(session, item.id)
             # A quarantined item (open integrity incident) is not offered: its resolution wakes the pathway.
-            items.append((item.id, str(item.kind), bool(item.restricted or open_incident_ids(session, item.id)),
+            held_back = item.photo_consent_withdrawn or open_incident_ids(session, item.id)
+            items.append((item.id, str(item.kind), bool(held_back),
                           str(state.status), state.custodian, state.pending_transfer_id))
     if recipient is None:
         result.open.append(CP_RECIPIENT)
         return
-    for item_id, kind, restricted, status, custodian, pending in items:
+    for item_id, kind, held_back, status, custodian, pending in items:
         step = f"release:{item_id}"
         if _step_done(result, step):
             continue
-        if kind not in RELEASABLE_KINDS or restricted or status != "held" or pending or custodian == recipient:
+        if kind not in RELEASABLE_KINDS or held_back or status != "held" or pending or custodian == recipient:
             continue  # checked-in items are checked out by staff first; photographs and files are not released
 
         def effect(session: Session, item_id: str = item_id, custodian: str = custodian) -> dict:
             # The pathway offers the item on the custodian's behalf (the ledger names this flow as the actor and
             # the custodian as from_user); the officer's acceptance completes it, after a second checkpoint.
-            transfer = custody.release_item(
+            transfer = custody.offer_release(
                 session, actor=ACTOR, item_id=item_id,
                 data=custody.TransferCreate(to_user=recipient, reason="release consented: legal referral",
                                             condition="as sealed"))

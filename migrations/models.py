@@ -15,7 +15,7 @@ MODEL_MODULES = (
     "policies.clinical",
     "policies.advocacy",
     "evidence.items",
-    "evidence.custody",
+    "evidence.custody.models",
     "evidence.files",
     "evidence.lookup",
     "evidence.incidents",

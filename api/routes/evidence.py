@@ -313,14 +313,14 @@ def scan(item_id: str, body: ScanRequest, session: SessionDep, clock: ClockDep,
 def release(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
             actor: Actor = require(P.RELEASE, case_from=_item_case)) -> Any:
     """Offer the item to law enforcement (written release consent first); done when the officer accepts."""
-    return custody.release_item(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+    return custody.offer_release(session, actor=actor, item_id=item_id, data=body, now=clock.now())
 
 
 @router.post("/items/{item_id}/lab-submission", status_code=201, response_model=TransferPublic)
 def lab_submission(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
                    actor: Actor = require(P.TRANSFER_OFFER)) -> Any:
     """Offer the item to lab staff for testing (release + testing consent first); done when they accept."""
-    return custody.submit_to_lab(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+    return custody.offer_lab_submission(session, actor=actor, item_id=item_id, data=body, now=clock.now())
 
 
 @router.post("/items/{item_id}/analysis", response_model=CustodyAction)

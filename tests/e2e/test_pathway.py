@@ -146,7 +146,7 @@ def test_declined_release_ends_the_branch_and_a_release_attempt_is_refused(stack
     wait_for(lambda: stack.waker.run_status(first_run) == "finished", timeout=60, what="the first run to end")
 
     with Session(stack.engine, expire_on_commit=False) as s, pytest.raises(ConsentRequired):
-        custody.release_item(s, actor=stack.staff.examiner, item_id=item_id,
+        custody.offer_release(s, actor=stack.staff.examiner, item_id=item_id,
                              data=custody.TransferCreate(to_user=stack.staff.officer.id, reason="request",
                                                          condition="sealed"))
     h = api_harness(stack.db_url, tmp_path / "api", prefect_api_url=stack.api_url)

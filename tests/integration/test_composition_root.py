@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from api.stack.supervisor import child_env
-from evidence.custody import TransferCreate, TransferStatus, get_transfer, release_item
+from evidence.custody import TransferCreate, TransferStatus, get_transfer, offer_release
 from evidence.items import get_custody
 from policies.consent import consent_state
 from policies.handoffs import ConsentScope
@@ -43,7 +43,7 @@ print("withdrawn")
 def _open_offer(session: Session) -> tuple[str, str, str]:
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    transfer = release_item(session, actor=EXAMINER, item_id=item_id,
+    transfer = offer_release(session, actor=EXAMINER, item_id=item_id,
                             data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     session.commit()
     return case_id, item_id, transfer.id

@@ -19,11 +19,11 @@ from evidence.custody import (
     check_in,
     check_out,
     custody_history,
+    offer_lab_submission,
+    offer_release,
     offer_transfer,
     record_analysis,
-    release_item,
     seal_item,
-    submit_to_lab,
 )
 from evidence.items import EvidenceItemCreate, ItemKind, ItemStatus, collect_item, get_custody
 from policies.handoffs import ConsentScope
@@ -41,7 +41,7 @@ def test_full_chain_collect_seal_transfer_lab_analyse(session, clock):
     seal_item(session, actor=EXAMINER, item_id=item_id, data=SealCreate(seal_number="S-1001"))
     check_in(session, actor=EXAMINER, item_id=item_id, data=CheckInCreate(location="evidence-store-1"))
     check_out(session, actor=LAB, item_id=item_id, data=CheckOutCreate(reason="to lab", seal_number="S-1001"))
-    t = submit_to_lab(session, actor=LAB, item_id=item_id, data=TransferCreate(
+    t = offer_lab_submission(session, actor=LAB, item_id=item_id, data=TransferCreate(
         to_user=LAB2.id, reason="testing", condition="sealed, dry", seal_number="S-1001", seal_intact=True))
     assert get_custody(session, item_id).custodian == LAB.id  # not moved until accepted
     accept_transfer(session, actor=LAB2, transfer_id=t.id,
@@ -115,10 +115,10 @@ def test_release_and_lab_need_consent(session, clock):
     item_id = new_item(session, case_id)
     before_events = _counts(session)[1]
     with pytest.raises(ConsentRequired):
-        release_item(session, actor=EXAMINER, item_id=item_id,
+        offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     with pytest.raises(ConsentRequired):
-        submit_to_lab(session, actor=EXAMINER, item_id=item_id,
+        offer_lab_submission(session, actor=EXAMINER, item_id=item_id,
                       data=TransferCreate(to_user=LAB.id, reason="test", condition="sealed"))
     session.rollback()
     denied = session.execute(select(func.count()).select_from(ledger.LedgerEntry).where(
@@ -132,7 +132,7 @@ def test_release_with_consent_completes_on_acceptance(session, clock):
     """With written release consent, the officer's acceptance completes the release."""
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     session.commit()
@@ -154,7 +154,7 @@ def test_release_refused_at_acceptance_when_consent_expired_after_offer(session,
         scope=ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.GRANTED, method=Method.WRITTEN,
         form_ref="F-R", expires_at=clock.now() + timedelta(hours=1)))
     item_id = new_item(session, case_id)
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     session.commit()
     clock.advance(timedelta(hours=2))
@@ -174,7 +174,7 @@ def test_withdrawing_the_release_consent_cancels_the_open_offer(session, clock):
 
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     session.commit()
     grant(session, case_id, ConsentScope.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
@@ -281,7 +281,7 @@ def test_released_item_stays_released_through_storage_and_can_come_back(session,
     ensure_staff(session, officer2)
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     check_in(session, actor=OFFICER, item_id=item_id, data=CheckInCreate(location="police-property-1"))
@@ -311,11 +311,11 @@ def test_purpose_and_receiver_must_agree(session, clock):
     case_id = new_case(session)
     item_id = new_item(session, case_id)
     with pytest.raises(ValidationFailed, match="law-enforcement"):
-        release_item(session, actor=EXAMINER, item_id=item_id,
+        offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=LAB.id, reason="report", condition="sealed"))
     session.rollback()
     with pytest.raises(ValidationFailed, match="lab staff"):
-        submit_to_lab(session, actor=EXAMINER, item_id=item_id,
+        offer_lab_submission(session, actor=EXAMINER, item_id=item_id,
                       data=TransferCreate(to_user=OFFICER.id, reason="test", condition="sealed"))
     session.rollback()
     with pytest.raises(Conflict, match="returned"):
@@ -335,7 +335,7 @@ def test_an_open_offer_can_be_declined_or_cancelled_and_the_item_moves_again(ses
 
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     session.commit()
     with pytest.raises(PermissionDenied):

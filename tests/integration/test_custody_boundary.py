@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from core import ledger
 from core.actors import Actor
 from core.cases import Reporting
-from core.errors import ConsentRequired, PermissionDenied
+from core.errors import Conflict, ConsentRequired, PermissionDenied
 from core.ledger import EventKind
 from evidence.custody import (
     AnalysisCreate,
@@ -22,15 +22,17 @@ from evidence.custody import (
     CustodyEvent,
     TransferAccept,
     TransferCreate,
+    TransferStatus,
     accept_transfer,
     check_in,
     check_out,
+    get_transfer,
+    offer_lab_submission,
+    offer_release,
     offer_transfer,
     record_analysis,
-    release_item,
     require_item_visible,
     scan,
-    submit_to_lab,
     visible_items,
 )
 from evidence.items import ItemStatus, get_custody
@@ -99,7 +101,9 @@ def test_a_custody_transfer_of_an_unreleased_kit_to_a_crime_lab_user_is_refused_
     assert (state.custodian, state.pending_transfer_id) == (EXAMINER.id, None) and _events(session, item_id) == events
 
 
-def test_a_custody_transfer_to_a_crime_lab_user_is_refused_at_accept_after_a_withdrawal(session, clock):
+def test_a_custody_transfer_to_a_crime_lab_user_is_cancelled_by_a_withdrawal_and_cannot_be_accepted(session, clock):
+    """The offer rests on the lab-testing consent (a move into a crime lab's hands): its withdrawal cancels it at
+    once, on the ledger with the reason, so the crime-lab user finds nothing left to accept."""
     case_id = new_case(session)
     item_id = new_item(session, case_id)
     t = offer_transfer(session, actor=EXAMINER, item_id=item_id,
@@ -108,13 +112,38 @@ def test_a_custody_transfer_to_a_crime_lab_user_is_refused_at_accept_after_a_wit
     assert _last(session)["kind"] == EventKind.TRANSFER_OFFERED
     grant(session, case_id, S.LAB_TESTING, decision=Decision.WITHDRAWN)
     session.commit()
-    with pytest.raises(ConsentRequired):
+    cancelled = [e for e in _entries(session) if e["kind"] == EventKind.TRANSFER_CANCELLED]
+    assert [(e["data"]["transfer_id"], e["data"]["reason"]) for e in cancelled] == [
+        (t.id, "consent withdrawn: lab-testing")]
+    with pytest.raises(Conflict, match="no longer open"):
         accept_transfer(session, actor=CRIME_LAB, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     session.rollback()
-    last = _last(session)
-    assert last["kind"] == EventKind.CHECKPOINT_DENIED and last["actor"]["id"] == CRIME_LAB.id
     state = get_custody(session, item_id)
-    assert state.custodian == EXAMINER.id and not state.lab_submitted
+    assert (state.custodian, state.pending_transfer_id, state.lab_submitted) == (EXAMINER.id, None, False)
+    assert str(get_transfer(session, t.id).status) == TransferStatus.CANCELLED.value
+
+
+@pytest.mark.parametrize("receiver", [CRIME_LAB, OFFICER], ids=["crime-lab", "police"])
+def test_a_custody_purpose_offer_outside_the_centre_is_cancelled_when_the_release_consent_is_withdrawn(
+        session, clock, receiver):
+    """Any purpose: a CUSTODY offer into another agency's hands rests on the release consent as a release or lab
+    submission does; an offer inside the centre rests on no consent and stays open."""
+    case_id = new_case(session)
+    outside, inside = new_item(session, case_id), new_item(session, case_id)
+    t = offer_transfer(session, actor=EXAMINER, item_id=outside,
+                       data=TransferCreate(to_user=receiver.id, reason="handoff", condition="sealed"))
+    kept = offer_transfer(session, actor=EXAMINER, item_id=inside,
+                          data=TransferCreate(to_user=LAB.id, reason="to the store", condition="sealed"))
+    session.commit()
+    grant(session, case_id, S.RELEASE_LAW_ENFORCEMENT, decision=Decision.WITHDRAWN)
+    session.commit()
+    cancelled = [e for e in _entries(session) if e["kind"] == EventKind.TRANSFER_CANCELLED]
+    assert [(e["item"], e["data"]["transfer_id"], e["data"]["purpose"], e["data"]["reason"]) for e in cancelled] == [
+        (outside, t.id, "custody", "consent withdrawn: release-to-law-enforcement")]
+    assert get_custody(session, outside).pending_transfer_id is None
+    assert str(get_transfer(session, t.id).status) == TransferStatus.CANCELLED.value
+    assert get_custody(session, inside).pending_transfer_id == kept.id
+    assert str(get_transfer(session, kept.id).status) == TransferStatus.OFFERED.value
 
 
 def test_a_consented_custody_transfer_to_a_crime_lab_is_a_lab_submission_then_crime_lab_scans_work(session, clock):
@@ -145,7 +174,7 @@ def test_a_crime_lab_check_out_needs_the_consent_still_to_hold(session, clock):
     from its own shelf (the denial is on the ledger)."""
     case_id = new_case(session)
     item_id = new_item(session, case_id)
-    t = submit_to_lab(session, actor=EXAMINER, item_id=item_id,
+    t = offer_lab_submission(session, actor=EXAMINER, item_id=item_id,
                       data=TransferCreate(to_user=CRIME_LAB.id, reason="testing", condition="sealed"))
     accept_transfer(session, actor=CRIME_LAB, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     check_in(session, actor=CRIME_LAB, item_id=item_id, data=CheckInCreate(location="CRIME-LAB-SHELF"))
@@ -260,9 +289,9 @@ def test_a_restricted_kit_never_leaves_by_any_verb(session, clock):
     check_out(session, actor=LAB, item_id=item_id, data=CheckOutCreate(reason="hand over"))
     session.commit()
     offers = [
-        lambda: release_item(session, actor=LAB, item_id=item_id,
+        lambda: offer_release(session, actor=LAB, item_id=item_id,
                              data=TransferCreate(to_user=OFFICER.id, reason="x", condition="sealed")),
-        lambda: submit_to_lab(session, actor=LAB, item_id=item_id,
+        lambda: offer_lab_submission(session, actor=LAB, item_id=item_id,
                               data=TransferCreate(to_user=CRIME_LAB.id, reason="x", condition="sealed")),
         lambda: offer_transfer(session, actor=LAB, item_id=item_id,
                                data=TransferCreate(to_user=OFFICER.id, reason="x", condition="sealed")),
@@ -299,7 +328,7 @@ def test_crime_lab_staff_see_only_items_offered_to_them_and_centre_store_staff_s
     assert visible_items(session, actor=CRIME_LAB, case_id=case_id) == []
     with pytest.raises(PermissionDenied):
         require_item_visible(session, actor=CRIME_LAB, item_id=offered)
-    submit_to_lab(session, actor=EXAMINER, item_id=offered,
+    offer_lab_submission(session, actor=EXAMINER, item_id=offered,
                   data=TransferCreate(to_user=CRIME_LAB.id, reason="testing", condition="sealed"))
     session.commit()
     assert [i.id for i in visible_items(session, actor=CRIME_LAB, case_id=case_id)] == [offered]

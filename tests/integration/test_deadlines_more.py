@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from core.actors import system_actor
 from core.cases import AgeBand, CaseCreate, Reporting
-from evidence.custody import TransferCreate, release_item
+from evidence.custody import TransferCreate, offer_release
 from evidence.items import EvidenceItemCreate, ItemKind, collect_item
 from policies import cases, consent, deadlines
 from policies.consent import ConsentDecisionCreate, ConsentOverrideCreate, Decision, Method, OverrideBasis
@@ -110,7 +110,7 @@ def _mi_case(session, clock, reporting=Reporting.UNRESTRICTED, jurisdiction="us-
 
 
 def _offer(session, item_id):
-    release_item(session, actor=EXAMINER, item_id=item_id,
+    offer_release(session, actor=EXAMINER, item_id=item_id,
                  data=TransferCreate(to_user=OFFICER.id, reason="release", condition="sealed"))
 
 

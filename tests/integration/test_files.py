@@ -171,11 +171,11 @@ def test_photograph_views_pass_the_checkpoint_and_stop_after_withdrawal(session,
                     max_bytes=LIMIT, filename="img2.png")
     session.rollback()
     assert _versions(object_store) == before
-    from evidence.custody import TransferCreate, release_item
+    from evidence.custody import TransferCreate, offer_release
     from tests.evidence_support import OFFICER
 
     with pytest.raises(PermissionDenied, match="withdrawn"):
-        release_item(session, actor=EXAMINER, item_id=item_id,
+        offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     session.rollback()
 

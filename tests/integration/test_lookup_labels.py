@@ -9,7 +9,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from core.errors import AuthenticationFailed, ConsentRequired, ValidationFailed
-from evidence.custody import TransferAccept, TransferCreate, accept_transfer, release_item
+from evidence.custody import TransferAccept, TransferCreate, accept_transfer, offer_release
 from evidence.labels import label_pdf, label_png
 from evidence.lookup import KitLookup, KitStage, enrol_lookup, lookup_status
 from policies.handoffs import ConsentScope
@@ -27,7 +27,7 @@ def test_lookup_enrol_and_status(session, clock):
     status = lookup_status(session, code=enrolment.code, password=enrolment.password)
     assert status.stage is KitStage.AT_FACILITY
     assert set(status.model_dump()) == {"stage", "updated_at"}
-    t = release_item(session, actor=EXAMINER, item_id=item_id,
+    t = offer_release(session, actor=EXAMINER, item_id=item_id,
                      data=TransferCreate(to_user=OFFICER.id, reason="report", condition="sealed"))
     accept_transfer(session, actor=OFFICER, transfer_id=t.id, data=TransferAccept(condition="sealed"))
     session.commit()

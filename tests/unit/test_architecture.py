@@ -83,3 +83,7 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
     assert _cycles(G()) == [["core.a", "core.b"]]  # type: ignore[arg-type]
 
+
+def test_no_import_cycles_between_our_modules() -> None:
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    assert _cycles(graph) == [], "import cycles (imports inside functions included)"
