@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U — safe to read aloud and scan
 _BODY = 16  # 16 * 5 bits = 80 bits of randomness
@@ -32,6 +35,11 @@ def is_valid_id(value: str, kind: str | None = None) -> bool:
 # definition: pydantic fields use REFERENCE_CODE as their pattern, code checks use is_reference_code.
 REFERENCE_CODE = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
 REFERENCE_CODE_MAX = 64
+# A request field holding a reference code (seal numbers, authority and report references). Use this type, not
+# sqlmodel's Field(regex=...): sqlmodel 0.0.50 silently ignores `regex` (free text such as a name went through).
+ReferenceCodeStr = Annotated[str, StringConstraints(pattern=REFERENCE_CODE)]
+# One line of printable text (no control characters): names of agencies and the like.
+PrintableLine = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]+$")]
 _REFERENCE_RE = re.compile(REFERENCE_CODE)
 
 

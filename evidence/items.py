@@ -11,7 +11,6 @@ or shown, and it never leaves the centre); it is not the case's restricted repor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from pydantic import field_validator
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, select
@@ -28,7 +27,7 @@ from core.ledger import EventKind
 from evidence.custody.models import CustodyEventKind, add_event
 from evidence.custody.rules import ItemStatus as ItemStatus  # defined with the custody rules; re-exported
 from policies import checkpoint
-from policies.handoffs import ConsentScope, Handoff
+from policies.handoffs import ConsentScope, Handoff, ItemKind
 from policies.jurisdictions import get_pack
 from policies.retention import RetentionRule, effective_retention, minimum_retention, period_text
 from policies.windows import ITEM_WINDOW, check_window, clean_justification
@@ -36,18 +35,7 @@ from policies.windows import ITEM_WINDOW, check_window, clean_justification
 COLLECTION_LOCATION = "examination-room"
 
 
-class ItemKind(StrEnum):
-    """What was collected."""
-
-    KIT = "kit"
-    SWAB = "swab"
-    CLOTHING = "clothing"
-    TOXICOLOGY_BLOOD = "toxicology-blood"
-    TOXICOLOGY_URINE = "toxicology-urine"
-    PHOTOGRAPH = "photograph"
-    DOCUMENT = "document"
-    DIGITAL_FILE = "digital-file"
-    OTHER = "other"
+# ItemKind (what was collected) is a closed set shared with policies: defined in policies.handoffs.
 
 
 # Which consent checkpoint guards collecting each kind (kits, documents, files: the exam consent covers them).
@@ -60,10 +48,7 @@ COLLECTION_HANDOFF: dict[ItemKind, Handoff] = {
 }
 
 
-# Kinds the pathway offers to law enforcement once the release is consented (photographs, documents and files
-# are shared, not handed over). The one definition (flows.pathway reads it).
-RELEASABLE_KINDS = frozenset({ItemKind.KIT, ItemKind.SWAB, ItemKind.CLOTHING, ItemKind.TOXICOLOGY_BLOOD,
-                              ItemKind.TOXICOLOGY_URINE, ItemKind.OTHER})
+# RELEASABLE_KINDS (kinds handed to law enforcement as items) is defined once, in policies.handoffs.
 
 
 class EvidenceItemBase(SQLModel):

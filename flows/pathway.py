@@ -29,11 +29,14 @@ from core.db import get_engine, transaction
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
 from evidence.bootstrap import wire
-from evidence.items import RELEASABLE_KINDS  # the one definition of the kinds a release offers
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.consent import Status, consent_state
-from policies.handoffs import ConsentScope, Handoff
+from policies.handoffs import (
+    RELEASABLE_KINDS,  # the one definition of the kinds a release offers
+    ConsentScope,
+    Handoff,
+)
 
 ACTOR = system_actor("pathway")
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from sqlmodel import Field, Session, SQLModel
 from core.actors import Actor
 from core.clock import utcnow
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.ids import is_valid_id, new_id
+from core.ids import PrintableLine, is_valid_id, new_id
 from core.ledger import EventKind, append
 from policies.permissions import Role
 
@@ -77,7 +77,7 @@ def needs_named_agency(role: str) -> bool:
 class AgencyBase(SQLModel):
     """Fields of an agency a coordinator sets."""
 
-    name: str = Field(min_length=1, max_length=120, regex=r"^[^\x00-\x1f\x7f]+$")
+    name: PrintableLine = Field(min_length=1, max_length=120)
     kind: AgencyKind = Field(sa_type=String(16))
 
     @field_validator("name")

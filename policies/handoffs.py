@@ -1,4 +1,4 @@
-"""The closed sets of consent scopes and handoffs (names shared by consent, checkpoint, evidence, flows)."""
+"""The closed sets of consent scopes, handoffs and item kinds (names shared by consent, checkpoint, evidence, flows)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,23 @@ class Handoff(StrEnum):
     LAB_TESTING = "lab-testing"
     DISCLOSE_IDENTITY_POLICE = "disclose-identity-to-police"
     STATUS_LOOKUP_ENROL = "status-lookup-enrol"
+
+
+class ItemKind(StrEnum):
+    """What was collected."""
+
+    KIT = "kit"
+    SWAB = "swab"
+    CLOTHING = "clothing"
+    TOXICOLOGY_BLOOD = "toxicology-blood"
+    TOXICOLOGY_URINE = "toxicology-urine"
+    PHOTOGRAPH = "photograph"
+    DOCUMENT = "document"
+    DIGITAL_FILE = "digital-file"
+    OTHER = "other"
+
+
+# Kinds handed to law enforcement as items once the release is consented (photographs, documents and files are
+# shared, not handed over). The one definition: evidence (the pathway's offers) and the clocks read it.
+RELEASABLE_KINDS = frozenset({ItemKind.KIT, ItemKind.SWAB, ItemKind.CLOTHING, ItemKind.TOXICOLOGY_BLOOD,
+                              ItemKind.TOXICOLOGY_URINE, ItemKind.OTHER})

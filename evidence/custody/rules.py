@@ -121,6 +121,8 @@ def reported_seal(state: CustodyState, seal_number: str | None) -> str | None:
 # --- seal -----------------------------------------------------------------------------------------------
 
 def seal(state: CustodyState, *, actor_id: str, seal_number: str) -> CustodyState:
+    # A new seal on a quarantined item would cover the very package the incident is about.
+    check_not_quarantined(state, "re-sealed")
     check_custodian(state, actor_id, "sealed")
     if state.seal_number == seal_number:
         raise Conflict(f"item is already sealed with {seal_number}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import field_validator
 from sqlmodel import Field, SQLModel
 
-from core.ids import REFERENCE_CODE
+from core.ids import ReferenceCodeStr
 from evidence.custody.models import CustodyEventKind, TransferPurpose, TransferStatus
 
 # --- responses ----------------------------------------------------------------------------------------
@@ -51,9 +51,9 @@ class TransferPublic(SQLModel):
 
 
 # --- request bodies ---------------------------------------------------------------------------------
-# NOTE: sqlmodel (0.0.50) ignores `regex=`: the REFERENCE_CODE pattern on seal_number, report_ref and
-# authority_ref is NOT enforced today (as before this refactor; no behaviour change this round). Enforcing it
-# is `pattern=REFERENCE_CODE` (then a free-text reference is a 422) — a decision for the owners (issue #11 report).
+# Reference codes (seal_number, report_ref, authority_ref) are core.ids.ReferenceCodeStr: enforced. They were
+# declared with sqlmodel's Field(regex=...), which sqlmodel 0.0.50 ignores, so free text (a name) went into the
+# ledger; now it is a 422.
 
 class _Text(SQLModel):
     @field_validator("reason", "condition", check_fields=False)
@@ -67,7 +67,7 @@ class _Text(SQLModel):
 class SealCreate(SQLModel):
     """Request body for sealing an item."""
 
-    seal_number: str = Field(min_length=1, max_length=64, regex=REFERENCE_CODE)
+    seal_number: ReferenceCodeStr = Field(min_length=1, max_length=64)
 
 
 class TransferCreate(_Text):
@@ -116,11 +116,11 @@ class AnalysisCreate(_Text):
     """Request body for recording that the lab analysed an item (results live in the lab's system)."""
 
     reason: str = Field(default="analysis", max_length=200)
-    report_ref: str | None = Field(default=None, max_length=64, regex=REFERENCE_CODE)
+    report_ref: ReferenceCodeStr | None = Field(default=None, max_length=64)
 
 
 class DestroyCreate(_Text):
     """Request body for destroying an item."""
 
     reason: str = Field(max_length=200)
-    authority_ref: str = Field(min_length=1, max_length=64, regex=REFERENCE_CODE)
+    authority_ref: ReferenceCodeStr = Field(min_length=1, max_length=64)

@@ -8,14 +8,16 @@ never from claims in a token; an unknown or deactivated account is refused.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
+from pydantic import StringConstraints
 from sqlalchemy import Column, DateTime, ForeignKey, String, select
 from sqlmodel import Field, Session, SQLModel
 
 from core.actors import Actor
 from core.clock import utcnow
 from core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
-from core.ids import is_valid_id, new_id
+from core.ids import PrintableLine, is_valid_id, new_id
 from core.ledger import EventKind, append
 from policies.agencies import Agency, AgencyKind, centre_agency, check_role_fits, needs_named_agency, resolve_agency
 from policies.permissions import Role
@@ -24,7 +26,7 @@ from policies.permissions import Role
 class UserBase(SQLModel):
     """Fields of a staff account a coordinator may set."""
 
-    username: str = Field(min_length=1, max_length=64, regex=r"^[A-Za-z0-9_.@-]+$")
+    username: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]+$")] = Field(min_length=1, max_length=64)
     role: Role = Field(sa_type=String(24))
 
 
@@ -34,7 +36,7 @@ class UserCreate(UserBase):
     password: str | None = Field(default=None, min_length=12, max_length=256)
     subject: str | None = Field(default=None, min_length=1, max_length=255)
     # The user's agency, by name or id. Centre roles default to the centre; law enforcement must name theirs.
-    agency: str | None = Field(default=None, min_length=1, max_length=120, regex=r"^[^\x00-\x1f\x7f]+$")
+    agency: PrintableLine | None = Field(default=None, min_length=1, max_length=120)
 
 
 class UserUpdate(SQLModel):
@@ -42,7 +44,7 @@ class UserUpdate(SQLModel):
 
     role: Role | None = None
     active: bool | None = None
-    agency: str | None = Field(default=None, min_length=1, max_length=120, regex=r"^[^\x00-\x1f\x7f]+$")
+    agency: PrintableLine | None = Field(default=None, min_length=1, max_length=120)
 
 
 class User(UserBase, table=True):

@@ -8,7 +8,6 @@ services only load rows and call it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Protocol, TypeVar
 
 from core.cases import AgeBand, Case
 from core.clock import as_utc
+from core.ids import is_reference_code
 from policies.consent.models import Decision, Method, OverrideBasis, Status
 from policies.handoffs import ConsentScope
 from policies.jurisdictions import RulePack, get_pack
@@ -31,13 +31,12 @@ OVERRIDABLE: dict[OverrideBasis, frozenset[ConsentScope]] = {
 # Scopes whose grant must carry an expiry (VAWA/FVPSA: information-sharing releases are time-limited).
 EXPIRY_REQUIRED = frozenset({ConsentScope.SHARE_ADVOCATE})
 
-# References to paper forms / court orders: short codes only, so no name can slip in.
-_REF_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 
 
 def check_ref(value: str | None, what: str) -> str | None:
     """`value` when it is a short reference code (or None), else ValueError naming `what`."""
-    if value is not None and not _REF_RE.match(value):
+    # References to paper forms / court orders: short codes only (core.ids.REFERENCE_CODE), so no name slips in.
+    if value is not None and not is_reference_code(value):
         raise ValueError(f"{what} must be a short reference code (letters, digits, . _ : / -), not free text")
     return value
 

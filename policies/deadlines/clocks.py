@@ -14,7 +14,7 @@ from policies import checkpoint
 from policies.consent import mandatory_report_applies
 from policies.deadlines.names import CARE_FOR_CLOCK, CLINICAL, MEDICAL_CLOCKS, ClockName, ClockState, ClockStatus
 from policies.deadlines.progress import CaseProgress, ItemProgress, read_progress
-from policies.handoffs import Handoff
+from policies.handoffs import RELEASABLE_KINDS, Handoff
 from policies.jurisdictions import RulePack, get_pack
 from policies.permissions import Role
 from policies.windows import lateness
@@ -25,7 +25,6 @@ from policies.windows import lateness
 # deadline too early costs an early reminder; one too late could let a statutory report for a child lapse.
 MANDATORY_REPORT_FALLBACK_HOURS = 24
 
-_NOT_RELEASED_KINDS = frozenset({"photograph", "document", "digital-file"})  # as flows.pathway.RELEASABLE_KINDS
 _TOX_SAMPLE_OF = {ClockName.TOXICOLOGY_BLOOD: "toxicology-blood", ClockName.TOXICOLOGY_URINE: "toxicology-urine"}
 
 
@@ -79,7 +78,7 @@ def _notify_clock(pack: RulePack, cp: CaseProgress, item_id: str, p: ItemProgres
     hours = pack.consent.facility_notifies_police_hours
     if hours is None or cp.release_grant is None or cp.reported_at is None or p.first_at is None:
         return None
-    if p.kind in _NOT_RELEASED_KINDS:  # photographs and files are not handed to the police as evidence items
+    if p.kind not in RELEASABLE_KINDS:  # photographs and files are not handed to the police as evidence items
         return None
     grant_at = cp.release_grant[0]
     start = max(grant_at, p.first_at, cp.reported_at)

@@ -191,6 +191,8 @@ def test_reported_seal_incident_quarantines_but_check_in_stays_allowed(harness):
         alert = s.execute(select(Alert).where(Alert.dedupe_key == f"integrity-incident:{n}")).scalar_one()
         assert alert.item_id == item_id and alert.clock == "integrity-incident"
 
+    # A new seal would cover the package the incident is about: refused while quarantined.
+    _quarantined(c.post(f"/items/{item_id}/seal", json={"seal_number": "S-NEW"}, headers=lab.headers), n)
     r = c.post(f"/items/{item_id}/scan", json={"location": "store-1"}, headers=lab.headers)
     assert r.status_code == 200 and r.json()["event"]["kind"] == "checked-in"  # putting it in the vault: allowed
     assert r.json()["item"]["quarantined"] is True

@@ -40,6 +40,7 @@ CASES = [
     ("seal", "checked-in", A, Conflict, "check it out before"),
     ("seal", "destroyed", A, Conflict, "was destroyed"),
     ("seal", "pending", A, Conflict, "awaiting acceptance"),
+    ("seal", "quarantined", A, Conflict, "quarantined"),
     ("offer", "held", A, None, None),
     ("offer", "held", B, PermissionDenied, "only the item's custodian"),
     ("offer", "checked-in", A, Conflict, "check it out before it can be transferred"),
