@@ -7,13 +7,13 @@ from prefect import flow, get_run_logger
 from core.actors import system_actor
 from core.db import get_engine, transaction
 from evidence.bootstrap import wire
+from policies.deadlines import scan_deadlines
 
 
 @flow(name="deadline-watch", persist_result=False)
 def deadline_watch() -> int:
     """Scan every case's clocks once and return how many alerts were raised."""
     wire()
-    from policies.deadlines import scan_deadlines
 
     with transaction(get_engine()) as session:
         alerts = scan_deadlines(session, actor=system_actor("deadline-watch"))

@@ -8,14 +8,14 @@ from core.actors import system_actor
 from core.db import get_engine, transaction
 from core.settings import get_settings
 from evidence.bootstrap import wire
+from evidence.fixity import run_fixity
+from evidence.storage import get_object_store
 
 
 @flow(name="fixity", persist_result=False)
 def fixity_check() -> dict[str, int]:
     """Run one fixity pass over the object store; incidents are recorded by the evidence service."""
     wire()
-    from evidence.fixity import run_fixity
-    from evidence.storage import get_object_store
 
     store = get_object_store(get_settings())
     with transaction(get_engine()) as session:

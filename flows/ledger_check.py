@@ -9,12 +9,12 @@ from prefect.exceptions import MissingContextError
 
 from core.actors import system_actor
 from core.db import get_engine, transaction
+from evidence.verification import VerificationTrigger, verify_and_record
 
 
 @flow(name="ledger-check", persist_result=False)
 def ledger_check() -> dict[str, int | bool | None]:
     """One whole-ledger verification (evidence.verification.verify_and_record, trigger "scheduled")."""
-    from evidence.verification import VerificationTrigger, verify_and_record
 
     with transaction(get_engine()) as session:
         outcome = verify_and_record(session, actor=system_actor("ledger-check"),

@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from core import outbox
 from core.settings import get_settings
 from evidence.bootstrap import wire
+from flows.reconcile import reconcile_now
 
 
 def drain_now() -> tuple[int, int]:
@@ -24,7 +25,6 @@ def outbox_drain() -> int:
     delivered, left = drain_now()
     get_run_logger().info("outbox: %d delivered, %d left", delivered, left)
     # Also the pathway reconciler's schedule where no flows.serve loop runs (a Prefect worker deployment).
-    from flows.reconcile import reconcile_now
 
     taken = reconcile_now()
     if taken:

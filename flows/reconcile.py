@@ -23,6 +23,7 @@ from core.cases import Case
 from core.clock import SystemClock, as_utc
 from core.db import transaction
 from core.reconcile import Action, CaseFacts, RunInfo, Thresholds, decide
+from core.settings import get_settings
 from flows.steps import PathwayStep
 
 log = logging.getLogger("flows.reconcile")
@@ -110,7 +111,6 @@ def reconcile(session_factory: Callable[[], Session], waker: outbox.PrefectWaker
 
 def reconcile_now() -> dict[str, Action]:
     """Reconcile the configured database against the configured Prefect."""
-    from core.settings import get_settings
 
     settings = get_settings()
     return reconcile(outbox.session_factory_for(settings), outbox.waker_for(settings),

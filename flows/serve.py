@@ -23,6 +23,18 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core import outbox
+from core.clock import as_utc, utcnow
+from core.settings import get_settings
+from evidence.bootstrap import wire
+from flows.deadline_watch import deadline_watch
+from flows.fixity import fixity_check
+from flows.ledger_check import ledger_check
+from flows.outbox import drain_now, outbox_drain
+from flows.pathway import survivor_pathway
+from flows.prefect_runner import install_quiet_polls, install_warm_start
+from flows.reconcile import reconcile_now
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
@@ -42,11 +54,6 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
     jobs. main() hands the flow objects themselves to the runner (Runner.add_flow, as flow.serve() does), so
     Prefect starts each run from the object in a subprocess (run_flow_in_subprocess) instead of launching
     `python -m prefect.engine`, which re-reads the deployment and re-imports the code from its file path."""
-    from flows.deadline_watch import deadline_watch
-    from flows.fixity import fixity_check
-    from flows.ledger_check import ledger_check
-    from flows.outbox import outbox_drain
-    from flows.pathway import survivor_pathway
 
     return [
         (survivor_pathway, "survivor-pathway", None),
@@ -59,7 +66,6 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
 
 def drain_once() -> None:
     """Deliver undelivered outbox rows (best effort: failures stay in the outbox and are retried)."""
-    from flows.outbox import drain_now
 
     try:
         delivered, left = drain_now()
@@ -75,7 +81,6 @@ def backstop_due(created: Iterable[datetime], now: datetime, min_age_s: float) -
     so deliver). The loop leaves younger rows to the API's after-commit drain: two drainers resuming the same run
     at once make one of them fail on the Prefect server's SQLite ("database is locked" -> HTTP 503) and back off
     2 s, which delays every wake queued behind it."""
-    from core.clock import as_utc
 
     for when in created:
         age = (now - as_utc(when)).total_seconds()
@@ -86,8 +91,6 @@ def backstop_due(created: Iterable[datetime], now: datetime, min_age_s: float) -
 
 def backstop_needed(settings: Settings) -> bool:
     """Whether the loop should drain now: some undelivered row is older than COC_OUTBOX_LOOP_MIN_AGE_S."""
-    from core import outbox
-    from core.clock import utcnow
 
     try:
         with outbox.session_factory_for(settings)() as session:
@@ -101,7 +104,6 @@ def backstop_needed(settings: Settings) -> bool:
 def drain_loop(stop: threading.Event) -> None:
     """Every COC_OUTBOX_LOOP_S seconds, drain the outbox in this process if a row has waited too long (a flow
     run per drain would cost a process; fresh rows are the API's after-commit drain's, see backstop_due)."""
-    from core.settings import get_settings
 
     settings = get_settings()
     while not stop.wait(settings.outbox_loop_s):
@@ -112,8 +114,6 @@ def drain_loop(stop: threading.Event) -> None:
 def reconcile_loop(stop: threading.Event) -> None:
     """Reconcile pathway runs at once (start-up: runs that died with the last stack are replaced) and then every
     COC_RECONCILE_EVERY_S seconds (flows/reconcile.py); failures are logged and retried on the next pass."""
-    from core.settings import get_settings
-    from flows.reconcile import reconcile_now
 
     every = get_settings().reconcile_every_s
     while True:
@@ -135,7 +135,6 @@ def prepare_process() -> None:
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "1")  # an int setting; query_seconds below is finer
     logging.basicConfig(level=logging.INFO)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll would drown the run logs
-    from evidence.bootstrap import wire
 
     wire()
 
@@ -148,8 +147,6 @@ def main() -> None:
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
 
-    from core.settings import get_settings
-    from flows.prefect_runner import install_quiet_polls, install_warm_start
 
     settings = get_settings()
     log.info("flow runs start with %s; runner polls every %.1f s (%s)", install_warm_start(settings.runner_start),

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from core.clock import utcnow
 from core.errors import IntegrityViolation, ValidationFailed
-from core.ledger import merkle
+from core.ledger import merkle, signing
 from core.ledger.nodes import DbNodes, head
 
 # -- tree heads and proofs -------------------------------------------------------------------------
@@ -62,7 +62,6 @@ def consistency_proof(session: Session, first: int, second: int | None = None) -
 def signed_tree_head(session: Session, *, tree_size: int | None = None, now: datetime | None = None,
                      data_dir: Path | None = None) -> dict[str, Any]:
     """Sign the current (or given-size) tree head with the ledger key (core.ledger.signing; key under data_dir)."""
-    from core.ledger import signing
 
     size, root_hash = tree_root(session, tree_size)
     return signing.sign_tree_head(size, root_hash, now or utcnow(), data_dir)
