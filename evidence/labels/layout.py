@@ -44,6 +44,10 @@ class PrinterSize:
         """Millimetres to printer dots (rounded)."""
         return round(mm * self.dpi / 25.4)
 
+    def mm(self, dots: int) -> float:
+        """Printer dots to millimetres."""
+        return dots * 25.4 / self.dpi
+
 
 SIZES: dict[LabelSize, PrinterSize] = {
     LabelSize.QL_62MM: PrinterSize(62.0, 29.0, 300, 1.5),
@@ -131,9 +135,9 @@ def _runs(bits, x0: int, y: int, module: int, h: int) -> list[Box]:
     return out
 
 
-def layout(item_id: str, *, kind: str | None, collected: str | None, size: LabelSize) -> LabelLayout:
+def layout(item_id: str, *, kind: str | None, collected: str | None, size: LabelSize | PrinterSize) -> LabelLayout:
     """Place the codes and text of one label; refuse (LabelDoesNotFit) when the size cannot hold them."""
-    p = SIZES[LabelSize(size)]
+    p = size if isinstance(size, PrinterSize) else SIZES[LabelSize(size)]
     width, height, margin = p.dots(p.width_mm), p.dots(p.height_mm), p.dots(p.margin_mm)
     page = Box(0, 0, width, height)
     printable = Box(margin, margin, width - 2 * margin, height - 2 * margin)
@@ -141,7 +145,7 @@ def layout(item_id: str, *, kind: str | None, collected: str | None, size: Label
     # Code 128 across the top: the widest whole-dot module for which bars + 2 quiet zones fit the label width.
     bars = code128_modules(item_id)
     bar_module = width // (len(bars) + 2 * BAR_QUIET)
-    if bar_module < p.dots(MIN_BAR_MODULE_MM) or bar_module < 1:
+    if p.mm(bar_module) < MIN_BAR_MODULE_MM:
         raise LabelDoesNotFit(f"a {size} label cannot hold a Code 128 of {len(bars)} modules with its quiet zones")
     bar_w = len(bars) * bar_module
     bar_x = (width - bar_w) // 2
@@ -158,7 +162,7 @@ def layout(item_id: str, *, kind: str | None, collected: str | None, size: Label
     top = barcode_box.y + barcode_box.h + margin
     side = min(height - margin - top, width // 2)
     qr_module = side // n
-    if qr_module < max(1, p.dots(MIN_QR_MODULE_MM)):
+    if p.mm(qr_module) < MIN_QR_MODULE_MM:
         raise LabelDoesNotFit(f"a {size} label leaves no room for a scannable QR code")
     qr_box = Box(margin, top, n * qr_module, n * qr_module)
     for r, row in enumerate(matrix):
