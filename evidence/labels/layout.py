@@ -8,8 +8,9 @@ dots plus text lines. The codes are computed here ONCE:
 - a Code 128 of the item id whose module width is chosen from the label width so that bars plus a quiet zone
   of at least 10 modules each side fit; a size that cannot hold it is refused (LabelDoesNotFit).
 
-Layout (every size): the Code 128 across the top, the QR code bottom-left, the text (item id in monospace, kind,
-collection date) bottom-right. Boxes include each code's quiet zone and never overlap (checked in `layout`).
+Layout: the Code 128 across the top; under it the QR code on the left and the text (item id in monospace, kind,
+collection date) on its right — or, on tall labels (62 × 100 mm), the QR code centred and the text below it.
+Boxes include each code's quiet zone and never overlap (checked in `layout`).
 """
 
 from __future__ import annotations
@@ -156,22 +157,28 @@ def layout(item_id: str, *, kind: str | None, collected: str | None, size: Label
         raise LabelDoesNotFit(f"the Code 128 with its quiet zones is wider than a {size} label")
     rects = _runs([b == "1" for b in bars], bar_x, margin, bar_module, bar_h)
 
-    # QR code bottom-left, as large as the space under the barcode allows (at most half the label width).
+    # QR code under the barcode: bottom-left with the text beside it, or (tall labels) centred with text below.
     matrix = qr_modules(item_id)
     n = len(matrix) + 2 * QR_QUIET
     top = barcode_box.y + barcode_box.h + margin
-    side = min(height - margin - top, width // 2)
+    tall = height - margin - top >= width
+    side = (width - 2 * margin) * 3 // 5 if tall else min(height - margin - top, width // 2)
     qr_module = side // n
     if p.mm(qr_module) < MIN_QR_MODULE_MM:
         raise LabelDoesNotFit(f"a {size} label leaves no room for a scannable QR code")
-    qr_box = Box(margin, top, n * qr_module, n * qr_module)
+    qr_side = n * qr_module
+    qr_box = Box((width - qr_side) // 2 if tall else margin, top, qr_side, qr_side)
     for r, row in enumerate(matrix):
         rects += _runs(row, qr_box.x + QR_QUIET * qr_module, qr_box.y + (QR_QUIET + r) * qr_module, qr_module,
                        qr_module)
 
-    # Text to the right of the QR code: the id in monospace, sized to fit; kind and date below.
-    text_box = Box(qr_box.x + qr_box.w + margin, top, width - margin - (qr_box.x + qr_box.w + margin),
-                   height - margin - top)
+    # Text: the id in monospace, sized to fit; kind and date below.
+    if tall:
+        text_top = qr_box.y + qr_box.h + margin
+        text_box = Box(margin, text_top, width - 2 * margin, height - margin - text_top)
+    else:
+        text_x = qr_box.x + qr_box.w + margin
+        text_box = Box(text_x, top, width - margin - text_x, height - margin - top)
     lines = [(item_id, True), *((t, False) for t in (kind, collected) if t)]
     font = min(text_box.h // (len(lines) + 1), int(text_box.w / (0.62 * len(item_id))), p.dots(4))
     if font < p.dots(1.5):
