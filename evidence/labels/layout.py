@@ -187,7 +187,9 @@ def layout(item_id: str, *, kind: str | None, collected: str | None, size: Label
                  for i, (t, mono) in enumerate(lines))
 
     for a, b in ((barcode_box, qr_box), (barcode_box, text_box), (qr_box, text_box)):
-        assert not a.overlaps(b), "label boxes overlap"
-    assert qr_box.inside(printable) and text_box.inside(printable)
+        if a.overlaps(b):
+            raise LabelDoesNotFit(f"on a {size} label the codes and text would overlap")
+    if not (qr_box.inside(printable) and text_box.inside(printable)):
+        raise LabelDoesNotFit(f"the QR code or the text would fall off a {size} label")
     return LabelLayout(width, height, p.dpi, tuple(rects), text, barcode_box, qr_box, text_box, bar_module,
                        qr_module)
