@@ -407,11 +407,12 @@ class CocClient:
         finally:
             response.close()
 
-    def label(self, item_id: str, fmt: str = "png") -> bytes:
-        """GET /items/{item_id}/label.png|label.pdf: the printable barcode label."""
+    def label(self, item_id: str, fmt: str = "png", size: str = "62mm") -> bytes:
+        """GET /items/{item_id}/label.png|label.pdf?size=62mm|62x100mm|2x1in: the printable label."""
         if fmt not in ("png", "pdf"):
             raise ValueError("label format is png or pdf")
-        return self._send("GET", f"/items/{_seg(item_id)}/label.{fmt}", headers={"Accept": "*/*"}).content
+        return self._send("GET", f"/items/{_seg(item_id)}/label.{fmt}", params={"size": size},
+                          headers={"Accept": "*/*"}).content
 
     # -- custody --------------------------------------------------------------------------------
     def seal(self, item_id: str, **fields: Any) -> dict[str, Any]:

@@ -169,15 +169,18 @@ def evidence_label(
     item_id: str = typer.Argument(..., help="Item id."),
     out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the label."),
     fmt: str = typer.Option("png", "--format", help="png | pdf."),
+    size: str = typer.Option("62mm", "--size",
+                             help="62mm (Brother QL 62x29 mm) | 62x100mm (Brother QL) | 2x1in (Zebra/DYMO); 300 dpi."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Fetch the printable barcode label of an item."""
+    """Fetch the printable label of an item (QR code + Code 128 of the item id; PNG at 300 dpi prints 1:1)."""
     if fmt not in ("png", "pdf"):
         raise typer.BadParameter("png or pdf", param_hint="--format")
     with client() as api:
-        data = api.label(item_id, fmt)
+        data = api.label(item_id, fmt, size=size)
     out.write_bytes(data)
-    emit({"item_id": item_id, "path": str(out), "format": fmt, "bytes": len(data)}, as_json, title="Label")
+    emit({"item_id": item_id, "path": str(out), "format": fmt, "size": size, "bytes": len(data)}, as_json,
+         title="Label")
 
 
 # -- integrity incidents (quarantine) ------------------------------------------------------------

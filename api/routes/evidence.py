@@ -12,7 +12,7 @@ import asyncio
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlmodel import Session
@@ -227,18 +227,24 @@ def legal_hold(item_id: str, body: LegalHoldRequest, request: Request, session: 
 
 @router.get("/items/{item_id}/label.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}})
-def label_png(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT)) -> Response:
-    """A PNG label with the item id as Code 128 and QR code."""
-    items.get_item(session, item_id)
-    return Response(labels.label_png(item_id), media_type="image/png")
+def label_png(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT),
+              size: labels.LabelSize = Query(labels.LabelSize.QL_62MM, description="Label size (printer stock).")
+              ) -> Response:
+    """A PNG label at the printer's resolution (300 dpi): QR code and Code 128 of the item id, id, kind, date."""
+    item = items.get_item(session, item_id)
+    return Response(labels.label_png(item.id, kind=item.kind, collected_at=item.collected_at, size=size),
+                    media_type="image/png")
 
 
 @router.get("/items/{item_id}/label.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-def label_pdf(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT)) -> Response:
-    """A PDF label with the item id as Code 128 and QR code."""
-    items.get_item(session, item_id)
-    return Response(labels.label_pdf(item_id), media_type="application/pdf")
+def label_pdf(item_id: str, session: SessionDep, actor: Actor = require(P.LABEL_PRINT),
+              size: labels.LabelSize = Query(labels.LabelSize.QL_62MM, description="Label size (printer stock).")
+              ) -> Response:
+    """A one-page PDF label of the given size: QR code and Code 128 of the item id, id, kind, date."""
+    item = items.get_item(session, item_id)
+    return Response(labels.label_pdf(item.id, kind=item.kind, collected_at=item.collected_at, size=size),
+                    media_type="application/pdf")
 
 
 # --- custody ------------------------------------------------------------------------------------------
