@@ -79,8 +79,8 @@ def staff_of(bundle: Any) -> dict[str, Any]:
 
 def person(staff: dict[str, Any], staff_id: str) -> str:
     """"username (role, agency)" of a staff id from the directory; the id itself when it is not there."""
-    if not staff_id:
-        return ""
+    if not isinstance(staff_id, str) or not staff_id:
+        return _text(staff_id)
     if staff_id.startswith("system:"):
         return f"{staff_id} (automatic, on the custodian's behalf)"
     info = staff.get(staff_id)
@@ -94,6 +94,8 @@ def person(staff: dict[str, Any], staff_id: str) -> str:
 
 def event_name(kind: str, data: dict[str, Any]) -> str:
     """A reader's name for a ledger kind (an accepted lab transfer is a lab submission)."""
+    if not isinstance(kind, str):
+        return _text(kind)
     if kind == EventKind.TRANSFER_ACCEPTED and data.get("purpose") == "lab":
         return "submitted to the lab"
     if kind == EventKind.TRANSFER_OFFERED and data.get("purpose") in ("release", "lab", "return"):
@@ -149,7 +151,7 @@ def custody_gaps(bundle: Any) -> list[str]:
     out = []
     for doc in _docs(bundle):
         item, kind = doc.get("item"), doc.get("kind")
-        if not isinstance(item, str) or not item or kind not in _HOLDER_RULES:
+        if not isinstance(item, str) or not item or not isinstance(kind, str) or kind not in _HOLDER_RULES:
             continue
         data = doc["data"] if isinstance(doc.get("data"), dict) else {}
         actor = doc["actor"].get("id") if isinstance(doc.get("actor"), dict) else None
