@@ -295,7 +295,7 @@ def _check_complete(st: dict[str, Any], present: list[tuple[Any, Any]], report: 
     scope = st["scope"]
     what = " and ".join(f"{k.split('_')[0]} {v}" for k, v in scope.items() if v)
     before = len(report.errors)
-    for pos, (seq, digest) in enumerate(listed):
+    for pos, (seq, _digest) in enumerate(listed):
         if seq not in have:
             where = ("first" if pos == 0 else "last" if pos == len(listed) - 1 else f"#{pos + 1}")
             report.fail(f"entry seq {seq} ({where} of the {len(listed)} entries the scope head signed) is missing "

@@ -1,6 +1,7 @@
 """Audit-bundle export (needs the database): a case's or item's ledger entries, each with its inclusion proof
 against one signed tree head, the staff directory of the people they name, and a signed scope head listing
-every entry of the scope (so the bundle proves it is complete). The format and its offline verifier are in core.ledger.bundle."""
+every entry of the scope (so the bundle proves it is complete). The format and its offline verifier are in
+core.ledger.bundle."""
 
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from sqlmodel import Session
 from core import ledger
 from core.clock import utcnow
 from core.errors import ValidationFailed
-from core.ledger import LedgerEntry, merkle
-from core.ledger import signing
+from core.ledger import LedgerEntry, merkle, signing
 from core.ledger.bundle import BUNDLE_FORMAT, scope_statement, staff_ids
 from evidence.audit.staff import staff_directory
 
