@@ -316,6 +316,14 @@ def _check_complete(st: dict[str, Any], present: list[tuple[Any, Any]], report: 
                            f"{st['tree_size']}")
 
 
+def when(at: Any) -> str:
+    """A ledger time ("2026-03-01T22:00:05.123456Z") to the second with its zone: "2026-03-01 22:00:05 UTC"."""
+    text = "" if at is None else str(at)
+    if len(text) >= 19 and text[10] == "T" and text.endswith("Z"):
+        return f"{text[:10]} {text[11:19]} UTC"
+    return text
+
+
 def ledger_status(statement: Any) -> tuple[bool | None, str]:
     """(intact?, text) of a bundle's `ledger_verification`: None when the bundle does not say."""
     if statement is None:
@@ -323,7 +331,7 @@ def ledger_status(statement: Any) -> tuple[bool | None, str]:
     if not isinstance(statement, dict) or not isinstance(statement.get("ok"), bool):
         return False, "LEDGER NOT INTACT — the bundle's ledger_verification is malformed"
     if statement["ok"]:
-        return True, (f"ledger verified at {statement.get('verified_at')}, "
+        return True, (f"ledger verified at {when(statement.get('verified_at'))}, "
                       f"{statement.get('entries_checked')} entries")
     seq = statement.get("first_bad_seq")
     return False, f"LEDGER NOT INTACT — first bad entry {seq if is_int(seq) else '?'}: {statement.get('reason')}"

@@ -63,14 +63,6 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def when(at: Any) -> str:
-    """A ledger time ("2026-03-01T22:00:05.123456Z") to the second with its zone: "2026-03-01 22:00:05 UTC"."""
-    text = _text(at)
-    if len(text) >= 19 and text[10] == "T" and text.endswith("Z"):
-        return f"{text[:10]} {text[11:19]} UTC"
-    return text
-
-
 def staff_of(bundle: Any) -> dict[str, Any]:
     """The bundle's staff directory ({id: {username, role, agency, agency_kind}}), tolerantly."""
     staff = bundle.get("staff") if isinstance(bundle, dict) else None
@@ -87,9 +79,10 @@ def person(staff: dict[str, Any], staff_id: str) -> str:
     if not isinstance(info, dict) or not info.get("username"):
         return f"{staff_id} (no staff record in the bundle)"
     agency = _text(info.get("agency"))
-    kind = _text(info.get("agency_kind"))
-    where = f"{agency} ({kind})" if kind and kind.lower() != agency.lower() else agency
-    return f"{info['username']} ({', '.join(x for x in (_text(info.get('role')), where) if x)})"
+    kind = _text(info.get("agency_kind")).replace("-", " ")
+    where = f"{agency} ({kind})" if kind and kind.lower() not in agency.lower() else agency
+    role = _text(info.get("role")).replace("_", " ")
+    return f"{info['username']} ({', '.join(x for x in (role, where) if x)})"
 
 
 def event_name(kind: str, data: dict[str, Any]) -> str:

@@ -12,8 +12,8 @@ import io
 from typing import Any
 
 from core.ledger import EventKind
-from core.ledger.bundle import entry_doc, is_int, ledger_status
-from evidence.audit.custody_rows import custody_gaps, event_name, person, staff_of, when
+from core.ledger.bundle import entry_doc, is_int, ledger_status, when
+from evidence.audit.custody_rows import custody_gaps, event_name, person, staff_of
 
 _HANDED = {EventKind.TRANSFER_ACCEPTED, EventKind.RELEASED, EventKind.RETURNED, EventKind.CHECKED_OUT}
 
@@ -81,7 +81,8 @@ def _handover(staff: dict[str, Any], doc: dict[str, Any]) -> tuple[str, str]:
     if kind in _HANDED:
         return _who(staff, data.get("from_user")), _who(staff, data.get("to_user") or data.get("custodian"))
     if kind == EventKind.TRANSFER_OFFERED:
-        return _who(staff, data.get("from_user")), f"offered to {_who(staff, data.get('to_user'))} (not yet accepted)"
+        return "", (f"offered to {_who(staff, data.get('to_user'))}; not yet accepted (still held by "
+                    f"{_who(staff, data.get('from_user'))})")
     if kind in (EventKind.TRANSFER_DECLINED, EventKind.TRANSFER_CANCELLED):
         verb = "declined" if kind == EventKind.TRANSFER_DECLINED else "offer withdrawn"
         return "", f"{verb}; still held by {_who(staff, data.get('custodian'))}"
@@ -96,6 +97,12 @@ def _checkpoint(doc: dict[str, Any]) -> str:
     basis = f"; consent entries seq {', '.join(_esc(s) for s in relied)}" if relied else ""
     return (f"<b>{_esc(data.get('handoff'))}</b> allowed (seq {_esc(doc.get('seq'))}{basis}): "
             f"{_esc(data.get('reason'))}")
+
+
+def _why(data: dict[str, Any]) -> str:
+    reason = _esc(data.get("reason") or data.get("purpose") or "")
+    where = f"at {_esc(data['location'])}" if data.get("location") else ""
+    return "<br/>".join(x for x in (reason, where) if x)
 
 
 def _seal(data: dict[str, Any]) -> str:
@@ -163,9 +170,9 @@ def render_custody_pdf(bundle: Any) -> bytes:
     for d in docs:
         if isinstance(d.get("item"), str) and d["item"]:
             items.setdefault(d["item"], []).append(d)
-    header = ["Seq", "When", "Event", "Handed over by", "Received by / held by", "Recorded by", "Why",
-              "Condition", "Seal", "Location", "Consent checkpoint"]
-    widths = [9, 24, 26, 34, 38, 30, 28, 20, 22, 20, 26]
+    header = ["Seq", "When", "Event", "Handed over by", "Received by / held by", "Recorded by", "Why / where",
+              "Condition", "Seal", "Consent checkpoint"]
+    widths = [10, 22, 24, 38, 42, 38, 28, 20, 20, 35]
     statement = bundle.get("ledger_verification")
     bad_seq = statement.get("first_bad_seq") if isinstance(statement, dict) and not intact else None
     for item_id, item_docs in items.items():
@@ -175,7 +182,7 @@ def render_custody_pdf(bundle: Any) -> bytes:
                 [f"File {f}" for f in files]:
             story.append(p(line, body))
         story.append(Spacer(1, 2 * mm))
-        data, pending, marks = [[p(f"<b>{h}</b>") for h in header]], [], []
+        data, pending, marks = [[p(f"<b>{h}</b>") for h in header]], [], []  # header words never split
         for d in item_docs:
             if d.get("kind") == EventKind.CHECKPOINT_ALLOWED:
                 pending.append(_checkpoint(d))  # shown with the hand-over it allowed (the next row)
@@ -185,13 +192,12 @@ def render_custody_pdf(bundle: Any) -> bytes:
             data.append([p(_esc(d.get("seq"))), p(_esc(when(d.get("at")))),
                          p(_esc(event_name(d.get("kind"), dd))), p(handed), p(received),
                          p(_who(staff, d["actor"].get("id"))),
-                         p(_esc(dd.get("reason") or dd.get("purpose") or "")), p(_esc(dd.get("condition") or "")),
-                         p(_seal(dd)), p(_esc(dd.get("location") or "")), p("<br/>".join(pending))])
+                         p(_why(dd)), p(_esc(dd.get("condition") or "")), p(_seal(dd)), p("<br/>".join(pending))])
             if is_int(bad_seq) and d.get("seq") == bad_seq:
                 marks.append(len(data) - 1)
             pending = []
         if pending:
-            data.append([p("")] * 10 + [p("<br/>".join(pending))])
+            data.append([p("")] * 9 + [p("<br/>".join(pending))])
         table = Table(data, colWidths=[w * mm for w in widths], repeatRows=1)
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
