@@ -95,8 +95,9 @@ def _checkpoint(doc: dict[str, Any]) -> str:
     data = doc["data"]
     relied = data.get("relied_on_seq") if isinstance(data.get("relied_on_seq"), list) else []
     basis = f"; consent entries seq {', '.join(_esc(s) for s in relied)}" if relied else ""
-    return (f"<b>{_esc(data.get('handoff'))}</b> allowed (seq {_esc(doc.get('seq'))}{basis}): "
-            f"{_esc(data.get('reason'))}")
+    reason = str(data.get("reason") or "").replace(f"{data.get('handoff')} allowed: ", "")
+    return (f"<b>{_esc(str(data.get('handoff') or '').replace('-', ' '))}</b>: allowed, "
+            f"{_esc(reason.replace('-', ' '))} (checkpoint seq {_esc(doc.get('seq'))}{basis})")
 
 
 def _why(data: dict[str, Any]) -> str:
@@ -136,7 +137,7 @@ def render_custody_pdf(bundle: Any) -> bytes:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import mm
-    from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import KeepTogether, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     styles = getSampleStyleSheet()
     small = styles["BodyText"].clone("small", fontSize=7.5, leading=9)
@@ -172,7 +173,7 @@ def render_custody_pdf(bundle: Any) -> bytes:
             items.setdefault(d["item"], []).append(d)
     header = ["Seq", "When", "Event", "Handed over by", "Received by / held by", "Recorded by", "Why / where",
               "Condition", "Seal", "Consent checkpoint"]
-    widths = [10, 22, 24, 38, 42, 38, 28, 20, 20, 35]
+    widths = [10, 22, 24, 37, 40, 35, 26, 20, 20, 43]
     statement = bundle.get("ledger_verification")
     bad_seq = statement.get("first_bad_seq") if isinstance(statement, dict) and not intact else None
     for item_id, item_docs in items.items():
@@ -214,11 +215,11 @@ def render_custody_pdf(bundle: Any) -> bytes:
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
         story += [table, Spacer(1, 4 * mm)]
-    story.append(Paragraph("Custody gaps", styles["Heading2"]))
     gaps = custody_gaps(bundle)
-    story += [p(_esc(g), body) for g in gaps] if gaps else [
-        p("None found: every event was recorded by the person holding the item, and every hand-over was "
-          "accepted by its receiver.", body)]
+    story.append(KeepTogether([Paragraph("Custody gaps", styles["Heading2"])] + (
+        [p(_esc(g), body) for g in gaps] if gaps else [
+            p("None found: every event was recorded by the person holding the item, and every hand-over was "
+              "accepted by its receiver.", body)])))
     story += [PageBreak()] + _verification_page(bundle, sth, body, styles)
     band = _page_band(intact, ledger_text)
     doc.build(story, onFirstPage=band, onLaterPages=band)

@@ -96,7 +96,7 @@ def test_released_kit_report_names_every_holder_and_its_bundle_verifies(session,
     for username, role, agency in NAMES.values():
         assert username in text and f"({role.replace('_', ' ')}, {agency}" in text, username
     for event in ("collected", "sealed", "released to law enforcement", "submitted to the lab",
-                  "release-to-law-enforcement", "lab-testing", "SEAL-0042", "police investigation"):
+                  "release to law enforcement: allowed", "lab testing: allowed", "SEAL-0042", "police investigation"):
         assert event in text, event
     assert "2026-03-01 22:20:05 UTC" in text and ".123456" not in text  # to the second, with its zone
     assert "Custody gaps" in text and "None found" in text and "but the item was held by" not in text
@@ -146,7 +146,7 @@ def test_every_custody_path_leaves_no_false_gap(session, clock, key, tmp_path):
     incident = session.execute(
         __import__("sqlalchemy").text("select id from integrity_incident")).scalar_one()
     resolve_incident(session, actor=AUDITOR, item_id=item_id, incident_id=incident,
-                     data=IncidentResolve(finding="label only, seal intact", outcome="no-tampering"))
+                     data=IncidentResolve(finding="label only, seal intact", outcome="false-alarm"))
     t = offer_lab_submission(session, actor=LAB, item_id=item_id,
                              data=TransferCreate(to_user=CRIME_LAB.id, reason="testing", condition="sealed"))
     accept_transfer(session, actor=CRIME_LAB, transfer_id=t.id, data=TransferAccept(condition="sealed"))
