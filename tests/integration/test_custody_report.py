@@ -103,6 +103,14 @@ def test_released_kit_report_names_every_holder_and_its_bundle_verifies(session,
     assert "How to verify this report" in text and "coc audit verify-bundle bundle.json --key public.pem" in text
     assert signing.fingerprint(key) in text.replace(" ", "")
     assert "ledger verified at" in text
+    # The first page renders to a non-blank image (text and table lines on white).
+    subprocess.run(["pdftoppm", "-r", "60", "-png", "-f", "1", "-l", "1", str(tmp_path / "report.pdf"),
+                    str(tmp_path / "page")], check=True)
+    from PIL import Image
+
+    image = Image.open(next(tmp_path.glob("page*.png"))).convert("L")
+    dark = sum(1 for v in image.getdata() if v < 128)
+    assert image.size[0] > image.size[1] > 300 and 0.005 < dark / (image.size[0] * image.size[1]) < 0.5
     # Every tampering of the bundle fails offline, naming what is wrong.
     other_case = new_case(session)
     foreign = _export(session, case_id=other_case)["entries"][0]
