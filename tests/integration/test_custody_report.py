@@ -109,8 +109,21 @@ def test_released_kit_report_names_every_holder_and_its_bundle_verifies(session,
     from PIL import Image
 
     image = Image.open(next(tmp_path.glob("page*.png"))).convert("L")
-    dark = sum(1 for v in image.getdata() if v < 128)
+    dark = sum(1 for v in image.get_flattened_data() if v < 128)
     assert image.size[0] > image.size[1] > 300 and 0.005 < dark / (image.size[0] * image.size[1]) < 0.5
+    # `coc audit verify-bundle` (offline) shows the same names.
+    from typer.testing import CliRunner
+
+    from api.cli.main import app
+
+    (tmp_path / "bundle.json").write_text(json.dumps(bundle))
+    (tmp_path / "public.pem").write_bytes(key)
+    cli = CliRunner().invoke(app, ["audit", "verify-bundle", str(tmp_path / "bundle.json"), "--key",
+                                   str(tmp_path / "public.pem")], catch_exceptions=False, env={"COLUMNS": "250"})
+    assert cli.exit_code == 0 and "bundle verified" in cli.output, cli.output
+    for username, _role, _agency in NAMES.values():
+        assert username in cli.output, username
+    assert "released to law" in cli.output and "complete: all" in cli.output
     # Every tampering of the bundle fails offline, naming what is wrong.
     other_case = new_case(session)
     foreign = _export(session, case_id=other_case)["entries"][0]
