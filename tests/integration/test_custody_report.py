@@ -4,12 +4,14 @@ gap, verifies offline, and every tampering of its bundle fails; every custody pa
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import subprocess
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from core.actors import Actor
 from core.ledger import signing
@@ -18,6 +20,7 @@ from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
     CheckOutCreate,
+    DestroyCreate,
     SealCreate,
     TransferAccept,
     TransferClose,
@@ -27,6 +30,7 @@ from evidence.custody import (
     check_in,
     check_out,
     decline_transfer,
+    destroy_item,
     offer_lab_submission,
     offer_release,
     offer_transfer,
@@ -35,8 +39,9 @@ from evidence.custody import (
     seal_item,
 )
 from evidence.incidents import IncidentReport, IncidentResolve, report_incident, resolve_incident
+from evidence.items import get_item
 from evidence.verification import VerificationTrigger
-from tests.evidence_support import CRIME_LAB, EXAMINER, LAB, LAB2, OFFICER, new_case, new_item
+from tests.evidence_support import CRIME_LAB, EXAMINER, LAB, LAB2, OFFICER, new_case, new_item, past_retention
 
 AUDITOR = Actor(id="U00000000000000A1", role="auditor")
 NAMES = {EXAMINER.id: ("test-examiner-E01", "examiner", "Centre"),
@@ -164,8 +169,7 @@ def test_every_custody_path_leaves_no_false_gap(session, clock, key, tmp_path):
     scan(session, actor=LAB, item_id=item_id, location=None)
     report_incident(session, actor=LAB, item_id=item_id, data=IncidentReport(reason="label smudged", source="seal"))
     session.commit()
-    incident = session.execute(
-        __import__("sqlalchemy").text("select id from integrity_incident")).scalar_one()
+    incident = session.execute(sa.text("select id from integrity_incident")).scalar_one()
     resolve_incident(session, actor=AUDITOR, item_id=item_id, incident_id=incident,
                      data=IncidentResolve(finding="label only, seal intact", outcome="false-alarm"))
     t = offer_lab_submission(session, actor=LAB, item_id=item_id,
@@ -176,10 +180,14 @@ def test_every_custody_path_leaves_no_false_gap(session, clock, key, tmp_path):
                        data=TransferCreate(to_user=LAB.id, reason="return", condition="resealed", purpose="return"))
     accept_transfer(session, actor=LAB, transfer_id=t.id, data=TransferAccept(condition="resealed"))
     session.commit()
+    clock.advance(past_retention(get_item(session, item_id).retention_until))
+    destroy_item(session, actor=LAB, item_id=item_id, data=DestroyCreate(reason="retention ended",
+                                                                         authority_ref="AUTH-1"))
+    session.commit()
     bundle = _export(session, item_id=item_id)
-    kinds = [json.loads(__import__("base64").b64decode(e["body_b64"]))["kind"] for e in bundle["entries"]]
+    kinds = [json.loads(base64.b64decode(e["body_b64"]))["kind"] for e in bundle["entries"]]
     for kind in ("custody:transfer:declined", "custody:transfer:cancelled", "custody:item:checked-out",
-                 "integrity:item:incident", "custody:item:analysed", "custody:item:returned"):
+                 "integrity:item:incident", "custody:item:analysed", "custody:item:returned", "custody:item:destroyed"):
         assert kind in kinds, kind
     report = audit.verify_bundle(bundle, key)
     assert report.ok and report.warnings == [], (report.errors, report.warnings)
