@@ -183,7 +183,13 @@ def audit_verify_bundle(
     except Exception as exc:  # noqa: BLE001 - any failure to verify is a failed verification
         report = {"ok": False, "detail": str(exc)}
     data_out = _as_dict(report)
-    emit(data_out, as_json, title="Bundle verification")
+    if isinstance(data, dict) and not isinstance(report, dict):
+        data_out["custody"] = _custody_lines(data, report)
+    if as_json:
+        emit(data_out, True)
+    else:
+        emit({k: v for k, v in data_out.items() if k not in ("staff", "custody")}, False, title="Bundle verification")
+        _print_custody(data_out.get("custody") or [])
     if not as_json and data_out.get("ledger"):
         ledger_ok = str(data_out["ledger"]).startswith("ledger verified")
         console().print(f"[bold {'green' if ledger_ok else 'red'}]{escape(str(data_out['ledger']))}[/]")
@@ -193,6 +199,36 @@ def audit_verify_bundle(
         raise typer.Exit(1)
     if not as_json:
         console().print("[bold green]bundle verified[/]")
+
+
+def _custody_lines(bundle: dict[str, Any], report: Any) -> list[dict[str, str]]:
+    """Who did what to each item, with the names of the signed staff directory (only once it verified)."""
+    from core.ledger.bundle import when
+    from evidence.audit.custody_rows import custody_rows, event_name, person
+
+    staff = getattr(report, "staff", {}) or {}
+    lines = []
+    for row in custody_rows(bundle):
+        if not row["item"] or row["event"].startswith(("checkpoint:", "access:")):
+            continue
+        lines.append({"seq": row["seq"], "when": when(row["time"]), "item": row["item"],
+                      "event": event_name(row["event"], {}),
+                      "by": person(staff, row["actor"]), "from": person(staff, row["from"]),
+                      "to": person(staff, row["to"])})
+    return lines
+
+
+def _print_custody(lines: list[dict[str, str]]) -> None:
+    if not lines:
+        return
+    from rich.table import Table
+
+    table = Table(title="Chain of custody (names from the signed staff directory)")
+    for col in ("seq", "when", "item", "event", "by", "from", "to"):
+        table.add_column(col, overflow="fold")
+    for line in lines:
+        table.add_row(*(escape(line[c]) for c in ("seq", "when", "item", "event", "by", "from", "to")))
+    console().print(table)
 
 
 def _check_since(api: Any, path: Path, key_pem: bytes, current: dict[str, Any] | None) -> dict[str, Any]:

@@ -179,8 +179,9 @@ def _bundle(session, clock, settings, actor: Actor, case_id: str | None, item_id
 def export(session: SessionDep, clock: ClockDep, settings: SettingsDep,
            actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None,
            allow_unverified: AllowUnverified = False) -> dict[str, Any]:
-    """Audit bundle (JSON): entries, an inclusion proof each, the signed tree head, the ledger's verification;
-    verifiable offline. Refused (409) when the ledger does not verify, unless allow_unverified=true."""
+    """Audit bundle (JSON): entries, an inclusion proof each, the signed tree head, the staff directory, a signed
+    scope head listing every entry of the scope (completeness), the ledger's verification; verifiable offline.
+    Refused (409) when the ledger does not verify, unless allow_unverified=true."""
     return _bundle(session, clock, settings, actor, case_id, item_id, allow_unverified)
 
 
@@ -189,7 +190,8 @@ def export(session: SessionDep, clock: ClockDep, settings: SettingsDep,
 def export_pdf(session: SessionDep, clock: ClockDep, settings: SettingsDep,
                actor: Actor = require(P.AUDIT_EXPORT), case_id: Id = None, item_id: Id = None,
                allow_unverified: AllowUnverified = False) -> Response:
-    """Chain-of-custody report (PDF) of the same bundle; every page states the ledger's verification."""
+    """Chain-of-custody report (PDF) of the same bundle: per item who handed it over and who received it (names,
+    roles, agencies), consent decisions, gaps, how to verify offline; every page states the ledger's verification."""
     pdf = audit.render_custody_pdf(_bundle(session, clock, settings, actor, case_id, item_id, allow_unverified))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="chain-of-custody.pdf"'})

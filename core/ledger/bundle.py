@@ -1,9 +1,16 @@
 """Offline audit-bundle verification: needs only a bundle and the ledger's public key (no database, no server).
 
-Bundle format "coc-audit-bundle/1" (a JSON object, exported by evidence.audit.export_bundle):
+Bundle format "coc-audit-bundle/2" (a JSON object, exported by evidence.audit.export_bundle):
   scope {case_id, item_id}, generated_at, tree_head (core.ledger.signing signed tree head), public_key_fingerprint,
   entries: [{seq, leaf_index, body_b64 (the exact stored bytes), entry_hash, decoded (display only),
-             inclusion_proof: [hex, ...]}] in seq order.
+             inclusion_proof: [hex, ...]}] in seq order,
+  staff: {staff id: {username, role, agency, agency_kind}} of every staff id named in the entries,
+  scope_head: a signed statement (core.ledger.signing.sign_statement, the tree heads' key) of
+    {format "coc-scope-head/1", bundle_format, scope, tree_size, root_hash, count,
+     entries: [[seq, entry_hash], ...] (every entry of the scope up to tree_size, in order), staff_sha256}.
+The scope head makes a bundle prove its completeness: an entry dropped, added, reordered or replaced, or a
+changed staff directory, fails. A "coc-audit-bundle/1" bundle (before scope heads) fails: it cannot prove that
+no entry was removed.
 `verify_bundle` checks it with core.ledger.merkle / signing alone. Every entry must be of the scope's case or of
 its item (the export's selection). `decoded` is a convenience copy: it must equal the parsed bytes; readers of
 a bundle (custody rows, PDF) use `entry_doc`, which reads body_b64, never `decoded`.
@@ -24,7 +31,11 @@ from typing import Any
 
 from core.ledger import merkle, signing
 
-BUNDLE_FORMAT = "coc-audit-bundle/1"
+BUNDLE_FORMAT = "coc-audit-bundle/2"
+OLD_FORMATS = ("coc-audit-bundle/1",)
+SCOPE_HEAD_FORMAT = "coc-scope-head/1"
+# Keys of an entry's data that name a staff member (besides the entry's actor).
+STAFF_KEYS = ("from_user", "to_user", "custodian")
 
 
 @dataclass
@@ -34,8 +45,10 @@ class BundleReport:
     ok: bool = True
     entries_checked: int = 0
     ledger: str | None = None  # the exporting server's whole-ledger verification, as the bundle states it
+    complete: str | None = None  # what the signed scope head proves about the bundle's completeness
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    staff: dict[str, Any] = field(default_factory=dict)  # the signed staff directory (names of custodians)
 
     def fail(self, message: str) -> None:
         """Record an error (the bundle does not verify)."""
@@ -75,6 +88,31 @@ def entry_doc(entry: Any) -> dict[str, Any] | None:
     except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def canonical_json(value: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, compact, UTF-8), as the signing module uses."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def staff_ids(doc: dict[str, Any]) -> list[str]:
+    """The staff ids an entry names: its actor and the people in its data (system actors are not staff)."""
+    actor = doc.get("actor") if isinstance(doc.get("actor"), dict) else {}
+    data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+    ids = [actor.get("id")] + [data.get(k) for k in STAFF_KEYS]
+    return [i for i in ids if isinstance(i, str) and i and not i.startswith("system:")]
+
+
+def scope_statement(*, scope: dict[str, Any], tree_size: int, root_hash: str, entries: list[tuple[int, str]],
+                    staff: dict[str, Any]) -> dict[str, Any]:
+    """The statement a scope head signs: the scope, the tree it was cut from, every entry (seq, hash) of the
+    scope in order, and the SHA-256 of the canonical staff directory."""
+    return {"format": SCOPE_HEAD_FORMAT, "bundle_format": BUNDLE_FORMAT,
+            "scope": {"case_id": scope.get("case_id") or None, "item_id": scope.get("item_id") or None},
+            "tree_size": tree_size, "root_hash": root_hash, "count": len(entries),
+            "entries": [[seq, digest] for seq, digest in entries],
+            "staff_sha256": hashlib.sha256(canonical_json(staff)).hexdigest()}
 
 
 def _scope_ids(scope: Any) -> tuple[str | None, str | None] | str:
@@ -127,6 +165,10 @@ def _verify_bundle(bundle: Any, public_key_pem: bytes, report: BundleReport,
     except (ValueError, TypeError):
         report.fail("the public key is not an Ed25519 PEM key")
         return
+    if isinstance(bundle, dict) and bundle.get("format") in OLD_FORMATS:
+        report.fail(f"an older {bundle['format']} bundle: it carries no signed scope head, so it cannot prove "
+                    "its completeness (entries may have been removed); export it again")
+        return
     if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
         report.fail(f"not a {BUNDLE_FORMAT} bundle")
         return
@@ -146,12 +188,15 @@ def _verify_bundle(bundle: Any, public_key_pem: bytes, report: BundleReport,
     if not isinstance(entries, list):
         report.fail("the bundle has no entry list")
         return
+    signed = _scope_head(bundle, public_key_pem, fp, sth, report)
     previous: tuple[int, str] | None = None
+    present: list[tuple[Any, Any]] = []
     for pos, entry in enumerate(entries):
         if not isinstance(entry, dict):
             report.fail(f"entry #{pos + 1}: not a JSON object")
             continue
         seq = entry.get("seq")
+        present.append((seq, entry.get("entry_hash")))
         where = f"entry #{pos + 1} (seq {seq if is_int(seq) else '?'})"
         missing = [k for k in ("seq", "body_b64", "entry_hash", "inclusion_proof") if k not in entry]
         if missing:
@@ -196,8 +241,87 @@ def _verify_bundle(bundle: Any, public_key_pem: bytes, report: BundleReport,
                 report.fail(f"{where}: does not link to the entry before it")
         previous = (seq, digest)
         report.entries_checked += 1
+    if signed is not None:
+        _check_complete(signed, present, report)
     if extra_warnings is not None:
         report.warnings.extend(extra_warnings(bundle))
+
+
+def _scope_head(bundle: dict[str, Any], public_key_pem: bytes, fp: str, sth: dict[str, Any],
+                report: BundleReport) -> dict[str, Any] | None:
+    """The verified statement of the bundle's signed scope head, or None (and the bundle fails)."""
+    head = bundle.get("scope_head")
+    if head is None:
+        report.fail("the bundle has no signed scope head: it cannot prove its completeness (entries may have "
+                    "been removed)")
+        return None
+    if not isinstance(head, dict) or not signing.verify_statement(head, public_key_pem):
+        report.fail("the scope head's signature does not verify with this public key")
+        return None
+    st = head["statement"]
+    if st.get("format") != SCOPE_HEAD_FORMAT or st.get("bundle_format") != BUNDLE_FORMAT:
+        report.fail(f"the scope head is not a {SCOPE_HEAD_FORMAT} statement of a {BUNDLE_FORMAT} bundle")
+        return None
+    if head.get("key_fingerprint") != fp:
+        report.fail("the scope head names a different signing key than the one given")
+    if st.get("tree_size") != sth.get("tree_size") or st.get("root_hash") != sth.get("root_hash"):
+        report.fail("the scope head was cut from another tree than the bundle's signed tree head")
+    scope = bundle.get("scope") if isinstance(bundle.get("scope"), dict) else {}
+    if st.get("scope") != {"case_id": scope.get("case_id") or None, "item_id": scope.get("item_id") or None}:
+        report.fail("the bundle's scope is not the scope its scope head signed")
+    listed = st.get("entries")
+    if (not isinstance(listed, list) or not is_int(st.get("count")) or st["count"] != len(listed)
+            or any(not isinstance(x, list) or len(x) != 2 or not is_int(x[0]) for x in listed)):
+        report.fail("the scope head's entry list is malformed")
+        return None
+    staff = bundle.get("staff", {})
+    try:
+        staff_ok = hashlib.sha256(canonical_json(staff)).hexdigest() == st.get("staff_sha256")
+    except (TypeError, ValueError, RecursionError):
+        staff_ok = False
+    if not staff_ok or not isinstance(staff, dict):
+        report.fail("the staff directory (names and roles of the custodians) is not the one the scope head "
+                    "signed")
+    else:
+        report.staff = staff
+    return st
+
+
+def _check_complete(st: dict[str, Any], present: list[tuple[Any, Any]], report: BundleReport) -> None:
+    """The bundle's entries must be exactly the signed list: same count, same order, same hashes."""
+    listed = [(x[0], x[1]) for x in st["entries"]]
+    signed_hash = dict(listed)
+    have = {seq for seq, _ in present if is_int(seq)}
+    scope = st["scope"]
+    what = " and ".join(f"{k.split('_')[0]} {v}" for k, v in scope.items() if v)
+    before = len(report.errors)
+    for pos, (seq, _digest) in enumerate(listed):
+        if seq not in have:
+            where = ("first" if pos == 0 else "last" if pos == len(listed) - 1 else f"#{pos + 1}")
+            report.fail(f"entry seq {seq} ({where} of the {len(listed)} entries the scope head signed) is missing "
+                        "from the bundle")
+    for seq, digest in present:
+        if is_int(seq) and seq not in signed_hash:
+            report.fail(f"entry seq {seq} is not one of the scope's entries the scope head signed (added)")
+        elif is_int(seq) and digest != signed_hash[seq]:
+            report.fail(f"entry seq {seq} is not the entry the scope head signed (replaced: another entry hash)")
+    if len(present) != len(listed):
+        report.fail(f"the bundle holds {len(present)} entries; the signed scope head lists {len(listed)}")
+    elif len(report.errors) == before and [s for s, _ in present] != [s for s, _ in listed]:
+        report.fail("the entries are not in the order the scope head signed")
+    if len(report.errors) == before:
+        report.complete = (f"complete: all {len(listed)} entries of {what} up to tree size {st['tree_size']}, "
+                           "as the scope head signed" if listed else
+                           f"complete: the signed scope head says {what} has no entries up to tree size "
+                           f"{st['tree_size']}")
+
+
+def when(at: Any) -> str:
+    """A ledger time ("2026-03-01T22:00:05.123456Z") to the second with its zone: "2026-03-01 22:00:05 UTC"."""
+    text = "" if at is None else str(at)
+    if len(text) >= 19 and text[10] == "T" and text.endswith("Z"):
+        return f"{text[:10]} {text[11:19]} UTC"
+    return text
 
 
 def ledger_status(statement: Any) -> tuple[bool | None, str]:
@@ -207,7 +331,7 @@ def ledger_status(statement: Any) -> tuple[bool | None, str]:
     if not isinstance(statement, dict) or not isinstance(statement.get("ok"), bool):
         return False, "LEDGER NOT INTACT — the bundle's ledger_verification is malformed"
     if statement["ok"]:
-        return True, (f"ledger verified at {statement.get('verified_at')}, "
+        return True, (f"ledger verified at {when(statement.get('verified_at'))}, "
                       f"{statement.get('entries_checked')} entries")
     seq = statement.get("first_bad_seq")
     return False, f"LEDGER NOT INTACT — first bad entry {seq if is_int(seq) else '?'}: {statement.get('reason')}"

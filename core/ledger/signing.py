@@ -146,3 +146,35 @@ def verify_tree_head(sth: dict[str, Any], public_key_pem: bytes) -> bool:
     except (InvalidSignature, ValueError, KeyError, TypeError):
         return False
     return True
+
+
+# --- scope heads: a signed statement of exactly which entries an audit bundle's scope holds ----------------
+# Signed message: the canonical JSON (as above) of the statement, which always carries a "format" key starting
+# with SCOPE_HEAD_PREFIX, so it can never be mistaken for a tree head's message (whose keys are fixed).
+SCOPE_HEAD_PREFIX = "coc-scope-head/"
+
+
+def statement_message(statement: dict[str, Any]) -> bytes:
+    """The exact bytes signed for a scope statement (canonical JSON; refuses a statement without its format)."""
+    if not isinstance(statement, dict) or not str(statement.get("format", "")).startswith(SCOPE_HEAD_PREFIX):
+        raise ValueError(f"a scope statement names its format ({SCOPE_HEAD_PREFIX}N)")
+    return json.dumps(statement, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False).encode("utf-8")
+
+
+def sign_statement(statement: dict[str, Any], data_dir: Path | None = None) -> dict[str, Any]:
+    """A signed scope head: {statement, signature, algorithm, key_fingerprint} (same key as the tree heads)."""
+    key = private_key(data_dir)
+    signature = key.sign(statement_message(statement))
+    return {"statement": statement, "signature": base64.b64encode(signature).decode("ascii"),
+            "algorithm": ALGORITHM, "key_fingerprint": fingerprint(key.public_key())}
+
+
+def verify_statement(signed: Any, public_key_pem: bytes) -> bool:
+    """True when `signed` (from sign_statement) carries a valid signature of its statement under the key."""
+    try:
+        key = load_public_key(public_key_pem)
+        key.verify(base64.b64decode(signed["signature"], validate=True), statement_message(signed["statement"]))
+    except (InvalidSignature, ValueError, KeyError, TypeError, RecursionError):
+        return False
+    return True

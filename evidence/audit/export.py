@@ -1,5 +1,7 @@
 """Audit-bundle export (needs the database): a case's or item's ledger entries, each with its inclusion proof
-against one signed tree head. The format and its offline verifier are in core.ledger.bundle."""
+against one signed tree head, the staff directory of the people they name, and a signed scope head listing
+every entry of the scope (so the bundle proves it is complete). The format and its offline verifier are in
+core.ledger.bundle."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from sqlmodel import Session
 from core import ledger
 from core.clock import utcnow
 from core.errors import ValidationFailed
-from core.ledger import LedgerEntry, merkle
-from core.ledger.bundle import BUNDLE_FORMAT
+from core.ledger import LedgerEntry, merkle, signing
+from core.ledger.bundle import BUNDLE_FORMAT, scope_statement, staff_ids
+from evidence.audit.staff import staff_directory
 
 MAX_ENTRIES = 20_000
 
@@ -46,16 +49,23 @@ def export_bundle(session: Session, *, case_id: str | None = None, item_id: str 
     if len(rows) > max_entries:
         raise ValidationFailed(f"more than {max_entries} entries match: export a single item instead")
     nodes = ledger.DbNodes(session)
-    entries = []
+    entries, named = [], set()
     for seq, body, entry_hash in rows:
         body = bytes(body)
         proof = merkle.inclusion_proof(seq - 1, size, nodes)
+        doc = json.loads(body)
+        named.update(staff_ids(doc))
         entries.append({"seq": seq, "leaf_index": seq - 1, "body_b64": base64.b64encode(body).decode("ascii"),
-                        "entry_hash": entry_hash, "decoded": json.loads(body),
+                        "entry_hash": entry_hash, "decoded": doc,
                         "inclusion_proof": [p.hex() for p in proof]})
-    bundle = {"format": BUNDLE_FORMAT, "scope": {"case_id": case_id, "item_id": item_id},
+    scope = {"case_id": case_id, "item_id": item_id}
+    staff = staff_directory(session, named)
+    statement = scope_statement(scope=scope, tree_size=size, root_hash=sth["root_hash"], staff=staff,
+                                entries=[(e["seq"], e["entry_hash"]) for e in entries])
+    bundle = {"format": BUNDLE_FORMAT, "scope": scope,
               "generated_at": ledger.iso(now), "tree_head": sth,
-              "public_key_fingerprint": sth["key_fingerprint"], "entries": entries}
+              "public_key_fingerprint": sth["key_fingerprint"], "entries": entries, "staff": staff,
+              "scope_head": signing.sign_statement(statement, data_dir)}
     if verification is not None:
         bundle["ledger_verification"] = verification
     return bundle

@@ -136,6 +136,20 @@ def test_custody_pdf_lists_every_event(bundle_db, key):
     assert audit.render_custody_pdf({"entries": [{"seq": 1, "decoded": {}}]}).startswith(b"%PDF-")
 
 
+def test_case_report_has_a_section_per_item_file_hashes_and_the_case_entries(bundle_db, key, tmp_path):
+    import subprocess
+
+    with Session(bundle_db) as s:
+        bundle = audit.export_bundle(s, case_id="C-1")
+    path = tmp_path / "case.pdf"
+    path.write_bytes(audit.render_custody_pdf(bundle))
+    text = " ".join(subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                                   check=True).stdout.split())
+    assert "Item I-A" in text and "Item I-B" in text and "Seal numbers: S-0001" in text
+    assert f"SHA-256 {SHA}" in text and "Other entries of the case" in text
+    assert "How to verify this report" in text and signing.fingerprint(key) in text.replace(" ", "")
+
+
 def test_export_needs_a_scope(session, key):
     from core.errors import ValidationFailed
 

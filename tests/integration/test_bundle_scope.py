@@ -39,7 +39,7 @@ STEPS = [
     ("C-1", "I-B", EventKind.ITEM_COLLECTED, {"custodian": "U-exam"}),
     ("C-1", "I-A", EventKind.TRANSFER_ACCEPTED, {"from_user": "U-exam", "to_user": "U-lab", "reason": "analysis",
                                                 "seal_number": "S-1", "seal_intact": True, "condition": "good"}),
-    ("C-2", "I-A", EventKind.CHECKED_IN, {"location": "freezer 3"}),
+    ("C-2", "I-A", EventKind.CHECKED_IN, {"location": "freezer 3", "custodian": "U-lab"}),
     ("C-2", "I-C", EventKind.CHECKED_IN, {"location": "shelf 9"}),
     ("C-1", "I-B", EventKind.CHECKED_IN, {"location": "shelf 1"}),
 ]
@@ -88,9 +88,13 @@ def test_foreign_case_entry_fails_with_both_scope_ids(scope_db, key):
     for foreign in (e for e in other["entries"] if e["decoded"]["item"] == "I-C"):
         report = audit.verify_bundle(_with_foreign(both, foreign), key)
         assert not report.ok
-        # The only thing wrong is the scope: bytes, proof, signature and chain links all check out.
+        # Wrong are the scope and the completeness: bytes, proof, signature and chain links all check out.
+        n = len(both["entries"])
         assert report.errors == [f"entry #{_seqs(_with_foreign(both, foreign)).index(foreign['seq']) + 1} "
-                                 f"(seq {foreign['seq']}): entry belongs to neither case C-1 nor item I-A"]
+                                 f"(seq {foreign['seq']}): entry belongs to neither case C-1 nor item I-A",
+                                 f"entry seq {foreign['seq']} is not one of the scope's entries the scope head "
+                                 "signed (added)",
+                                 f"the bundle holds {n + 1} entries; the signed scope head lists {n}"]
 
 
 def test_single_scope_id_must_match(scope_db, key):
@@ -130,7 +134,8 @@ def test_non_object_or_empty_entries_fail(scope_db, key, junk):
     bundle = _export(scope_db, case_id="C-1")
     bundle["entries"].insert(1, junk)
     report = _never_raises(bundle, key)
-    assert not report.ok and report.errors and all("entry #2" in e for e in report.errors)
+    assert not report.ok and report.errors and all("entry #2" in e or "scope head" in e for e in report.errors)
+    assert any("entry #2" in e for e in report.errors)
     assert report.entries_checked == len(bundle["entries"]) - 1
     assert audit.render_custody_pdf(bundle).startswith(b"%PDF-")
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from core import ledger
 from core.actors import Actor
 from core.ledger import EventKind
+from core.ledger.bundle import when
 from core.settings import reset_settings
 from evidence import audit
 from evidence.verification import LedgerVerification
@@ -96,13 +97,13 @@ def test_intact_ledger_exports_state_the_verification(harness, tmp_path):
     assert state["statement"] == f"ledger verified at {state['verified_at']}, {n} entries"
     key = _key(harness, tmp_path)
     report = audit.verify_bundle(bundle.json(), key.read_bytes())
-    assert report.ok and report.ledger == state["statement"]
+    assert report.ok and report.ledger == f"ledger verified at {when(state['verified_at'])}, {n} entries"
     pdf = harness.client.get("/audit/export.pdf", params={"case_id": CASE}, headers=h)
     assert pdf.status_code == 200
     pages = pdf_pages(pdf.content, tmp_path)
     n = _entries(harness)  # _key created a user (ledgered) before this export
     assert len(pages) >= 2
-    assert all(f"ledger verified at {state['verified_at']}, {n} entries" in p for p in pages), pages[-1][-300:]
+    assert all(f"ledger verified at {when(state['verified_at'])}, {n} entries" in p for p in pages), pages[-1][-300:]
     assert not any("NOT INTACT" in p for p in pages)
     health = harness.client.get("/health").json()["parts"]["ledger"]
     assert health["ok"] is True and health["first_bad_seq"] is None and health["trigger"] == "export"

@@ -9,7 +9,7 @@ GOOD = {"ok": True, "verified_at": "2026-12-04T10:00:00.000000Z", "entries_check
 
 
 def test_an_intact_statement_reads_as_verified():
-    assert ledger_status(GOOD) == (True, "ledger verified at 2026-12-04T10:00:00.000000Z, 12 entries")
+    assert ledger_status(GOOD) == (True, "ledger verified at 2026-12-04 10:00:00 UTC, 12 entries")
 
 
 def test_a_broken_or_malformed_statement_fails_the_bundle():
