@@ -78,7 +78,7 @@ def _notify_clock(pack: RulePack, cp: CaseProgress, item_id: str, p: ItemProgres
     hours = pack.consent.facility_notifies_police_hours
     if hours is None or cp.release_grant is None or cp.reported_at is None or p.first_at is None:
         return None
-    if p.kind not in RELEASABLE_KINDS:  # photographs and files are not handed to the police as evidence items
+    if p.kind is not None and p.kind not in RELEASABLE_KINDS:  # photographs and files are not handed over as items
         return None
     grant_at = cp.release_grant[0]
     start = max(grant_at, p.first_at, cp.reported_at)
