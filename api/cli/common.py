@@ -25,6 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from api.client import DEFAULT_API_URL, ApiError, CocClient
 
@@ -48,12 +49,14 @@ state = State()
 
 def console() -> Console:
     """The stdout console (created per call so CliRunner's captured streams are used)."""
-    return Console(file=sys.stdout, soft_wrap=False, width=max(Console().width, 120) if sys.stdout.isatty() else 160)
+    # emoji=False: data is never read as Rich emoji codes (":ledger:" in "audit:ledger:verify" stays text).
+    return Console(file=sys.stdout, soft_wrap=False, emoji=False,
+                   width=max(Console().width, 120) if sys.stdout.isatty() else 160)
 
 
 def err_console() -> Console:
     """The stderr console for errors and progress."""
-    return Console(file=sys.stderr, width=160)
+    return Console(file=sys.stderr, width=160, emoji=False)
 
 
 # -- config and token --------------------------------------------------------------------------
@@ -217,11 +220,11 @@ def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[st
             if sys.stdout.isatty():
                 mins = [None] * len(cols)  # a terminal has the width it has: fold everything
             else:
-                con = Console(file=sys.stdout, soft_wrap=False, width=needed)  # piped: never crop columns
+                con = Console(file=sys.stdout, soft_wrap=False, emoji=False, width=needed)  # piped: never crop columns
         for col, min_width in zip(cols, mins, strict=True):
             table.add_column(col.replace("_", " "), overflow="fold", min_width=min_width)
         for r in cells:
-            table.add_row(*r)
+            table.add_row(*(Text(c) for c in r))  # Text: data is never read as markup
         con.print(table)
         return
     if isinstance(data, dict):
@@ -229,10 +232,10 @@ def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[st
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for key, value in data.items():
-            table.add_row(key.replace("_", " "), _cell(value))
+            table.add_row(Text(key.replace("_", " ")), Text(_cell(value)))
         con.print(table)
         return
-    con.print("" if data is None else str(data), highlight=False)
+    con.print("" if data is None else str(data), highlight=False, markup=False)
 
 
 def _columns(rows: list[Any]) -> list[str]:

@@ -49,7 +49,8 @@ def login(
     username: str = typer.Option(..., prompt=True, help="Your staff login name."),
     password: str = typer.Option(..., prompt=True, hide_input=True, envvar="COC_PASSWORD",
                                  help="Your password (prompted without echo if omitted)."),
-    api_url: str = typer.Option(None, "--api-url", envvar="COC_API_URL", help="API base URL."),
+    api_url: str = typer.Option(None, "--api-url", "--api", envvar="COC_API_URL",
+                                help="API base URL (kept for later commands)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Log in and store the access token (0600) in $COC_CONFIG_DIR or ~/.config/coc."""
