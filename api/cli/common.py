@@ -30,6 +30,7 @@ from rich.text import Text
 from api.client import DEFAULT_API_URL, ApiError, CocClient
 
 TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
+REFRESH_FILE = "refresh-token"  # the login's refresh token (0600), rotated on every renewal
 CONFIG_FILE = "config.json"
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
@@ -97,13 +98,41 @@ def load_token() -> str | None:
 
 
 def clear_token() -> bool:
-    """Delete the stored token; True if there was one."""
+    """Delete the stored token (and refresh token); True if there was an access token."""
+    with contextlib.suppress(FileNotFoundError):
+        (config_dir() / REFRESH_FILE).unlink()
     path = config_dir() / TOKEN_FILE
     try:
         path.unlink()
         return True
     except FileNotFoundError:
         return False
+
+
+def save_refresh_token(token: str | None) -> None:
+    """Store the login's refresh token (0600), or forget it when None."""
+    path = config_dir() / REFRESH_FILE
+    if token is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    _write_private(path, token)
+
+
+def load_refresh_token() -> str | None:
+    """The stored refresh token, or None ($COC_TOKEN scripts have none: their token is used as given)."""
+    if os.environ.get("COC_TOKEN"):
+        return None
+    try:
+        return (config_dir() / REFRESH_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _store_tokens(token: Any) -> None:
+    """Keep a renewed pair (called by the client after POST /auth/refresh)."""
+    save_token(token.access_token)
+    save_refresh_token(token.refresh_token)
 
 
 def load_config() -> dict[str, Any]:
@@ -128,12 +157,14 @@ def api_url(explicit: str | None = None) -> str:
 
 
 def client(*, auth: bool = True, url: str | None = None) -> CocClient:
-    """A client for the configured API; with auth, the stored token (or a clear 'run coc login' error)."""
+    """A client for the configured API; with auth, the stored token (or a clear 'run coc login' error), renewed
+    automatically with the stored refresh token when it has expired (once per request)."""
     token = None
     if auth:
         token = load_token()
         if token is None:
             fail("not logged in: run `coc login` first")
+        return CocClient(api_url(url), token, refresh_token=load_refresh_token(), on_tokens=_store_tokens)
     return CocClient(api_url(url), token)
 
 
