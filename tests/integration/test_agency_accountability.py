@@ -146,3 +146,17 @@ def test_compliance_report_is_for_coordinators_and_auditors_only(h, clock):
     assert ok.status_code == 200 and ok.json()["handoffs"] == []
     missing = h.client.get("/reports/compliance", params={"agency": "No such force"}, headers=coordinator.headers)
     assert missing.status_code == 404
+
+
+def test_crime_lab_sees_the_overdue_analysis_of_the_kit_it_accepted(h, clock):
+    _, item_id, _ = _released_kit(h, clock)
+    with Session(h.engine) as s:
+        t = offer_lab_submission(s, actor=OFFICER, item_id=item_id,
+                                 data=TransferCreate(to_user=CRIME_LAB.id, reason="testing", condition="sealed"))
+        s.commit()
+        accept_transfer(s, actor=CRIME_LAB, transfer_id=t.id, data=TransferAccept(condition="sealed"))
+        s.commit()
+    clock.advance(timedelta(days=91))  # the default pack: 90 days to analyse
+    assert (item_id, ClockName.LAB_ANALYSIS) in _scan(h)
+    lab = h.client.get("/alerts", headers=_headers(h, CRIME_LAB)).json()
+    assert [(a["item_id"], a["clock"]) for a in lab] == [(item_id, "lab-analysis")]
