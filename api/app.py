@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import problems
@@ -153,8 +158,9 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     """Build the API: every router in api.routes.ROUTER_MODULES, problem+json errors, body size limit, auth."""
     settings = settings or get_settings()
     container = bootstrap(settings)  # the composition root: hooks wired, adapters made on first use
-    app = FastAPI(title="Chain of Care", version="0.1.0",
+    app = FastAPI(title="Chain of Care", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Consent checkpoints, an unbroken chain of custody, and the survivor's pathway.")
+    install_docs(app)
     app.state.settings = settings
     app.state.container = container
     app.state.engine = None  # made on first request (api.deps.get_app_engine)
@@ -180,6 +186,32 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router, responses=problems.PROBLEM_RESPONSES)
     return app
+
+
+# Swagger UI is vendored (swagger-ui-dist, Apache-2.0, LICENSE beside it): FastAPI's default /docs loads it
+# from a public CDN and is blank on a centre's closed network. ReDoc (CDN-only too) is not served.
+STATIC_DIR = Path(__file__).parent / "static"
+SWAGGER_PREFIX = "/static/swagger-ui"
+
+
+def install_docs(app: FastAPI) -> None:
+    """/docs from our own files: the page, its JS/CSS/favicon under /static/swagger-ui, and the OAuth2 redirect."""
+    app.mount(SWAGGER_PREFIX, StaticFiles(directory=STATIC_DIR / "swagger-ui"), name="swagger-ui")
+
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} — API",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{SWAGGER_PREFIX}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_PREFIX}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_PREFIX}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from validator.swagger.io
+
+    async def oauth2_redirect(request: Request) -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.add_route("/docs/oauth2-redirect", oauth2_redirect, include_in_schema=False)
 
 
 def iter_api_routes(app: FastAPI) -> Iterator[Any]:

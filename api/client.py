@@ -76,6 +76,8 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the scheme name, not a secret
     expires_in: int | None = None
+    refresh_token: str | None = None  # renews the access token (POST /auth/refresh) until refresh_expires_at
+    refresh_expires_at: str | None = None
 
     def __repr__(self) -> str:  # never show the token itself in logs or tracebacks
         return f"Token(token_type={self.token_type!r}, expires_in={self.expires_in!r})"
@@ -135,10 +137,15 @@ class CocClient:
     """One API session: base URL, optional bearer token, timeouts. Use as a context manager."""
 
     def __init__(self, base_url: str = DEFAULT_API_URL, token: str | None = None, *, timeout: float = 30.0,
-                 connect_timeout: float = 5.0, transport: httpx.BaseTransport | None = None) -> None:
-        """Open a connection pool to `base_url`; `token` is sent as a Bearer header when given."""
+                 connect_timeout: float = 5.0, transport: httpx.BaseTransport | None = None,
+                 refresh_token: str | None = None, on_tokens: Callable[[Token], None] | None = None) -> None:
+        """Open a connection pool to `base_url`; `token` is sent as a Bearer header when given. With
+        `refresh_token`, a request answered 401 renews the access token once (POST /auth/refresh) and is retried;
+        `on_tokens` is told every new pair (the CLI stores it)."""
         self.base_url = base_url.rstrip("/")
         self._token = token
+        self._refresh_token = refresh_token
+        self._on_tokens = on_tokens
         self._http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=connect_timeout),
                                   transport=transport, headers={"Accept": "application/json"})
 
@@ -182,6 +189,12 @@ class CocClient:
             raise ApiError(0, "timeout", f"{self.base_url} did not answer in time ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
             raise ApiError(0, "connection failed", f"cannot reach {self.base_url}: {exc}") from exc
+        if (response.status_code == 401 and self._refresh_token and not path.startswith("/auth/")
+                and "content" not in kwargs):  # a streamed upload body cannot be sent twice
+            if stream:
+                response.close()
+            self.refresh()
+            return self._send(method, path, stream=stream, headers=headers, **kwargs)
         if response.is_error:
             if stream:
                 response.read()
@@ -219,6 +232,7 @@ class CocClient:
                                                           "grant_type": "password"})
         token = Token.model_validate(body)
         self._token = token.access_token
+        self._refresh_token = token.refresh_token
         return token
 
     def jwks(self) -> dict[str, Any]:
@@ -527,6 +541,35 @@ class CocClient:
         """GET /audit/export.pdf streamed into `out` (refused like export_bundle; marked on every page)."""
         params = {"case_id": case_id, "item_id": item_id, "allow_unverified": "true" if allow_unverified else None}
         return self._download("/audit/export.pdf", out, params=params, progress=progress)
+
+    # -- sessions and agency accountability (refresh, logout, compliance report) ---------------------------
+    def refresh(self) -> Token:
+        """POST /auth/refresh: a new access token and the next refresh token (the one used is spent)."""
+        if not self._refresh_token:
+            raise ApiError(401, "Unauthorized", "no refresh token: log in again")
+        spent, self._refresh_token = self._refresh_token, None  # never retried: a replay ends the session
+        token = Token.model_validate(self.request("POST", "/auth/refresh", json={"refresh_token": spent}))
+        self._token, self._refresh_token = token.access_token, token.refresh_token
+        if self._on_tokens is not None:
+            self._on_tokens(token)
+        return token
+
+    def logout(self) -> None:
+        """POST /auth/logout: end this login's session (its refresh tokens are refused from now on)."""
+        if self._refresh_token:
+            self.request("POST", "/auth/logout", json={"refresh_token": self._refresh_token})
+        self._token = self._refresh_token = None
+
+    def compliance_report(self, agency: str, *, start: str | None = None, end: str | None = None,
+                          fmt: str = "json") -> Any:
+        """GET /reports/compliance: the receiving agency's handoffs and overdue deadlines (JSON dict; CSV text;
+        PDF bytes)."""
+        params = {k: v for k, v in {"agency": agency, "from": start, "to": end, "format": fmt}.items()
+                  if v is not None}
+        if fmt == "pdf":
+            response = self._send("GET", "/reports/compliance", params=params, headers={"Accept": "*/*"})
+            return response.content
+        return self.request("GET", "/reports/compliance", params=params)
 
 
 def _seg(value: str) -> str:

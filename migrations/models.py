@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "evidence.lookup",
     "evidence.incidents",
     "evidence.verification",
+    "policies.sessions",
 )
 
 

@@ -64,6 +64,7 @@ class Permission(StrEnum):
     INCIDENT_REPORT = "integrity:incident:report"  # staff handling an item report a broken seal etc.
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
+    COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
 
 
 P = Permission
@@ -84,15 +85,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
         P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
+        P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
     }),
     Role.LAW_ENFORCEMENT: frozenset({
         P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ, P.INCIDENT_REPORT,
+        P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
-                                          P.INCIDENT_RESOLVE, P.AGENCY_READ}),
+                                          P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ}),
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
+        P.COMPLIANCE_READ,
     }),
 }
 

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,14 +23,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from api.auth.jwt import canonical_json, sign
 from api.deps import CommitRoute, SessionDep, SettingsDep
 from core.actors import system_actor
+from core.clock import utcnow
+from core.db import commit_early
 from core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from core.settings import Settings
+from policies import sessions
 from policies.authz import User, UserCreate, create_user, user_by_username
 from policies.permissions import Role
 
@@ -184,6 +188,9 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type
     expires_in: int
+    # Renews the access token at POST /auth/refresh until 10 h after the login (rotated on each use).
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = None
 
 
 _TOKEN_FORM = {
@@ -224,7 +231,38 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep) ->
     # scrypt is CPU-bound by design: keep it off the event loop.
     user = await run_in_threadpool(authenticate, session, username, password)
     access = mint_token(settings, request.app.state.issuer_keys, user)
-    return TokenResponse(access_token=access, expires_in=ACCESS_TOKEN_TTL_S)
+    renewal = sessions.start_session(session, user_id=user.id)
+    return TokenResponse(access_token=access, expires_in=ACCESS_TOKEN_TTL_S, refresh_token=renewal.token,
+                         refresh_expires_at=renewal.expires_at)
+
+
+class RefreshRequest(BaseModel):
+    """A refresh token given at login (or by the previous renewal)."""
+
+    refresh_token: str = Field(min_length=1, max_length=128)
+
+
+@router.post("/auth/refresh", response_model=TokenResponse, openapi_extra={"x-coc-public": True})
+def refresh(body: RefreshRequest, request: Request, session: SessionDep, settings: SettingsDep) -> TokenResponse:
+    """Exchange a refresh token for a new 15-minute access token and the next refresh token (the one sent is spent;
+    sending it again ends the session). Refused after 10 h from login, after logout, for a deactivated account."""
+    if not settings.embedded:
+        raise NotFound("local login is disabled: sign in with your organisation's identity provider")
+    renewal = sessions.rotate(session, token=body.refresh_token)
+    user = session.get(User, renewal.user_id)
+    if user is None or not user.active:
+        sessions.revoke_family(session, renewal.family_id, utcnow())
+        commit_early(session, "a deactivated account's session stays ended even though the request is refused")
+        raise AuthenticationFailed("the account is deactivated: ask a coordinator")
+    access = mint_token(settings, request.app.state.issuer_keys, user)
+    return TokenResponse(access_token=access, expires_in=ACCESS_TOKEN_TTL_S, refresh_token=renewal.token,
+                         refresh_expires_at=renewal.expires_at)
+
+
+@router.post("/auth/logout", status_code=204, openapi_extra={"x-coc-public": True})
+def logout(body: RefreshRequest, session: SessionDep) -> None:
+    """End the session of this refresh token (every renewal of the login is refused from now on)."""
+    sessions.end_session(session, token=body.refresh_token)
 
 
 @router.get("/auth/jwks.json", openapi_extra={"x-coc-public": True})

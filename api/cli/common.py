@@ -25,10 +25,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from api.client import DEFAULT_API_URL, ApiError, CocClient
 
 TOKEN_FILE = "token"  # noqa: S105 - a file name, not a secret
+REFRESH_FILE = "refresh-token"  # the login's refresh token (0600), rotated on every renewal
 CONFIG_FILE = "config.json"
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
@@ -48,12 +50,14 @@ state = State()
 
 def console() -> Console:
     """The stdout console (created per call so CliRunner's captured streams are used)."""
-    return Console(file=sys.stdout, soft_wrap=False, width=max(Console().width, 120) if sys.stdout.isatty() else 160)
+    # emoji=False: data is never read as Rich emoji codes (":ledger:" in "audit:ledger:verify" stays text).
+    return Console(file=sys.stdout, soft_wrap=False, emoji=False,
+                   width=max(Console().width, 120) if sys.stdout.isatty() else 160)
 
 
 def err_console() -> Console:
     """The stderr console for errors and progress."""
-    return Console(file=sys.stderr, width=160)
+    return Console(file=sys.stderr, width=160, emoji=False)
 
 
 # -- config and token --------------------------------------------------------------------------
@@ -94,13 +98,41 @@ def load_token() -> str | None:
 
 
 def clear_token() -> bool:
-    """Delete the stored token; True if there was one."""
+    """Delete the stored token (and refresh token); True if there was an access token."""
+    with contextlib.suppress(FileNotFoundError):
+        (config_dir() / REFRESH_FILE).unlink()
     path = config_dir() / TOKEN_FILE
     try:
         path.unlink()
         return True
     except FileNotFoundError:
         return False
+
+
+def save_refresh_token(token: str | None) -> None:
+    """Store the login's refresh token (0600), or forget it when None."""
+    path = config_dir() / REFRESH_FILE
+    if token is None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    _write_private(path, token)
+
+
+def load_refresh_token() -> str | None:
+    """The stored refresh token, or None ($COC_TOKEN scripts have none: their token is used as given)."""
+    if os.environ.get("COC_TOKEN"):
+        return None
+    try:
+        return (config_dir() / REFRESH_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _store_tokens(token: Any) -> None:
+    """Keep a renewed pair (called by the client after POST /auth/refresh)."""
+    save_token(token.access_token)
+    save_refresh_token(token.refresh_token)
 
 
 def load_config() -> dict[str, Any]:
@@ -125,12 +157,14 @@ def api_url(explicit: str | None = None) -> str:
 
 
 def client(*, auth: bool = True, url: str | None = None) -> CocClient:
-    """A client for the configured API; with auth, the stored token (or a clear 'run coc login' error)."""
+    """A client for the configured API; with auth, the stored token (or a clear 'run coc login' error), renewed
+    automatically with the stored refresh token when it has expired (once per request)."""
     token = None
     if auth:
         token = load_token()
         if token is None:
             fail("not logged in: run `coc login` first")
+        return CocClient(api_url(url), token, refresh_token=load_refresh_token(), on_tokens=_store_tokens)
     return CocClient(api_url(url), token)
 
 
@@ -217,11 +251,11 @@ def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[st
             if sys.stdout.isatty():
                 mins = [None] * len(cols)  # a terminal has the width it has: fold everything
             else:
-                con = Console(file=sys.stdout, soft_wrap=False, width=needed)  # piped: never crop columns
+                con = Console(file=sys.stdout, soft_wrap=False, emoji=False, width=needed)  # piped: never crop columns
         for col, min_width in zip(cols, mins, strict=True):
             table.add_column(col.replace("_", " "), overflow="fold", min_width=min_width)
         for r in cells:
-            table.add_row(*r)
+            table.add_row(*(Text(c) for c in r))  # Text: data is never read as markup
         con.print(table)
         return
     if isinstance(data, dict):
@@ -229,10 +263,10 @@ def emit(data: Any, as_json: bool, *, title: str | None = None, columns: list[st
         table.add_column("field", style="bold")
         table.add_column("value", overflow="fold")
         for key, value in data.items():
-            table.add_row(key.replace("_", " "), _cell(value))
+            table.add_row(Text(key.replace("_", " ")), Text(_cell(value)))
         con.print(table)
         return
-    con.print("" if data is None else str(data), highlight=False)
+    con.print("" if data is None else str(data), highlight=False, markup=False)
 
 
 def _columns(rows: list[Any]) -> list[str]:

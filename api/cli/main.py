@@ -12,6 +12,8 @@ from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
 from api.cli.custody import custody_app
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
+from api.cli.report import report_app
+from api.client import ApiError, CocClient
 
 app = typer.Typer(
     name="coc",
@@ -32,6 +34,7 @@ app.add_typer(custody_app, name="custody")
 app.add_typer(lab_app, name="lab")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
+app.add_typer(report_app, name="report")
 
 
 @app.callback()
@@ -49,7 +52,8 @@ def login(
     username: str = typer.Option(..., prompt=True, help="Your staff login name."),
     password: str = typer.Option(..., prompt=True, hide_input=True, envvar="COC_PASSWORD",
                                  help="Your password (prompted without echo if omitted)."),
-    api_url: str = typer.Option(None, "--api-url", envvar="COC_API_URL", help="API base URL."),
+    api_url: str = typer.Option(None, "--api-url", "--api", envvar="COC_API_URL",
+                                help="API base URL (kept for later commands)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Log in and store the access token (0600) in $COC_CONFIG_DIR or ~/.config/coc."""
@@ -57,6 +61,7 @@ def login(
     with client(auth=False, url=url) as api:
         token = api.login(username, password)
     path = common.save_token(token.access_token)
+    common.save_refresh_token(token.refresh_token)
     common.save_config(api_url=url)
     info = {"api_url": url, "username": username, "token_file": str(path), "expires_in": token.expires_in}
     if as_json:
@@ -67,7 +72,15 @@ def login(
 
 @app.command("logout")
 def logout() -> None:
-    """Forget the stored access token."""
+    """End the session on the server (its refresh token is revoked) and forget the stored tokens."""
+    refresh = common.load_refresh_token()
+    if refresh is not None:
+        try:
+            with CocClient(common.api_url(), None, refresh_token=refresh) as api:
+                api.logout()
+        except ApiError as exc:  # still forget the tokens here; say the server did not confirm
+            common.err_console().print(f"server did not confirm the logout ({exc.status}): tokens forgotten anyway",
+                                       markup=False, highlight=False)
     typer.echo("logged out" if common.clear_token() else "not logged in")
 
 
@@ -107,8 +120,6 @@ def alerts(as_json: bool = JsonOpt) -> None:
 def health(as_json: bool = JsonOpt) -> None:
     """Check that the API answers and every part is ready; exits 1 naming each part that is not (the ledger
     part says when the last ledger verification failed)."""
-    from api.client import ApiError
-
     with client(auth=False) as api:
         try:
             report = api.health()

@@ -169,6 +169,8 @@ def get_alerts(session: SessionDep, actor: Actor = require(P.ALERT_READ),
     """Deadline alerts, newest first; staff see the cases they are assigned to, auditors/coordinators all."""
     if actor.role in (Role.COORDINATOR, Role.AUDITOR):
         return deadlines.list_alerts(session, case_id=case_id, limit=limit)
+    if actor.role in (Role.LAW_ENFORCEMENT, Role.LAB):  # another agency's staff: their own items' deadlines
+        return deadlines.list_agency_alerts(session, user_id=actor.id, case_id=case_id, limit=limit)
     # Filter before the limit (in the query): newer alerts of other cases must not push one's own out.
     mine = authz.assigned_case_ids(session, actor.id)
     return deadlines.list_alerts(session, case_id=case_id, case_ids=mine, limit=limit)

@@ -189,6 +189,10 @@ def update_user(session: Session, *, actor: Actor, user_id: str, change: UserUpd
     if change.active is not None:
         user.active = change.active
         data["active"] = "yes" if change.active else "no"
+        if not change.active:  # its refresh tokens end now (access tokens end at their next request)
+            from policies.sessions import revoke_user_sessions
+
+            revoke_user_sessions(session, user_id=user.id, now=now)
     session.add(user)
     session.flush()
     append(session, kind=EventKind.USER_CHANGED, actor=actor, at=now, data=data)

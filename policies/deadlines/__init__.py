@@ -27,15 +27,42 @@ Modules, one concern each (import the package, `from policies.deadlines import X
 - `names`: ClockName, ClockStatus, ClockState and the clinical clocks' labels;
 - `progress`: the case's progress read from its ledger entries up to an instant;
 - `clocks`: the clocks of a case (case_clocks, clocks_for: the medical clocks behind the checkpoint);
-- `alerts`: the Alert table, scan_deadlines (raising each alert once), raise_alert, list_alerts.
+- `alerts`: the Alert table, scan_deadlines (raising each alert once), raise_alert, list_alerts,
+  list_agency_alerts (police and crime-lab staff: the agency deadlines of items they hold or were offered);
+- `hands`: whose hands each item passed through (offers, acceptances, custodian) read from the ledger;
+- `compliance`: agency accountability: per receiving agency and period, handoffs and overdue deadlines.
 """
 
-from policies.deadlines.alerts import Alert, AlertBase, AlertPublic, list_alerts, raise_alert, scan_deadlines
+from policies.deadlines.alerts import (
+    AGENCY_CLOCKS,
+    Alert,
+    AlertBase,
+    AlertPublic,
+    list_agency_alerts,
+    list_alerts,
+    raise_alert,
+    scan_deadlines,
+)
 from policies.deadlines.clocks import MANDATORY_REPORT_FALLBACK_HOURS, case_clocks, clocks_for, compute_clocks
 from policies.deadlines.names import MEDICAL_CLOCKS, ClockName, ClockState, ClockStatus
 
 _raise = raise_alert  # the name evidence.incidents imports (it raises the integrity-incident alert)
 
-__all__ = ["MANDATORY_REPORT_FALLBACK_HOURS", "MEDICAL_CLOCKS", "Alert", "AlertBase", "AlertPublic", "ClockName",
-           "ClockState", "ClockStatus", "case_clocks", "clocks_for", "compute_clocks", "list_alerts", "raise_alert",
-           "scan_deadlines"]
+__all__ = [
+    "AGENCY_CLOCKS",
+    "MANDATORY_REPORT_FALLBACK_HOURS",
+    "MEDICAL_CLOCKS",
+    "Alert",
+    "AlertBase",
+    "AlertPublic",
+    "ClockName",
+    "ClockState",
+    "ClockStatus",
+    "case_clocks",
+    "clocks_for",
+    "compute_clocks",
+    "list_agency_alerts",
+    "list_alerts",
+    "raise_alert",
+    "scan_deadlines",
+]

@@ -19,6 +19,7 @@ from core.clock import utcnow
 from core.ids import new_id
 from core.ledger import EventKind
 from policies.deadlines.clocks import compute_clocks
+from policies.deadlines.hands import items_in_hands_of
 from policies.deadlines.names import CLINICAL_LABEL, ClockName, ClockState, ClockStatus
 from policies.jurisdictions import RulePack, get_pack
 
@@ -129,12 +130,29 @@ def raise_alert(session: Session, actor: Actor, case: Case, clock: ClockState, k
     return alert
 
 
+# The deadlines another agency owns: the police's pickup and lab submission, the crime lab's analysis.
+AGENCY_CLOCKS: tuple[ClockName, ...] = (ClockName.POLICE_PICKUP, ClockName.LAB_SUBMISSION, ClockName.LAB_ANALYSIS)
+
+
 def list_alerts(session: Session, *, case_id: str | None = None, case_ids: list[str] | None = None,
+                item_ids: list[str] | None = None, clocks: tuple[ClockName, ...] | None = None,
                 limit: int = 200) -> list[Alert]:
-    """Alerts, newest first (optionally of one case, and/or only of `case_ids`)."""
+    """Alerts, newest first (optionally of one case, and/or only of `case_ids`, `item_ids`, `clocks`)."""
     stmt = select(Alert).order_by(Alert.raised_at.desc(), Alert.id).limit(limit)
+    if item_ids is not None:
+        stmt = stmt.where(Alert.item_id.in_(item_ids))  # type: ignore[union-attr]
+    if clocks is not None:
+        stmt = stmt.where(Alert.clock.in_([str(c) for c in clocks]))  # type: ignore[attr-defined]
     if case_id is not None:
         stmt = stmt.where(Alert.case_id == case_id)
     if case_ids is not None:
         stmt = stmt.where(Alert.case_id.in_(case_ids))  # type: ignore[union-attr]
     return list(session.execute(stmt).scalars().all())
+
+
+def list_agency_alerts(session: Session, *, user_id: str, case_id: str | None = None,
+                       limit: int = 200) -> list[Alert]:
+    """The alerts an agency's staff member sees: the pickup, lab-submission and analysis deadlines of the items
+    they hold or that were offered to them; never another case's alerts, nor clinical or centre-wide ones."""
+    mine = items_in_hands_of(session, user_id)
+    return list_alerts(session, case_id=case_id, item_ids=mine, clocks=AGENCY_CLOCKS, limit=limit)
