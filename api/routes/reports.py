@@ -29,8 +29,8 @@ def report_dict(report) -> dict[str, Any]:
 @router.get("/reports/compliance",
             responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/pdf": {}},
                              "description": "The receiving agency's handoffs and overdue deadlines"}})
-def get_compliance(session: SessionDep, clock: ClockDep, actor: Actor = require(P.COMPLIANCE_READ),
-                   agency: Annotated[str, Query(min_length=1, max_length=120)] = ...,
+def get_compliance(session: SessionDep, clock: ClockDep, agency: Annotated[str, Query(min_length=1, max_length=120)],
+                   actor: Actor = require(P.COMPLIANCE_READ),
                    from_: Annotated[datetime | None, Query(alias="from")] = None,
                    to: Annotated[datetime | None, Query()] = None,
                    format: Annotated[Literal["json", "csv", "pdf"], Query()] = "json") -> Any:  # noqa: A002
