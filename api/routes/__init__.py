@@ -7,4 +7,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.consent",
     "api.routes.audit",
     "api.routes.evidence",
+    "api.routes.inbox",
 )
