@@ -20,4 +20,4 @@ router = APIRouter(tags=["custody"])
 @router.get("/inbox", response_model=list[custody.InboxOffer])
 def inbox(session: SessionDep, actor: Actor = require(P.TRANSFER_ACCEPT)) -> list[Any]:
     """The open offers (not yet accepted, declined or cancelled) waiting for you, oldest first."""
-    return custody.inbox(session, actor.id)
+    return custody.open_offers_for(session, actor.id)

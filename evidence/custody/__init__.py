@@ -43,7 +43,7 @@ from evidence.custody.schemas import (
 )
 
 if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and import graphs
-    from evidence.custody.inbox import InboxOffer, inbox
+    from evidence.custody.inbox import InboxOffer, open_offers_for
     from evidence.custody.service import (
         accept_transfer,
         cancel_transfer,
@@ -72,7 +72,7 @@ _LAZY = {
                      "offer_transfer", "record_analysis", "record_integrity_incident", "scan", "scan_item",
                      "seal_item"), "evidence.custody.service"),
     "InboxOffer": "evidence.custody.inbox",
-    "inbox": "evidence.custody.inbox",
+    "open_offers_for": "evidence.custody.inbox",
     "require_item_visible": "evidence.custody.visibility",
     "visible_items": "evidence.custody.visibility",
     "cancel_offers_on_withdrawal": "evidence.custody.withdrawal",
@@ -94,8 +94,8 @@ __all__ = [
     "DestroyCreate", "InboxOffer", "SealCreate", "Transfer", "TransferAccept", "TransferClose", "TransferCreate",
     "TransferPublic", "TransferPurpose", "TransferStatus", "accept_transfer", "add_event",
     "cancel_offers_on_withdrawal", "cancel_transfer", "check_in", "check_out", "custody_history",
-    "decline_transfer", "destroy_item", "get_transfer", "inbox", "lock_item", "offer_lab_submission", "offer_release",
-    "offer_transfer", "record_analysis", "record_integrity_incident", "require_item_visible", "scan", "scan_item",
-    "seal_item", "visible_items",
+    "decline_transfer", "destroy_item", "get_transfer", "lock_item", "offer_lab_submission", "offer_release",
+    "offer_transfer", "open_offers_for", "record_analysis", "record_integrity_incident", "require_item_visible",
+    "scan", "scan_item", "seal_item", "visible_items",
 ]
 assert set(_LAZY) <= set(__all__)

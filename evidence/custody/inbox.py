@@ -31,7 +31,7 @@ class InboxOffer(SQLModel):
     condition: str
 
 
-def inbox(session: Session, user_id: str) -> list[InboxOffer]:
+def open_offers_for(session: Session, user_id: str) -> list[InboxOffer]:
     """Every open offer addressed to `user_id`, oldest first."""
     stmt = (select(Transfer, EvidenceItem.kind, EvidenceItem.case_id, User.username)
             .join(EvidenceItem, EvidenceItem.id == Transfer.item_id)
