@@ -18,9 +18,8 @@ from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
-from core.ids import is_valid_id
 from core.ledger import EventKind, append
-from policies.authz.users import get_user, resolve_user
+from policies.authz.users import resolve_user
 from policies.consent.hooks import wake_pathway
 from policies.permissions import CASE_SCOPED, PARTY_SCOPED, Permission, Role, role_allows
 
@@ -116,7 +115,7 @@ def assign(session: Session, *, actor: Actor, case_id: str, user_id: str,
     now = now or utcnow()
     get_case(session, case_id)
     # A user id (unknown: 404 as before) or a username (what people type; unknown: 422 naming it).
-    user = get_user(session, user_id) if is_valid_id(user_id, "user") else resolve_user(session, user_id)
+    user = resolve_user(session, user_id)
     user_id = user.id
     if not user.active:
         raise Conflict("this staff account is deactivated: reactivate it before assigning it")
