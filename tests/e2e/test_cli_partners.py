@@ -112,3 +112,25 @@ def test_release_to_the_liaison_then_crime_lab_and_back_through_cli_verbs(stack:
         assert kind in kinds, kinds
     assert kinds.index("released") < kinds.index("submitted-to-lab") < kinds.index("analysed") \
         < kinds.index("returned")
+
+    # -- released digital evidence: a photograph released by staff (never by the pathway), downloaded verified ----
+    examiner.json("consent", "record", case_id, "photography-record")
+    photo = examiner.json("evidence", "add", case_id, "--kind", "photograph", "--description", "injury photo")["id"]
+    picture = tmp_path / "photo.jpg"
+    picture.write_bytes(secrets.token_bytes(200_000))
+    examiner.json("evidence", "upload", photo, str(picture))
+    refused = officer.run("evidence", "download", photo, "--out", str(tmp_path / "no.jpg"), ok=False)
+    assert refused.returncode == 1 and "403" in refused.stderr  # not released to them
+    time.sleep(2)
+    assert officer.json("inbox") == []  # the pathway does not offer photographs on its own
+    rel = examiner.json("custody", "release", photo, "--to", names["officer"], "--reason", "legal referral",
+                        "--condition", "digital copy")
+    [photo_offer] = officer.json("inbox")
+    assert (photo_offer["transfer_id"], photo_offer["item_kind"]) == (rel["id"], "photograph")
+    officer.json("custody", "accept", rel["id"], "--condition", "digital copy")
+    copy = tmp_path / "officer-copy.jpg"
+    got = officer.json("evidence", "download", photo, "--out", str(copy))
+    assert got["verified"] is True and copy.read_bytes() == picture.read_bytes()
+    examiner.json("consent", "record", case_id, "photography-record", "--decision", "withdrawn")
+    gone = officer.run("evidence", "download", photo, "--out", str(tmp_path / "late.jpg"), ok=False)
+    assert gone.returncode == 1 and "403" in gone.stderr and "withdrawn" in gone.stderr
