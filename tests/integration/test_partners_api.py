@@ -113,6 +113,13 @@ def test_lab_receipt_result_and_return_and_their_refusals(harness):
     r = c.post(f"/items/{other_id}/analysis", json={"report_ref": "LAB-1"}, headers=lab.headers)
     assert r.status_code == 403 and "custodian" in r.json()["detail"], r.text  # never submitted: not at the lab
     assert [e["kind"] for e in c.get(f"/items/{other_id}/custody", headers=examiner.headers).json()] == ["collected"]
+    stored_id = _item(h, examiner, case_id)  # in the lab staff's hands by a plain custody transfer, not submitted
+    t = c.post(f"/items/{stored_id}/transfers", headers=examiner.headers,
+               json={"to_user": lab.user.username, "reason": "to the store", "condition": "sealed"}).json()
+    assert c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed"}, headers=lab.headers).status_code == 200
+    r = c.post(f"/items/{stored_id}/analysis", json={"report_ref": "LAB-1"}, headers=lab.headers)
+    assert r.status_code == 409 and "not submitted to a lab" in r.json()["detail"], r.text
+    assert "analysed" not in [e["kind"] for e in c.get(f"/items/{stored_id}/custody", headers=lab.headers).json()]
     rel = c.post(f"/items/{other_id}/release", headers=examiner.headers,
                  json={"to_user": officer.user.username, "reason": "report", "condition": "sealed"}).json()
     before = _ledger_size(h)
