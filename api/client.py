@@ -449,6 +449,10 @@ class CocClient:
         """POST /transfers/{transfer_id}/cancel: the offering custodian withdraws the offer (fields: reason)."""
         return self._post(f"/transfers/{_seg(transfer_id)}/cancel", fields)
 
+    def inbox(self) -> list[dict[str, Any]]:
+        """GET /inbox: the open offers addressed to you, across cases (officers, lab staff)."""
+        return _items(self._get("/inbox"))
+
     def check_in(self, item_id: str, **fields: Any) -> dict[str, Any]:
         """POST /items/{item_id}/check-in."""
         return self._post(f"/items/{_seg(item_id)}/check-in", fields)

@@ -39,7 +39,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.ledger import EventKind
-from evidence.custody.models import CustodyEventKind, add_event
+from evidence.custody.models import CustodyEventKind, Transfer, TransferPurpose, TransferStatus, add_event
 from evidence.file_streams import HashingReader, verified_stream
 from evidence.file_streams import record_mismatch as record_mismatch  # re-exported
 from evidence.incidents import require_not_quarantined
@@ -47,6 +47,7 @@ from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_
 from evidence.storage import ObjectStore
 from policies import checkpoint
 from policies.handoffs import Handoff
+from policies.permissions import Role
 
 MAX_NAME = 255
 
@@ -229,6 +230,8 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
     now = now or utcnow()
     item: EvidenceItem = get_item(session, item_id)
     require_not_quarantined(session, item.id, "downloaded")  # a quarantined item's files are not handed out
+    if actor.role == Role.LAW_ENFORCEMENT:
+        _require_released_to(session, actor, item, now)
     if item.kind == ItemKind.PHOTOGRAPH.value:
         if item.photo_consent_withdrawn:
             raise PermissionDenied("photograph consent was withdrawn: this photograph can no longer be viewed")
@@ -236,6 +239,20 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
                            subject={"item_id": item.id})
     row = _get_file(session, item.id, file_id)
     return row, verified_stream(store, row, session.get_bind(), actor)
+
+
+def _require_released_to(session: Session, actor: Actor, item: EvidenceItem, now: datetime) -> None:
+    """Law enforcement downloads a file only of an item released to them (an accepted release), and only while
+    the release consent holds: the checkpoint decides again at each download (a denial is committed and raises
+    ConsentRequired); photographs also need the photography consent (checked by the caller)."""
+    released = session.execute(select(Transfer.id).where(
+        Transfer.item_id == item.id, Transfer.to_user == actor.id,
+        Transfer.purpose == TransferPurpose.RELEASE.value,
+        Transfer.status == TransferStatus.ACCEPTED.value).limit(1)).first()
+    if released is None:
+        raise PermissionDenied("this item was not released to you: its files are not yours to download")
+    checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.RELEASE_LAW_ENFORCEMENT, actor=actor, now=now,
+                       subject={"item_id": item.id, "item_kind": str(item.kind), "for": "file-download"})
 
 
 def read_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, file_id: str | None = None,

@@ -49,7 +49,8 @@ CP_ADVOCACY = "advocacy-consent"
 CP_RELEASE = "release-consent"
 CP_RECIPIENT = "law-enforcement-assignment"
 
-# Item kinds that are physical evidence handed to law enforcement on a release (photos and files are not).
+# Only physical evidence (RELEASABLE_KINDS) is offered by the pathway: photographs, documents and digital files
+# are released by staff explicitly (`coc custody release`), after which the officer may download them.
 
 
 class PathwayWake(RunInput):

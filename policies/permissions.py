@@ -90,6 +90,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.LAW_ENFORCEMENT: frozenset({
         P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ, P.INCIDENT_REPORT,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
+        P.FILE_DOWNLOAD,  # only files of items released to them, still consented (evidence.files.open_file)
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
                                           P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ}),
@@ -108,6 +109,13 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE, P.CARE_READ, P.ITEM_CREATE,
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
 })
+
+# Case-scoped permissions that some roles get by what was handed to them instead of by case assignment: the
+# service decides from custody (law enforcement downloads only files of items released to them, and only while
+# the release (and photography) consent holds: evidence.files.open_file).
+PARTY_SCOPED: dict[Permission, frozenset[Role]] = {
+    P.FILE_DOWNLOAD: frozenset({Role.LAW_ENFORCEMENT}),
+}
 
 # Permissions that are case-scoped for some roles only (checked in the service, which knows the item's case):
 # examiners and advocates see the items of their own cases; lab and evidence staff and auditors see items by

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields
+from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields, print_json
 
 case_app = typer.Typer(help="Open, list, show and assign cases.", no_args_is_help=True)
 identity_app = typer.Typer(help="The survivor's identity (stored encrypted; reads are access-logged).",
@@ -79,7 +79,7 @@ def case_show(case_id: str = typer.Argument(..., help="Case id."), as_json: bool
 @api_errors
 def case_assign(
     case_id: str = typer.Argument(..., help="Case id."),
-    user_id: str = typer.Argument(..., help="Staff user id (see `coc admin user list`)."),
+    user_id: str = typer.Argument(..., help="Staff member: username (or user id; see `coc admin user list`)."),
     remove: bool = typer.Option(False, "--remove", help="Remove the assignment instead."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -120,6 +120,7 @@ def identity_set(
     case_id: str = typer.Argument(..., help="Case id."),
     data: Path = typer.Option(..., "--from", exists=True, dir_okay=False,
                               help="JSON file with the identity fields (kept out of shell history)."),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Store the survivor's identity for a case (encrypted at rest)."""
     try:
@@ -128,6 +129,9 @@ def identity_set(
         fail(f"{data} is not JSON: give a file with the identity fields, e.g. {{\"full_name\": \"…\"}}")
     with client() as api:
         api.put_identity(case_id, identity)
+    if as_json:  # the case id and the outcome only: the identity is never echoed back
+        print_json({"case_id": case_id, "identity": "stored"})
+        return
     typer.echo(f"identity stored for case {case_id}")
 
 

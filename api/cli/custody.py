@@ -23,6 +23,7 @@ def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_j
             "seal": api.seal, "transfer": api.offer_transfer, "accept": api.accept_transfer,
             "decline": api.decline_transfer, "cancel": api.cancel_transfer,
             "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
+            "return": api.offer_transfer, "destroy": api.destroy, "hold": api.legal_hold,
         }[verb]
         result = call(item_or_transfer, **body)
     _show_action(result, as_json, verb.capitalize())
@@ -57,7 +58,7 @@ def custody_seal(
 @api_errors
 def custody_transfer(
     item_id: str = typer.Argument(..., help="Item id."),
-    to: str = typer.Option(..., "--to", help="Receiving staff user id."),
+    to: str = typer.Option(..., "--to", help="Receiving staff member: username (or user id)."),
     reason: str = typer.Option(..., help="Why the item moves."),
     condition: str = typer.Option("sealed, intact", help="Condition at handover."),
     purpose: str = typer.Option("custody", help="custody | release | lab | return."),
@@ -145,7 +146,7 @@ def custody_check_out(
 @api_errors
 def custody_release(
     item_id: str = typer.Argument(..., help="Item id."),
-    to: str = typer.Option(..., "--to", help="Receiving law-enforcement user id."),
+    to: str = typer.Option(..., "--to", help="Receiving law-enforcement officer: username (or user id)."),
     reason: str = typer.Option(..., help="Reason for the release."),
     condition: str = typer.Option("sealed, intact", help="Condition at handover."),
     seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
@@ -156,6 +157,59 @@ def custody_release(
     body = {"to_user": to, "reason": reason, "condition": condition, "seal_intact": seal_intact,
             **parse_fields(fields)}
     _custody_action("release", item_id, body, as_json)
+
+
+@custody_app.command("return")
+@api_errors
+def custody_return(
+    item_id: str = typer.Argument(..., help="Item id."),
+    to: str = typer.Option(..., "--to", help="The centre's staff member it goes back to: username (or user id)."),
+    reason: str = typer.Option("returned after analysis", help="Why it goes back; no survivor details."),
+    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Offer an item back to the centre (from the lab or law enforcement); they accept it."""
+    body = {"to_user": to, "reason": reason, "condition": condition, "purpose": "return", "seal_intact": seal_intact}
+    _custody_action("return", item_id, body, as_json)
+
+
+@custody_app.command("destroy")
+@api_errors
+def custody_destroy(
+    item_id: str = typer.Argument(..., help="Item id."),
+    authority: str = typer.Option(..., "--authority", help="Reference code of the destruction authority."),
+    reason: str = typer.Option(..., help="Why it is destroyed; no survivor details."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record the item's destruction (its custodian; only after its retention date, never under legal hold)."""
+    _custody_action("destroy", item_id, {"authority_ref": authority, "reason": reason}, as_json)
+
+
+@custody_app.command("hold")
+@api_errors
+def custody_hold(
+    item_id: str = typer.Argument(..., help="Item id."),
+    off: bool = typer.Option(False, "--off", help="Lift the legal hold instead of setting it."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Set (or with --off lift) the legal hold on every stored file of the item."""
+    with client() as api:
+        rows = api.legal_hold(item_id, on=not off)
+    emit(rows, as_json, title=f"Legal hold {'lifted' if off else 'set'} on {item_id}",
+         columns=None if as_json else ["id", "item_id", "legal_hold", "sha256"])
+
+
+INBOX_COLUMNS = ["transfer_id", "item_id", "item_kind", "purpose", "from_username", "offered_at", "seal_number",
+                 "seal_intact"]
+
+
+@api_errors
+def inbox(as_json: bool = JsonOpt) -> None:
+    """The offers waiting for you (officers, lab staff): accept with `coc custody accept` / `coc lab receive`."""
+    with client() as api:
+        rows = api.inbox()
+    emit(rows, as_json, title="Offers waiting for you", columns=None if as_json else INBOX_COLUMNS)
 
 
 @custody_app.command("history")

@@ -1,4 +1,5 @@
-"""`coc lab scan`: barcodes read one per line, each item checked in or out, one line printed per scan."""
+"""`coc lab`: scan (barcodes read one per line, each item checked in or out, one line printed per scan), submit
+(a lab submission offer), receive (accept a lab submission addressed to you), result (analysis done)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from api.cli.common import JsonOpt, SetOpt, client, console, parse_fields
+from api.cli.common import JsonOpt, SetOpt, api_errors, client, console, emit, parse_fields
 from api.client import ApiError
 
 lab_app = typer.Typer(help="Lab and evidence-store work.", no_args_is_help=True)
@@ -51,6 +52,62 @@ def lab_scan(
         console().print(f"[dim]{ok} ok, {failures} failed[/]", highlight=False)
     if failures:
         raise typer.Exit(1)
+
+
+def _show(result: Any, as_json: bool, title: str) -> None:
+    if as_json or not (isinstance(result, dict) and "event" in result):
+        emit(result, as_json, title=title)
+        return
+    emit({k: v for k, v in result["event"].items() if v is not None}, False, title=title)
+    item = result.get("item") or {}
+    console().print(f"item {escape(str(item.get('id')))} is now [bold]{escape(str(item.get('status')))}[/], "
+                    f"custodian {escape(str(item.get('custodian')))}", highlight=False)
+
+
+@lab_app.command("submit")
+@api_errors
+def lab_submit(
+    item_id: str = typer.Argument(..., help="Item id."),
+    to: str = typer.Option(..., "--to", help="Receiving lab staff member: username (or user id)."),
+    reason: str = typer.Option("submitted for testing", help="Why it goes to the lab; no survivor details."),
+    condition: str = typer.Option("sealed, intact", help="Condition at handover."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Offer an item to lab staff for testing (needs the testing consent); they confirm with `coc lab receive`."""
+    with client() as api:
+        result = api.lab_submission(item_id, to_user=to, reason=reason, condition=condition, seal_intact=seal_intact)
+    emit(result, as_json, title="Lab submission offered")
+
+
+@lab_app.command("receive")
+@api_errors
+def lab_receive(
+    transfer_id: str = typer.Argument(..., help="Transfer id of the lab submission (see `coc inbox`)."),
+    condition: str = typer.Option("sealed, intact", help="Condition on receipt."),
+    seal_number: str = typer.Option(None, "--seal-number", help="Seal number as seen on receipt."),
+    seal_intact: bool = typer.Option(None, "--seal-intact/--seal-broken", help="State of the seal on receipt."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Accept a lab submission addressed to you (any other transfer is refused, nothing recorded)."""
+    with client() as api:
+        result = api.accept_transfer(transfer_id, condition=condition, seal_number=seal_number,
+                                     seal_intact=seal_intact, expect_purpose="lab")
+    _show(result, as_json, "Received at the lab")
+
+
+@lab_app.command("result")
+@api_errors
+def lab_result(
+    item_id: str = typer.Argument(..., help="Item id."),
+    code: str = typer.Option(..., "--code", help="The lab's report reference code (no personal data)."),
+    reason: str = typer.Option("analysis", help="What was done; no survivor details."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record that the item at the lab was analysed, with the lab's report reference code."""
+    with client() as api:
+        result = api.analysis(item_id, report_ref=code, reason=reason)
+    _show(result, as_json, "Analysis recorded")
 
 
 def _clean_code(raw: str) -> str:

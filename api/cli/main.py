@@ -9,7 +9,7 @@ from api.cli.admin import admin_app
 from api.cli.audit import audit_app
 from api.cli.cases import care_app, case_app, consent_app, exam_app
 from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
-from api.cli.custody import custody_app
+from api.cli.custody import custody_app, inbox
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
 from api.cli.report import report_app
@@ -35,6 +35,7 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
 app.add_typer(report_app, name="report")
+app.command("inbox")(inbox)
 
 
 @app.callback()

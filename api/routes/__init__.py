@@ -8,4 +8,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.audit",
     "api.routes.evidence",
     "api.routes.reports",
+    "api.routes.inbox",
 )

@@ -9,6 +9,7 @@ One concern per module:
   service.py    the operations: lock the item, call the rules, write state + event + ledger entry
   withdrawal.py the withdrawal hook that cancels open offers resting on a withdrawn consent
   visibility.py who may see an item
+  inbox.py      the open offers addressed to one receiver, across cases
 
 The tables, shapes and rules are imported at once; the operations (which import evidence.items, .files and
 .incidents, themselves importing models) are loaded on first use (PEP 562), so importing
@@ -42,6 +43,7 @@ from evidence.custody.schemas import (
 )
 
 if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and import graphs
+    from evidence.custody.inbox import InboxOffer, open_offers_for
     from evidence.custody.service import (
         accept_transfer,
         cancel_transfer,
@@ -69,6 +71,8 @@ _LAZY = {
                      "decline_transfer", "destroy_item", "get_transfer", "offer_lab_submission", "offer_release",
                      "offer_transfer", "record_analysis", "record_integrity_incident", "scan", "scan_item",
                      "seal_item"), "evidence.custody.service"),
+    "InboxOffer": "evidence.custody.inbox",
+    "open_offers_for": "evidence.custody.inbox",
     "require_item_visible": "evidence.custody.visibility",
     "visible_items": "evidence.custody.visibility",
     "cancel_offers_on_withdrawal": "evidence.custody.withdrawal",
@@ -87,11 +91,11 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AnalysisCreate", "CheckInCreate", "CheckOutCreate", "CustodyEvent", "CustodyEventKind", "CustodyEventPublic",
-    "DestroyCreate", "SealCreate", "Transfer", "TransferAccept", "TransferClose", "TransferCreate",
+    "DestroyCreate", "InboxOffer", "SealCreate", "Transfer", "TransferAccept", "TransferClose", "TransferCreate",
     "TransferPublic", "TransferPurpose", "TransferStatus", "accept_transfer", "add_event",
     "cancel_offers_on_withdrawal", "cancel_transfer", "check_in", "check_out", "custody_history",
     "decline_transfer", "destroy_item", "get_transfer", "lock_item", "offer_lab_submission", "offer_release",
-    "offer_transfer", "record_analysis", "record_integrity_incident", "require_item_visible", "scan", "scan_item",
-    "seal_item", "visible_items",
+    "offer_transfer", "open_offers_for", "record_analysis", "record_integrity_incident", "require_item_visible",
+    "scan", "scan_item", "seal_item", "visible_items",
 ]
 assert set(_LAZY) <= set(__all__)

@@ -87,6 +87,8 @@ class TransferAccept(_Text):
     condition: str = Field(max_length=200)
     seal_number: str | None = Field(default=None, max_length=64)
     seal_intact: bool | None = None
+    # What the receiver expects to accept (e.g. `coc lab receive`: a lab submission); another purpose is a 422.
+    expect_purpose: TransferPurpose | None = None
 
 
 class TransferClose(_Text):

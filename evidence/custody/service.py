@@ -46,6 +46,7 @@ from evidence.custody.schemas import (
 from evidence.files import has_legal_hold
 from evidence.incidents import IncidentSource, open_incident, open_incident_ids
 from evidence.items import EvidenceItem, ItemCustody, check_location, get_item, keep_until, lock_item
+from policies.authz import resolve_user
 from policies.boundary import Move
 
 # --- the rules' view of the rows, and back ---------------------------------------------------------------
@@ -116,6 +117,8 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     """Offer the item to another staff member; custody moves only when they accept."""
     now = now or utcnow()
     data = TransferCreate.model_validate(data.model_dump())
+    # People type usernames: `to_user` is a staff id or a username (unknown: 422, nothing recorded).
+    data = data.model_copy(update={"to_user": resolve_user(session, data.to_user).id})
     purpose = TransferPurpose(data.purpose)
     item = get_item(session, item_id)
     check_receiver(session, purpose, data.to_user)
@@ -179,6 +182,9 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     transfer = get_transfer(session, transfer_id)
     rules.check_offer_open(offer_of(transfer))
     rules.check_receiver_accepts(offer_of(transfer), actor.id)
+    if data.expect_purpose is not None and str(transfer.purpose) != str(data.expect_purpose):
+        raise ValidationFailed(f"transfer {transfer.id} is a {transfer.purpose} offer, not a "
+                               f"{data.expect_purpose} one: nothing was accepted")
     # The handoff happens now, not at the offer: consent may have been withdrawn in between, so the
     # checkpoint decides again from the consent on record at this instant (before any change here), for a
     # release or lab purpose and for any transfer into another agency's hands.

@@ -36,6 +36,7 @@ from policies.authz.users import (
     active_actor,
     create_user,
     get_user,
+    resolve_user,
     update_user,
     user_agency_kind,
     user_by_subject,
@@ -48,6 +49,6 @@ __all__ = [
     "BREAK_GLASS_TTL", "AssignmentCreate", "AssignmentPublic", "AuthDecision", "BreakGlassCreate",
     "BreakGlassGrant", "BreakGlassPublic", "CaseAssignment", "User", "UserBase", "UserCreate", "UserPublic",
     "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
-    "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "unassign",
-    "update_user", "user_agency_kind", "user_by_subject", "user_by_username", "user_public", "users_public",
+    "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "resolve_user",
+    "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username", "user_public", "users_public",
 ]

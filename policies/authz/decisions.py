@@ -19,8 +19,9 @@ from core.cases import get_case
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, NotFound, PermissionDenied
 from core.ledger import EventKind, append
-from policies.authz.users import get_user
-from policies.permissions import CASE_SCOPED, Permission, role_allows
+from policies.authz.users import resolve_user
+from policies.consent.hooks import wake_pathway
+from policies.permissions import CASE_SCOPED, PARTY_SCOPED, Permission, Role, role_allows
 
 BREAK_GLASS_TTL = timedelta(hours=4)  # long enough for one night shift's emergency, short enough to expire
 
@@ -113,7 +114,9 @@ def assign(session: Session, *, actor: Actor, case_id: str, user_id: str,
     """Assign an active staff user to a case (idempotent: an existing assignment is returned)."""
     now = now or utcnow()
     get_case(session, case_id)
-    user = get_user(session, user_id)
+    # A user id (unknown: 404 as before) or a username (what people type; unknown: 422 naming it).
+    user = resolve_user(session, user_id)
+    user_id = user.id
     if not user.active:
         raise Conflict("this staff account is deactivated: reactivate it before assigning it")
     existing = active_assignment(session, case_id, user_id)
@@ -124,6 +127,9 @@ def assign(session: Session, *, actor: Actor, case_id: str, user_id: str,
     session.flush()
     append(session, kind=EventKind.CASE_ASSIGNED, actor=actor, case_id=case_id, at=now,
            data={"user": user_id, "role": str(user.role)})
+    if str(user.role) == Role.LAW_ENFORCEMENT.value:
+        # The liaison receives the consented release: the pathway may be waiting for one (same transaction).
+        wake_pathway(session, case_id, "law-enforcement liaison assigned", now)
     return row
 
 
@@ -213,8 +219,8 @@ def authorize(session: Session, user: Actor, permission: Permission, case_id: st
         raise PermissionDenied("system actors do not use the HTTP API")
     if not role_allows(user.role, permission):
         raise PermissionDenied(f"your role ({user.role}) does not allow {permission.value}")
-    if permission not in CASE_SCOPED:
-        return user, AuthDecision.ROLE
+    if permission not in CASE_SCOPED or user.role in PARTY_SCOPED.get(permission, ()):
+        return user, AuthDecision.ROLE  # PARTY_SCOPED: the service decides from what was handed to the user
     if not case_id:
         raise PermissionDenied(f"{permission.value} needs a case, and none was given")
     if active_assignment(session, case_id, user.id) is not None:

@@ -91,6 +91,22 @@ def get_user(session: Session, user_id: str) -> User:
     return user
 
 
+def resolve_user(session: Session, ref: str) -> User:
+    """The staff account named by `ref`: a user id, or a username (what people type).
+
+    An unknown name is a 422 naming it (ValidationFailed), an unknown id a 404 (NotFound) as before; both are
+    raised before anything is recorded.
+    """
+    user = session.get(User, ref) if is_valid_id(ref, "user") else None
+    if user is None:
+        user = user_by_username(session, ref)
+    if user is None:
+        if is_valid_id(ref, "user"):
+            raise NotFound(f"no staff user {ref!r}: check the user id")
+        raise ValidationFailed(f"no staff account named {ref!r}: check the username")
+    return user
+
+
 def active_actor(session: Session, subject: str) -> Actor:
     """Resolve a verified token subject to an Actor; unknown or deactivated accounts are refused (every request)."""
     # Three columns, not the whole account (no password hash, no ORM object): this runs on every request.
