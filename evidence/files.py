@@ -242,8 +242,8 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
 
 
 def _require_released_to(session: Session, actor: Actor, item: EvidenceItem, now: datetime) -> None:
-    """Law enforcement downloads a file only of an item released to them (an accepted release), and only while
-    the release consent holds: the checkpoint decides again at each download (a denial is committed and raises
+    """Law enforcement downloads a file only of an item released to them (an accepted release) and not returned
+    since, and only while the release consent holds: the checkpoint decides again at each download (a denial is committed and raises
     ConsentRequired); photographs also need the photography consent (checked by the caller)."""
     released = session.execute(select(Transfer.id).where(
         Transfer.item_id == item.id, Transfer.to_user == actor.id,
@@ -251,6 +251,9 @@ def _require_released_to(session: Session, actor: Actor, item: EvidenceItem, now
         Transfer.status == TransferStatus.ACCEPTED.value).limit(1)).first()
     if released is None:
         raise PermissionDenied("this item was not released to you: its files are not yours to download")
+    if not get_custody(session, item.id).released:
+        raise PermissionDenied("this item was returned to the centre: its release ended, and with it access to its "
+                               "files; the centre can release it again (the consent checkpoint decides)")
     checkpoint.enforce(session, case_id=item.case_id, handoff=Handoff.RELEASE_LAW_ENFORCEMENT, actor=actor, now=now,
                        subject={"item_id": item.id, "item_kind": str(item.kind), "for": "file-download"})
 

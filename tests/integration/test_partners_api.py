@@ -201,6 +201,16 @@ def test_released_document_needs_only_the_release_consent_and_stops_when_it_is_w
     r = c.get(f"/items/{doc}/file", headers=officer.headers)
     assert r.status_code == 200 and r.content == b"%PDF-1.7 statement form"
     assert c.get(f"/items/{doc}/file", headers=h.user("law_enforcement").headers).status_code == 403
+    # Returned to the centre: the release has ended, and so has access to the file.
+    back = c.post(f"/items/{doc}/transfers", headers=officer.headers, json={
+        "to_user": examiner.id, "reason": "case closed", "condition": "intact", "purpose": "return"})
+    assert back.status_code == 201, back.text
+    assert c.post(f"/transfers/{back.json()['id']}/accept", json={"condition": "intact"},
+                  headers=examiner.headers).status_code == 200
+    r = c.get(f"/items/{doc}/file", headers=officer.headers)
+    assert r.status_code == 403 and "returned" in r.json()["detail"], r.text
+    _release_to(h, examiner, officer, doc)  # released again: access again
+    assert c.get(f"/items/{doc}/file", headers=officer.headers).status_code == 200
     _consent(c, examiner.headers, case_id, "release-to-law-enforcement", decision="withdrawn")
     r = c.get(f"/items/{doc}/file", headers=officer.headers)
     assert r.status_code == 403 and "consent" in r.json()["type"], r.text
