@@ -243,8 +243,8 @@ def open_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
 
 def _require_released_to(session: Session, actor: Actor, item: EvidenceItem, now: datetime) -> None:
     """Law enforcement downloads a file only of an item released to them (an accepted release) and not returned
-    since, and only while the release consent holds: the checkpoint decides again at each download (a denial is committed and raises
-    ConsentRequired); photographs also need the photography consent (checked by the caller)."""
+    since, and only while the release consent holds: the checkpoint decides again at each download (a denial is
+    committed and raises ConsentRequired); photographs also need the photography consent (checked by the caller)."""
     released = session.execute(select(Transfer.id).where(
         Transfer.item_id == item.id, Transfer.to_user == actor.id,
         Transfer.purpose == TransferPurpose.RELEASE.value,
