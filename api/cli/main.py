@@ -72,17 +72,24 @@ def login(
 
 
 @app.command("logout")
-def logout() -> None:
+def logout(as_json: bool = JsonOpt) -> None:
     """End the session on the server (its refresh token is revoked) and forget the stored tokens."""
     refresh = common.load_refresh_token()
+    confirmed = None
     if refresh is not None:
         try:
             with CocClient(common.api_url(), None, refresh_token=refresh) as api:
                 api.logout()
+            confirmed = True
         except ApiError as exc:  # still forget the tokens here; say the server did not confirm
+            confirmed = False
             common.err_console().print(f"server did not confirm the logout ({exc.status}): tokens forgotten anyway",
                                        markup=False, highlight=False)
-    typer.echo("logged out" if common.clear_token() else "not logged in")
+    was_logged_in = common.clear_token()
+    if as_json:
+        print_json({"logged_out": was_logged_in, "server_confirmed": confirmed})
+    else:
+        typer.echo("logged out" if was_logged_in else "not logged in")
 
 
 @app.command("whoami")
