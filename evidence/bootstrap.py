@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from core import ledger
+from core.db import get_engine
 from core.outbox import PrefectWaker, waker_for
 from core.settings import Settings, get_settings
 from evidence.custody.withdrawal import cancel_offers_on_withdrawal
@@ -53,7 +54,6 @@ class Container:
     @cached_property
     def engine(self) -> Engine:
         """The database engine (core.db keeps one per URL)."""
-        from core.db import get_engine
 
         return get_engine(self.settings.database_url)
 

@@ -28,15 +28,20 @@ from core.cases import Reporting, get_case
 from core.db import get_engine, transaction
 from core.errors import ConsentRequired, ValidationFailed
 from core.ids import is_valid_id
+from evidence import custody
 from evidence.bootstrap import wire
+from evidence.incidents import open_incident_ids
+from evidence.items import get_custody, list_items
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
+from policies.authz import User, list_assignments
 from policies.consent import Status, consent_state
 from policies.handoffs import (
     RELEASABLE_KINDS,  # the one definition of the kinds a release offers
     ConsentScope,
     Handoff,
 )
+from policies.permissions import Role
 
 ACTOR = system_actor("pathway")
 T = TypeVar("T")
@@ -163,8 +168,6 @@ def _step_done(result: PassResult, step: str) -> bool:
 
 def _law_enforcement_recipient(session: Session, case_id: str) -> str | None:
     """The active law-enforcement liaison assigned to the case, who receives a release."""
-    from policies.authz import User, list_assignments
-    from policies.permissions import Role
 
     for assignment in list_assignments(session, case_id):
         if assignment.revoked_at is not None:
@@ -177,9 +180,6 @@ def _law_enforcement_recipient(session: Session, case_id: str) -> str | None:
 
 def _release_items(case_id: str, run_id: str | None, result: PassResult) -> None:
     """Offer every releasable item to the case's law-enforcement liaison through the evidence service, once."""
-    from evidence import custody
-    from evidence.incidents import open_incident_ids
-    from evidence.items import get_custody, list_items
 
     with _session() as session:
         recipient = _law_enforcement_recipient(session, case_id)
@@ -225,7 +225,6 @@ def run_pass(case_id: str, run_id: str | None) -> PassResult:
         case = get_case(session, case_id)
         state = consent_state(session, case_id)
         reporting = Reporting(case.reporting)
-        from evidence.items import list_items
 
         item_count = len(list_items(session, case_id))
 

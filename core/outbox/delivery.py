@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlmodel import Session
 
 from core.clock import SystemClock, utcnow
-from core.db import transaction
+from core.db import get_engine, transaction
 from core.outbox.models import MAX_ERROR_LEN, MAX_RESUMED_LEN, OutboxMessage
 from core.outbox.service import clear_wait, pending, waits_for
 from core.outbox.waker import Waker
@@ -165,7 +165,6 @@ def thresholds_for(settings: Settings) -> Thresholds:
 
 def session_factory_for(settings: Settings) -> Callable[[], Session]:
     """A factory of sessions on the configured database."""
-    from core.db import get_engine
 
     engine = get_engine(settings.database_url)
     return lambda: Session(engine, expire_on_commit=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from core.clock import as_utc
 from core.reconcile import RunInfo
 
 if TYPE_CHECKING:
@@ -221,7 +222,6 @@ class PrefectWaker:
 
 def _run_info(run: Any) -> RunInfo:
     """A Prefect flow run as the reconciler's RunInfo."""
-    from core.clock import as_utc
 
     state = run.state
     since = as_utc(state.timestamp) if state is not None and state.timestamp else None
