@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from reportlab.lib.pagesizes import A4, landscape
@@ -16,6 +16,14 @@ CSV_COLUMNS = ("section", "item_id", "item_kind", "what", "started_or_offered_at
 
 def _t(value: Any) -> str:
     return value.isoformat() if isinstance(value, datetime) else ("" if value is None else str(value))
+
+
+def _human(text: str) -> str:
+    """An ISO time as a reader reads it ("2026-11-02 09:15 UTC"); anything else as it is."""
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return text
 
 
 def rows(report: dict[str, Any]) -> list[list[str]]:
@@ -52,8 +60,9 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         pdf.setFont("Helvetica-Bold", 12)
         pdf.drawString(30, height - 36, f"Agency compliance: {report['agency']['name']} ({report['agency']['kind']})")
         pdf.setFont("Helvetica", 8)
-        pdf.drawString(30, height - 50, f"period {_t(report['from'])} to {_t(report['to'])}; "
-                                        f"judged at {_t(report['generated_at'])}; overdue: {len(report['overdue'])}")
+        pdf.drawString(30, height - 50, f"period {_human(_t(report['from']))} to {_human(_t(report['to']))}; "
+                                        f"judged at {_human(_t(report['generated_at']))}; "
+                                        f"overdue: {len(report['overdue'])}")
         pdf.setFont("Helvetica-Bold", 7)
         for x, h in zip(xs, heads, strict=True):
             pdf.drawString(x, height - 68, h)
@@ -65,7 +74,7 @@ def to_pdf(report: dict[str, Any]) -> bytes:
         if y < 30:
             pdf.showPage()
             y = heading()
-        cells = [r[0], r[1], r[2], r[3], r[4][:19], r[5][:19], r[6][:19],
+        cells = [r[0], r[1], r[2], r[3], _human(r[4]), _human(r[5]), _human(r[6]),
                  r[7] + (f" / {r[8]}" if r[8] else "")]
         for x, cell in zip(xs, cells, strict=True):
             pdf.drawString(x, y, cell)

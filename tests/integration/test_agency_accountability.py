@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -133,6 +135,11 @@ def test_compliance_report_shows_the_police_submission_overdue_then_the_lab_ackn
     assert {(r["section"], r["what"], r["overdue_by"]) for r in rows} >= {("deadline", "lab-submission", "1 d 20 h")}
     pdf = h.client.get("/reports/compliance", params={**params, "format": "pdf"}, headers=auditor.headers)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True,
+                          check=True).stdout.decode()
+    assert "Agency compliance:" in text and "lab-submission" in text and "1 d 20 h" in text, text
+    # Times as a reader reads them ("2026-11-02 09:15 UTC"), not ISO with a T and an offset.
+    assert " UTC" in text and not re.search(r"\d{4}-\d\d-\d\dT\d\d:", text) and "+00:00" not in text
 
 
 def test_compliance_report_is_for_coordinators_and_auditors_only(h, clock):
