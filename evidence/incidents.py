@@ -31,7 +31,7 @@ from core.ledger import EventKind
 from evidence.custody.models import CustodyEventKind, Transfer, add_event
 from evidence.custody.rules import RESOLVERS, quarantine_refusal
 from evidence.items import ItemStatus, get_item, lock_item
-from policies.deadlines import ClockName, ClockState, ClockStatus, _raise
+from policies.deadlines import ClockName, ClockState, ClockStatus, raise_alert
 from policies.permissions import Permission, Role, role_allows
 
 
@@ -193,7 +193,7 @@ def _raise_alert(session: Session, actor: Actor, incident: IntegrityIncident, no
                        item_id=incident.item_id)
     message = (f"integrity incident {incident.id} ({incident.source}) on item {incident.item_id}: quarantined "
                f"until {RESOLVERS} resolves it")
-    _raise(session, actor, get_case(session, incident.case_id), clock, f"integrity-incident:{incident.id}",
+    raise_alert(session, actor, get_case(session, incident.case_id), clock, f"integrity-incident:{incident.id}",
            message, now)
 
 

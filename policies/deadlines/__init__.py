@@ -46,8 +46,6 @@ from policies.deadlines.alerts import (
 from policies.deadlines.clocks import MANDATORY_REPORT_FALLBACK_HOURS, case_clocks, clocks_for, compute_clocks
 from policies.deadlines.names import MEDICAL_CLOCKS, ClockName, ClockState, ClockStatus
 
-_raise = raise_alert  # the name evidence.incidents imports (it raises the integrity-incident alert)
-
 __all__ = [
     "AGENCY_CLOCKS",
     "MANDATORY_REPORT_FALLBACK_HOURS",
