@@ -8,7 +8,6 @@ leave them running; `children.json` (pid + start time) lets the next `coc up` st
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import psutil
 
-from api.stack.processes import STOP_TIMEOUT_S
+from api.stack.processes import STOP_TIMEOUT_S, die_with_parent
 from core.settings import Settings
 
 CHILDREN_FILE = "children.json"  # pid + start time of each child, for reap_leftovers()
@@ -32,6 +31,7 @@ _CHILD_SETTINGS = (
     "pathway_stale_scheduled_s", "pathway_stale_pending_s", "pathway_stale_running_s", "pathway_stale_row_s",
     "pathway_max_restarts", "reconcile_every_s", "login_rate_per_min", "lookup_rate_per_min",
     "runner_poll_s", "runner_limit", "runner_start", "runner_quiet_polls", "outbox_loop_s", "outbox_loop_min_age_s",
+    "clock_file",
 )
 
 
@@ -61,24 +61,12 @@ def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[s
     return env
 
 
-try:  # resolved in the parent: the forked child must not load libraries (another thread may hold a lock)
-    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux
-    _PRCTL = None
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
-    """preexec_fn: ask the kernel to SIGTERM this child when the supervisor dies (Linux only)."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 def popen_child(args: list[str], *, env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
     """Start `args` in its own session, output appended to `log_path`, dying with the supervisor."""
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child; our copy is closed below
     try:
         return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, start_new_session=True, preexec_fn=_die_with_parent)
+                                cwd=cwd, start_new_session=True, preexec_fn=die_with_parent)
     finally:
         log.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from api.stack.processes import stop_group
+from api.stack.processes import die_with_parent, stop_group
 
 DEFAULT_STARTUP_TIMEOUT_S = 180.0  # a cold start took ~11 s here; slow CI machines take much longer
 
@@ -128,6 +128,11 @@ class PrefectServer:
         """True while the server process is alive."""
         return self.process.poll() is None
 
+    def wait_healthy(self, timeout: float = DEFAULT_STARTUP_TIMEOUT_S) -> None:
+        """Wait until the server answers /health (raises if it exits or `timeout` passes)."""
+        wait_healthy(self.api_url, timeout=timeout, auth_string=self.auth_string, process=self.process,
+                     log_path=self.log_path)
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the server and its children gracefully (SIGTERM, then SIGKILL after `timeout`)."""
         stop_process_group(self.process, timeout)
@@ -171,6 +176,20 @@ def start_prefect_server(
 
 def _start_prefect_server(data_dir: Path, *, host: str, port: int, auth_string: str | None, ui: bool,
                           startup_timeout: float, extra_env: dict[str, str] | None) -> PrefectServer:
+    server = launch_prefect_server(data_dir, host=host, port=port, auth_string=auth_string, ui=ui,
+                                   extra_env=extra_env)
+    try:
+        server.wait_healthy(startup_timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def launch_prefect_server(data_dir: Path, *, port: int, host: str = "127.0.0.1", auth_string: str | None = None,
+                          ui: bool = True, extra_env: dict[str, str] | None = None) -> PrefectServer:
+    """Start the server process and return at once (call `wait_healthy` next, from any thread). Call this from
+    a thread that outlives the server (the process dies with the thread that started it: PR_SET_PDEATHSIG)."""
     home = Path(data_dir).resolve()
     home.mkdir(parents=True, exist_ok=True)
     env = _base_env()
@@ -181,15 +200,8 @@ def _start_prefect_server(data_dir: Path, *, host: str, port: int, auth_string: 
     cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", host, "--port", str(port),
            "--analytics-off"]
     process = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                               start_new_session=True, cwd=str(home))
-    server = PrefectServer(f"http://{host}:{port}/api", home, process, log_path, auth_string, log_fh)
-    try:
-        wait_healthy(server.api_url, timeout=startup_timeout, auth_string=auth_string, process=process,
-                     log_path=log_path)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+                               start_new_session=True, cwd=str(home), preexec_fn=die_with_parent)
+    return PrefectServer(f"http://{host}:{port}/api", home, process, log_path, auth_string, log_fh)
 
 
 def start_flow_runner(
@@ -211,4 +223,4 @@ def start_flow_runner(
     with open(log_path, "ab") as log_fh:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "flows.serve"], env=env, stdout=log_fh,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                                cwd=str(Path(__file__).resolve().parents[2]))
+                                cwd=str(Path(__file__).resolve().parents[2]), preexec_fn=die_with_parent)

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import time
 
-STOP_TIMEOUT_S = 20.0
+# Per child: SIGTERM, then SIGKILL after this long. The supervisor stops its children in two parallel waves
+# (API and flow runner, then Prefect and the S3 store), so `coc up` is gone within ~10 s of a SIGTERM.
+STOP_TIMEOUT_S = 3.0
+GRANDCHILD_GRACE_S = 0.5
+
+try:  # resolved in the parent: the forked child must not load libraries (another thread may hold a lock)
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """preexec_fn: ask the kernel to SIGTERM this child when the THREAD that started it dies (Linux only).
+
+    The kernel ties PR_SET_PDEATHSIG to the creating thread, not the process: start children from a thread that
+    lives as long as the supervisor (its main thread), never from a short-lived helper thread."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> None:
@@ -24,7 +42,7 @@ def stop_group(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> No
                 os.killpg(pgid, signal.SIGKILL)
             process.wait(timeout=10)
     # Grandchildren may outlive the group leader for a moment: give them a bounded grace, then kill.
-    deadline = time.monotonic() + 5.0
+    deadline = time.monotonic() + GRANDCHILD_GRACE_S
     while time.monotonic() < deadline:
         try:
             os.killpg(pgid, 0)

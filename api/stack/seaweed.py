@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.stack.processes import die_with_parent
 from core.errors import ConfigError, DependencyUnavailable
 
 # Components of `weed mini` that listen; each gets an HTTP and (where it has one) a gRPC port.
@@ -155,8 +156,9 @@ def start_seaweed(
     log = open(data_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child; closed with our copy below
     try:
         # A new session so a Ctrl-C in the parent's terminal does not kill it before a graceful stop.
+        # die_with_parent: a SIGKILLed `coc up` (or test process) does not leave the store running.
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=data_dir, start_new_session=True)
+                                cwd=data_dir, start_new_session=True, preexec_fn=die_with_parent)
     finally:
         log.close()
     endpoint = f"{host}:{ports['s3.port']}"

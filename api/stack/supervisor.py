@@ -41,6 +41,10 @@ from api.stack.state import ADMIN_PASSWORD_FILE, ADMIN_USER, STATE_FILE, StackIn
 from core.errors import DomainError
 from core.settings import Settings
 
+RESTART_BACKOFF_S = 1.0  # first wait before restarting a part that exited; doubles per failure in a row
+RESTART_MAX_BACKOFF_S = 30.0
+RESTART_STABLE_S = 60.0  # a part up this long that exits again starts over at the first back-off
+
 __all__ = [
     "ADMIN_PASSWORD_FILE", "ADMIN_USER", "CHILDREN_FILE", "READY_TIMEOUT_S", "STATE_FILE", "Child", "Shutdown", "Stack",
     "StackError", "StackInfo", "check_ports", "child_env", "describe", "ensure_writable_dir", "health_ready",
@@ -66,6 +70,8 @@ class Stack:
         self._t0 = time.monotonic()
         self._prefect_start: tuple[threading.Thread, dict[str, object]] | None = None
         self._ledger_intact = True  # False once /health said ledger-not-intact at start-up
+        self._failures: dict[str, int] = {}  # restarts in a row per part (reset after RESTART_STABLE_S up)
+        self._started_at: dict[str, float] = {}  # monotonic start time per part
 
     @contextlib.contextmanager
     def critical(self):
@@ -157,6 +163,7 @@ class Stack:
                 stop_group(server.process)
 
             self.children.append(Child("s3", server.process, server.log_path, stop))
+            self._started_at["s3"] = time.monotonic()
         try:
             store = get_object_store(s)
             store.ensure_bucket()
@@ -165,17 +172,26 @@ class Stack:
             raise StackError(f"the evidence bucket {s.s3_bucket!r} is not usable: {exc.detail}") from exc
 
     def _start_prefect_in_background(self) -> None:
-        from api.stack.prefect_server import start_prefect_server
+        from api.stack.prefect_server import launch_prefect_server
 
         s = self.settings
         self.step(f"starting the Prefect server on 127.0.0.1:{s.prefect_port} …")
         result: dict[str, object] = {}
+        # The process starts here, in the main thread (it dies with the thread that started it, see
+        # api.stack.processes.die_with_parent); only the wait for its /health runs in the background.
+        with self.critical():
+            try:
+                server = launch_prefect_server(self.data_dir / "prefect", port=s.prefect_port)
+            except OSError as exc:
+                raise StackError(f"the Prefect server failed to start: {exc}") from exc
+            result["launched"] = server
 
         def target() -> None:
             try:
-                result["server"] = start_prefect_server(self.data_dir / "prefect", port=s.prefect_port,
-                                                        startup_timeout=self.ready_timeout)
+                server.wait_healthy(self.ready_timeout)
+                result["server"] = server
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+                server.stop(STOP_TIMEOUT_S)
                 result["error"] = exc
             finally:
                 result["done"] = True
@@ -185,10 +201,15 @@ class Stack:
         self._prefect_start = (thread, result)
 
     def _join_prefect(self, *, registering: bool = True) -> None:
-        """Wait for the Prefect start thread; register the server as a child or raise StackError."""
+        """Wait for the Prefect start thread; register the server as a child or raise StackError. When stopping
+        (`registering=False`) a server still starting is stopped at once instead of waited for."""
         if self._prefect_start is None:
             return
         _thread, result = self._prefect_start
+        if not registering and "done" not in result:
+            launched = result.get("launched")
+            if launched is not None:
+                launched.stop(STOP_TIMEOUT_S)  # type: ignore[attr-defined]
         # Poll a flag with sleep, not Thread.join: a signal handler raising out of join() can leave the
         # thread looking finished when it is not (CPython 3.11), and the server would then be orphaned.
         while "done" not in result:
@@ -198,6 +219,7 @@ class Stack:
         if server is not None:
             self.children.append(Child("prefect", server.process, server.log_path,
                                        lambda: server.stop(STOP_TIMEOUT_S)))
+            self._started_at["prefect"] = time.monotonic()
             if registering:
                 self.step("the Prefect server is up")
             return
@@ -213,6 +235,7 @@ class Stack:
             proc = popen_child(args, env=env, log_path=log_path, cwd=self.data_dir)
             child = Child(name, proc, log_path, lambda: stop_group(proc))
             self.children.append(child)
+            self._started_at[name] = time.monotonic()
         return child
 
     def _prefect_client_env(self) -> dict[str, str]:
@@ -252,27 +275,88 @@ class Stack:
                 raise StackError(f"{child.name} exited with code {child.process.returncode}; "
                                  f"log {child.log_path}:\n{log_tail(child.log_path)}")
 
-    def watch(self, poll_s: float = 0.5) -> None:
-        """Block until a child dies (StackError) or a signal arrives (Shutdown)."""
-        while True:
-            self.check_children()
+    def watch(self, poll_s: float = 0.5, *, until: Callable[[], bool] | None = None) -> None:
+        """Keep every part running until a signal arrives (Shutdown) or `until()` is true: a part that exits is
+        restarted after a back-off (1 s, doubling to RESTART_MAX_BACKOFF_S; reset once it has run for
+        RESTART_STABLE_S), logged with its exit code, while the other parts keep serving — the API keeps taking
+        consent decisions while Prefect is away (the outbox holds the wakes)."""
+        due: dict[str, float] = {}  # part name -> monotonic time of its next start attempt
+        while until is None or not until():
+            now = time.monotonic()
+            for child in list(self.children):
+                if not child.alive():
+                    self.children.remove(child)
+                    failures = self._failures.get(child.name, 0)
+                    if now - self._started_at.get(child.name, 0.0) >= RESTART_STABLE_S:
+                        failures = 0
+                    self._failures[child.name] = failures + 1
+                    delay = min(RESTART_BACKOFF_S * 2 ** failures, RESTART_MAX_BACKOFF_S)
+                    due[child.name] = now + delay
+                    self.say(f"{child.name} exited with code {child.process.returncode}; restarting it in "
+                             f"{delay:.0f} s (restart {failures + 1}); log {child.log_path}:\n"
+                             f"{log_tail(child.log_path, 5)}")
+            for name, at in sorted(due.items(), key=lambda kv: kv[1]):
+                if time.monotonic() >= at:
+                    del due[name]
+                    self._restart(name, due)
             time.sleep(poll_s)
+
+    def _restart(self, name: str, due: dict[str, float]) -> None:
+        """Start part `name` again; on failure schedule the next attempt with a longer back-off."""
+        starts = {"s3": self._start_s3, "prefect": self._start_prefect_now, "api": self._start_api,
+                  "flows": self._start_flows}
+        try:
+            starts[name]()
+        except (StackError, DomainError, OSError, RuntimeError, TimeoutError) as exc:
+            failures = self._failures.get(name, 0)
+            self._failures[name] = failures + 1
+            delay = min(RESTART_BACKOFF_S * 2 ** failures, RESTART_MAX_BACKOFF_S)
+            due[name] = time.monotonic() + delay
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.say(f"{name} did not start again ({first}); next attempt in {delay:.0f} s")
+            return
+        self._record_children()
+        if self.info is not None:
+            self.info.children = {c.name: c.process.pid for c in self.children}
+            write_state(self.info)
+        self.say(f"{name} restarted (pid {self._child(name).process.pid})")
+
+    def _start_prefect_now(self) -> None:
+        """Restart the Prefect server (in the main thread) and wait for it."""
+        self._start_prefect_in_background()
+        self._join_prefect()
+
+    def _child(self, name: str) -> Child:
+        return next(c for c in self.children if c.name == name)
 
     # -- stop -------------------------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop every child in reverse start order and release the data-dir lock (idempotent)."""
-        # A Prefect server still starting in its thread is waited for (bounded by its start-up timeout),
-        # registered, and then stopped with the rest.
+        """Stop every child and release the data-dir lock (idempotent), within ~10 s whatever the load: the API
+        and the flow runner first (no new work), then Prefect and the S3 store; each wave's children are
+        stopped in parallel (SIGTERM, SIGKILL after STOP_TIMEOUT_S)."""
+        # A Prefect server still starting in its thread is waited for (its process is already registered for
+        # stopping below when it came up; one that failed was stopped by the thread).
         self._join_prefect(registering=False)
-        for child in reversed(self.children):
-            with contextlib.suppress(Exception):
-                child.stop()
+        first = [c for c in self.children if c.name in ("api", "flows")]
+        second = [c for c in self.children if c not in first]
+        for wave in (first, second):
+            threads = [threading.Thread(target=_stop_quietly, args=(c,), name=f"coc-stop-{c.name}", daemon=True)
+                       for c in wave]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(STOP_TIMEOUT_S + 3.0)
         self.children.clear()
         if self.lock.held:  # a refused second `coc up` must not touch the running stack's state file
             with contextlib.suppress(OSError):
                 (self.data_dir / STATE_FILE).unlink(missing_ok=True)
                 (self.data_dir / CHILDREN_FILE).unlink(missing_ok=True)
         self.lock.release()
+
+
+def _stop_quietly(child: Child) -> None:
+    with contextlib.suppress(Exception):
+        child.stop()
 
 
 def run(settings: Settings, *, say: Callable[[str], None] = print, err: Callable[[str], None] = print) -> int:

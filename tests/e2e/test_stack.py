@@ -192,26 +192,3 @@ def test_ctrl_c_during_start_up_stops_what_started(tmp_path):
     assert code == 0, up.output()
     assert "stopped." in up.output()
     assert not processes_using(data), "a part started before Ctrl-C outlived coc up"
-
-
-def test_start_after_a_killed_supervisor_stops_its_leftover_children(tmp_path):
-    """SIGKILL `coc up` itself (no chance to clean up): the next `coc up` on the dir stops what it left running."""
-    data = tmp_path / "data"
-    first = CocUp(data).start()
-    try:
-        running = first.wait_ready()
-        first.process.kill()  # SIGKILL: the supervisor cannot stop its children
-        first.process.wait(timeout=10)
-        leftovers = [psutil.Process(pid) for pid in running.children.values() if psutil.pid_exists(pid)]
-        assert leftovers, "nothing outlived the supervisor: this test would prove nothing"
-    finally:
-        if first.process.poll() is None:
-            first.terminate()
-    second = CocUp(data, ports=first.ports).start()  # same ports: they must be free again
-    try:
-        second.wait_ready()
-        assert "left running by an earlier coc up" in second.output()
-        assert not [p for p in leftovers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-    finally:
-        assert second.terminate() == 0
-    assert not processes_using(data)
