@@ -7,11 +7,13 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as DBIntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import refusals
 from core import errors
+from core.dbhealth import describe_failure, is_unavailable
 
 log = logging.getLogger("coc.api")
 
@@ -144,6 +146,17 @@ async def _db_integrity_handler(_request: Request, exc: Exception) -> JSONRespon
                    "reload and try again", code="conflict")
 
 
+async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONResponse:
+    # The database cannot answer or cannot write (down, full, read-only, locked): not a bug of the request.
+    # The reason is classified; the driver's text (it may hold the statement and its values) is never shown.
+    if not is_unavailable(exc):
+        return await _unhandled(request, exc)  # a programming error, not an outage
+    reason = describe_failure(exc)
+    log.error("database unavailable: %s (%s)", reason, type(exc).__name__)
+    return problem(503, "Database unavailable", f"nothing was recorded: {reason}", code="database-unavailable",
+                   headers={"Retry-After": "5"})
+
+
 async def _unhandled(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return problem(500, "Internal server error", "an unexpected error occurred; it was logged", code="internal")
@@ -155,4 +168,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_handler)
     app.add_exception_handler(StarletteHTTPException, _http_handler)
     app.add_exception_handler(DBIntegrityError, _db_integrity_handler)
+    app.add_exception_handler(DBAPIError, _db_unavailable_handler)  # IntegrityError keeps its own (above)
     app.add_exception_handler(Exception, _unhandled)

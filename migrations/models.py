@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "core.ledger",
     "core.cases",
     "core.outbox",
+    "core.dbhealth",
     "flows.steps",
     "policies.consent",
     "policies.deadlines",

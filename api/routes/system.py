@@ -15,6 +15,7 @@ from api.deps import CommitRoute, CurrentUser, SessionDep, get_app_engine
 from core import migrate
 from core.clock import as_utc
 from core.db import transaction
+from core.dbhealth import describe_failure, probe_write
 from policies.authz import assigned_case_ids, get_user
 
 router = APIRouter(tags=["system"], route_class=CommitRoute)
@@ -67,9 +68,13 @@ def _database(request: Request) -> PartState:
             conn.execute(text("SELECT 1"))
         if not migrate.is_migrated(engine):
             return PartState(ok=False, detail="reachable but not migrated to the newest revision: run coc migrate")
-        return PartState(ok=True, detail="reachable and migrated")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; only the class name is shown
-        return PartState(ok=False, detail=f"unreachable ({type(exc).__name__})")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; only a classified reason is shown
+        return PartState(ok=False, detail=f"unreachable: {describe_failure(exc)}")
+    try:
+        probe_write(engine)  # readable is not enough: every consent, custody step and ledger entry is a write
+    except Exception as exc:  # noqa: BLE001 - same: a classified reason, never the driver's text
+        return PartState(ok=False, detail=f"reachable but cannot write: {describe_failure(exc)}")
+    return PartState(ok=True, detail="reachable, migrated, and a write commits")
 
 
 def _object_store(request: Request) -> PartState:

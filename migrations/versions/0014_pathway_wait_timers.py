@@ -1,4 +1,5 @@
-"""pathway_wait.wake_at / woken_at: timed waits of the pathway (follow-up dates, notice and destruction dates).
+"""pathway_wait.wake_at / woken_at: timed waits of the pathway (follow-up dates, notice and destruction dates);
+health_probe: the one row /health rewrites to prove the database can write (core.dbhealth).
 
 Existing waits are waits for a decision: both columns stay NULL (nothing to backfill).
 
@@ -21,9 +22,16 @@ def upgrade() -> None:
         batch.add_column(sa.Column("wake_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("woken_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index("ix_pathway_wait_wake_at", "pathway_wait", ["wake_at"])
+    op.create_table(
+        "health_probe",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("health_probe")
     op.drop_index("ix_pathway_wait_wake_at", table_name="pathway_wait")
     with op.batch_alter_table("pathway_wait") as batch:
         batch.drop_column("woken_at")
