@@ -27,7 +27,7 @@ CANARY = "Maria-Canary-7731"
     ("something nobody foresaw", GENERIC),
 ])
 def test_each_failure_gets_an_actionable_reason_without_the_drivers_text(driver_text, expected):
-    exc = OperationalError(f"INSERT INTO case_identity VALUES ('{CANARY}')", {"name": CANARY},
+    exc = OperationalError("INSERT INTO case_identity VALUES ('" + CANARY + "')", {"name": CANARY},
                            sqlite3.OperationalError(driver_text))
     reason = describe_failure(exc)
     assert expected in reason
