@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from core.dbhealth import GENERIC, describe_failure
 
 CANARY = "Maria-Canary-7731"
+STATEMENT = "INSERT INTO case_identity VALUES ('Maria-Canary-7731')"  # what a driver error carries
 
 
 @pytest.mark.parametrize(("driver_text", "expected"), [
@@ -27,7 +28,7 @@ CANARY = "Maria-Canary-7731"
     ("something nobody foresaw", GENERIC),
 ])
 def test_each_failure_gets_an_actionable_reason_without_the_drivers_text(driver_text, expected):
-    exc = OperationalError("INSERT INTO case_identity VALUES ('" + CANARY + "')", {"name": CANARY},
+    exc = OperationalError(STATEMENT, {"name": CANARY},
                            sqlite3.OperationalError(driver_text))
     reason = describe_failure(exc)
     assert expected in reason
