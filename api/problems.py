@@ -23,6 +23,7 @@ MEDIA_TYPE = "application/problem+json"
 # Most specific first: isinstance() picks the first match (ConsentRequired before PermissionDenied, …).
 STATUS: tuple[tuple[type[errors.DomainError], int, str], ...] = (
     (errors.PayloadTooLarge, 413, "Payload too large"),
+    (errors.InsufficientStorage, 507, "Insufficient storage"),
     (errors.ValidationFailed, 422, "Validation failed"),
     (errors.NotFound, 404, "Not found"),
     (errors.Conflict, 409, "Conflict"),

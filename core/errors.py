@@ -68,6 +68,12 @@ class PayloadTooLarge(ValidationFailed):
     code = "payload-too-large"
 
 
+class InsufficientStorage(DomainError):
+    """The evidence store has no room for this upload (its disk is full or nearly so)."""
+
+    code = "insufficient-storage"
+
+
 class IntegrityViolation(DomainError):
     """Stored evidence or the ledger no longer matches its recorded hash."""
 

@@ -39,6 +39,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.ledger import EventKind
+from evidence.capacity import check_room, full_error, store_full
 from evidence.custody.models import CustodyEventKind, Transfer, TransferPurpose, TransferStatus, add_event
 from evidence.file_streams import HashingReader, verified_stream
 from evidence.file_streams import record_mismatch as record_mismatch  # re-exported
@@ -169,6 +170,7 @@ def upload_file(
         raise PayloadTooLarge(f"upload of {length} bytes exceeds the limit of {max_bytes} bytes")
     if length == 0:
         raise ValidationFailed("the upload is empty: an empty file is not evidence")
+    check_room(store.free_bytes(), length)  # refused up front, before a row or a byte (507 naming the store)
     file_id = secrets.token_hex(16)
     retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
@@ -195,6 +197,8 @@ def upload_file(
             failed.completed_at = utcnow()
             session.add(failed)
             commit_early(session, "the failed upload is recorded although the request fails")
+        if not isinstance(exc, DomainError) and store_full(exc):
+            raise full_error(exc) from exc
         raise
     # The item may have been destroyed while the bytes streamed (the check above held no lock): decide under
     # the item's lock, so a FILE_STORED entry never follows a DESTROYED one. The object stays (Object Lock),

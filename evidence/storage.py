@@ -14,10 +14,12 @@ import hashlib
 import io
 import logging
 import secrets
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 from core.clock import SystemClock, as_utc
@@ -41,6 +43,16 @@ class PutResult:
     key: str
     version_id: str | None
     etag: str | None = None
+
+
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """A multipart upload begun and never completed nor aborted (a crash, a lost connection): its parts take space
+    in the store until it is aborted."""
+
+    key: str
+    upload_id: str
+    initiated: datetime | None
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,18 @@ class ObjectStore(Protocol):
 
     def delete_version(self, key: str, version_id: str) -> None:
         """Try to delete one specific version (used only to prove that locks refuse it)."""
+        ...
+
+    def free_bytes(self) -> int | None:
+        """Free space for new evidence when known (the embedded store's disk), else None."""
+        ...
+
+    def incomplete_uploads(self, limit: int = 1000) -> list[IncompleteUpload]:
+        """Multipart uploads never completed nor aborted."""
+        ...
+
+    def abort_incomplete_upload(self, key: str, upload_id: str) -> None:
+        """Abort one interrupted multipart upload."""
         ...
 
     def check_object_lock(self) -> None:
@@ -141,8 +165,10 @@ class MinioObjectStore:
     """
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
-                 region: str = "us-east-1", payload_hash: Literal["auto", "sign"] = "auto") -> None:
+                 region: str = "us-east-1", payload_hash: Literal["auto", "sign"] = "auto",
+                 capacity_path: Path | None = None) -> None:
         self.bucket = bucket
+        self.capacity_path = capacity_path  # the embedded store's data directory (free-space check), else None
         self.endpoint = endpoint
         self.region = region
         self.client = minio_sdk.client_class()(endpoint, access_key=access_key, secret_key=secret_key,
@@ -319,6 +345,41 @@ class MinioObjectStore:
         with contextlib.suppress(Exception):  # housekeeping must never fail the check itself
             _sweep_canaries_of(self)
 
+    # -- housekeeping of interrupted uploads ------------------------------------------------------
+    def incomplete_uploads(self, limit: int = 1000) -> list[IncompleteUpload]:
+        """Multipart uploads of the bucket never completed nor aborted (S3 ListMultipartUploads)."""
+        found: list[IncompleteUpload] = []
+        key_marker = upload_marker = None
+        try:
+            while len(found) < limit:
+                result = self.client._list_multipart_uploads(  # noqa: SLF001 - the SDK has no public listing
+                    self.bucket, key_marker=key_marker, upload_id_marker=upload_marker, max_uploads=1000)
+                for up in result.uploads:
+                    if up.upload_id:
+                        found.append(IncompleteUpload(up.object_name, up.upload_id,
+                                                      as_utc(up.initiated_time) if up.initiated_time else None))
+                if not result.is_truncated:
+                    break
+                key_marker, upload_marker = result.next_key_marker, result.next_upload_id_marker
+        except _transport_errors() as exc:
+            raise DependencyUnavailable(f"object store at {self.endpoint} unreachable: {type(exc).__name__}") \
+                from exc
+        return found[:limit]
+
+    def abort_incomplete_upload(self, key: str, upload_id: str) -> None:
+        """Abort one interrupted multipart upload (its parts are freed; no object version is touched)."""
+        self.client._abort_multipart_upload(self.bucket, key, upload_id)  # noqa: SLF001 - see incomplete_uploads
+
+    def free_bytes(self) -> int | None:
+        """Free space the store has for new evidence, when known: the embedded store's disk (capacity_path);
+        None for a remote store, which answers a full disk itself (mapped to 507 by the upload)."""
+        if self.capacity_path is None:
+            return None
+        try:
+            return shutil.disk_usage(self.capacity_path).free
+        except OSError:
+            return None
+
     def check_object_lock(self) -> None:
         """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
         from minio.error import S3Error
@@ -369,4 +430,6 @@ def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObject
     settings.require("s3_endpoint")
     return MinioObjectStore(settings.s3_endpoint, settings.secret("s3_access_key"), settings.secret("s3_secret_key"),
                             bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region,
-                            payload_hash=settings.s3_payload_hash)
+                            payload_hash=settings.s3_payload_hash,
+                            # `coc up` runs SeaweedFS on this machine with its data under the data dir.
+                            capacity_path=(settings.data_dir / "s3") if settings.embedded else None)

@@ -40,6 +40,7 @@ from api.stack.processes import STOP_TIMEOUT_S, stop_group
 from api.stack.state import ADMIN_PASSWORD_FILE, ADMIN_USER, STATE_FILE, StackInfo, describe, write_state
 from core.errors import DomainError
 from core.settings import Settings
+from evidence.capacity import MARGIN_BYTES
 
 RESTART_BACKOFF_S = 1.0  # first wait before restarting a part that exited; doubles per failure in a row
 RESTART_MAX_BACKOFF_S = 30.0
@@ -169,6 +170,10 @@ class Stack:
             store.ensure_bucket()
             store.check_object_lock()  # refuse to run on a store that does not enforce Object Lock
         except DomainError as exc:
+            free = store.free_bytes()
+            if free is not None and free < MARGIN_BYTES:
+                raise StackError(f"the evidence store is full: {free // (1024 * 1024)} MiB free on the disk of "
+                                 f"{self.data_dir / 's3'}; free space there and start again") from exc
             raise StackError(f"the evidence bucket {s.s3_bucket!r} is not usable: {exc.detail}") from exc
 
     def _start_prefect_in_background(self) -> None:
