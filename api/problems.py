@@ -24,6 +24,7 @@ STATUS: tuple[tuple[type[errors.DomainError], int, str], ...] = (
     (errors.ValidationFailed, 422, "Validation failed"),
     (errors.NotFound, 404, "Not found"),
     (errors.Conflict, 409, "Conflict"),
+    (errors.Erased, 410, "Erased"),  # the case's personal data was lawfully erased (crypto-shredded)
     (errors.ConsentRequired, 403, "Consent required"),
     (errors.PermissionDenied, 403, "Permission denied"),
     (errors.AuthenticationFailed, 401, "Authentication failed"),
