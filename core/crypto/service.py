@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.schema import Table
 from sqlmodel import Session
@@ -106,18 +107,18 @@ def open_text(session: Session, *, case_id: str, table: str, column: str, row_id
     return envelope.open_sealed(data_key, token, aad=envelope.aad_for(table, column, row_id)).decode("utf-8")
 
 
-def commit_text(session: Session, case_id: str, text_: str, *, keyring: KeyringLike = None) -> str:
+def commit_text(session: Session, case_id: str, text: str, *, keyring: KeyringLike = None) -> str:
     """Keyed commitment (hex HMAC-SHA256, subkey HKDF of the case key) to a text; Erased after erasure."""
     data_key = load_case_key(session, case_id, keyring=keyring, create=True)
     assert data_key is not None
-    return envelope.commitment(data_key, text_)
+    return envelope.commitment(data_key, text)
 
 
-def verify_commitment(session: Session, case_id: str, text_: str, commitment: str, *,
+def verify_commitment(session: Session, case_id: str, text: str, commitment: str, *,
                       keyring: KeyringLike = None) -> bool:
     """True when `commitment` is commit_text's value for this case and text; Erased after erasure."""
     data_key = load_case_key(session, case_id, keyring=keyring)
-    return data_key is not None and envelope.commitment_matches(data_key, text_, commitment)
+    return data_key is not None and envelope.commitment_matches(data_key, text, commitment)
 
 
 def destroy_case_key(session: Session, *, case_id: str, now: datetime) -> CaseKey:
@@ -171,6 +172,6 @@ def next_row_id(session: Session, table: Table) -> int:
     ciphertext can name it. PostgreSQL: nextval of the column's sequence; SQLite: max(id)+1 (call it after the
     transaction's first write, e.g. the ledger entry: SQLite writers are serialized from there)."""
     if session.get_bind().dialect.name == "postgresql":
-        return int(session.execute(text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"),
+        return int(session.execute(sql_text("SELECT nextval(pg_get_serial_sequence(:t, 'id'))"),
                                    {"t": table.name}).scalar_one())
     return int(session.execute(select(func.coalesce(func.max(table.c.id), 0) + 1)).scalar_one())

@@ -174,7 +174,7 @@ def test_rotation_rewraps_case_keys_without_reencrypting_data(session, examiner,
 def test_commitments_and_a_destroyed_case_key(session, examiner, clock):
     case = _case(session, examiner, clock, exam="narrative")
     _identity(session, examiner, case.id)
-    value = crypto.commit_text(session, case.id, "reason typed by staff", keyring=RING_A)
+    value = crypto.commit_text(session, case_id=case.id, text="reason typed by staff", keyring=RING_A)
     assert crypto.verify_commitment(session, case.id, "reason typed by staff", value, keyring=RING_A)
     assert not crypto.verify_commitment(session, case.id, "another reason", value, keyring=RING_A)
     other = _case(session, examiner, clock)
