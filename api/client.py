@@ -281,6 +281,18 @@ class CocClient:
         """POST /cases/{case_id}/break-glass (emergency access, recorded)."""
         return self._post(f"/cases/{_seg(case_id)}/break-glass", {"reason": reason})
 
+    def propose_erasure(self, case_id: str, basis: str, reference: str | None = None) -> dict[str, Any]:
+        """POST /cases/{case_id}/erasure: propose the lawful erasure (basis, optional reference code)."""
+        return self._post(f"/cases/{_seg(case_id)}/erasure", _clean({"basis": basis, "reference": reference}))
+
+    def approve_erasure(self, case_id: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/erasure/approve: a second person approves; the case key is destroyed."""
+        return self._post(f"/cases/{_seg(case_id)}/erasure/approve")
+
+    def erasure_state(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}/erasure: erased or not (and when), and the erasure requests."""
+        return self._get(f"/cases/{_seg(case_id)}/erasure")
+
     # -- admin --------------------------------------------------------------------------------
     def create_user(self, **fields: Any) -> dict[str, Any]:
         """POST /admin/users (username, password, role, ...)."""
@@ -299,6 +311,14 @@ class CocClient:
         """GET /audit/access-log: sensitive reads (default), `outcome="refused"` refused attempts, or "all"."""
         return _items(self._get("/audit/access-log", case_id=case_id, user_id=user_id, outcome=outcome,
                                 object_id=object_id, **params))
+
+    def rotate_key(self) -> dict[str, Any]:
+        """POST /admin/keys/rotate: rewrap every case key under the current centre key (counts)."""
+        return self._post("/admin/keys/rotate")
+
+    def reencrypt(self) -> dict[str, Any]:
+        """POST /admin/keys/reencrypt: rewrite legacy (Fernet) values row-bound under their case keys (counts)."""
+        return self._post("/admin/keys/reencrypt")
 
     def create_agency(self, name: str, kind: str) -> dict[str, Any]:
         """POST /admin/agencies: register a partner agency (police, crime-lab, prosecution, advocacy-org)."""

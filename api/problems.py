@@ -27,6 +27,7 @@ STATUS: tuple[tuple[type[errors.DomainError], int, str], ...] = (
     (errors.ValidationFailed, 422, "Validation failed"),
     (errors.NotFound, 404, "Not found"),
     (errors.Conflict, 409, "Conflict"),
+    (errors.Erased, 410, "Erased"),  # the case's personal data was lawfully erased (crypto-shredded)
     (errors.ConsentRequired, 403, "Consent required"),
     (errors.PermissionDenied, 403, "Permission denied"),
     (errors.AuthenticationFailed, 401, "Authentication failed"),
@@ -67,6 +68,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     403: _problem_response("The role or case assignment does not allow this, or consent is missing"),
     404: _problem_response("Not found (or not visible to the caller)"),
     409: _problem_response("Conflict with the current state"),
+    410: _problem_response("The case's personal data was lawfully erased (the date is in the detail)"),
     413: _problem_response("Request body too large"),
     422: _problem_response("Invalid request"),
     429: _problem_response("Too many attempts"),

@@ -84,3 +84,9 @@ class DependencyUnavailable(DomainError):
     """A service we depend on (database, object store, Prefect) is not reachable."""
 
     code = "dependency-unavailable"
+
+
+class Erased(DomainError):
+    """The case's personal data was lawfully erased (its key destroyed): nothing can be read or written any more."""
+
+    code = "erased"

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -66,7 +66,10 @@ class Settings(BaseSettings):
     prefect_port: int = 4200
     s3_port: int = 8333
 
-    identity_key: SecretStr | None = None  # Fernet key (urlsafe base64, 32 bytes) for identity at rest
+    identity_key: SecretStr | None = None  # Fernet key (urlsafe base64, 32 bytes): the centre key wrapping case keys
+    # Retired centre keys (comma-separated Fernet keys): still unwrap case keys and read legacy values until
+    # `coc admin rotate-key` has rewrapped every case key under identity_key (core.crypto).
+    identity_keys_retired: SecretStr | None = None
     upload_max_bytes: int = 8 * 1024**3
     body_max_bytes: int = 1024 * 1024
     default_retention_days: int = 365 * 20  # may only extend the jurisdiction pack's retention, never shorten it
@@ -114,18 +117,19 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number of bytes")
         return v
 
-    @field_validator("identity_key")
+    @field_validator("identity_key", "identity_keys_retired")
     @classmethod
-    def _fernet_key(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is None:
-            return v
-        try:
-            raw = base64.urlsafe_b64decode(v.get_secret_value().encode())
-        except Exception:  # noqa: BLE001 - any decoding problem means the same thing
-            raw = b""
-        if len(raw) != 32:
-            raise ValueError("must be a urlsafe-base64 Fernet key of 32 bytes (python -c "
-                             "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+    def _fernet_key(cls, v: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if v is None or (info.field_name == "identity_keys_retired" and not v.get_secret_value().strip()):
+            return None  # no retired keys
+        for part in v.get_secret_value().replace(",", " ").split() or [""]:
+            try:
+                raw = base64.urlsafe_b64decode(part.encode())
+            except Exception:  # noqa: BLE001 - any decoding problem means the same thing
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError("must be a urlsafe-base64 Fernet key of 32 bytes (python -c "
+                                 "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
         return v
 
     # -- derived -----------------------------------------------------------------------

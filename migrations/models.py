@@ -22,6 +22,8 @@ MODEL_MODULES = (
     "evidence.incidents",
     "evidence.verification",
     "policies.sessions",
+    "core.crypto",
+    "evidence.erasure",
 )
 
 

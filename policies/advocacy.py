@@ -1,8 +1,8 @@
 """Advocate records: services offered and accepted, referrals, safety planning (encrypted), follow-ups.
 
 Client-level data stays here: the ledger gets the record's kind, service and status only. Safety-planning
-notes are Fernet ciphertext and are returned only when the caller asks for them (the API route for that
-read needs SAFETY_PLAN_READ, which is a sensitive, access-logged permission).
+notes are sealed under the case key, bound to their row (core.crypto), and are returned only when the caller
+asks for them (the API route for that read needs SAFETY_PLAN_READ, which is a sensitive, access-logged permission).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, require_offset, utcnow
-from core.crypto import decrypt_text, encrypt_text
 from core.errors import ValidationFailed
 from core.ledger import EventKind
 
@@ -120,8 +119,23 @@ class AdvocacyPublic(BaseModel):
     ledger_seq: int
 
 
+def _seal_notes(session: Session, case_id: str, row_id: int, notes: str | None, key: crypto.KeyringLike,
+                now: datetime) -> bytes | None:
+    if notes is None:
+        return None
+    return crypto.seal_text(session, case_id=case_id, table="advocacy_record", column="notes_ciphertext",
+                            row_id=row_id, plaintext=notes, keyring=key, now=now)
+
+
+def _open_notes(session: Session, row: AdvocacyRecord, key: crypto.KeyringLike) -> str | None:
+    if row.notes_ciphertext is None:
+        return None
+    return crypto.open_text(session, case_id=row.case_id, table="advocacy_record", column="notes_ciphertext",
+                            row_id=row.id, token=row.notes_ciphertext, keyring=key)
+
+
 def record_advocacy(session: Session, *, actor: Actor, case_id: str, data: AdvocacyCreate,
-                    now: datetime | None = None, key: str | None = None) -> AdvocacyRecord:
+                    now: datetime | None = None, key: crypto.KeyringLike = None) -> AdvocacyRecord:
     """Add an advocacy record; the ledger gets kind/service/status (REFERRAL_MADE for referrals)."""
     now = now or utcnow()
     case = get_case(session, case_id)
@@ -131,10 +145,12 @@ def record_advocacy(session: Session, *, actor: Actor, case_id: str, data: Advoc
     entry = ledger.append(session, kind=kind, actor=actor, case_id=case.id, at=now,
                           data={"record": data.kind, "service": data.service, "status": data.status,
                                 "due_at": data.due_at, "has_notes": data.notes is not None})
+    row_id = crypto.next_row_id(session, AdvocacyRecord.__table__)  # the notes' ciphertext names its row
     row = AdvocacyRecord(
-        case_id=case.id, kind=data.kind, service=data.service, status=data.status, referral_to=data.referral_to,
+        id=row_id, case_id=case.id, kind=data.kind, service=data.service, status=data.status,
+        referral_to=data.referral_to,
         due_at=as_utc(data.due_at) if data.due_at else None,
-        notes_ciphertext=encrypt_text(data.notes, key=key) if data.notes is not None else None,
+        notes_ciphertext=_seal_notes(session, case.id, row_id, data.notes, key, now),
         recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq,
     )
     session.add(row)
@@ -143,9 +159,11 @@ def record_advocacy(session: Session, *, actor: Actor, case_id: str, data: Advoc
 
 
 def list_advocacy(session: Session, case_id: str, *, include_notes: bool = False,
-                  key: str | None = None) -> list[AdvocacyPublic]:
+                  key: crypto.KeyringLike = None) -> list[AdvocacyPublic]:
     """The case's advocacy records, oldest first; decrypts notes only when include_notes is True."""
     case = get_case(session, case_id)
+    if include_notes and (erased := crypto.erased_at(session, case.id)) is not None:
+        raise crypto.erased_error(erased)
     rows = session.execute(
         select(AdvocacyRecord).where(AdvocacyRecord.case_id == case.id).order_by(AdvocacyRecord.id)
     ).scalars()
@@ -154,7 +172,7 @@ def list_advocacy(session: Session, case_id: str, *, include_notes: bool = False
             id=r.id, case_id=r.case_id, kind=RecordKind(r.kind), service=Service(r.service) if r.service else None,
             status=RecordStatus(r.status), referral_to=r.referral_to, due_at=r.due_at,
             has_notes=r.notes_ciphertext is not None,
-            notes=decrypt_text(r.notes_ciphertext, key=key) if include_notes and r.notes_ciphertext else None,
+            notes=_open_notes(session, r, key) if include_notes else None,
             recorded_at=r.recorded_at, recorded_by=r.recorded_by, ledger_seq=r.ledger_seq,
         )
         for r in rows

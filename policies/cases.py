@@ -1,7 +1,7 @@
 """Case services: open a case, convert the reporting choice, store and read the optional identity.
 
-Ledger entries carry the case's opaque id and enums only; the identity is Fernet ciphertext in
-case_identity and never reaches the ledger, logs or errors.
+Ledger entries carry the case's opaque id and enums only; the identity is sealed under the case key in
+case_identity (core.crypto, bound to its row) and never reaches the ledger, logs or errors.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
-from core import ledger, outbox
+from core import crypto, ledger, outbox
 from core.actors import Actor
 from core.cases import Case, CaseCreate, CaseIdentity, CaseUpdate, Reporting, get_case
 from core.clock import as_utc, utcnow
-from core.crypto import decrypt_text, encrypt_text
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.ids import new_id
 from core.ledger import EventKind
@@ -134,13 +133,14 @@ identity_read_hooks: list[IdentityReadHook] = []
 
 
 def set_identity(
-    session: Session, *, actor: Actor, case_id: str, identity: IdentityIn, key: str | None = None,
+    session: Session, *, actor: Actor, case_id: str, identity: IdentityIn, key: crypto.KeyringLike = None,
     now: datetime | None = None,
 ) -> None:
     """Store (or replace) the encrypted identity; the ledger records only that it was stored."""
     now = now or utcnow()
     case = get_case(session, case_id)
-    token = encrypt_text(json.dumps(identity.model_dump(), ensure_ascii=False), key=key)
+    token = crypto.seal_text(session, case_id=case.id, table="case_identity", column="ciphertext", row_id=case.id,
+                             plaintext=json.dumps(identity.model_dump(), ensure_ascii=False), keyring=key, now=now)
     row = session.get(CaseIdentity, case.id)
     replaced = row is not None
     if row is None:
@@ -153,12 +153,16 @@ def set_identity(
                   data={"replaced": replaced})
 
 
-def read_identity(session: Session, *, actor: Actor, case_id: str, key: str | None = None) -> IdentityIn:
+def read_identity(session: Session, *, actor: Actor, case_id: str, key: crypto.KeyringLike = None) -> IdentityIn:
     """Decrypt the identity; every registered identity-read hook (the access log) runs first."""
     case = get_case(session, case_id)
     row = session.get(CaseIdentity, case.id)
+    if (erased := crypto.erased_at(session, case.id)) is not None:
+        raise crypto.erased_error(erased)
     if row is None:
         raise NotFound("no identity is stored for this case (it is optional)")
     for hook in list(identity_read_hooks):
         hook(session, actor, case.id)
-    return IdentityIn.model_validate_json(decrypt_text(row.ciphertext, key=key))
+    return IdentityIn.model_validate_json(crypto.open_text(
+        session, case_id=case.id, table="case_identity", column="ciphertext", row_id=case.id, token=row.ciphertext,
+        keyring=key))

@@ -15,11 +15,10 @@ from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, require_offset, utcnow
-from core.crypto import decrypt_text, encrypt_text
 from core.errors import NotFound, ValidationFailed
 from core.ledger import EventKind
 from policies import checkpoint
@@ -59,7 +58,7 @@ class ExamCreate(BaseModel):
 
 
 class ExamRecord(SQLModel, table=True):
-    """One examination; the narrative is Fernet ciphertext."""
+    """One examination; the narrative is sealed under the case key, bound to this row (core.crypto)."""
 
     __tablename__ = "exam_record"
 
@@ -86,8 +85,19 @@ class ExamPublic(BaseModel):
     ledger_seq: int
 
 
+def _seal_narrative(session: Session, case_id: str, row_id: int, narrative: str, key: crypto.KeyringLike,
+                    now: datetime) -> bytes:
+    return crypto.seal_text(session, case_id=case_id, table="exam_record", column="narrative_ciphertext",
+                            row_id=row_id, plaintext=narrative, keyring=key, now=now)
+
+
+def _open_narrative(session: Session, row: ExamRecord, key: crypto.KeyringLike) -> str:
+    return crypto.open_text(session, case_id=row.case_id, table="exam_record", column="narrative_ciphertext",
+                            row_id=row.id, token=row.narrative_ciphertext, keyring=key)
+
+
 def record_exam(session: Session, *, actor: Actor, case_id: str, data: ExamCreate,
-                now: datetime | None = None, key: str | None = None) -> ExamRecord:
+                now: datetime | None = None, key: crypto.KeyringLike = None) -> ExamRecord:
     """Record an examination (forensic-exam consent checked first); EXAM_RECORDED carries times only."""
     now = now or utcnow()
     case = get_case(session, case_id)
@@ -96,9 +106,11 @@ def record_exam(session: Session, *, actor: Actor, case_id: str, data: ExamCreat
     checkpoint.enforce(session, case_id=case.id, handoff=Handoff.FORENSIC_EXAM, actor=actor, now=now)
     entry = ledger.append(session, kind=EventKind.EXAM_RECORDED, actor=actor, case_id=case.id, at=now,
                           data={"started_at": data.started_at, "ended_at": data.ended_at})
-    row = ExamRecord(case_id=case.id, started_at=as_utc(data.started_at),
+    row_id = crypto.next_row_id(session, ExamRecord.__table__)  # the ciphertext names its row
+    row = ExamRecord(id=row_id, case_id=case.id, started_at=as_utc(data.started_at),
                      ended_at=as_utc(data.ended_at) if data.ended_at else None,
-                     narrative_ciphertext=encrypt_text(data.narrative, key=key), recorded_at=now,
+                     narrative_ciphertext=_seal_narrative(session, case.id, row_id, data.narrative, key, now),
+                     recorded_at=now,
                      recorded_by=actor.id, ledger_seq=entry.seq)
     session.add(row)
     session.flush()
@@ -106,17 +118,19 @@ def record_exam(session: Session, *, actor: Actor, case_id: str, data: ExamCreat
 
 
 def read_exams(session: Session, *, actor: Actor, case_id: str, now: datetime | None = None,
-               key: str | None = None) -> list[ExamPublic]:
+               key: crypto.KeyringLike = None) -> list[ExamPublic]:
     """Decrypt the case's exams; non-examiners pass the ADVOCATE_SHARE checkpoint first (or are refused)."""
     now = now or utcnow()
     case = get_case(session, case_id)
+    if (erased := crypto.erased_at(session, case.id)) is not None:
+        raise crypto.erased_error(erased)
     if actor.role != Role.EXAMINER:
         # enforce commits and raises on a denial; on an allow the read is on the ledger with the consent cited
         checkpoint.enforce(session, case_id=case.id, handoff=Handoff.ADVOCATE_SHARE, actor=actor, now=now)
     rows = session.execute(select(ExamRecord).where(ExamRecord.case_id == case.id).order_by(ExamRecord.id))
     return [
         ExamPublic(id=r.id, case_id=r.case_id, started_at=r.started_at, ended_at=r.ended_at,
-                   narrative=decrypt_text(r.narrative_ciphertext, key=key), recorded_at=r.recorded_at,
+                   narrative=_open_narrative(session, r, key), recorded_at=r.recorded_at,
                    recorded_by=r.recorded_by, ledger_seq=r.ledger_seq)
         for r in rows.scalars()
     ]

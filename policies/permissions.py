@@ -65,6 +65,9 @@ class Permission(StrEnum):
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
     COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
+    ERASURE_PROPOSE = "case:erasure:propose"  # propose a lawful erasure (crypto-shredding) of a case's personal data
+    ERASURE_APPROVE = "case:erasure:approve"  # approve another person's proposal: destroys the case key
+    KEY_ADMIN = "admin:key:write"  # rotate the centre key (rewrap case keys), re-encrypt legacy values
 
 
 P = Permission
@@ -97,7 +100,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
-        P.COMPLIANCE_READ,
+        P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
     }),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from api.cli import erasure
 from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields
 
 admin_app = typer.Typer(help="Administration (coordinators).", no_args_is_help=True)
@@ -12,6 +13,8 @@ admin_app.add_typer(user_app, name="user")
 agency_app = typer.Typer(help="Agencies: the centre and its partners (police, crime lab, ...).",
                          no_args_is_help=True)
 admin_app.add_typer(agency_app, name="agency")
+admin_app.command("rotate-key")(api_errors(erasure.rotate_key))
+admin_app.command("reencrypt")(api_errors(erasure.reencrypt))
 
 USER_COLUMNS = ["id", "username", "role", "agency", "agency_kind", "active", "created_at"]
 AGENCY_COLUMNS = ["id", "name", "kind", "created_at"]

@@ -10,11 +10,13 @@ from pathlib import Path
 import typer
 
 from api.cli.common import JsonOpt, SetOpt, api_errors, client, emit, fail, parse_fields, print_json
+from api.cli.erasure import erase_app
 
 case_app = typer.Typer(help="Open, list, show and assign cases.", no_args_is_help=True)
 identity_app = typer.Typer(help="The survivor's identity (stored encrypted; reads are access-logged).",
                            no_args_is_help=True)
 case_app.add_typer(identity_app, name="identity")
+case_app.add_typer(erase_app, name="erase")
 consent_app = typer.Typer(help="Record and list the survivor's consent decisions.", no_args_is_help=True)
 exam_app = typer.Typer(help="Record and show the forensic examination.", no_args_is_help=True)
 care_app = typer.Typer(help="Record and show medical care given.", no_args_is_help=True)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
 from api.deps import CommitRoute, SessionDep, SettingsDep, require
+from core import crypto
 from core.actors import Actor
 from core.cases import Case, CaseCreate, CasePublic, CaseUpdate, get_case
 from policies import authz
@@ -54,7 +55,7 @@ def change_case(case_id: str, body: CaseUpdate, session: SessionDep, actor: Acto
 def put_identity(case_id: str, body: IdentityIn, session: SessionDep, settings: SettingsDep,
                  actor: Actor = require(P.IDENTITY_WRITE)) -> Response:
     """Store or replace the survivor's identity (encrypted at rest; optional)."""
-    set_identity(session, actor=actor, case_id=case_id, identity=body, key=settings.secret("identity_key"))
+    set_identity(session, actor=actor, case_id=case_id, identity=body, key=crypto.keyring_from_settings(settings))
     return Response(status_code=204)
 
 
@@ -62,7 +63,7 @@ def put_identity(case_id: str, body: IdentityIn, session: SessionDep, settings: 
 def get_identity(case_id: str, session: SessionDep, settings: SettingsDep,
                  actor: Actor = require(P.IDENTITY_READ)) -> IdentityIn:
     """The survivor's identity (the read is written to the access log by the permission dependency)."""
-    return read_identity(session, actor=actor, case_id=case_id, key=settings.secret("identity_key"))
+    return read_identity(session, actor=actor, case_id=case_id, key=crypto.keyring_from_settings(settings))
 
 
 @router.post("/cases/{case_id}/assignments", response_model=AssignmentPublic, status_code=201)

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.deps import CommitRoute, SessionDep, SettingsDep, note_sensitive_read, require
+from core import crypto
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
@@ -76,8 +77,8 @@ class ClockPublic(BaseModel):
     detail: str | None = None  # e.g. "collected 16 h after its 24 h window" (status "late")
 
 
-def _key(settings) -> str:
-    return settings.secret("identity_key")
+def _key(settings) -> crypto.Keyring:
+    return crypto.keyring_from_settings(settings)  # the centre key + retired ones (per-case keys unwrap under them)
 
 
 @router.post("/cases/{case_id}/consents", response_model=ConsentDecisionPublic, status_code=201)

@@ -54,6 +54,10 @@ class EventKind(StrEnum):
     INTEGRITY_RESOLVED = "integrity:item:resolved"
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
+    CASE_ERASURE_PROPOSED = "case:erasure:proposed"  # lawful erasure proposed (legal basis enum, request id)
+    CASE_ERASED = "case:erasure:approved"  # a second person approved: the case key was destroyed (crypto-shred)
+    CENTRE_KEY_ROTATED = "admin:key:rotated"  # every case key rewrapped under the current centre key (counts)
+    DATA_REENCRYPTED = "admin:key:reencrypted"  # legacy-format values rewritten row-bound under case keys (counts)
 
 
 class LedgerEntry(SQLModel, table=True):

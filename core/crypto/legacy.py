@@ -1,16 +1,17 @@
-"""Field encryption at rest (Fernet, key from COC_IDENTITY_KEY) for identity, narratives, safety plans."""
+"""Legacy field encryption (Fernet under COC_IDENTITY_KEY), the format of rows written before revision 0015.
+
+Kept to write legacy rows in tests and for callers outside the case data; new values use core.crypto.service."""
 
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken
 
 from core.errors import IntegrityViolation
+from core.settings import get_settings
 
 
 def _fernet(key: str | None = None) -> Fernet:
     if key is None:
-        from core.settings import get_settings
-
         key = get_settings().secret("identity_key")
     return Fernet(key.encode())
 

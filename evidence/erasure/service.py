@@ -1,0 +1,116 @@
+"""Lawful erasure by crypto-shredding: propose (legal basis), approve by a different person (destroys the case key
+in the same transaction as its ledger entry), and the case's erasure state.
+
+The ledger keeps every entry of the case (opaque ids, enums, staff ids): proofs and exported bundles still
+verify; identity, exam narratives, advocacy notes and safety plans can never be decrypted again (reads answer
+core.errors.Erased, 410). Legacy values of the case (Fernet under the centre key) are first rewritten under the
+case key so that destroying it shreds them too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from core import crypto, ledger
+from core.actors import Actor
+from core.cases import get_case
+from core.clock import utcnow
+from core.ledger import EventKind
+from evidence.erasure import rules
+from evidence.erasure.models import (
+    ErasureBasis,
+    ErasureProposal,
+    ErasurePublic,
+    ErasureRequest,
+    ErasureState,
+    ErasureStatus,
+)
+from evidence.files import EvidenceFile
+from evidence.items import EvidenceItem
+from policies.authz import User
+from policies.reencrypt import reencrypt_legacy
+
+
+def held_item_ids(session: Session, case_id: str) -> list[str]:
+    """Items of the case with any file under legal hold."""
+    rows = session.execute(
+        select(EvidenceItem.id).join(EvidenceFile, EvidenceFile.item_id == EvidenceItem.id)
+        .where(EvidenceItem.case_id == case_id, EvidenceFile.legal_hold.is_(True))  # type: ignore[union-attr]
+        .distinct()
+    ).scalars()
+    return list(rows)
+
+
+def _open_request(session: Session, case_id: str, *, lock: bool = False) -> ErasureRequest | None:
+    query = select(ErasureRequest).where(ErasureRequest.case_id == case_id,
+                                         ErasureRequest.status == ErasureStatus.PROPOSED)
+    return session.execute(query.with_for_update() if lock else query).scalars().first()
+
+
+def propose_erasure(session: Session, *, actor: Actor, case_id: str, data: ErasureProposal,
+                    now: datetime | None = None) -> ErasureRequest:
+    """Record a proposal with its legal basis; refused when erased, already proposed or under legal hold."""
+    now = now or utcnow()
+    data = ErasureProposal.model_validate(data.model_dump())
+    case = get_case(session, case_id)
+    rules.check_can_propose(erased_at=crypto.erased_at(session, case.id),
+                            open_proposal=_open_request(session, case.id) is not None,
+                            held_item_ids=held_item_ids(session, case.id))
+    row = ErasureRequest(case_id=case.id, basis=data.basis, reference=data.reference,
+                         status=ErasureStatus.PROPOSED, proposed_by=actor.id, proposed_at=now)
+    session.add(row)
+    session.flush()
+    ledger.append(session, kind=EventKind.CASE_ERASURE_PROPOSED, actor=actor, case_id=case.id, at=now,
+                  data={"request": row.id, "basis": ErasureBasis(data.basis),
+                        "reference_given": data.reference is not None})
+    return row
+
+
+def approve_erasure(session: Session, *, actor: Actor, case_id: str, keyring: crypto.KeyringLike = None,
+                    now: datetime | None = None) -> ErasureRequest:
+    """A second person approves: legacy values re-sealed, the case key destroyed, CASE_ERASED ledgered."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    request = _open_request(session, case.id, lock=True)
+    rules.check_can_approve(erased_at=crypto.erased_at(session, case.id),
+                            proposer=request.proposed_by if request else None, approver=actor.id,
+                            held_item_ids=held_item_ids(session, case.id))
+    assert request is not None
+    rewritten = reencrypt_legacy(session, actor=actor, case_id=case.id, keyring=keyring, now=now).rewritten
+    crypto.destroy_case_key(session, case_id=case.id, now=now)
+    request.status, request.approved_by, request.approved_at = ErasureStatus.APPROVED, actor.id, now
+    session.add(request)
+    session.flush()
+    ledger.append(session, kind=EventKind.CASE_ERASED, actor=actor, case_id=case.id, at=now,
+                  data={"request": request.id, "basis": ErasureBasis(request.basis),
+                        "proposed_by": request.proposed_by, "legacy_values_resealed": rewritten})
+    return request
+
+
+def _username(session: Session, user_id: str | None) -> str | None:
+    user = session.get(User, user_id) if user_id else None
+    return user.username if user is not None else None
+
+
+def to_public(session: Session, row: ErasureRequest) -> ErasurePublic:
+    """The request with the staff usernames."""
+    return ErasurePublic(
+        id=row.id, case_id=row.case_id, basis=ErasureBasis(row.basis), reference=row.reference,
+        status=ErasureStatus(row.status), proposed_by=row.proposed_by,
+        proposed_by_username=_username(session, row.proposed_by), proposed_at=row.proposed_at,
+        approved_by=row.approved_by, approved_by_username=_username(session, row.approved_by),
+        approved_at=row.approved_at,
+    )
+
+
+def erasure_state(session: Session, case_id: str) -> ErasureState:
+    """Whether the case was erased (and when) and its erasure requests, oldest first."""
+    case = get_case(session, case_id)
+    when = crypto.erased_at(session, case.id)
+    rows = session.execute(select(ErasureRequest).where(ErasureRequest.case_id == case.id)
+                           .order_by(ErasureRequest.id)).scalars()
+    return ErasureState(case_id=case.id, erased=when is not None, erased_at=when,
+                        requests=[to_public(session, r) for r in rows])
