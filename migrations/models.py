@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "evidence.incidents",
     "evidence.verification",
     "policies.sessions",
+    "policies.review.models",
 )
 
 

@@ -54,6 +54,11 @@ class EventKind(StrEnum):
     INTEGRITY_RESOLVED = "integrity:item:resolved"
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
+    REVIEW_SCHEDULED = "review:meeting:scheduled"  # multidisciplinary case review (policies.review)
+    REVIEW_VIEWED = "review:meeting:viewed"  # a participant's view: agency, sections shown, checkpoint outcome
+    REVIEW_DECIDED = "review:decision:recorded"  # ids only: the decision's text is encrypted in its table
+    REVIEW_ACTION_ADDED = "review:action:added"
+    REVIEW_ACTION_DONE = "review:action:done"
 
 
 class LedgerEntry(SQLModel, table=True):
