@@ -3,7 +3,9 @@ decisions and action items. Every decision is policies.review's (the consent che
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
@@ -13,6 +15,7 @@ from policies import review
 from policies.agencies import Agency
 from policies.permissions import Permission as P
 from policies.review.rules import is_overdue
+from policies.review.shapes import MAX_ROW_ID
 from policies.review.service import agency_ref
 
 router = APIRouter(tags=["review"], route_class=CommitRoute)
@@ -70,7 +73,7 @@ def add_action(review_id: str, body: review.ActionCreate, session: SessionDep, s
 
 
 @router.post("/review-actions/{action_id}/done", response_model=review.ActionPublic)
-def done(action_id: int, session: SessionDep, clock: ClockDep,
+def done(action_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: SessionDep, clock: ClockDep,
          actor: Actor = require(P.REVIEW_ACTION_UPDATE)) -> review.ActionPublic:
     """Mark an action item done (a participant of its owner agency, or the review's coordinator)."""
     now = clock.now()

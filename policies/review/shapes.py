@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PField
 
 from core.ids import PrintableLine
 from policies.review.rules import MAX_PARTICIPANTS
 
 _STRICT = ConfigDict(extra="forbid")
+MAX_ROW_ID = 2**31 - 1  # integer ids of decisions and action items (PostgreSQL INTEGER)
+StaffRef = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class ReviewCreate(BaseModel):
@@ -18,7 +22,7 @@ class ReviewCreate(BaseModel):
 
     model_config = _STRICT
     scheduled_for: datetime
-    participants: list[PrintableLine] = PField(min_length=1, max_length=MAX_PARTICIPANTS)
+    participants: list[StaffRef] = PField(min_length=1, max_length=MAX_PARTICIPANTS)
 
 
 class DecisionCreate(BaseModel):
@@ -37,7 +41,7 @@ class ActionCreate(BaseModel):
     model_config = _STRICT
     owner_agency: PrintableLine = PField(min_length=1, max_length=120)
     due_at: datetime
-    decision_id: int | None = PField(default=None, ge=1)
+    decision_id: int | None = PField(default=None, ge=1, le=MAX_ROW_ID)
     text: str | None = PField(default=None, min_length=1, max_length=2000)
 
     def __repr__(self) -> str:
