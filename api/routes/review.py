@@ -15,8 +15,8 @@ from policies import review
 from policies.agencies import Agency
 from policies.permissions import Permission as P
 from policies.review.rules import is_overdue
-from policies.review.shapes import MAX_ROW_ID
 from policies.review.service import agency_ref
+from policies.review.shapes import MAX_ROW_ID
 
 router = APIRouter(tags=["review"], route_class=CommitRoute)
 
