@@ -251,6 +251,8 @@ def test_overdue_action_item_in_the_owner_agencys_accountability_report(h, clock
     assert (overdue["review_id"], overdue["action_id"], overdue["status"]) == (rid, action_id, "open")
     assert overdue["overdue_by"] == "2 d" and overdue["overdue_seconds"] == 2 * 86400
     assert "canary" not in report.text  # ids and dates only
+    csv_text = h.client.get("/reports/compliance", params={**params, "format": "csv"}, headers=auditor.headers).text
+    assert f"review-action,{rid},,action {action_id}," in csv_text and csv_text.rstrip().endswith(",open,2 d")
     # Another agency's report does not list it.
     lab = h.client.get("/reports/compliance", params={**params, "agency": TEST_AGENCY_NAMES["crime-lab"]},
                        headers=auditor.headers).json()
