@@ -110,6 +110,10 @@ def view_review(session: Session, *, actor: Actor, review_id: str, key: str | No
             raise PermissionDenied("you are not a participant of this case review: ask its coordinator") from None
         sections: frozenset[Section] = frozenset({Section.DECISIONS})
     else:
+        user = session.get(User, actor.id)
+        if user is None or user.agency_id != seat_row.agency_id:
+            raise PermissionDenied("your agency has changed since you were invited to this case review: ask its "
+                                   "coordinator to invite you again")
         case = get_case(session, review.case_id)
         state, overrides = consent_state(session, case.id, now), active_overrides(session, case.id, now)
         facts = CaseFacts.of(case, get_pack(case.jurisdiction))

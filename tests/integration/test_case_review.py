@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from core.actors import system_actor
 from core.cases import Reporting
 from core.ledger import EventKind, LedgerEntry
 from evidence.custody import TransferAccept, TransferCreate, accept_transfer, offer_transfer
 from policies.access import AccessLog
 from policies.advocacy import AdvocacyCreate, record_advocacy
-from policies.authz import User
+from policies.authz import User, UserUpdate, update_user
 from policies.clinical import ExamCreate, record_exam
 from policies.consent import ConsentDecisionCreate, Method, record_decision
 from policies.handoffs import ConsentScope, ItemKind
@@ -275,3 +276,22 @@ def test_overdue_action_item_in_the_owner_agencys_accountability_report(h, clock
                   .scalars()]
     assert len(bodies) >= 5 and not any(b"canary" in b for b in bodies)
     assert any(POLICE.encode() not in b and b'"owner_agency"' in b for b in bodies)
+
+
+def test_a_participant_whose_agency_changed_sees_nothing(h, clock):
+    """The seat is the agency a participant was invited for: moved to another agency, they are refused."""
+    case_id, _, _ = _case(h, clock)
+    _share_release(h, clock, case_id)
+    coordinator = h.user("coordinator", assign_to=case_id)
+    advocate = h.user("advocate", agency_kind="advocacy-org")
+    rid = _schedule(h, clock, case_id, coordinator, advocate.user.username)["id"]
+    assert h.client.get(f"/reviews/{rid}", headers=advocate.headers).json()["sections"] == ["advocacy", "decisions"]
+    with Session(h.engine) as s:
+        update_user(s, actor=system_actor("test"), user_id=advocate.id, change=UserUpdate(agency="Centre"))
+        s.commit()
+    r = h.client.get(f"/reviews/{rid}", headers=advocate.headers)
+    assert r.status_code == 403 and "agency has changed" in r.json()["detail"], r.text
+    with Session(h.engine) as s:
+        reads = s.execute(select(func.count()).select_from(AccessLog).where(
+            AccessLog.object_id == rid, AccessLog.outcome == "read")).scalar_one()
+    assert reads == 1
