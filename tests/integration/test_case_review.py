@@ -134,10 +134,14 @@ def test_each_participant_sees_what_the_consents_allow_their_agency_and_every_vi
     chair = h.client.get(f"/reviews/{rid}", headers=coordinator.headers).json()
     assert chair["sections"] == ["decisions"] and chair["exam"] is None and chair["items"] is None
 
-    # Not a participant: refused, and not logged as a view.
+    # Not a participant: refused, and not logged as a view but as a refused attempt on the review.
     for outsider in (_headers(h, OFFICER2), h.user("examiner").headers, h.user("coordinator").headers):
         r = h.client.get(f"/reviews/{rid}", headers=outsider)
         assert r.status_code == 403 and "not a participant" in r.json()["detail"], r.text
+    with Session(h.engine) as s:
+        refused = s.execute(select(AccessLog).where(AccessLog.object_id == rid, AccessLog.outcome == "refused")
+                            ).scalars().all()
+    assert len(refused) == 3 and {r.user_id for r in refused} >= {OFFICER2.id}
 
     with Session(h.engine) as s:
         rows = s.execute(select(AccessLog).where(AccessLog.object_id == rid, AccessLog.outcome == "read")
