@@ -206,6 +206,10 @@ def test_bad_input_is_a_clear_4xx_and_nothing_is_recorded(h, clock):
     # Other roles may not schedule at all.
     assert schedule(h.user("examiner", assign_to=case_id), case_id, _username(h, OFFICER)).status_code == 403
     assert _count(h, Review) == 0 and _ledger(h, EventKind.REVIEW_SCHEDULED) == seq_before
+    with Session(h.engine) as s:  # the attempt on a case not theirs is itself on record, as a refusal
+        refused = s.execute(select(AccessLog).where(AccessLog.object_id == other_case)).scalars().all()
+    assert [(r.user_id, r.outcome, r.permission) for r in refused] == [
+        (coordinator.id, "refused", "review:meeting:schedule")]
 
     rid = schedule(coordinator, case_id, _username(h, OFFICER)).json()["id"]
     due = (clock.now() + timedelta(days=7)).isoformat()
