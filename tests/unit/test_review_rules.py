@@ -5,10 +5,10 @@ consent checkpoint allows; who sits for which agency. The expectations restate t
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import chain, combinations
+from itertools import chain, combinations, product
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.cases import Reporting
@@ -69,7 +69,8 @@ def _grant(scope, *, written=True, expires=True) -> ScopeState:
                       T0 + timedelta(days=30) if expires else None, T0, f"hash-{scope}", 7)
 
 
-_SCOPE_STATES = st.sampled_from(["none", "granted", "verbal", "no-expiry", "withdrawn", "expired"])
+STATE_NAMES = ["none", "granted", "verbal", "no-expiry", "withdrawn", "expired"]
+_SCOPE_STATES = st.sampled_from(STATE_NAMES)
 
 
 def _state(scope, how: str) -> ScopeState | None:
@@ -78,10 +79,21 @@ def _state(scope, how: str) -> ScopeState | None:
             "expired": ScopeState(scope, Status.EXPIRED)}[how]
 
 
+@settings(max_examples=400)
 @given(kind=st.sampled_from(list(K)), reporting=st.sampled_from(list(Reporting)),
        share=_SCOPE_STATES, release=_SCOPE_STATES, lab=_SCOPE_STATES)
 def test_from_the_consent_state_to_the_sections(kind, reporting, share, release, lab) -> None:
     """Over the consent state and the reporting choice, through the checkpoint's own rule."""
+    _check(kind, reporting, share, release, lab)
+
+
+def test_every_consent_state_combination() -> None:
+    """The same, exhaustively: every agency kind × reporting choice × state of the three scopes."""
+    for combo in product(list(K), list(Reporting), *[STATE_NAMES] * 3):
+        _check(*combo)
+
+
+def _check(kind, reporting, share, release, lab) -> None:
     state = {s: v for s, v in ((S.SHARE_ADVOCATE, _state(S.SHARE_ADVOCATE, share)),
                                (S.RELEASE_LAW_ENFORCEMENT, _state(S.RELEASE_LAW_ENFORCEMENT, release)),
                                (S.LAB_TESTING, _state(S.LAB_TESTING, lab))) if v is not None}
@@ -94,10 +106,11 @@ def test_from_the_consent_state_to_the_sections(kind, reporting, share, release,
         # only under a written, time-limited sharing release in force
         assert bool(got) == (share == "granted")
         assert Section.EXAM not in got
+    release_ok = release in ("granted", "no-expiry")  # written (the pack says so); no expiry date needed
     if kind in (K.POLICE, K.PROSECUTION):
-        assert bool(got) == (release == "granted" and reporting is Reporting.UNRESTRICTED)
+        assert bool(got) == (release_ok and reporting is Reporting.UNRESTRICTED)
     if kind is K.CRIME_LAB:
-        assert bool(got) == (release == "granted" and lab in ("granted", "verbal", "no-expiry")
+        assert bool(got) == (release_ok and lab in ("granted", "verbal", "no-expiry")
                              and reporting is Reporting.UNRESTRICTED)
     if kind is K.CENTRE:
         assert Section.EXAM in got
