@@ -595,6 +595,30 @@ class CocClient:
             return response.content
         return self.request("GET", "/reports/compliance", params=params)
 
+    # -- multidisciplinary case review ------------------------------------------------------
+    def schedule_review(self, case_id: str, participants: list[str], scheduled_for: str) -> Any:
+        """POST /cases/{case_id}/reviews: participants are usernames (or user ids)."""
+        return self._post(f"/cases/{_seg(case_id)}/reviews",
+                          {"participants": list(participants), "scheduled_for": scheduled_for})
+
+    def review(self, review_id: str) -> Any:
+        """GET /reviews/{review_id}: the review as the caller may see it (consent-filtered, access-logged)."""
+        return self._get(f"/reviews/{_seg(review_id)}")
+
+    def review_decide(self, review_id: str, text: str | None = None) -> Any:
+        """POST /reviews/{review_id}/decisions."""
+        return self._post(f"/reviews/{_seg(review_id)}/decisions", {"text": text})
+
+    def review_action_add(self, review_id: str, owner_agency: str, due_at: str, *, text: str | None = None,
+                          decision_id: int | None = None) -> Any:
+        """POST /reviews/{review_id}/actions: owner agency by name (required) and due date."""
+        return self._post(f"/reviews/{_seg(review_id)}/actions", {"owner_agency": owner_agency, "due_at": due_at,
+                                                                  "text": text, "decision_id": decision_id})
+
+    def review_action_done(self, action_id: int) -> Any:
+        """POST /review-actions/{action_id}/done."""
+        return self._post(f"/review-actions/{int(action_id)}/done")
+
 
 def _seg(value: str) -> str:
     """Quote a path segment so a scanned code with '/' or '?' cannot reach another route."""

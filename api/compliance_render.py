@@ -35,6 +35,9 @@ def rows(report: dict[str, Any]) -> list[list[str]]:
     for d in report["duties"]:
         out.append(["deadline", d["item_id"], _t(d["item_kind"]), d["clock"], _t(d["starts_at"]), _t(d["due_at"]),
                     _t(d["met_at"]), d["status"], _t(d["overdue_by"])])
+    for a in report.get("review_actions", []):  # case-review action items the agency owns (the review's id)
+        out.append(["review-action", a["review_id"], "", f"action {a['action_id']}", "", _t(a["due_at"]),
+                    _t(a["done_at"]), a["status"], _t(a["overdue_by"])])
     return out
 
 

@@ -11,7 +11,8 @@ from pydantic import StringConstraints
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U — safe to read aloud and scan
 _BODY = 16  # 16 * 5 bits = 80 bits of randomness
 
-PREFIXES = {"case": "C", "item": "E", "transfer": "T", "alert": "A", "user": "U", "lookup": "K", "agency": "Y"}
+PREFIXES = {"case": "C", "item": "E", "transfer": "T", "alert": "A", "user": "U", "lookup": "K", "agency": "Y",
+            "review": "V"}
 _ID_RE = re.compile(rf"^[A-Z][{_ALPHABET}]{{{_BODY}}}$")
 
 

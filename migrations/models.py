@@ -24,6 +24,7 @@ MODEL_MODULES = (
     "policies.sessions",
     "core.crypto",
     "evidence.erasure",
+    "policies.review.models",
 )
 
 

@@ -68,6 +68,10 @@ class Permission(StrEnum):
     ERASURE_PROPOSE = "case:erasure:propose"  # propose a lawful erasure (crypto-shredding) of a case's personal data
     ERASURE_APPROVE = "case:erasure:approve"  # approve another person's proposal: destroys the case key
     KEY_ADMIN = "admin:key:write"  # rotate the centre key (rewrap case keys), re-encrypt legacy values
+    REVIEW_SCHEDULE = "review:meeting:schedule"  # multidisciplinary case review: the coordinator, of a case they see
+    REVIEW_READ = "review:meeting:read"  # a participant's consent-filtered view (policies.review decides)
+    REVIEW_RECORD = "review:decision:write"  # decisions and action items of a review (its coordinator)
+    REVIEW_ACTION_UPDATE = "review:action:update"  # mark an action item done (its owner agency or the coordinator)
 
 
 P = Permission
@@ -79,21 +83,23 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CONSENT_WRITE, P.CONSENT_READ, P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE,
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
-        P.BREAK_GLASS, P.INCIDENT_REPORT,
+        P.BREAK_GLASS, P.INCIDENT_REPORT, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
-        P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ,
+        P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
         P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
+        P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,  # reviews they take part in (policies.review)
     }),
     Role.LAW_ENFORCEMENT: frozenset({
         P.ITEM_READ, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.CUSTODY_READ, P.INCIDENT_REPORT,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
         P.FILE_DOWNLOAD,  # only files of items released to them, still consented (evidence.files.open_file)
+        P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,  # reviews they take part in (policies.review)
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
                                           P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ}),
@@ -101,6 +107,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
+        P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE,
     }),
 }
 
@@ -111,6 +118,7 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.CASE_READ, P.CASE_UPDATE, P.IDENTITY_WRITE, P.IDENTITY_READ, P.CONSENT_WRITE, P.CONSENT_READ,
     P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE, P.CARE_READ, P.ITEM_CREATE,
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
+    P.REVIEW_SCHEDULE,  # a coordinator schedules a review only of a case they are assigned to (or broke glass for)
 })
 
 # Case-scoped permissions that some roles get by what was handed to them instead of by case assignment: the

@@ -39,7 +39,9 @@ SURVIVOR_FILE_SCOPES = frozenset({"case"})
 # In a protected scope but not about one survivor's file: opening a case, listing one's own cases.
 UNPROTECTED = frozenset({Permission.CASE_CREATE, Permission.CASE_LIST})
 # Outside the protected scopes but an attempt to get at one case's file.
-ALSO_PROTECTED = frozenset({Permission.BREAK_GLASS})
+ALSO_PROTECTED = frozenset({Permission.BREAK_GLASS,
+                            # a case review's view holds consent-protected data; scheduling one names a case
+                            Permission.REVIEW_READ, Permission.REVIEW_SCHEDULE})
 # Evidence permissions that move, change or copy the evidence itself (the "attempt to take evidence"):
 # every non-read custody permission, and storing or downloading an evidence file.
 FILE_ACTIONS = frozenset({Permission.FILE_UPLOAD, Permission.FILE_DOWNLOAD})
@@ -106,7 +108,8 @@ def is_ledgered(permission: Permission | str | None, error: type[BaseException])
 
 
 # Path parameters that name an object, most specific first, and the id kind each must have.
-OBJECT_PARAMS: tuple[tuple[str, str], ...] = (("transfer_id", "transfer"), ("item_id", "item"), ("case_id", "case"))
+OBJECT_PARAMS: tuple[tuple[str, str], ...] = (("transfer_id", "transfer"), ("item_id", "item"), ("review_id", "review"),
+                                              ("case_id", "case"))
 
 
 def path_objects(params: dict[str, object]) -> dict[str, str]:

@@ -10,4 +10,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.reports",
     "api.routes.inbox",
     "api.routes.erasure",
+    "api.routes.review",
 )

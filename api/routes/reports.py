@@ -23,7 +23,9 @@ def report_dict(report) -> dict[str, Any]:
     return {"agency": {"id": report.agency_id, "name": report.agency_name, "kind": report.agency_kind},
             "from": report.start, "to": report.end, "generated_at": report.generated_at,
             "handoffs": [asdict(h) for h in report.handoffs], "duties": [asdict(d) for d in report.duties],
-            "overdue": [asdict(d) for d in report.overdue]}
+            "overdue": [asdict(d) for d in report.overdue],
+            "review_actions": [asdict(a) for a in report.review_actions],
+            "overdue_review_actions": [asdict(a) for a in report.overdue_review_actions]}
 
 
 @router.get("/reports/compliance",

@@ -58,6 +58,11 @@ class EventKind(StrEnum):
     CASE_ERASED = "case:erasure:approved"  # a second person approved: the case key was destroyed (crypto-shred)
     CENTRE_KEY_ROTATED = "admin:key:rotated"  # every case key rewrapped under the current centre key (counts)
     DATA_REENCRYPTED = "admin:key:reencrypted"  # legacy-format values rewritten row-bound under case keys (counts)
+    REVIEW_SCHEDULED = "review:meeting:scheduled"  # multidisciplinary case review (policies.review)
+    REVIEW_VIEWED = "review:meeting:viewed"  # a participant's view: agency, sections shown, checkpoint outcome
+    REVIEW_DECIDED = "review:decision:recorded"  # ids only: the decision's text is encrypted in its table
+    REVIEW_ACTION_ADDED = "review:action:added"
+    REVIEW_ACTION_DONE = "review:action:done"
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -6,7 +6,7 @@ Nothing to backfill: existing cases get their key on the first sealed write (or 
 their legacy values stay readable until then (core.crypto detects the format).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 """
 from collections.abc import Sequence
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

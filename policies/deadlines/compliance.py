@@ -8,6 +8,7 @@ The deadlines an agency owns (policies.deadlines.alerts.AGENCY_CLOCKS), from the
   * lab analysis — owned by the lab staff who accepted the submission.
 Which agency a handoff went to is the receiver's: the ledger's to_user, then that staff account's agency_id.
 No survivor data: opaque item ids, item kinds, purposes and times only (not even the case id).
+The case-review action items the agency owns (policies.review) are listed too, with how long overdue.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from core.cases import Case
-from core.clock import utcnow
+from core.clock import as_utc, utcnow
 from core.errors import ValidationFailed
 from policies.agencies import Agency, resolve_agency
 from policies.authz import User
@@ -28,6 +29,7 @@ from policies.deadlines.clocks import compute_clocks
 from policies.deadlines.hands import Handoff, ItemHands, read_hands
 from policies.deadlines.names import ClockName, ClockState
 from policies.jurisdictions import get_pack
+from policies.review.models import ActionStatus, ReviewAction
 
 DEFAULT_PERIOD = timedelta(days=30)
 # The deadline a handoff of each purpose answers: an offered release is picked up, a submission accepted.
@@ -82,6 +84,19 @@ class DutyRow:
 
 
 @dataclass
+class ReviewActionRow:
+    """One action item of a case review the agency owns, due in the period (ids and dates only, no text)."""
+
+    review_id: str
+    action_id: int
+    due_at: datetime
+    status: str
+    done_at: datetime | None
+    overdue_by: str | None
+    overdue_seconds: int | None
+
+
+@dataclass
 class ComplianceReport:
     """What a receiving agency received in [start, end) and the deadlines it owns, judged at `generated_at`."""
 
@@ -93,11 +108,34 @@ class ComplianceReport:
     generated_at: datetime
     handoffs: list[HandoffRow] = field(default_factory=list)
     duties: list[DutyRow] = field(default_factory=list)
+    review_actions: list[ReviewActionRow] = field(default_factory=list)
 
     @property
     def overdue(self) -> list[DutyRow]:
         """The duties done late or not done past their due date."""
         return [d for d in self.duties if d.overdue_by is not None]
+
+    @property
+    def overdue_review_actions(self) -> list[ReviewActionRow]:
+        """The case-review action items the agency did late or has not done past their due date."""
+        return [a for a in self.review_actions if a.overdue_by is not None]
+
+
+def _review_actions(session: Session, agency_id: str, start: datetime, end: datetime,
+                    now: datetime) -> list[ReviewActionRow]:
+    """The agency's case-review action items due before `end` and not done before `start`."""
+    rows = session.execute(select(ReviewAction).where(ReviewAction.owner_agency_id == agency_id)
+                           .order_by(ReviewAction.due_at, ReviewAction.id)).scalars()
+    out = []
+    for a in rows:
+        due, done = as_utc(a.due_at), as_utc(a.done_at) if a.done_at else None
+        if due >= end or (done is not None and done < start):
+            continue
+        late = lateness(due, done if a.status == ActionStatus.DONE.value else None, now)
+        out.append(ReviewActionRow(review_id=a.review_id, action_id=a.id, due_at=due, status=a.status, done_at=done,
+                                   overdue_by=readable_duration(late) if late else None,
+                                   overdue_seconds=int(late.total_seconds()) if late else None))
+    return out
 
 
 def _owner(hands: ItemHands, clock: ClockName) -> str | None:
@@ -162,4 +200,5 @@ def compliance_report(session: Session, *, agency: str, start: datetime | None =
                                          due_at=c.deadline, met_at=c.met_at, status=str(c.status),
                                          overdue_by=readable_duration(late) if late else None,
                                          overdue_seconds=int(late.total_seconds()) if late else None))
+    report.review_actions = _review_actions(session, ag.id, start, end, now)
     return report

@@ -24,7 +24,7 @@ def _update(engine, statement: str) -> None:
 def test_case_key_tables_and_rewritable_ciphertext_up_and_down(tmp_path, pg_templates):
     legacy = Fernet(Fernet.generate_key()).encrypt(b"legacy narrative")
     for url in (f"sqlite:///{tmp_path / 'old.db'}", _empty_pg(pg_templates)):
-        migrate.upgrade(url, "0013")
+        migrate.upgrade(url, "0014")
         engine = make_engine(url)
         try:
             with engine.begin() as c:
@@ -45,7 +45,7 @@ def test_case_key_tables_and_rewritable_ciphertext_up_and_down(tmp_path, pg_temp
             with engine.connect() as c:
                 assert bytes(c.execute(sa.text("SELECT narrative_ciphertext FROM exam_record")).scalar_one()) == \
                     b"rewritten"
-            command.downgrade(migrate.alembic_config(url), "0013")
+            command.downgrade(migrate.alembic_config(url), "0014")
             assert not {"case_key", "erasure_request"} & set(sa.inspect(engine).get_table_names())
             with pytest.raises(DBAPIError, match="append-only"):
                 _update(engine, "UPDATE exam_record SET narrative_ciphertext = :v")

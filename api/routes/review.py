@@ -1,0 +1,81 @@
+"""Multidisciplinary case review (SART case review / MARAC): schedule, the participant's consent-filtered view,
+decisions and action items. Every decision is policies.review's (the consent checkpoint's rule decides the view)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from core.actors import Actor
+from core.clock import as_utc
+from core.crypto import decrypt_text
+from policies import review
+from policies.agencies import Agency
+from policies.permissions import Permission as P
+from policies.review.rules import is_overdue
+from policies.review.service import agency_ref
+from policies.review.shapes import MAX_ROW_ID
+
+router = APIRouter(tags=["review"], route_class=CommitRoute)
+
+
+def _key(settings) -> str:
+    return settings.secret("identity_key")
+
+
+def _action_public(session, action: review.ReviewAction, now, key: str | None) -> review.ActionPublic:
+    """The action item; its text only with `key` (the coordinator who wrote it, not whoever marks it done)."""
+    due = as_utc(action.due_at)
+    return review.ActionPublic(
+        id=action.id, decision_id=action.decision_id,
+        owner_agency=agency_ref(session.get(Agency, action.owner_agency_id)), due_at=due, status=action.status,
+        overdue=is_overdue(action.status, due, now),
+        text=decrypt_text(action.text_ciphertext, key=key) if key and action.text_ciphertext else None,
+        done_at=as_utc(action.done_at) if action.done_at else None, done_by=action.done_by,
+        ledger_seq=action.ledger_seq)
+
+
+@router.post("/cases/{case_id}/reviews", response_model=review.ReviewPublic, status_code=201)
+def schedule(case_id: str, body: review.ReviewCreate, session: SessionDep, clock: ClockDep,
+             actor: Actor = require(P.REVIEW_SCHEDULE)) -> review.ReviewPublic:
+    """Schedule a review of a case you coordinate (assigned), with participants (usernames) of several agencies."""
+    row = review.schedule_review(session, actor=actor, case_id=case_id, data=body, now=clock.now())
+    return review.review_public(session, row)
+
+
+@router.get("/reviews/{review_id}", response_model=review.ReviewView)
+def show(review_id: str, session: SessionDep, settings: SettingsDep, clock: ClockDep,
+         actor: Actor = require(P.REVIEW_READ)) -> review.ReviewView:
+    """The review as you may see it: only the sections the survivor's consents allow for your agency (access-
+    logged and ledgered). Not a participant (nor its coordinator): 403."""
+    return review.view_review(session, actor=actor, review_id=review_id, key=_key(settings), now=clock.now())
+
+
+@router.post("/reviews/{review_id}/decisions", response_model=review.DecisionPublic, status_code=201)
+def decide(review_id: str, body: review.DecisionCreate, session: SessionDep, settings: SettingsDep,
+           clock: ClockDep, actor: Actor = require(P.REVIEW_RECORD)) -> review.DecisionPublic:
+    """Record a decision (its text is encrypted at rest and never in the ledger)."""
+    row = review.record_decision(session, actor=actor, review_id=review_id, data=body, key=_key(settings),
+                                 now=clock.now())
+    return review.DecisionPublic(id=row.id, text=body.text, recorded_by=row.recorded_by,
+                                 recorded_at=as_utc(row.recorded_at), ledger_seq=row.ledger_seq)
+
+
+@router.post("/reviews/{review_id}/actions", response_model=review.ActionPublic, status_code=201)
+def add_action(review_id: str, body: review.ActionCreate, session: SessionDep, settings: SettingsDep,
+               clock: ClockDep, actor: Actor = require(P.REVIEW_RECORD)) -> review.ActionPublic:
+    """Add an action item: owner agency (required: name or id) and due date."""
+    now = clock.now()
+    row = review.add_action(session, actor=actor, review_id=review_id, data=body, key=_key(settings), now=now)
+    return _action_public(session, row, now, _key(settings))
+
+
+@router.post("/review-actions/{action_id}/done", response_model=review.ActionPublic)
+def done(action_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: SessionDep, clock: ClockDep,
+         actor: Actor = require(P.REVIEW_ACTION_UPDATE)) -> review.ActionPublic:
+    """Mark an action item done (a participant of its owner agency, or the review's coordinator)."""
+    now = clock.now()
+    row = review.complete_action(session, actor=actor, action_id=action_id, now=now)
+    return _action_public(session, row, now, None)

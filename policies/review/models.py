@@ -1,0 +1,78 @@
+"""Tables of the multidisciplinary case review (SART case review / MARAC): the review, its participants (staff of
+several agencies), its decisions (text Fernet-encrypted, never in the ledger) and its action items (owner agency,
+due date, status). History is the ledger (REVIEW_* entries: ids, agency ids, enums, dates); the action item's
+status is "current state" (open → done once, guarded by the service)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class ActionStatus(StrEnum):
+    """An action item is open until its owner agency (or the coordinator) marks it done."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
+class Review(SQLModel, table=True):
+    """One review of one case, scheduled by a coordinator."""
+
+    __tablename__ = "case_review"
+
+    id: str = Field(primary_key=True, max_length=32)
+    case_id: str = Field(sa_column=Column(String(32), ForeignKey("case_record.id"), index=True, nullable=False))
+    scheduled_for: datetime = Field(sa_type=DateTime(timezone=True))
+    scheduled_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ledger_seq: int
+
+
+class ReviewParticipant(SQLModel, table=True):
+    """A staff member taking part in a review for their agency (the agency as it was when scheduled)."""
+
+    __tablename__ = "case_review_participant"
+    __table_args__ = (UniqueConstraint("review_id", "user_id", name="uq_case_review_participant"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    review_id: str = Field(sa_column=Column(String(32), ForeignKey("case_review.id"), index=True, nullable=False))
+    user_id: str = Field(sa_column=Column(String(32), ForeignKey("staff_user.id"), index=True, nullable=False))
+    agency_id: str = Field(sa_column=Column(String(32), ForeignKey("agency.id"), nullable=False))
+    seat: str = Field(sa_type=String(16))  # the agency kind whose view the participant gets (policies.review.rules)
+
+
+class ReviewDecision(SQLModel, table=True):
+    """A decision taken at the review; append-only (triggers refuse UPDATE/DELETE)."""
+
+    __tablename__ = "case_review_decision"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    review_id: str = Field(sa_column=Column(String(32), ForeignKey("case_review.id"), index=True, nullable=False))
+    text_ciphertext: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    recorded_by: str = Field(max_length=64)
+    recorded_at: datetime = Field(sa_type=DateTime(timezone=True))
+    ledger_seq: int
+
+
+class ReviewAction(SQLModel, table=True):
+    """An action item: an owner agency (required), a due date, open or done."""
+
+    __tablename__ = "case_review_action"
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
+    review_id: str = Field(sa_column=Column(String(32), ForeignKey("case_review.id"), index=True, nullable=False))
+    decision_id: int | None = Field(default=None, sa_column=Column(
+        Integer, ForeignKey("case_review_decision.id"), nullable=True))
+    owner_agency_id: str = Field(sa_column=Column(String(32), ForeignKey("agency.id"), index=True, nullable=False))
+    due_at: datetime = Field(sa_type=DateTime(timezone=True))
+    status: str = Field(default=ActionStatus.OPEN.value, sa_type=String(8))
+    text_ciphertext: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    done_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    done_by: str | None = Field(default=None, max_length=64)
+    ledger_seq: int
