@@ -65,6 +65,7 @@ class Permission(StrEnum):
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
     COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
+    FUNDER_REPORT_READ = "report:funder:read"  # aggregate counts for funders, small cells suppressed
 
 
 P = Permission
@@ -93,11 +94,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.FILE_DOWNLOAD,  # only files of items released to them, still consented (evidence.files.open_file)
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
-                                          P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ}),
+                                          P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ,
+                                          P.FUNDER_REPORT_READ}),
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
-        P.COMPLIANCE_READ,
+        P.COMPLIANCE_READ, P.FUNDER_REPORT_READ,
     }),
 }
 

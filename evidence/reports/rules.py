@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from core.clock import as_utc
 from core.errors import ValidationFailed
 from evidence.reports.suppression import SuppressedTable, suppress
 
@@ -30,7 +31,7 @@ def fiscal_year_bounds(fy: int) -> tuple[datetime, datetime]:
 
 def fiscal_year_of(when: datetime) -> int:
     """The federal fiscal year a moment falls in (October onwards belongs to the next calendar year's)."""
-    when = when.astimezone(UTC)
+    when = as_utc(when)
     return when.year + 1 if when.month >= 10 else when.year
 
 
@@ -46,7 +47,7 @@ class Period:
 
 def report_period(*, fy: int | None, start: datetime | None, end: datetime | None, now: datetime) -> Period:
     """Check and settle the period: a fiscal year, or a from/to range inside one fiscal year (422 otherwise)."""
-    now = now.astimezone(UTC)
+    now = as_utc(now)
     current = fiscal_year_of(now)
     if fy is not None:
         if not FIRST_FISCAL_YEAR <= fy <= current:
@@ -55,18 +56,18 @@ def report_period(*, fy: int | None, start: datetime | None, end: datetime | Non
                                    f"{fiscal_year_bounds(current)[0]:%Y-%m-%d} to "
                                    f"{fiscal_year_bounds(current)[1] - timedelta(days=1):%Y-%m-%d})")
         fy_start, fy_end = fiscal_year_bounds(fy)
-        start = max(start.astimezone(UTC), fy_start) if start else fy_start
-        end = min(end.astimezone(UTC), fy_end) if end else fy_end
+        start = max(as_utc(start), fy_start) if start else fy_start
+        end = min(as_utc(end), fy_end) if end else fy_end
     elif start is None:
         raise ValidationFailed("give a fiscal year (fy=2026) or a range (from, and optionally to)")
     else:
-        start = start.astimezone(UTC)
-        end = end.astimezone(UTC) if end else min(fiscal_year_bounds(fiscal_year_of(start))[1], now)
+        start = as_utc(start)
+        end = as_utc(end) if end else min(fiscal_year_bounds(fiscal_year_of(start))[1], now)
+    if start >= now:
+        raise ValidationFailed(f"the period starts in the future ({start:%Y-%m-%d %H:%M} UTC): nothing to report")
     if end <= start:
         raise ValidationFailed(f"the period is empty: 'to' ({end:%Y-%m-%d %H:%M} UTC) must be after 'from' "
                                f"({start:%Y-%m-%d %H:%M} UTC), inside the fiscal year asked for")
-    if start >= now:
-        raise ValidationFailed(f"the period starts in the future ({start:%Y-%m-%d %H:%M} UTC): nothing to report")
     fy_start, fy_end = fiscal_year_bounds(fiscal_year_of(start))
     if end > fy_end or end - start > MAX_PERIOD:
         raise ValidationFailed(f"a range lies inside one federal fiscal year (1 October - 30 September): "
