@@ -15,8 +15,15 @@ from sqlmodel import Session
 from core.actors import Actor
 from core.cases import AgeBand, CaseCreate, Reporting
 from core.clock import ManualClock
-from evidence.custody import AnalysisCreate, TransferAccept, TransferCreate, accept_transfer, offer_lab_submission
-from evidence.custody import offer_release, record_analysis
+from evidence.custody import (
+    AnalysisCreate,
+    TransferAccept,
+    TransferCreate,
+    accept_transfer,
+    offer_lab_submission,
+    offer_release,
+    record_analysis,
+)
 from evidence.items import EvidenceItemCreate, ItemKind, collect_item
 from policies.advocacy import AdvocacyCreate, RecordKind, RecordStatus, Service, record_advocacy
 from policies.cases import IdentityIn, open_case, set_identity

@@ -266,7 +266,8 @@ def _notes(period: Period, threshold: int, sections: Sequence[Section], turn: Tu
     tables = [s.table for s in sections] + [turn.table]
     small = sum(t.hidden_small for t in tables)
     comp = sum(t.hidden_complementary for t in tables)
-    nonzero = sum(v is None or v > 0 for t in tables for r in t.cells for v in r)
+    nonzero = sum(v is None or v > 0 for t in tables
+                  for v in (*(x for r in t.cells for x in r), *t.row_totals, *t.col_totals, t.total))
     notes = [
         f"Suppression: counts from 1 to {threshold - 1} are hidden ({small} entries), and {comp} more entries are "
         f"hidden so that no hidden count can be worked out from the row and column totals (complementary "
@@ -281,7 +282,7 @@ def _notes(period: Period, threshold: int, sections: Sequence[Section], turn: Tu
         "Times are UTC. Reports for different periods or jurisdictions are suppressed independently: do not "
         "publish overlapping reports side by side.",
     ]
-    if nonzero and small + comp >= max(1, nonzero // 2):
+    if nonzero and 2 * (small + comp) > nonzero:
         notes.insert(0, f"Too little data in this period for most cells: {small + comp} of {nonzero} non-zero "
                         f"entries are hidden (fewer than {threshold} in a cell points toward a person).")
     if not nonzero:
