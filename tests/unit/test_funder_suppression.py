@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evidence.reports.suppression import grid_of, lines_of, suppress
+from evidence.reports.suppression import _line_rule, determined, grid_of, lines_of, suppress
 
 T = 5
 
@@ -85,12 +85,17 @@ def test_no_small_cell_means_nothing_hidden():
     assert t.hidden == 0 and t.cells == ((5, 6), (0, 9))
 
 
-def test_a_bridge_between_two_hidden_blocks_is_not_left_pinned():
-    # Line rule alone leaves every line with 0 or 2+ hidden entries, but can leave one entry fixed by the whole
-    # system; the elimination pass adds a complement until none is.
-    body = [[1, 1, 20, 20], [1, 1, 20, 20], [20, 20, 1, 1], [20, 20, 1, 1]]
-    t = suppress(list("abcd"), list("wxyz"), body, T)
-    assert _pinned_by_the_system(_shown_grid(t)) == set()
+def test_an_entry_pinned_by_the_whole_system_gets_one_more_complement():
+    # Rule 2 alone leaves every line here with 0 or 2+ hidden entries, yet the 12 of row 2 follows from all the
+    # equations together; rule 3 adds a complement until nothing hidden is pinned.
+    body = [[3, 20, 2], [0, 3, 0], [0, 1, 12], [8, 12, 3]]
+    grid = grid_of(body)
+    line_rule_only = {(i, j) for i, r in enumerate(grid) for j, v in enumerate(r) if 0 < v < T}
+    _line_rule(grid, line_rule_only, lines_of(5, 4))
+    assert determined(grid, line_rule_only) == {(2, 2)}
+    t = suppress(list("abcd"), list("xyz"), body, T)
+    assert t.cells[2][2] is None and _pinned_by_the_system(_shown_grid(t)) == set()
+    assert _recoverable_by_one_line(_shown_grid(t)) == set()
 
 
 def test_bad_tables_are_refused():
