@@ -32,12 +32,13 @@ def _table(t: SuppressedTable) -> dict[str, Any]:
 def report_dict(report: FunderReport) -> dict[str, Any]:
     """The report as JSON-ready data (no case, item or person anywhere)."""
     p, turn = report.period, report.turnaround
+    why = next((n for n in report.notes if n.startswith("Suppression:")), "")
     return {
         "report": "funder", "fiscal_year": p.fiscal_year, "from": p.start, "to": p.end, "in_progress": p.in_progress,
         "jurisdiction": report.jurisdiction, "generated_at": report.generated_at, "min_cell": report.threshold,
         "suppression": {"threshold": report.threshold, "hidden_small": report.hidden_small,
                         "hidden_complementary": report.hidden_complementary,
-                        "hidden_medians": turn.hidden_medians, "why": report.notes[0] if report.notes else ""},
+                        "hidden_medians": turn.hidden_medians, "why": why},
         "tables": [{"id": s.id, "title": s.title, "rows_label": s.rows_label, "cols_label": s.cols_label,
                     "counts": s.counts, **_table(s.table)} for s in report.sections],
         "turnaround": {"title": "Days from exam to lab", "rows": list(turn.rows),

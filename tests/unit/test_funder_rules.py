@@ -99,6 +99,7 @@ def test_aggregation_counts_once_per_case_service_and_month_and_hides_small_cell
     data = report_dict(report)
     assert "C1" not in str(data) and "K9" not in str(data) and "C1" not in to_csv(data)
     assert data["suppression"]["hidden_small"] == report.hidden_small >= 2
+    assert data["suppression"]["why"].startswith("Suppression: counts from 1 to 4 are hidden")
 
 
 def test_the_threshold_setting_reads_coc_funder_min_cell(monkeypatch):
