@@ -619,6 +619,16 @@ class CocClient:
         """POST /review-actions/{action_id}/done."""
         return self._post(f"/review-actions/{int(action_id)}/done")
 
+    def funder_report(self, fy: int | None = None, *, start: str | None = None, end: str | None = None,
+                      jurisdiction: str | None = None, fmt: str = "json") -> Any:
+        """GET /reports/funder: aggregate counts of a federal fiscal year (or a range inside one), small cells
+        suppressed (JSON dict; CSV text; PDF bytes)."""
+        params = {k: v for k, v in {"fy": fy, "from": start, "to": end, "jurisdiction": jurisdiction,
+                                    "format": fmt}.items() if v is not None}
+        if fmt == "pdf":
+            return self._send("GET", "/reports/funder", params=params, headers={"Accept": "*/*"}).content
+        return self.request("GET", "/reports/funder", params=params)
+
 
 def _seg(value: str) -> str:
     """Quote a path segment so a scanned code with '/' or '?' cannot reach another route."""

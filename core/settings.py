@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     pathway_max_restarts: int = Field(default=5, ge=1)
     reconcile_every_s: float = Field(default=45.0, gt=0)  # how often the flow runner reconciles
     lookup_rate_per_min: int = 10
+    # Funder reports (evidence.reports): counts from 1 to funder_min_cell - 1 are hidden, with complements
+    funder_min_cell: int = Field(default=5, ge=2)
     # The flow runner (`python -m flows.serve`): it asks Prefect for runs to start every runner_poll_s seconds
     # and runs at most runner_limit at once; runner_start "forkserver" starts flow runs as forks of a preloaded
     # process, "spawn" with Prefect's own fresh interpreter (any other value: spawn, with a warning);

@@ -72,6 +72,7 @@ class Permission(StrEnum):
     REVIEW_READ = "review:meeting:read"  # a participant's consent-filtered view (policies.review decides)
     REVIEW_RECORD = "review:decision:write"  # decisions and action items of a review (its coordinator)
     REVIEW_ACTION_UPDATE = "review:action:update"  # mark an action item done (its owner agency or the coordinator)
+    FUNDER_REPORT_READ = "report:funder:read"  # aggregate counts for funders, small cells suppressed
 
 
 P = Permission
@@ -102,12 +103,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,  # reviews they take part in (policies.review)
     }),
     Role.AUDITOR: frozenset(_ALL_AUDIT | {P.ITEM_READ, P.ALERT_READ, P.USER_READ, P.INCIDENT_READ,
-                                          P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ}),
+                                          P.INCIDENT_RESOLVE, P.AGENCY_READ, P.COMPLIANCE_READ,
+                                          P.FUNDER_REPORT_READ}),
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
-        P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE,
+        P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE, P.FUNDER_REPORT_READ,
     }),
 }
 

@@ -11,4 +11,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.inbox",
     "api.routes.erasure",
     "api.routes.review",
+    "api.routes.funder",
 )
