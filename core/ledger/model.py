@@ -54,6 +54,9 @@ class EventKind(StrEnum):
     INTEGRITY_RESOLVED = "integrity:item:resolved"
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
+    STATUS_CARD_ISSUED = "survivor:card:issued"  # a status card (re)issued: earlier codes of the item revoked
+    STATUS_LOOKUP_LOCKED = "survivor:card:locked"  # too many wrong tries on a card's code
+    STATUS_CONTACT_REQUESTED = "survivor:contact:requested"  # "please contact me about my kit" (status page)
 
 
 class LedgerEntry(SQLModel, table=True):
