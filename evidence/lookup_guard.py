@@ -14,6 +14,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, select
 
 from core import ledger
@@ -52,13 +53,14 @@ def check_credentials(session: Session, *, code: str, password: str, max_failure
             session.add(row)
             session.flush()
         return row
-    # The same statement whether or not the code exists (it matches no row for an unknown one).
-    session.execute(update(KitLookup).where(KitLookup.code == code)
-                    .values(failed_attempts=KitLookup.failed_attempts + 1))
-    session.flush()
-    if row is not None:
-        session.refresh(row)
-        if row.locked_at is None and row.failed_attempts >= max_failures:
+    # The same one statement whether or not the code exists (it matches no row for an unknown one).
+    failures = session.execute(
+        update(KitLookup).where(KitLookup.code == code)
+        .values(failed_attempts=KitLookup.failed_attempts + 1).returning(KitLookup.failed_attempts)
+        .execution_options(synchronize_session=False)).scalar_one_or_none()
+    if row is not None and failures is not None:
+        set_committed_value(row, "failed_attempts", failures)
+        if row.locked_at is None and failures >= max_failures:
             row.locked_at = now
             session.add(row)
             session.flush()

@@ -8,12 +8,14 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from core.ledger import EventKind, LedgerEntry
 from evidence import lookup_guard
 from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
+from tests.evidence_support import EXAMINER, new_case, new_item
 from tests.web.support import DESCRIPTION, card_qr, card_text, issue, kit_with_card
 
 PAGE_URL = "https://care.example.org/status"
@@ -205,3 +207,30 @@ def test_card_pdf_carries_code_password_address_qr_and_contact_only(harness, tmp
     for secret in (kit.case_id, kit.item_id, DESCRIPTION, kit.examiner.user.username):
         assert secret not in text
     assert card_qr(kit.pdf, tmp_path) == [PAGE_URL]
+
+
+def test_unknown_code_and_wrong_password_run_the_same_statements(session, clock):
+    """Service level: an unknown code and a wrong password send the same SQL (a key lookup and one UPDATE) and
+    hash once each; only a real card's row is counted."""
+    item_id = new_item(session, new_case(session))
+    code, password = lookup_guard.issue_card(session, actor=EXAMINER, item_id=item_id)
+    session.commit()
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, params, context, executemany):
+        seen.append(statement.split(" WHERE ")[0])
+
+    bind = session.get_bind()
+    event.listen(bind, "before_cursor_execute", record)
+    try:
+        assert lookup_guard.check_credentials(session, code="K" + "9" * 16, password="x", max_failures=5) is None
+        session.commit()  # each attempt in its own transaction, as each request is
+        unknown, seen[:] = list(seen), []
+        assert lookup_guard.check_credentials(session, code=code, password="x", max_failures=5) is None
+        session.commit()
+        wrong = list(seen)
+    finally:
+        event.remove(bind, "before_cursor_execute", record)
+    assert unknown == wrong and any(s.startswith("UPDATE kit_lookup") for s in wrong)
+    assert session.get(KitLookup, code).failed_attempts == 1
+    assert lookup_guard.check_credentials(session, code=code, password=password, max_failures=5) is not None
