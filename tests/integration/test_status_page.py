@@ -5,6 +5,7 @@ lockout and reissue; the card PDF (its QR code decoded from a render). On SQLite
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -234,3 +235,15 @@ def test_unknown_code_and_wrong_password_run_the_same_statements(session, clock)
     assert unknown == wrong and any(s.startswith("UPDATE kit_lookup") for s in wrong)
     assert session.get(KitLookup, code).failed_attempts == 1
     assert lookup_guard.check_credentials(session, code=code, password=password, max_failures=5) is not None
+
+
+def test_overdue_steps_are_marked(harness, tmp_path, clock):
+    """The law's next step for the kit shows its date; once the date passes without it, it is marked overdue."""
+    h = harness
+    kit = kit_with_card(h, tmp_path)
+    before = _login(h, kit.code, kit.password).text
+    assert "Law enforcement sends the kit to the crime lab." in before and "Overdue" not in before
+    clock.advance(timedelta(days=120))
+    after = _login(h, kit.code, kit.password).text
+    assert "Overdue" in after and "It should have happened by" in after
+    assert "Law enforcement sends the kit to the crime lab." in after
