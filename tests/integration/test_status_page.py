@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlmodel import Session, select
 
-from core.ledger import EventKind, LedgerEntry
+from core.ledger import EventKind, LedgerEntry, signing
 from evidence import lookup_guard
 from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
@@ -65,6 +65,8 @@ def test_journey_timeline_proof_and_contact_request(harness, tmp_path):
                  "It will be kept at least until", 'aria-current="step"', "Verified:", CONTACT):
         assert text in html, text
     assert html.index("Collected at the centre") < html.index("With law enforcement since")
+    fingerprint = signing.fingerprint(signing.public_key_pem(h.settings.data_dir))
+    assert f"<code>{fingerprint[:16]}</code>" in html  # the ledger key's, shown with "Verified:"
     for secret in (DESCRIPTION, kit.examiner.user.username, kit.officer.user.username, kit.case_id, kit.item_id,
                    "S-1", "store-1", kit.password):
         assert secret not in html, secret
