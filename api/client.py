@@ -524,6 +524,14 @@ class CocClient:
         """POST /items/{item_id}/status-lookup: {code, password} for the survivor's card (needs their consent)."""
         return self._post(f"/items/{_seg(item_id)}/status-lookup")
 
+    def issue_status_card(self, item_id: str) -> bytes:
+        """POST /items/{item_id}/status-card: a new survivor card (PDF); the item's earlier cards stop working."""
+        return self._send("POST", f"/items/{_seg(item_id)}/status-card", headers={"Accept": "*/*"}).content
+
+    def contact_requests(self, limit: int = 200) -> list[dict[str, Any]]:
+        """GET /status-requests: survivors' "please contact me about my kit" requests, newest first."""
+        return _items(self._get("/status-requests", limit=limit))
+
     def status_lookup(self, code: str, password: str) -> dict[str, Any]:
         """POST /status/lookup: a survivor's anonymous kit-status lookup (no auth, rate-limited)."""
         return self._post("/status/lookup", {"code": code, "password": password})

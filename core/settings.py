@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     lookup_rate_per_min: int = 10
     # Funder reports (evidence.reports): counts from 1 to funder_min_cell - 1 are hidden, with complements
     funder_min_cell: int = Field(default=5, ge=2)
+    # The survivor's status page (api/web): failures in a row that lock a card, the page's public address
+    # (printed on the card and in its QR code) and the centre's contact shown on the page and the card.
+    lookup_max_failures: int = Field(default=5, ge=1)
+    status_page_url: str = "http://127.0.0.1:8000/status"
+    centre_contact: str = "Call the centre: 555-0100 (24 hours)"
     # The flow runner (`python -m flows.serve`): it asks Prefect for runs to start every runner_poll_s seconds
     # and runs at most runner_limit at once; runner_start "forkserver" starts flow runs as forks of a preloaded
     # process, "spawn" with Prefect's own fresh interpreter (any other value: spawn, with a warning);

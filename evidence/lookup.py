@@ -6,29 +6,25 @@ the lookup answers with a coarse stage and no personal data, case id or staff id
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, ForeignKey, LargeBinary, String, select
+from sqlalchemy import select
 from sqlmodel import Field, Session, SQLModel
 
 from core import ledger
 from core.actors import Actor
 from core.clock import utcnow
 from core.errors import AuthenticationFailed
-from core.ids import is_valid_id, new_id
+from core.ids import new_id
 from core.ledger import EventKind
+from evidence import lookup_guard
 from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.items import get_item
+from evidence.lookup_models import KitLookup, hash_password
 from policies import checkpoint
 from policies.handoffs import Handoff
-
-# scrypt cost: n=2^14, r=8, p=1 (~16 MiB, tens of ms): slows guessing, rate limiting does the rest.
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
 
 
 class KitStage(StrEnum):
@@ -40,19 +36,6 @@ class KitStage(StrEnum):
     ANALYSED = "analysed"
     RETURNED = "returned"
     DESTROYED = "destroyed"
-
-
-class KitLookup(SQLModel, table=True):
-    """One enrolment: the lookup code, and the salted scrypt hash of its temporary password."""
-
-    __tablename__ = "kit_lookup"
-
-    code: str = Field(primary_key=True, max_length=32)
-    item_id: str = Field(sa_column=Column(String(32), ForeignKey("evidence_item.id"), index=True, nullable=False))
-    salt: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    password_hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    enrolled_at: datetime = Field(sa_type=DateTime(timezone=True))
-    enrolled_by: str = Field(max_length=64)
 
 
 class LookupRequest(SQLModel):
@@ -76,17 +59,6 @@ class KitStatus(SQLModel):
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class _Hash:
-    salt: bytes
-    digest: bytes
-
-
-def _hash(password: str, salt: bytes | None = None) -> _Hash:
-    salt = salt or secrets.token_bytes(16)
-    return _Hash(salt, hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT))
-
-
 def enrol_lookup(session: Session, *, actor: Actor, item_id: str, now: datetime | None = None) -> LookupEnrolment:
     """Enrol an item in the status lookup (consent checkpoint first) and return its code and password."""
     now = now or utcnow()
@@ -95,7 +67,7 @@ def enrol_lookup(session: Session, *, actor: Actor, item_id: str, now: datetime 
                        subject={"item_id": item.id})
     code = new_id("lookup")
     password = secrets.token_urlsafe(12)
-    h = _hash(password)
+    h = hash_password(password)
     session.add(KitLookup(code=code, item_id=item.id, salt=h.salt, password_hash=h.digest, enrolled_at=now,
                           enrolled_by=actor.id))
     session.flush()
@@ -113,16 +85,23 @@ _STAGE = {
     CustodyEventKind.RETURNED: KitStage.RETURNED,
     CustodyEventKind.DESTROYED: KitStage.DESTROYED,
 }
-_DUMMY = _hash("timing-equaliser")
 
 
-def lookup_status(session: Session, *, code: str, password: str) -> KitStatus:
-    """The kit's stage for a valid code + password; any mismatch is the same AuthenticationFailed."""
-    row = session.get(KitLookup, code) if is_valid_id(code, "lookup") else None
-    # Hash even for unknown codes so timing does not reveal which codes exist.
-    h = _hash(password, row.salt if row else _DUMMY.salt)
-    if row is None or not hmac.compare_digest(h.digest, bytes(row.password_hash)):
-        raise AuthenticationFailed("lookup code or password is wrong")
+def lookup_status(session: Session, *, code: str, password: str, max_failures: int = 5,
+                  now: datetime | None = None) -> KitStatus:
+    """The kit's stage for a valid code + password; any mismatch (unknown code, wrong password, locked or
+    revoked card) is the same AuthenticationFailed after the same work (evidence.lookup_guard)."""
+    row = lookup_guard.check_credentials(session, code=code, password=password, max_failures=max_failures, now=now)
+    if row is None:
+        raise AuthenticationFailed(FAILED)
+    return kit_stage(session, row)
+
+
+FAILED = "lookup code or password is wrong (a card locks after several wrong tries: the centre can issue a new one)"
+
+
+def kit_stage(session: Session, row: KitLookup) -> KitStatus:
+    """The coarse stage of an authenticated card's kit and when it last changed."""
     events = session.execute(
         select(CustodyEvent.kind, CustodyEvent.at).where(CustodyEvent.item_id == row.item_id)
         .order_by(CustodyEvent.id)

@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "evidence.custody.models",
     "evidence.files",
     "evidence.lookup",
+    "evidence.lookup_models",
     "evidence.incidents",
     "evidence.verification",
     "policies.sessions",

@@ -163,6 +163,36 @@ def evidence_lookup_enrol(
     emit(card, as_json, title="Status lookup card (give to the survivor)")
 
 
+@evidence_app.command("status-card")
+@api_errors
+def evidence_status_card(
+    item_id: str = typer.Argument(..., help="Item id (the kit)."),
+    out: Path = typer.Option(..., "--out", "-o", dir_okay=False, help="Where to write the card (PDF)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Print the survivor's status card (PDF: code, temporary password, page address + QR, centre contact).
+    Issuing a card again (lost card, locked after wrong tries) makes every earlier card of the kit stop working."""
+    with client() as api:
+        data = api.issue_status_card(item_id)
+    out.write_bytes(data)
+    emit({"item_id": item_id, "path": str(out), "bytes": len(data)}, as_json,
+         title="Survivor card written (earlier cards of this kit no longer work)")
+
+
+@evidence_app.command("contact-requests")
+@api_errors
+def evidence_contact_requests(
+    limit: int = typer.Option(200, help="At most this many, newest first."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Survivors' "please contact me about my kit" requests made on the status page (call them back on the
+    contact they agreed at the exam)."""
+    with client() as api:
+        rows = api.contact_requests(limit=limit)
+    emit(rows, as_json, title="Contact requests from the status page",
+         columns=None if as_json else ["requested_at", "case_id", "item_id", "seq"])
+
+
 @evidence_app.command("label")
 @api_errors
 def evidence_label(

@@ -12,4 +12,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.erasure",
     "api.routes.review",
     "api.routes.funder",
+    "api.web.routes",  # the survivor's status page (HTML, public)
 )

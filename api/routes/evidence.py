@@ -20,8 +20,8 @@ from sqlmodel import Session
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.db import commit_early
-from core.errors import PermissionDenied, ValidationFailed
-from evidence import custody, files, incidents, items, labels, lookup
+from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from evidence import custody, files, incidents, items, labels, lookup, lookup_guard, lookup_page, survivor_card
 from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
@@ -38,6 +38,7 @@ from evidence.files import EvidenceFilePublic
 from evidence.incidents import IncidentReport, IncidentResolve, IntegrityIncidentPublic
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
+from evidence.lookup_page import ContactRequestPublic
 from evidence.storage import ObjectStore, get_object_store
 from policies.permissions import Permission as P
 
@@ -397,4 +398,29 @@ def status_lookup(body: LookupRequest, request: Request, session: SessionDep) ->
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
     request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
-    return lookup.lookup_status(session, code=body.code, password=body.password)
+    settings = request.app.state.settings
+    row = lookup_guard.check_credentials(session, code=body.code, password=body.password,
+                                         max_failures=settings.lookup_max_failures)
+    if row is None:
+        commit_early(session, "a failed lookup counts towards the card's lock even though the request fails")
+        raise AuthenticationFailed(lookup.FAILED)
+    return lookup.kit_stage(session, row)
+
+
+@router.post("/items/{item_id}/status-card", status_code=201,
+             responses={201: {"content": {"application/pdf": {}}, "description": "the survivor's card (PDF)"}})
+def issue_status_card(item_id: str, session: SessionDep, clock: ClockDep, settings: SettingsDep,
+                      actor: Actor = require(P.ITEM_CREATE, case_from=_item_case)) -> Response:
+    """Issue (or reissue) the survivor's status card: a new code and temporary password, printed once on a PDF
+    card; every earlier card of the item stops working. Needs the status-lookup consent."""
+    code, password = lookup_guard.issue_card(session, actor=actor, item_id=item_id, now=clock.now())
+    pdf = survivor_card.card_pdf(code=code, password=password, page_url=settings.status_page_url,
+                                 contact=settings.centre_contact)
+    return Response(pdf, status_code=201, media_type="application/pdf",
+                    headers={"Cache-Control": "no-store", "Content-Disposition": 'attachment; filename="card.pdf"'})
+
+
+@router.get("/status-requests", response_model=list[ContactRequestPublic])
+def contact_requests(session: SessionDep, limit: int = 200, _: Actor = require(P.CASE_LIST)) -> Any:
+    """Survivors' "please contact me about my kit" requests from the status page, newest first."""
+    return lookup_page.list_contact_requests(session, limit=max(1, min(limit, 1000)))

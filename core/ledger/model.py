@@ -63,6 +63,9 @@ class EventKind(StrEnum):
     REVIEW_DECIDED = "review:decision:recorded"  # ids only: the decision's text is encrypted in its table
     REVIEW_ACTION_ADDED = "review:action:added"
     REVIEW_ACTION_DONE = "review:action:done"
+    STATUS_CARD_ISSUED = "survivor:card:issued"  # a status card (re)issued: earlier codes of the item revoked
+    STATUS_LOOKUP_LOCKED = "survivor:card:locked"  # too many wrong tries on a card's code
+    STATUS_CONTACT_REQUESTED = "survivor:contact:requested"  # "please contact me about my kit" (status page)
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -20,7 +20,11 @@ from tests.api_helpers import ApiHarness, StaffUser, api_harness
 
 # Reachable without a token (the contract's list). Nothing else may be public.
 PUBLIC = {("GET", "/health"), ("POST", "/auth/token"), ("GET", "/auth/jwks.json"), ("POST", "/status/lookup"),
-          ("POST", "/auth/refresh"), ("POST", "/auth/logout")}  # the refresh token is the credential
+          ("POST", "/auth/refresh"), ("POST", "/auth/logout"),  # the refresh token is the credential
+          # The survivor's status page (api.web): the card's code + password, or the signed form token, is the
+          # credential; no staff account.
+          ("GET", "/status"), ("POST", "/status"), ("POST", "/status/view"), ("POST", "/status/contact"),
+          ("GET", "/status/status.css")}
 # Any active staff user, whatever the role (no permission to check).
 AUTHENTICATED_ONLY = {("GET", "/me")}
 DENIED = {401, 403}

@@ -1,0 +1,126 @@
+"""GET/POST /status: the survivor's kit page, rendered on the server (api.web). Public: a card's code and
+temporary password are the only credential; no account, no cookie, no JavaScript.
+
+Every HTML answer carries a strict Content-Security-Policy (our own stylesheet only, forms to ourselves),
+`Referrer-Policy: no-referrer` and `Cache-Control: no-store`. A wrong code, a wrong password, a locked and a
+revoked card give the same page (evidence.lookup_guard does the same work for each); attempts are throttled
+per client address and per code (the app's lookup limiter) and a card locks after
+`settings.lookup_max_failures` failures in a row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, HTMLResponse
+
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep
+from api.web import i18n
+from api.web.tokens import make_token, read_token
+from core.errors import RateLimited
+from evidence import lookup_guard, lookup_page
+from evidence.lookup_models import KitLookup
+
+router = APIRouter(route_class=CommitRoute, include_in_schema=False)
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+       "base-uri 'none'")
+HEADERS = {"Content-Security-Policy": CSP, "Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+           "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Vary": "Accept-Language"}
+CSS = Path(__file__).parent / "static" / "status.css"
+MAX_FIELDS = 8
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The urlencoded form body as {name: first value} (at most MAX_FIELDS fields; anything else: empty)."""
+    raw = await request.body()
+    try:
+        parsed = parse_qs(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        return {}
+    return {k: v[0] for k, v in parsed.items()}
+
+
+FormDep = Annotated[dict[str, str], Depends(form_fields)]
+
+
+def _lang(request: Request, form: dict[str, str] | None = None) -> str:
+    asked = (form or {}).get("lang") or request.query_params.get("lang")
+    return i18n.choose(asked, request.headers.get("accept-language"))
+
+
+def _page(template: str, lang: str, settings: Any, status: int = 200, **ctx: Any) -> HTMLResponse:
+    html = i18n.environment(lang).get_template(template).render(
+        lang=lang, languages=i18n.LANGUAGES, contact=settings.centre_contact, **ctx)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+@router.get("/status/status.css")
+def status_css() -> FileResponse:
+    """The page's only stylesheet (ours, no third-party assets)."""
+    return FileResponse(CSS, media_type="text/css",
+                        headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/status", response_class=HTMLResponse)
+def status_form(request: Request, settings: SettingsDep) -> HTMLResponse:
+    """The form: code and temporary password from the card."""
+    return _page("form.html", _lang(request), settings)
+
+
+def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str, **ctx: Any) -> HTMLResponse:
+    now = clock.now()
+    view = lookup_page.kit_view(session, row, data_dir=settings.data_dir, now=now)
+    return _page("kit.html", lang, settings, view=view, token=make_token(row.code, now), **ctx)
+
+
+@router.post("/status", response_class=HTMLResponse)
+def status_lookup_page(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
+                       clock: ClockDep) -> HTMLResponse:
+    """Code + password → the kit page; anything wrong → the form again with one and the same message."""
+    lang = _lang(request, form)
+    code, password = form.get("code", "").strip().upper()[:32], form.get("password", "").strip()[:128]
+    if not code or not password:
+        return _page("form.html", lang, settings, status=422, error="missing", code=code)
+    client = request.client.host if request.client else "unknown"
+    try:
+        request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
+    except RateLimited:
+        return _page("form.html", lang, settings, status=429, error="throttled")
+    row = lookup_guard.check_credentials(session, code=code, password=password,
+                                         max_failures=settings.lookup_max_failures, now=clock.now())
+    if row is None:  # committed with the request: the failure counts
+        return _page("form.html", lang, settings, status=401, error="wrong")
+    return _kit_page(session, settings, clock, row, lang)
+
+
+def _card_from_token(session: Any, form: dict[str, str], clock: Any) -> KitLookup | None:
+    code = read_token(form.get("token", ""), clock.now())
+    row = session.get(KitLookup, code) if code else None
+    return row if row is not None and row.locked_at is None and row.revoked_at is None else None
+
+
+@router.post("/status/view", response_class=HTMLResponse)
+def status_view(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
+                clock: ClockDep) -> HTMLResponse:
+    """The kit page again (another language) for a holder of a valid form token; else the form."""
+    lang = _lang(request, form)
+    row = _card_from_token(session, form, clock)
+    if row is None:
+        return _page("form.html", lang, settings, status=401, error="expired")
+    return _kit_page(session, settings, clock, row, lang)
+
+
+@router.post("/status/contact", response_class=HTMLResponse)
+def status_contact(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
+                   clock: ClockDep) -> HTMLResponse:
+    """"Please contact me about my kit": recorded for the centre's staff (ledger), then the kit page again."""
+    lang = _lang(request, form)
+    row = _card_from_token(session, form, clock)
+    if row is None:
+        return _page("form.html", lang, settings, status=401, error="expired")
+    lookup_page.request_contact(session, row, now=clock.now())
+    return _kit_page(session, settings, clock, row, lang, contact_requested=True)
