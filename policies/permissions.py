@@ -65,6 +65,8 @@ class Permission(StrEnum):
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
     COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
+    PRESERVATION_EXTEND = "custody:item:preserve"  # extend an item's (or a case's) retention and file locks
+    FILE_PURGE = "custody:file:purge"  # delete destroyed items' files once their Object Lock has ended
 
 
 P = Permission
@@ -84,7 +86,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
-        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT, P.PRESERVATION_EXTEND,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
     }),
     Role.LAW_ENFORCEMENT: frozenset({
@@ -97,7 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
-        P.COMPLIANCE_READ,
+        P.COMPLIANCE_READ, P.PRESERVATION_EXTEND, P.FILE_PURGE,
     }),
 }
 

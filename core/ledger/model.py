@@ -54,6 +54,8 @@ class EventKind(StrEnum):
     INTEGRITY_RESOLVED = "integrity:item:resolved"
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
+    PRESERVATION_EXTENDED = "custody:item:preservation-extended"  # retention (and file locks) extended
+    FILES_PURGED = "custody:file:purged"  # a destroyed item's object versions deleted once their lock ended
 
 
 class LedgerEntry(SQLModel, table=True):
