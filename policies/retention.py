@@ -52,8 +52,10 @@ def _reported_period(pack: RulePack, kind: str, offence_class: OffenceClass | st
         return limit, (f"reported {kind}, statute of limitations for {offence_class} ({period_text(limit)}), "
                        f"shorter than {period_text(cap)}, from collection "
                        f"(retention.offence_classes.{offence_class})")
+    listed = bool(offence_class) and OffenceClass(offence_class) in pack.retention.offence_classes
     why = ("no offence class given" if not offence_class
-           else f"no limitation for {offence_class}" if limit is None
+           else f"no limitation period listed for {offence_class}" if not listed
+           else f"no statute of limitations for {offence_class}" if limit is None
            else f"limitation for {offence_class} not shorter")
     return cap, (f"reported {kind}, statute of limitations or {period_text(cap)}, whichever is shorter: "
                  f"{period_text(cap)} ({why}) from collection (retention.cap_days)")

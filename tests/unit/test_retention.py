@@ -71,9 +71,9 @@ LIMITS = {"rape": None, "sexual-assault": 3650, "child-sexual-abuse": 9000}
 
 @pytest.mark.parametrize(("offence", "days", "why"), [
     ("sexual-assault", 3650, "statute of limitations for sexual-assault (10 years), shorter than 20 years"),
-    ("rape", 7300, "20 years (no limitation for rape)"),
+    ("rape", 7300, "20 years (no statute of limitations for rape)"),
     ("child-sexual-abuse", 7300, "20 years (limitation for child-sexual-abuse not shorter)"),
-    ("other-sexual-offence", 7300, "20 years (no limitation for other-sexual-offence)"),
+    ("other-sexual-offence", 7300, "20 years (no limitation period listed for other-sexual-offence)"),
     (None, 7300, "20 years (no offence class given)"),
 ])
 def test_reported_statute_of_limitations_or_the_cap_whichever_is_shorter(offence, days, why):
