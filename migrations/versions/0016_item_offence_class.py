@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("evidence_item") as batch_op:
+    # SQLite >= 3.35 drops a column in place (no rebuild of evidence_item, whose id other tables refer to)
+    with op.batch_alter_table("evidence_item", recreate="never") as batch_op:
         batch_op.drop_column("offence_class")

@@ -201,3 +201,17 @@ def test_offence_class_is_recorded_at_collection(session, clock):
         "shorter: 20 years (no limitation period listed for sexual-assault) from collection (retention.cap_days)")
     with pytest.raises(PydanticValidationError, match="offence_class"):
         EvidenceItemCreate(kind=ItemKind.KIT, description="kit", offence_class="burglary")
+
+
+def test_the_destruction_notice_clock_follows_an_extension(session, clock, object_store):
+    from policies import deadlines
+    from policies.deadlines import ClockName
+
+    case_id = new_case(session, reporting=Reporting.RESTRICTED)
+    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
+    until = as_utc(session.get(EvidenceItem, item_id).retention_until) + timedelta(days=400)
+    extend_preservation(session, object_store, actor=LAB, item_id=item_id, until=until)
+    session.commit()
+    notice = next(c for c in deadlines.case_clocks(session, case_id) if c.name is ClockName.DESTRUCTION_NOTICE)
+    assert notice.item_id == item_id
+    assert notice.deadline == until - timedelta(days=60)  # the pack's notice_days before the NEW date
