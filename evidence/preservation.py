@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
 from core import ledger, outbox
-from core.actors import Actor
+from core.actors import Actor, system_actor
 from core.cases import Reporting, get_case
 from core.clock import as_utc, require_offset, utcnow
 from core.errors import Conflict, DependencyUnavailable, ValidationFailed
@@ -172,9 +172,13 @@ def recompute_on_conversion(session: Session, actor: Actor, case_id: str, report
                             "files_extended": []})
 
 
-def sync_object_locks(session: Session, store: ObjectStore) -> dict[str, list[str]]:
+def sync_object_locks(session: Session, store: ObjectStore, *, actor: Actor | None = None,
+                      now: datetime | None = None) -> dict[str, list[str]]:
     """Extend the lock of every stored file whose lock ends before its (not destroyed) item's retention date:
-    files of items extended by a conversion, or uploaded while an extension committed. Returns item -> file ids."""
+    files of items extended by a conversion, or uploaded while an extension committed; each item's catch-up is
+    ledgered (`custody:file:lock-extended`, file ids and the date). Returns item -> file ids."""
+    now = now or utcnow()
+    actor = actor or system_actor("retention")
     rows = session.execute(
         select(EvidenceFile.item_id).join(EvidenceItem, EvidenceItem.id == EvidenceFile.item_id)
         .join(ItemCustody, ItemCustody.item_id == EvidenceFile.item_id)
@@ -187,5 +191,7 @@ def sync_object_locks(session: Session, store: ObjectStore) -> dict[str, list[st
         until, _ = keep_until(session, item)
         files = extend_file_locks(session, store, item.id, until)
         if files:
+            ledger.append(session, kind=EventKind.FILE_LOCKS_EXTENDED, actor=actor, case_id=item.case_id,
+                          item_id=item.id, at=now, data={"files": files, "retain_until": until})
             out[item.id] = files
     return out

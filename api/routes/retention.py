@@ -62,7 +62,7 @@ def purge_files(request: Request, session: SessionDep, clock: ClockDep,
                 actor: Actor = require(P.FILE_PURGE)) -> Any:
     """Run the retention sweep now: file locks kept in step, then destroyed items' unlocked files deleted."""
     store = _store(request)
-    synced = preservation.sync_object_locks(session, store)
+    synced = preservation.sync_object_locks(session, store, actor=actor, now=clock.now())
     report = purge.purge_destroyed_files(session, store, now=clock.now(), actor=actor)
     return PurgeResult(deleted=report.deleted, still_locked=report.still_locked, held=report.held,
                        missing=report.missing, locks_extended=synced)

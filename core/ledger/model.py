@@ -55,6 +55,7 @@ class EventKind(StrEnum):
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
     PRESERVATION_EXTENDED = "custody:item:preservation-extended"  # retention (and file locks) extended
+    FILE_LOCKS_EXTENDED = "custody:file:lock-extended"  # file locks caught up with their item's date (sync)
     FILES_PURGED = "custody:file:purged"  # a destroyed item's object versions deleted once their lock ended
 
 

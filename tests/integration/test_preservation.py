@@ -176,6 +176,8 @@ def test_a_conversion_extends_retention_and_the_sweep_brings_the_locks_along(ses
     # the conversion had no store: the sweep extends the file's lock to the new date
     assert sync_object_locks(session, object_store) == {item_id: [row.id]}
     session.commit()
+    [synced] = _entries(session, EventKind.FILE_LOCKS_EXTENDED, item_id)
+    assert synced["files"] == [row.id] and synced["retain_until"].startswith(idaho.date().isoformat())
     session.refresh(row)
     assert as_utc(row.retain_until) == idaho and _lock(object_store, row) == idaho
     assert sync_object_locks(session, object_store) == {}  # nothing left to do
