@@ -505,6 +505,21 @@ class CocClient:
         """POST /items/{item_id}/legal-hold."""
         return self._post(f"/items/{_seg(item_id)}/legal-hold", fields)
 
+    def extend_preservation(self, item_id: str, *, until: str | None = None,
+                            requested_by: str = "staff") -> dict[str, Any]:
+        """POST /items/{item_id}/preservation: keep the item and its files' lock until `until` (None: the pack's
+        default extension); never shorter."""
+        return self._post(f"/items/{_seg(item_id)}/preservation", {"until": until, "requested_by": requested_by})
+
+    def extend_case_preservation(self, case_id: str, *, until: str | None = None,
+                                 requested_by: str = "staff") -> list[dict[str, Any]]:
+        """POST /cases/{case_id}/preservation: every kept item of the case at least until `until`."""
+        return self._post(f"/cases/{_seg(case_id)}/preservation", {"until": until, "requested_by": requested_by})
+
+    def purge_files(self) -> dict[str, Any]:
+        """POST /admin/purge: delete destroyed items' files whose Object Lock has ended (ids of what went/stays)."""
+        return self._post("/admin/purge")
+
     def report_incident(self, item_id: str, **fields: Any) -> dict[str, Any]:
         """POST /items/{item_id}/integrity-incidents (fields: reason, source seal|report): quarantines the item."""
         return self._post(f"/items/{_seg(item_id)}/integrity-incidents", fields)

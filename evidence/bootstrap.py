@@ -8,6 +8,7 @@ wired) is harmless. It lives in `evidence`, the highest layer both `api` and `fl
 What `wire()` installs:
 - consent withdrawal hooks (policies.consent): a withdrawn photography consent restricts the case's
   photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once;
+- the reporting hook (policies.cases): a conversion recomputes the case's items' retention (extend only);
 - the ledger's durability barrier for PostgreSQL group commit (core.ledger.writer);
 - the shared test clock when COC_CLOCK_FILE is set (embedded/test only; core.clock.FileClock).
 A withdrawal recorded in a process that never wired is refused (policies.consent fails closed), so a process
@@ -31,7 +32,9 @@ from core.outbox import PrefectWaker, waker_for
 from core.settings import Settings, get_settings
 from evidence.custody.withdrawal import cancel_offers_on_withdrawal
 from evidence.items import restrict_photographs
+from evidence.preservation import recompute_on_conversion
 from evidence.storage import MinioObjectStore, get_object_store
+from policies.cases import register_reporting_hook
 from policies.consent import register_withdrawal_hook
 
 if TYPE_CHECKING:
@@ -47,6 +50,7 @@ def wire() -> None:
         ledger.install_durability_barrier()
         register_withdrawal_hook(restrict_photographs)
         register_withdrawal_hook(cancel_offers_on_withdrawal)
+        register_reporting_hook(recompute_on_conversion)
 
 
 def _install_clock(path: Path | None) -> None:

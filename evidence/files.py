@@ -59,6 +59,7 @@ class FileStatus(StrEnum):
     PENDING = "pending"
     STORED = "stored"
     FAILED = "failed"
+    PURGED = "purged"  # a destroyed item's object version deleted after its lock ended (evidence.purge)
 
 
 class EvidenceFile(SQLModel, table=True):

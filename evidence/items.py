@@ -28,7 +28,7 @@ from evidence.custody.models import CustodyEventKind, add_event
 from evidence.custody.rules import ItemStatus as ItemStatus  # defined with the custody rules; re-exported
 from policies import checkpoint
 from policies.handoffs import ConsentScope, Handoff, ItemKind
-from policies.jurisdictions import get_pack
+from policies.jurisdictions import OffenceClass, get_pack
 from policies.retention import RetentionRule, effective_retention, minimum_retention, period_text
 from policies.windows import ITEM_WINDOW, check_window, clean_justification
 
@@ -58,6 +58,8 @@ class EvidenceItemBase(SQLModel):
     description: str = Field(max_length=500)  # what it is ("left sleeve swab"), never who it came from
     quantity: int = Field(default=1, ge=1)
     toxicology: bool = False
+    # the offence class the pack's statute of limitations is read for (policies.retention); None: not classified
+    offence_class: OffenceClass | None = Field(default=None, sa_type=String(32))
 
 
 class EvidenceItemCreate(EvidenceItemBase):
@@ -227,7 +229,8 @@ def collect_item(
     if collected_at > now:
         raise ValidationFailed("collected_at is in the future: give the time the item was collected")
     pack = get_pack(case.jurisdiction)
-    required = minimum_retention(pack, reporting=case.reporting, kind=str(data.kind), collected_at=collected_at)
+    required = minimum_retention(pack, reporting=case.reporting, kind=str(data.kind), collected_at=collected_at,
+                                 offence_class=data.offence_class)
     if retention_days is not None and collected_at + timedelta(days=retention_days) > required.until:
         required = RetentionRule(collected_at + timedelta(days=retention_days),  # the centre keeps items longer
                                  f"{required.rule}, extended to {period_text(retention_days)} by the centre")
@@ -238,7 +241,7 @@ def collect_item(
     item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=data.description,
                         quantity=data.quantity, toxicology=toxicology, collected_at=collected_at,
                         collected_by=actor.id, retention_until=retention_until,
-                        late_justification=data.late_justification)
+                        late_justification=data.late_justification, offence_class=data.offence_class)
     location = data.location or COLLECTION_LOCATION
     session.add(item)
     session.flush()
@@ -250,6 +253,7 @@ def collect_item(
         data={"item_kind": str(item.kind), "quantity": item.quantity, "toxicology": item.toxicology,
               "custodian": actor.id, "location": location, "collected_at": collected_at,
               "retention_until": retention_until, "retention_rule": required.rule,
+              **({"offence_class": str(data.offence_class)} if data.offence_class else {}),
               **_late_data(late, data.late_justification)},
     )
     add_event(session, item_id=item.id, kind=CustodyEventKind.COLLECTED, actor=actor, at=now, entry=entry,
@@ -263,7 +267,7 @@ def keep_until(session: Session, item: EvidenceItem) -> tuple[datetime, str | No
     was enforced at collection is still kept. Returns (date, the pack's rule when that is what holds it)."""
     case = get_case(session, item.case_id)
     required = minimum_retention(get_pack(case.jurisdiction), reporting=case.reporting, kind=str(item.kind),
-                                 collected_at=as_utc(item.collected_at))
+                                 collected_at=as_utc(item.collected_at), offence_class=item.offence_class)
     recorded = as_utc(item.retention_until)
     return (recorded, None) if recorded >= required.until else (required.until, required.rule)
 

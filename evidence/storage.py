@@ -4,7 +4,8 @@ The adapter's uses of minio SDK internals (a fixed payload hash, a bounded paral
 evidence/minio_sdk.py and apply only to the pinned SDK (7.2.x); otherwise the SDK's own behaviour is kept.
 
 No client is created at import; `get_object_store(settings)` builds one on demand. Object keys are built by
-callers from opaque ids only. Deleting a version exists only so conformance checks can prove it is refused.
+callers from opaque ids only. Deleting a version: the purge sweep (evidence.purge, once the lock has ended) and
+the conformance check that proves a locked one is refused.
 """
 
 from __future__ import annotations
@@ -93,8 +94,12 @@ class ObjectStore(Protocol):
         """Turn the legal hold of one object version on or off."""
         ...
 
+    def set_retention(self, key: str, version_id: str | None, until: datetime) -> None:
+        """Set the COMPLIANCE retention of one object version to `until` (the store refuses a shorter one)."""
+        ...
+
     def delete_version(self, key: str, version_id: str) -> None:
-        """Try to delete one specific version (used only to prove that locks refuse it)."""
+        """Delete one specific version (refused while locked; the purge sweep and the lock conformance check)."""
         ...
 
     def free_bytes(self) -> int | None:
@@ -295,8 +300,16 @@ class MinioObjectStore:
         else:
             self.client.disable_object_legal_hold(self.bucket, key, version_id=version_id)
 
+    def set_retention(self, key: str, version_id: str | None, until: datetime) -> None:
+        """Set the COMPLIANCE retention of one object version to `until` (the store refuses a shorter one)."""
+        from minio.commonconfig import COMPLIANCE
+        from minio.retention import Retention
+
+        self.client.set_object_retention(self.bucket, key, Retention(COMPLIANCE, as_utc(until)),
+                                         version_id=version_id)
+
     def delete_version(self, key: str, version_id: str) -> None:
-        """Try to delete one specific version (used only to prove that locks refuse it)."""
+        """Delete one specific version (refused while locked; the purge sweep and the lock conformance check)."""
         self.client.remove_object(self.bucket, key, version_id=version_id)
 
     # -- payload hashes ---------------------------------------------------------------------------

@@ -32,6 +32,17 @@ REPORTING_CHANGES: dict[Reporting, frozenset[Reporting]] = {
     Reporting.UNRESTRICTED: frozenset(),
 }
 
+# Called after every reporting change, with (session, actor, case_id, new reporting, now), in its transaction:
+# evidence.preservation.recompute_on_conversion (registered by evidence.bootstrap.wire) extends retention.
+ReportingHook = Callable[[Session, Actor, str, Reporting, datetime], None]
+reporting_hooks: list[ReportingHook] = []
+
+
+def register_reporting_hook(hook: ReportingHook) -> None:
+    """Register a reporting-change hook once (wire() calls this; idempotent)."""
+    if hook not in reporting_hooks:
+        reporting_hooks.append(hook)
+
 
 def open_case(session: Session, *, actor: Actor, data: CaseCreate, now: datetime | None = None) -> Case:
     """Open a case with an opaque id; CASE_OPENED carries only the jurisdiction and enums."""
@@ -75,6 +86,8 @@ def change_reporting(
     session.flush()
     ledger.append(session, kind=EventKind.CASE_UPDATED, actor=actor, case_id=case.id, at=now,
                   data={"field": "reporting", "from": old, "to": new})
+    for hook in list(reporting_hooks):
+        hook(session, actor, case.id, new, now)
     wake_pathway(session, case.id, f"reporting:{new}", now)
     return case
 

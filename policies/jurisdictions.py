@@ -7,6 +7,7 @@ an error names the file, the key and the problem. Code never holds these numbers
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError, NotFound
+from policies.handoffs import ItemKind
 
 PACK_DIR = Path(__file__).resolve().parent / "jurisdictions"
 
@@ -42,8 +44,46 @@ class KitRules(_Strict):
     lab_submission_days: int = Field(gt=0)  # law enforcement → lab
     lab_analysis_days: int = Field(gt=0)  # lab receipt → analysed
     unreported_retention_days: int = Field(gt=0)  # restricted/anonymous/undecided: kept this long from collection
-    reported_retention_days: int = Field(gt=0)  # unrestricted (reported) case's items: kept this long from collection
-    destruction_notice_days: int = Field(gt=0)
+    # unrestricted (reported) case's items: kept this long from collection; None when `retention.cap_days` gives
+    # the federal-style rule instead (statute of limitations or the cap, whichever is shorter)
+    reported_retention_days: int | None = Field(default=None, gt=0)
+    destruction_notice_days: int = Field(default=60, gt=0)  # notice before destruction (RulePack.notice_days)
+
+
+class OffenceClass(StrEnum):
+    """Closed set of offence classes a pack may give a statute of limitations for (chosen at collection)."""
+
+    RAPE = "rape"
+    SEXUAL_ASSAULT = "sexual-assault"
+    CHILD_SEXUAL_ABUSE = "child-sexual-abuse"
+    OTHER_SEXUAL_OFFENCE = "other-sexual-offence"
+
+
+class RetentionRules(_Strict):
+    """How long items are kept beyond the kit block's periods (policies.retention applies them).
+
+    `cap_days` set: a reported case's items are kept for the offence class's statute of limitations or
+    `cap_days`, whichever is shorter (18 USC 3772 style); an item with no class, a class the pack does not list
+    or a class with no limitation (null) gets the cap. `anonymous_retention_days`: anonymous reports (Idaho:
+    55 years); None keeps them for `kit.unreported_retention_days`. `minimum_days`: a floor per item kind that
+    no rule goes below. `default_extension_days`: an extension of preservation with no date given.
+    """
+
+    cap_days: int | None = Field(default=None, gt=0)
+    offence_classes: dict[OffenceClass, int | None] = Field(default_factory=dict)  # limitation period in days
+    anonymous_retention_days: int | None = Field(default=None, gt=0)
+    minimum_days: dict[ItemKind, int] = Field(default_factory=dict)  # item kind -> floor (days from collection)
+    default_extension_days: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _periods(self) -> RetentionRules:
+        for cls, days in self.offence_classes.items():
+            if days is not None and days <= 0:
+                raise ValueError(f"retention.offence_classes.{cls}: a limitation period must be > 0 days or null")
+        for kind, days in self.minimum_days.items():
+            if days <= 0:
+                raise ValueError(f"retention.minimum_days.{kind}: must be > 0 days")
+        return self
 
 
 class ConsentRules(_Strict):
@@ -71,12 +111,22 @@ class RulePack(_Strict):
     kit: KitRules
     consent: ConsentRules
     alerts: AlertRules
+    retention: RetentionRules = Field(default_factory=RetentionRules)
 
     @model_validator(mode="after")
     def _coherent(self) -> RulePack:
         if self.consent.mandatory_report_under_age < self.consent.age_of_consent:
             raise ValueError("consent.mandatory_report_under_age must not be below consent.age_of_consent")
+        if (self.kit.reported_retention_days is None) == (self.retention.cap_days is None):
+            raise ValueError("kit.reported_retention_days or retention.cap_days: give exactly one (a fixed period "
+                             "for reported items, or the cap of 'statute of limitations or cap, whichever is "
+                             "shorter')")
         return self
+
+    @property
+    def notice_days(self) -> int:
+        """Days of notice before destruction (kit.destruction_notice_days; 60 when the pack does not say)."""
+        return self.kit.destruction_notice_days
 
     def hours(self, name: str) -> timedelta:
         """A clinical window as a timedelta, e.g. pack.hours('hiv_pep_hours')."""

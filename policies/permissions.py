@@ -73,6 +73,8 @@ class Permission(StrEnum):
     REVIEW_RECORD = "review:decision:write"  # decisions and action items of a review (its coordinator)
     REVIEW_ACTION_UPDATE = "review:action:update"  # mark an action item done (its owner agency or the coordinator)
     FUNDER_REPORT_READ = "report:funder:read"  # aggregate counts for funders, small cells suppressed
+    PRESERVATION_EXTEND = "custody:item:preserve"  # extend an item's (or a case's) retention and file locks
+    FILE_PURGE = "custody:file:purge"  # delete destroyed items' files once their Object Lock has ended
 
 
 P = Permission
@@ -92,7 +94,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
-        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT, P.PRESERVATION_EXTEND,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
         P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,  # reviews they take part in (policies.review)
     }),
@@ -110,6 +112,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
         P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE, P.FUNDER_REPORT_READ,
+        P.PRESERVATION_EXTEND, P.FILE_PURGE,
     }),
 }
 

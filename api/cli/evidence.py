@@ -55,13 +55,16 @@ def evidence_add(
     collected_at: str = typer.Option(None, "--collected-at", help="When it was collected (ISO 8601; default now)."),
     late_justification: str = typer.Option(None, "--late-justification",
                                            help="Clinical reason for collecting past the pack's window (needed then)."),
+    offence_class: str = typer.Option(None, "--offence-class",
+                                      help="rape | sexual-assault | child-sexual-abuse | other-sexual-offence "
+                                           "(the pack's statute of limitations for reported cases)."),
     fields: list[str] = SetOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Register an evidence item on a case; prints its barcode id (retention: the jurisdiction's, or longer)."""
     body = {"kind": kind, "description": description, "quantity": quantity, "toxicology": toxicology,
             "location": location, "collected_at": collected_at, "late_justification": late_justification,
-            **parse_fields(fields)}
+            "offence_class": offence_class, **parse_fields(fields)}
     with client() as api:
         item = api.add_item(case_id, **body)
     emit(item, as_json, title="Item added")

@@ -14,6 +14,7 @@ from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
 from api.cli.report import report_app
 from api.cli.review import review_app
+from api.cli.retention import retention_app
 from api.client import ApiError, CocClient
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
 app.add_typer(report_app, name="report")
 app.add_typer(review_app, name="review")
+app.add_typer(retention_app, name="retention")
 app.command("inbox")(inbox)
 
 

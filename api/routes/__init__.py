@@ -13,4 +13,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.review",
     "api.routes.funder",
     "api.web.routes",  # the survivor's status page (HTML, public)
+    "api.routes.retention",
 )

@@ -151,6 +151,8 @@ def read_progress(session: Session, case_id: str, now: datetime, pack: RulePack 
                 delivered[clock] = _first(delivered.get(clock), _data_time(data, "collected_at", at))
             if data.get("retention_until"):
                 p.retention_until = as_utc(datetime.fromisoformat(str(data["retention_until"]).replace("Z", "+00:00")))
+        elif kind == EventKind.PRESERVATION_EXTENDED and data.get("retention_until"):  # evidence.preservation
+            p.retention_until = as_utc(datetime.fromisoformat(str(data["retention_until"]).replace("Z", "+00:00")))
         elif kind == EventKind.CHECKPOINT_ALLOWED and data.get("handoff") == _RELEASE_SCOPE:
             p.notified_at = _first(p.notified_at, at)
             p.release_checks.append(pos)

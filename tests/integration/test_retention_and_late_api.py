@@ -91,7 +91,8 @@ def test_a_longer_retention_extends_the_packs_date(harness, clock):
     assert r.status_code == 201, r.text
     assert r.json()["retention_until"].startswith(later.date().isoformat())
     [data] = _ledger_data(h, "custody:item:collected", item_id=r.json()["id"])
-    assert data["retention_rule"].startswith("Michigan (US): reported kit, 20 years from collection")
+    assert data["retention_rule"].startswith("Michigan (US): reported kit, statute of limitations or 20 years, "
+                                             "whichever is shorter: 20 years (no offence class given)")
 
 
 def test_blood_toxicology_at_40h_is_late_and_needs_a_justification(harness, clock):
