@@ -7,7 +7,8 @@ wired) is harmless. It lives in `evidence`, the highest layer both `api` and `fl
 
 What `wire()` installs:
 - consent withdrawal hooks (policies.consent): a withdrawn photography consent restricts the case's
-  photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once;
+  photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once; a
+  withdrawn sharing release or medical-care consent ends the case's open follow-ups;
 - the ledger's durability barrier for PostgreSQL group commit (core.ledger.writer).
 A withdrawal recorded in a process that never wired is refused (policies.consent fails closed), so a process
 that forgot to call this cannot silently leave an offer open.
@@ -29,6 +30,7 @@ from core.settings import Settings, get_settings
 from evidence.custody.withdrawal import cancel_offers_on_withdrawal
 from evidence.items import restrict_photographs
 from evidence.storage import MinioObjectStore, get_object_store
+from policies.advocacy_followups import end_follow_ups_on_withdrawal
 from policies.consent import register_withdrawal_hook
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ def wire() -> None:
         ledger.install_durability_barrier()
         register_withdrawal_hook(restrict_photographs)
         register_withdrawal_hook(cancel_offers_on_withdrawal)
+        register_withdrawal_hook(end_follow_ups_on_withdrawal)
 
 
 @dataclass

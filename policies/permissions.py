@@ -65,6 +65,7 @@ class Permission(StrEnum):
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
     COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
+    TASKS_READ = "work:task:read"  # the signed-in person's own work queue (coc tasks): every staff role
 
 
 P = Permission
@@ -100,6 +101,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.COMPLIANCE_READ,
     }),
 }
+# Every staff member has a work queue (only their own assigned cases and offers: policies/evidence decide).
+ROLE_PERMISSIONS = {role: perms | {P.TASKS_READ} for role, perms in ROLE_PERMISSIONS.items()}
 
 # Permissions that are granted for a case only when the user is assigned to it (or breaks glass).
 # Auditors and coordinators read across cases by role; lab and law enforcement act on items they hold

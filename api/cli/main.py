@@ -6,6 +6,7 @@ import typer
 
 from api.cli import common
 from api.cli.admin import admin_app
+from api.cli.advocacy import advocacy_app
 from api.cli.audit import audit_app
 from api.cli.cases import care_app, case_app, consent_app, exam_app
 from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
@@ -13,6 +14,7 @@ from api.cli.custody import custody_app, inbox
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
 from api.cli.report import report_app
+from api.cli.tasks import tasks
 from api.client import ApiError, CocClient
 
 app = typer.Typer(
@@ -36,6 +38,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
 app.add_typer(report_app, name="report")
 app.command("inbox")(inbox)
+app.add_typer(advocacy_app, name="advocacy")
+app.command("tasks")(tasks)
 
 
 @app.callback()
