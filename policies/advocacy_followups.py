@@ -114,7 +114,7 @@ def raise_due_follow_ups(session: Session, *, actor: Actor, case_id: str,
                 r.raised_at = now
                 session.add(r)
                 ledger.append(session, kind=EventKind.FOLLOW_UP_DUE, actor=actor, case_id=case_id, at=now,
-                              data={"follow_up": r.id, "name": r.name})
+                              data={"follow_up": r.id, "step": r.name})
         session.flush()
     return next_due([as_utc(r.due_at) for r in rows], now)
 
