@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.actors import system_actor
@@ -38,6 +39,10 @@ def follow_up_pass(session: Session, case_id: str, now: datetime) -> datetime | 
 def follow_up_timers(case_id: str, run_id: str | None = None) -> list[tuple[str, datetime]]:
     """One pass of the stage (its own transaction); [(key, when)] for the next follow-up date, if any."""
     now = utcnow()
-    with transaction(_session) as session:
-        at = follow_up_pass(session, case_id, now)
+    try:
+        with transaction(_session) as session:
+            at = follow_up_pass(session, case_id, now)
+    except IntegrityError:  # another run of the case scheduled them at the same instant: read theirs
+        with transaction(_session) as session:
+            at = follow_up_pass(session, case_id, now)
     return [(TIMER_KEY, at)] if at is not None else []

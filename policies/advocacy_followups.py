@@ -37,10 +37,10 @@ from policies.jurisdictions import get_pack
 ENDING_SCOPES = frozenset({ConsentScope.SHARE_ADVOCATE, ConsentScope.MEDICAL_CARE})
 
 
-def list_follow_ups(session: Session, case_id: str) -> list[FollowUp]:
-    """The case's follow-ups by due date."""
-    return list(session.execute(select(FollowUp).where(FollowUp.case_id == case_id)
-                                .order_by(FollowUp.due_at, FollowUp.id)).scalars())
+def list_follow_ups(session: Session, case_id: str, *, lock: bool = False) -> list[FollowUp]:
+    """The case's follow-ups by due date (`lock`: row locks, so two runs never raise one twice)."""
+    stmt = select(FollowUp).where(FollowUp.case_id == case_id).order_by(FollowUp.due_at, FollowUp.id)
+    return list(session.execute(stmt.with_for_update() if lock else stmt).scalars())
 
 
 def _statuses(session: Session, case_id: str, now: datetime) -> dict[str, str]:
@@ -77,7 +77,7 @@ def end_follow_ups(session: Session, *, actor: Actor, case_id: str, reason: str,
                    now: datetime | None = None) -> list[FollowUp]:
     """Close every open follow-up of the case as ENDED (one ledger entry); [] when none was open."""
     now = now or utcnow()
-    open_rows = [r for r in list_follow_ups(session, case_id) if r.outcome is None]
+    open_rows = [r for r in list_follow_ups(session, case_id, lock=True) if r.outcome is None]
     if not open_rows:
         return []
     for r in open_rows:
@@ -107,7 +107,7 @@ def raise_due_follow_ups(session: Session, *, actor: Actor, case_id: str,
     if why is not None:
         end_follow_ups(session, actor=actor, case_id=case_id, reason=why, now=now)
         return None
-    rows = [r for r in list_follow_ups(session, case_id) if r.outcome is None]
+    rows = [r for r in list_follow_ups(session, case_id, lock=True) if r.outcome is None]
     if tasks_may_be_raised(statuses):
         for r in rows:
             if r.raised_at is None and as_utc(r.due_at) <= now:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, String
+from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from policies.advocacy import Service
@@ -46,6 +46,7 @@ class FollowUp(SQLModel, table=True):
     """One follow-up after the exam; its outcome is set once (done / missed / declined / ended)."""
 
     __tablename__ = "advocacy_follow_up"
+    __table_args__ = (UniqueConstraint("case_id", "name", name="uq_advocacy_follow_up_case_name"),)
 
     id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True, autoincrement=True))
     case_id: str = Field(sa_column=Column(String(32), ForeignKey("case_record.id"), index=True, nullable=False))

@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("outcome_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome_by", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("case_id", "name", name="uq_advocacy_follow_up_case_name"),  # scheduled once
     )
     op.create_index("ix_advocacy_follow_up_case_id", "advocacy_follow_up", ["case_id"])
     table = APPEND_ONLY

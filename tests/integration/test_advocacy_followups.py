@@ -21,7 +21,7 @@ from evidence import worklist
 from flows.followups import follow_up_pass
 from policies import advocacy, advocacy_followups, advocacy_records, authz, cases, checkpoint, clinical, consent
 from policies.access import AccessLog
-from policies.advocacy_models import ContactCreate, ReferralCreate, ServiceDecision
+from policies.advocacy_models import ContactCreate, FollowUp, ReferralCreate, ServiceDecision
 from policies.advocacy_rules import ContactKind, ContactOutcome, FollowUpOutcome, ReferralOutcome
 from policies.authz import UserCreate, create_user
 from policies.consent import ConsentDecisionCreate, Decision, Method
@@ -208,3 +208,17 @@ def test_a_withdrawn_consent_ends_the_follow_ups(session, examiner, clock, scope
     assert worklist.work_queue(session, actor=adv, now=exam_end + timedelta(days=100)) == []
     assert follow_up_pass(session, case.id, exam_end + timedelta(days=100)) is None
     assert EventKind.FOLLOW_UPS_ENDED in _kinds(session, case.id)
+
+
+def test_follow_ups_are_scheduled_once_per_case(session, examiner, clock):
+    case = _case_with_exam(session, examiner, clock)
+    first = [r.id for r in advocacy_followups.schedule_follow_ups(session, actor=SYS, case_id=case.id)]
+    assert [r.id for r in advocacy_followups.schedule_follow_ups(session, actor=SYS, case_id=case.id)] == first
+    session.commit()
+    row = advocacy_followups.list_follow_ups(session, case.id)[0]
+    session.add(FollowUp(case_id=case.id, name=row.name, checks=row.checks, due_at=row.due_at,
+                         scheduled_at=clock.now()))
+    with pytest.raises(sa.exc.IntegrityError):  # a second run scheduling at the same instant fails, not doubles
+        session.flush()
+    session.rollback()
+    assert _kinds(session, case.id).count(EventKind.FOLLOW_UP_SCHEDULED) == 1
