@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from core.clock import require_offset
 from policies.advocacy import Service
 from policies.advocacy_rules import ContactKind, ContactOutcome, FollowUpOutcome, ReferralOutcome
 
@@ -98,6 +99,11 @@ class ContactCreate(BaseModel):
     kind: ContactKind
     outcome: ContactOutcome
     at: datetime | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _with_offset(cls, v: datetime | None) -> datetime | None:
+        return require_offset(v)
 
 
 class FollowUpOutcomeCreate(BaseModel):

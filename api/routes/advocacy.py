@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.deps import CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
@@ -30,6 +30,7 @@ from policies.advocacy_models import (
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["advocacy"], route_class=CommitRoute)
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # a record's integer id (fits the database column)
 
 
 def _key(settings) -> str:
@@ -80,7 +81,7 @@ def post_referral(case_id: str, body: ReferralCreate, session: SessionDep,
 
 @router.post("/cases/{case_id}/advocacy/referrals/{referral_id}/outcome", response_model=EntryPublic,
              status_code=201)
-def post_referral_outcome(case_id: str, referral_id: int, body: ReferralOutcomeCreate, session: SessionDep,
+def post_referral_outcome(case_id: str, referral_id: RowId, body: ReferralOutcomeCreate, session: SessionDep,
                           actor: Actor = require(P.ADVOCACY_WRITE)) -> EntryPublic:
     """What came of a referral (closed set of outcomes)."""
     row = advocacy_records.record_referral_outcome(session, actor=actor, case_id=case_id, referral_id=referral_id,
@@ -106,7 +107,7 @@ def post_safety_plan(case_id: str, body: SafetyPlanRevision, session: SessionDep
 
 @router.get("/cases/{case_id}/advocacy/safety-plans", response_model=list[advocacy_records.SafetyPlanPublic])
 def get_safety_plans(case_id: str, session: SessionDep, settings: SettingsDep,
-                     revision: Annotated[int | None, Query(ge=1)] = None,
+                     revision: Annotated[int | None, Query(ge=1, le=100_000)] = None,
                      actor: Actor = require(P.SAFETY_PLAN_READ)) -> list[advocacy_records.SafetyPlanPublic]:
     """Safety-plan revisions with their decrypted notes (every revision read is access-logged)."""
     return advocacy_records.read_safety_plan(session, actor=actor, case_id=case_id, revision=revision,
@@ -131,7 +132,7 @@ def post_follow_ups(case_id: str, session: SessionDep,
 
 
 @router.post("/cases/{case_id}/advocacy/follow-ups/{follow_up_id}/outcome", response_model=FollowUpPublic)
-def post_follow_up_outcome(case_id: str, follow_up_id: int, body: FollowUpOutcomeCreate, session: SessionDep,
+def post_follow_up_outcome(case_id: str, follow_up_id: RowId, body: FollowUpOutcomeCreate, session: SessionDep,
                            actor: Actor = require(P.ADVOCACY_WRITE)) -> FollowUpPublic:
     """Whether a due follow-up happened: done, missed or declined."""
     row = advocacy_followups.record_follow_up_outcome(session, actor=actor, case_id=case_id,

@@ -62,6 +62,10 @@ def test_advocacy_routes_need_the_release_then_record_and_read(harness, clock):
                   json={"outcome": "waitlisted"}).status_code == 201
     assert c.post(f"/cases/{case_id}/advocacy/referrals/99999/outcome", headers=adv.headers,
                   json={"outcome": "waitlisted"}).status_code == 404
+    assert c.post(f"/cases/{case_id}/advocacy/referrals/{2**40}/outcome", headers=adv.headers,
+                  json={"outcome": "waitlisted"}).status_code == 422  # never reaches the database
+    assert c.post(f"/cases/{case_id}/advocacy/contacts", headers=adv.headers,
+                  json={"kind": "phone", "outcome": "reached", "at": "2026-03-01T10:00:00"}).status_code == 422
     r = c.post(f"/cases/{case_id}/advocacy/contacts", headers=adv.headers,
                json={"kind": "in-person", "outcome": "reached", "at": iso(clock.now() + timedelta(hours=1))})
     assert r.status_code == 422 and "future" in r.json()["detail"]
