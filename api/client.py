@@ -365,6 +365,53 @@ class CocClient:
         """GET /cases/{case_id}/advocacy."""
         return self._get(f"/cases/{_seg(case_id)}/advocacy")
 
+    def advocacy_overview(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}/advocacy/overview: services, referrals with outcome, contacts, plan revisions."""
+        return self._get(f"/cases/{_seg(case_id)}/advocacy/overview")
+
+    def record_service(self, case_id: str, service: str, status: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/services: a service offered, accepted or declined."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/services", {"service": service, "status": status})
+
+    def record_referral(self, case_id: str, service: str, organisation: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/referrals."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/referrals",
+                          {"service": service, "organisation": organisation})
+
+    def record_referral_outcome(self, case_id: str, referral_id: int, outcome: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/referrals/{referral_id}/outcome."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/referrals/{int(referral_id)}/outcome",
+                          {"outcome": outcome})
+
+    def record_contact(self, case_id: str, kind: str, outcome: str, at: str | None = None) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/contacts."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/contacts", {"kind": kind, "outcome": outcome, "at": at})
+
+    def revise_safety_plan(self, case_id: str, notes: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/safety-plans: a new revision (earlier ones kept)."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/safety-plans", {"notes": notes})
+
+    def safety_plans(self, case_id: str, revision: int | None = None) -> list[dict[str, Any]]:
+        """GET /cases/{case_id}/advocacy/safety-plans (access-logged)."""
+        return _items(self._get(f"/cases/{_seg(case_id)}/advocacy/safety-plans", revision=revision))
+
+    def follow_ups(self, case_id: str) -> list[dict[str, Any]]:
+        """GET /cases/{case_id}/advocacy/follow-ups."""
+        return _items(self._get(f"/cases/{_seg(case_id)}/advocacy/follow-ups"))
+
+    def schedule_follow_ups(self, case_id: str) -> list[dict[str, Any]]:
+        """POST /cases/{case_id}/advocacy/follow-ups: schedule the pack's follow-ups from the exam (once)."""
+        return _items(self._post(f"/cases/{_seg(case_id)}/advocacy/follow-ups"))
+
+    def record_follow_up_outcome(self, case_id: str, follow_up_id: int, outcome: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/advocacy/follow-ups/{id}/outcome: done, missed or declined."""
+        return self._post(f"/cases/{_seg(case_id)}/advocacy/follow-ups/{int(follow_up_id)}/outcome",
+                          {"outcome": outcome})
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """GET /tasks: your work queue (follow-ups due on your cases, offers waiting for you)."""
+        return _items(self._get("/tasks"))
+
     def alerts(self, **params: Any) -> list[dict[str, Any]]:
         """GET /alerts (deadline alerts the caller may see)."""
         return _items(self._get("/alerts", **params))

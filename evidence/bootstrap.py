@@ -7,7 +7,8 @@ wired) is harmless. It lives in `evidence`, the highest layer both `api` and `fl
 
 What `wire()` installs:
 - consent withdrawal hooks (policies.consent): a withdrawn photography consent restricts the case's
-  photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once;
+  photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once; a
+  withdrawn sharing release or medical-care consent ends the case's open follow-ups;
 - the reporting hook (policies.cases): a conversion recomputes the case's items' retention (extend only);
 - the ledger's durability barrier for PostgreSQL group commit (core.ledger.writer);
 - the shared test clock when COC_CLOCK_FILE is set (embedded/test only; core.clock.FileClock).
@@ -35,6 +36,7 @@ from evidence.items import restrict_photographs
 from evidence.preservation import recompute_on_conversion
 from evidence.storage import MinioObjectStore, get_object_store
 from policies.cases import register_reporting_hook
+from policies.advocacy_followups import end_follow_ups_on_withdrawal
 from policies.consent import register_withdrawal_hook
 
 if TYPE_CHECKING:
@@ -51,6 +53,7 @@ def wire() -> None:
         register_withdrawal_hook(restrict_photographs)
         register_withdrawal_hook(cancel_offers_on_withdrawal)
         register_reporting_hook(recompute_on_conversion)
+        register_withdrawal_hook(end_follow_ups_on_withdrawal)
 
 
 def _install_clock(path: Path | None) -> None:

@@ -33,6 +33,7 @@ from evidence import custody
 from evidence.bootstrap import wire
 from evidence.incidents import open_incident_ids
 from evidence.items import get_custody, list_items
+from flows.followups import follow_up_timers
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.authz import User, list_assignments
@@ -296,6 +297,8 @@ def run_pass(case_id: str, run_id: str | None) -> PassResult:
         _checkpoint_step(case_id, "advocacy-referral", Handoff.ADVOCATE_SHARE, advocacy_seq, run_id, result)
     else:
         result.ended.append("advocacy-referral")
+    # Follow-ups after the exam (1 w, 6 w, 3 m): raised for the advocate when due; the run waits for the next.
+    result.timers.extend(Timer(key, at) for key, at in follow_up_timers(case_id, run_id))
 
     # Legal referral (optional): release to law enforcement; report and testing consents are noted.
     if evidence_ok:

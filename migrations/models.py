@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "policies.deadlines",
     "policies.clinical",
     "policies.advocacy",
+    "policies.advocacy_models",
     "evidence.items",
     "evidence.custody.models",
     "evidence.files",

@@ -39,8 +39,9 @@ class Service(StrEnum):
     SHELTER = "shelter"
     LEGAL_AID = "legal-aid"
     MEDICAL_FOLLOW_UP = "medical-follow-up"
-    ACCOMPANIMENT = "accompaniment"
+    ACCOMPANIMENT = "accompaniment"  # accompaniment to court (and to police interviews)
     OTHER = "other"
+    CRISIS_LINE = "crisis-line"
 
 
 class RecordStatus(StrEnum):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.errors import ConfigError, NotFound
 from policies.handoffs import ItemKind
+from policies.advocacy_rules import FollowUpCheck
 
 PACK_DIR = Path(__file__).resolve().parent / "jurisdictions"
 
@@ -102,6 +103,21 @@ class AlertRules(_Strict):
     kit_lead_days: int = Field(ge=0)  # 0: alert only once a kit deadline has passed
 
 
+class FollowUpRule(_Strict):
+    """One follow-up after the exam (domain.md: 1 week, 6 weeks, 3 months): its name, days after, what it covers."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    days_after_exam: int = Field(gt=0, le=3650)
+    checks: tuple[FollowUpCheck, ...] = Field(min_length=1)
+
+
+DEFAULT_FOLLOWUPS = (
+    FollowUpRule(name="1-week", days_after_exam=7, checks=("pep-adherence", "sti-retest", "pregnancy-test")),
+    FollowUpRule(name="6-weeks", days_after_exam=42, checks=("hiv-retest", "sti-retest")),
+    FollowUpRule(name="3-months", days_after_exam=90, checks=("hiv-retest",)),
+)
+
+
 class RulePack(_Strict):
     """One jurisdiction's rules; `code` must equal the file's stem."""
 
@@ -112,6 +128,7 @@ class RulePack(_Strict):
     consent: ConsentRules
     alerts: AlertRules
     retention: RetentionRules = Field(default_factory=RetentionRules)
+    followups: tuple[FollowUpRule, ...] = DEFAULT_FOLLOWUPS  # advocacy follow-ups (policies.advocacy_followups)
 
     @model_validator(mode="after")
     def _coherent(self) -> RulePack:

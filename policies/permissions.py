@@ -75,6 +75,7 @@ class Permission(StrEnum):
     FUNDER_REPORT_READ = "report:funder:read"  # aggregate counts for funders, small cells suppressed
     PRESERVATION_EXTEND = "custody:item:preserve"  # extend an item's (or a case's) retention and file locks
     FILE_PURGE = "custody:file:purge"  # delete destroyed items' files once their Object Lock has ended
+    TASKS_READ = "work:task:read"  # the signed-in person's own work queue (coc tasks): every staff role
 
 
 P = Permission
@@ -115,6 +116,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.PRESERVATION_EXTEND, P.FILE_PURGE,
     }),
 }
+# Every staff member has a work queue (only their own assigned cases and offers: policies/evidence decide).
+ROLE_PERMISSIONS = {role: perms | {P.TASKS_READ} for role, perms in ROLE_PERMISSIONS.items()}
 
 # Permissions that are granted for a case only when the user is assigned to it (or breaks glass).
 # Auditors and coordinators read across cases by role; lab and law enforcement act on items they hold

@@ -6,6 +6,7 @@ import typer
 
 from api.cli import common
 from api.cli.admin import admin_app
+from api.cli.advocacy import advocacy_app
 from api.cli.audit import audit_app
 from api.cli.cases import care_app, case_app, consent_app, exam_app
 from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
@@ -15,6 +16,7 @@ from api.cli.lab import lab_app
 from api.cli.report import report_app
 from api.cli.review import review_app
 from api.cli.retention import retention_app
+from api.cli.tasks import tasks
 from api.client import ApiError, CocClient
 
 app = typer.Typer(
@@ -40,6 +42,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(review_app, name="review")
 app.add_typer(retention_app, name="retention")
 app.command("inbox")(inbox)
+app.add_typer(advocacy_app, name="advocacy")
+app.command("tasks")(tasks)
 
 
 @app.callback()

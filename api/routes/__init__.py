@@ -14,4 +14,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.funder",
     "api.web.routes",  # the survivor's status page (HTML, public)
     "api.routes.retention",
+    "api.routes.advocacy",
 )

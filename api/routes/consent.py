@@ -1,4 +1,4 @@
-"""Consent, overrides, exam, care, advocacy, alerts, jurisdictions and clocks (policies services over HTTP).
+"""Consent, overrides, exam, care, alerts, jurisdictions and clocks (policies services over HTTP).
 
 Each route declares exactly one permission through api.deps.require; the services do the work and the
 session dependency commits. Consent denials from the checkpoint come back as 403 "Consent required" with the
@@ -18,7 +18,7 @@ from core import crypto
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
-from policies import advocacy, authz, clinical, consent, deadlines
+from policies import authz, clinical, consent, deadlines
 from policies.consent import (
     ConsentDecisionCreate,
     ConsentDecisionPublic,
@@ -138,29 +138,6 @@ def post_care(case_id: str, body: clinical.CareCreate, session: SessionDep,
 def get_care(case_id: str, session: SessionDep, actor: Actor = require(P.CARE_READ)) -> list[clinical.CareRecord]:
     """The case's care events in time order (an advocate only with a written, unexpired sharing release)."""
     return clinical.list_care(session, case_id, actor=actor)
-
-
-@router.post("/cases/{case_id}/advocacy", response_model=advocacy.AdvocacyPublic, status_code=201)
-def post_advocacy(case_id: str, body: advocacy.AdvocacyCreate, session: SessionDep, settings: SettingsDep,
-                  actor: Actor = require(P.ADVOCACY_WRITE)) -> advocacy.AdvocacyPublic:
-    """Add a service, referral, safety-plan or follow-up record (safety-plan notes encrypted at rest)."""
-    row = advocacy.record_advocacy(session, actor=actor, case_id=case_id, data=body, key=_key(settings))
-    return next(r for r in advocacy.list_advocacy(session, case_id) if r.id == row.id)
-
-
-@router.get("/cases/{case_id}/advocacy", response_model=list[advocacy.AdvocacyPublic])
-def get_advocacy(case_id: str, session: SessionDep,
-                 actor: Actor = require(P.ADVOCACY_READ)) -> list[advocacy.AdvocacyPublic]:
-    """The case's advocacy records without safety-plan notes (see /advocacy/safety-plans)."""
-    return advocacy.list_advocacy(session, case_id)
-
-
-@router.get("/cases/{case_id}/advocacy/safety-plans", response_model=list[advocacy.AdvocacyPublic])
-def get_safety_plans(case_id: str, session: SessionDep, settings: SettingsDep,
-                     actor: Actor = require(P.SAFETY_PLAN_READ)) -> list[advocacy.AdvocacyPublic]:
-    """Safety-plan records with their decrypted notes (a sensitive read: access-logged)."""
-    return [r for r in advocacy.list_advocacy(session, case_id, include_notes=True, key=_key(settings))
-            if r.kind is advocacy.RecordKind.SAFETY_PLAN]
 
 
 @router.get("/alerts", response_model=list[deadlines.AlertPublic])

@@ -48,6 +48,12 @@ class EventKind(StrEnum):
     PATHWAY_STEP = "pathway:step:completed"
     ADVOCACY_RECORDED = "advocacy:service:recorded"
     REFERRAL_MADE = "advocacy:referral:made"
+    REFERRAL_OUTCOME = "advocacy:referral:outcome"  # the outside service's outcome (closed enum)
+    CONTACT_MADE = "advocacy:contact:made"  # kind, when, by whom, outcome: no free text
+    FOLLOW_UP_SCHEDULED = "advocacy:follow-up:scheduled"
+    FOLLOW_UP_DUE = "advocacy:follow-up:due"  # a task raised for the case's advocate
+    FOLLOW_UP_OUTCOME = "advocacy:follow-up:outcome"  # done / missed / declined
+    FOLLOW_UPS_ENDED = "advocacy:follow-up:ended"  # a declined or withdrawn consent ended the open ones
     BREAK_GLASS = "access:case:break-glass"
     USER_CHANGED = "admin:user:changed"
     ACCESS_REFUSED = "access:attempt:refused"  # a refused custody action on the item (api/refusals.py)

@@ -1,0 +1,66 @@
+"""The signed-in person's work queue (`coc tasks`, GET /tasks): what is waiting for them, across their cases.
+
+The queue is the concatenation of SOURCES, a plain tuple of functions `source(session, actor, now) -> [Task]`
+(nothing registers itself at import time). Each source shows only the caller's own work: follow-ups due on
+the cases they are assigned to (advocates), transfer offers addressed to them. To add a kind of task (e.g.
+"notices due"), write one source function and append it to SOURCES. Tasks carry opaque ids, closed names and
+times: no survivor data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlmodel import Session
+
+from core.actors import Actor
+from core.clock import as_utc, utcnow
+from evidence.custody.inbox import open_offers_for
+from policies.advocacy_followups import follow_ups_due_for
+from policies.permissions import Role
+
+
+class Task(BaseModel):
+    """One thing waiting for the signed-in person."""
+
+    kind: str  # follow-up-due | offer-waiting | (notice-due, ...)
+    case_id: str
+    ref: str  # the follow-up id, transfer id, ...: what the task's verb takes
+    due_at: datetime  # when it came due / was offered
+    what: str  # a closed name: the follow-up's name and checks, the offered item's kind and purpose
+    verb: str  # the command that closes it
+
+
+TaskSource = Callable[[Session, Actor, datetime], list[Task]]
+
+
+def follow_ups_due(session: Session, actor: Actor, now: datetime) -> list[Task]:
+    """Follow-ups due on the advocate's assigned cases (while each case's sharing release is in force)."""
+    if actor.role != Role.ADVOCATE.value:
+        return []
+    return [Task(kind="follow-up-due", case_id=f.case_id, ref=str(f.id), due_at=as_utc(f.due_at),
+                 what=f"{f.name}: {f.checks.replace(',', ', ')}",
+                 verb=f"coc advocacy followup-outcome {f.case_id} {f.id} --outcome done|missed|declined")
+            for f in follow_ups_due_for(session, actor.id, now)]
+
+
+def offers_waiting(session: Session, actor: Actor, now: datetime) -> list[Task]:
+    """Transfer offers addressed to the person, not yet accepted or declined."""
+    return [Task(kind="offer-waiting", case_id=o.case_id, ref=o.transfer_id, due_at=as_utc(o.offered_at),
+                 what=f"{o.item_kind} ({o.purpose}) from {o.from_username or o.from_user}",
+                 verb=f"coc custody accept {o.transfer_id}")
+            for o in open_offers_for(session, actor.id)]
+
+
+# The queue's sources, in display order. "Notices due" is added here by appending its source function.
+SOURCES: tuple[TaskSource, ...] = (follow_ups_due, offers_waiting)
+
+
+def work_queue(session: Session, *, actor: Actor, now: datetime | None = None,
+               sources: tuple[TaskSource, ...] = SOURCES) -> list[Task]:
+    """Every task of every source for `actor`, oldest first."""
+    now = now or utcnow()
+    tasks = [t for source in sources for t in source(session, actor, now)]
+    return sorted(tasks, key=lambda t: (t.due_at, t.kind, t.ref))
