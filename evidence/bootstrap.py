@@ -35,8 +35,8 @@ from evidence.custody.withdrawal import cancel_offers_on_withdrawal
 from evidence.items import restrict_photographs
 from evidence.preservation import recompute_on_conversion
 from evidence.storage import MinioObjectStore, get_object_store
-from policies.cases import register_reporting_hook
 from policies.advocacy_followups import end_follow_ups_on_withdrawal
+from policies.cases import register_reporting_hook
 from policies.consent import register_withdrawal_hook
 
 if TYPE_CHECKING:

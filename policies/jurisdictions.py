@@ -15,8 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.errors import ConfigError, NotFound
-from policies.handoffs import ItemKind
 from policies.advocacy_rules import FollowUpCheck
+from policies.handoffs import ItemKind
 
 PACK_DIR = Path(__file__).resolve().parent / "jurisdictions"
 

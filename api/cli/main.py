@@ -14,8 +14,8 @@ from api.cli.custody import custody_app, inbox
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
 from api.cli.report import report_app
-from api.cli.review import review_app
 from api.cli.retention import retention_app
+from api.cli.review import review_app
 from api.cli.tasks import tasks
 from api.client import ApiError, CocClient
 
