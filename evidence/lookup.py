@@ -116,6 +116,16 @@ _STAGE = {
 _DUMMY = _hash("timing-equaliser")
 
 
+def check_credential(session: Session, *, code: str, password: str) -> str:
+    """The item id of a valid lookup code + password (the same check as lookup_status), else the same
+    AuthenticationFailed; for the survivor's other requests through the lookup (evidence.notice_tasks)."""
+    row = session.get(KitLookup, code) if is_valid_id(code, "lookup") else None
+    h = _hash(password, row.salt if row else _DUMMY.salt)
+    if row is None or not hmac.compare_digest(h.digest, bytes(row.password_hash)):
+        raise AuthenticationFailed("lookup code or password is wrong")
+    return row.item_id
+
+
 def lookup_status(session: Session, *, code: str, password: str) -> KitStatus:
     """The kit's stage for a valid code + password; any mismatch is the same AuthenticationFailed."""
     row = session.get(KitLookup, code) if is_valid_id(code, "lookup") else None

@@ -21,6 +21,8 @@ MODEL_MODULES = (
     "evidence.incidents",
     "evidence.verification",
     "policies.sessions",
+    "policies.notice",
+    "evidence.destruction",
 )
 
 

@@ -44,7 +44,8 @@ class Permission(StrEnum):
     CHECK_IN_OUT = "custody:item:check"
     ANALYSE = "custody:item:analyse"
     RELEASE = "custody:item:release"
-    DESTROY = "custody:item:destroy"
+    DESTRUCTION_PROPOSE = "evidence:destruction:propose"  # first of two people (evidence.destruction)
+    DESTRUCTION_APPROVE = "evidence:destruction:approve"  # second, different person: performs the destruction
     LEGAL_HOLD = "custody:file:legal-hold"
     CUSTODY_READ = "custody:history:read"
     ADVOCACY_WRITE = "advocacy:record:write"
@@ -65,6 +66,9 @@ class Permission(StrEnum):
     INCIDENT_READ = "integrity:incident:read"  # centre-wide list of incidents (the resolvers' queue)
     INCIDENT_RESOLVE = "integrity:incident:resolve"  # lifts the quarantine with a recorded finding
     COMPLIANCE_READ = "report:compliance:read"  # agency accountability: handoffs and overdue deadlines per agency
+    NOTICE_REQUEST = "case:notice:request"  # record the survivor's request for notice before destruction
+    NOTICE_SEND = "notice:notice:send"  # see due notices, record them sent or failed (centre-wide)
+    NOTICE_CONTACT_READ = "notice:contact:read"  # the survivor's contact for the notice: sensitive
 
 
 P = Permission
@@ -76,15 +80,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CONSENT_WRITE, P.CONSENT_READ, P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE,
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
-        P.BREAK_GLASS, P.INCIDENT_REPORT,
+        P.BREAK_GLASS, P.INCIDENT_REPORT, P.NOTICE_REQUEST,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
-        P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ,
+        P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.NOTICE_REQUEST,
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
-        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTRUCTION_PROPOSE, P.DESTRUCTION_APPROVE, P.LEGAL_HOLD, P.INCIDENT_REPORT,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
     }),
     Role.LAW_ENFORCEMENT: frozenset({
@@ -97,7 +101,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.COORDINATOR: frozenset({
         P.CASE_LIST, P.CASE_ASSIGN, P.USER_ADMIN, P.USER_READ, P.ALERT_READ, P.JURISDICTION_READ,
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
-        P.COMPLIANCE_READ,
+        P.COMPLIANCE_READ, P.DESTRUCTION_APPROVE, P.NOTICE_SEND, P.NOTICE_CONTACT_READ,
     }),
 }
 
@@ -108,6 +112,7 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.CASE_READ, P.CASE_UPDATE, P.IDENTITY_WRITE, P.IDENTITY_READ, P.CONSENT_WRITE, P.CONSENT_READ,
     P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE, P.CARE_READ, P.ITEM_CREATE,
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
+    P.NOTICE_REQUEST,
 })
 
 # Case-scoped permissions that some roles get by what was handed to them instead of by case assignment: the
@@ -127,7 +132,7 @@ CASE_SCOPED_FOR: dict[Permission, frozenset[Role]] = {
 
 # Reads of survivor-sensitive data: always written to the access log.
 SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.CARE_READ, P.FILE_DOWNLOAD,
-                                               P.SAFETY_PLAN_READ})
+                                               P.SAFETY_PLAN_READ, P.NOTICE_CONTACT_READ})
 
 
 def role_allows(role: str, permission: Permission) -> bool:

@@ -42,7 +42,8 @@ UNPROTECTED = frozenset({Permission.CASE_CREATE, Permission.CASE_LIST})
 ALSO_PROTECTED = frozenset({Permission.BREAK_GLASS})
 # Evidence permissions that move, change or copy the evidence itself (the "attempt to take evidence"):
 # every non-read custody permission, and storing or downloading an evidence file.
-FILE_ACTIONS = frozenset({Permission.FILE_UPLOAD, Permission.FILE_DOWNLOAD})
+FILE_ACTIONS = frozenset({Permission.FILE_UPLOAD, Permission.FILE_DOWNLOAD,
+                          Permission.DESTRUCTION_PROPOSE, Permission.DESTRUCTION_APPROVE})  # + destruction
 
 
 class Outcome(StrEnum):

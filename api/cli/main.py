@@ -12,6 +12,7 @@ from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
 from api.cli.custody import custody_app, inbox
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
+from api.cli.notice import notice_app
 from api.cli.report import report_app
 from api.client import ApiError, CocClient
 
@@ -35,6 +36,7 @@ app.add_typer(lab_app, name="lab")
 app.add_typer(audit_app, name="audit")
 app.add_typer(admin_app, name="admin")
 app.add_typer(report_app, name="report")
+app.add_typer(notice_app, name="notice")
 app.command("inbox")(inbox)
 
 

@@ -9,4 +9,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.routes.evidence",
     "api.routes.reports",
     "api.routes.inbox",
+    "api.routes.notice",
 )

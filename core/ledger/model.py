@@ -54,6 +54,10 @@ class EventKind(StrEnum):
     INTEGRITY_RESOLVED = "integrity:item:resolved"
     AGENCY_CREATED = "admin:agency:created"
     BOUNDARY_REFUSED = "custody:boundary:refused"  # a move into another agency's hands refused (not consent)
+    NOTICE_REQUESTED = "notice:request:recorded"  # the survivor asked for notice before destruction (kind only)
+    NOTICE_SENT = "notice:notice:sent"  # a destruction notice sent (channel kind, never the address)
+    NOTICE_FAILED = "notice:notice:failed"  # a destruction notice that could not be delivered (closed reason)
+    DESTRUCTION_PROPOSED = "custody:destruction:proposed"  # first of the two people; the approver destroys
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -20,7 +20,8 @@ from tests.api_helpers import ApiHarness, StaffUser, api_harness
 
 # Reachable without a token (the contract's list). Nothing else may be public.
 PUBLIC = {("GET", "/health"), ("POST", "/auth/token"), ("GET", "/auth/jwks.json"), ("POST", "/status/lookup"),
-          ("POST", "/auth/refresh"), ("POST", "/auth/logout")}  # the refresh token is the credential
+          ("POST", "/auth/refresh"), ("POST", "/auth/logout"),  # the refresh token is the credential
+          ("POST", "/status/requests")}  # the survivor's notice request: the lookup code + password are the credential
 # Any active staff user, whatever the role (no permission to check).
 AUTHENTICATED_ONLY = {("GET", "/me")}
 DENIED = {401, 403}
