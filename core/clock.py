@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -50,6 +51,50 @@ class ManualClock:
             if when < self._now:
                 raise ValueError("a clock never goes backwards")
             self._now = when
+
+
+class FileClock:
+    """The wall clock shifted by a number of seconds read from a file: one clock shared by every process of a
+    stack (the API, the flow runner and each flow run), so an end-to-end test can live through the years of a
+    kit against a real Prefect server. The file holds a decimal number of seconds (missing file: 0); it is
+    re-read when it changes. Set with COC_CLOCK_FILE, in embedded mode only (core.settings refuses it in
+    production). Forward only: an offset smaller than the last one seen is refused, so time never runs back."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def offset(self) -> float:
+        """The current offset in seconds (re-read when the file changed)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return self._offset
+        stamp = (st.st_mtime_ns, st.st_size)
+        with self._lock:
+            if stamp != self._stamp:
+                text = self.path.read_text(encoding="ascii").strip()
+                value = float(text) if text else 0.0
+                if value < self._offset:
+                    raise ValueError(f"{self.path}: the clock offset went back from {self._offset} to {value}")
+                self._offset, self._stamp = value, stamp
+            return self._offset
+
+    def now(self) -> datetime:
+        """The wall-clock time plus the file's offset, in UTC."""
+        return datetime.now(UTC) + timedelta(seconds=self.offset())
+
+    def advance(self, delta: timedelta) -> datetime:
+        """Move every process's clock forward by `delta` (writes the file atomically) and return the new time."""
+        if delta < timedelta(0):
+            raise ValueError("a clock never goes backwards")
+        value = self.offset() + delta.total_seconds()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(repr(value), encoding="ascii")
+        tmp.replace(self.path)
+        return self.now()
 
 
 _clock: Clock = SystemClock()

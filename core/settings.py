@@ -38,6 +38,9 @@ class Settings(BaseSettings):
 
     mode: Literal["embedded", "production"] = "embedded"
     data_dir: Path = Path(".coc")
+    # Embedded/test only: a file holding a clock offset in seconds shared by every process (core.clock.FileClock),
+    # so an end-to-end run lives through years of a kit; refused in production mode.
+    clock_file: Path | None = None
 
     database_url: str | None = None
     s3_endpoint: str | None = None  # host:port, no scheme (minio SDK style)
@@ -193,6 +196,9 @@ def load_settings(**overrides: object) -> Settings:
         s = s.model_copy(update=fill)
     else:
         s.require(*PRODUCTION_REQUIRED)
+        if s.clock_file is not None:
+            raise ConfigError("COC_CLOCK_FILE shifts every clock of the stack: it is for tests and embedded "
+                              "demonstrations only, never in production mode")
     return s
 
 

@@ -8,7 +8,8 @@ wired) is harmless. It lives in `evidence`, the highest layer both `api` and `fl
 What `wire()` installs:
 - consent withdrawal hooks (policies.consent): a withdrawn photography consent restricts the case's
   photographs; a withdrawn release or lab-testing consent cancels open release / lab offers at once;
-- the ledger's durability barrier for PostgreSQL group commit (core.ledger.writer).
+- the ledger's durability barrier for PostgreSQL group commit (core.ledger.writer);
+- the shared test clock when COC_CLOCK_FILE is set (embedded/test only; core.clock.FileClock).
 A withdrawal recorded in a process that never wired is refused (policies.consent fails closed), so a process
 that forgot to call this cannot silently leave an offer open.
 """
@@ -18,11 +19,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
 from core import ledger
+from core.clock import FileClock, get_clock, set_clock
 from core.db import get_engine
 from core.outbox import PrefectWaker, waker_for
 from core.settings import Settings, get_settings
@@ -40,9 +43,20 @@ _lock = threading.Lock()
 def wire() -> None:
     """Register every hook of the application (idempotent)."""
     with _lock:
+        _install_clock(get_settings().clock_file)
         ledger.install_durability_barrier()
         register_withdrawal_hook(restrict_photographs)
         register_withdrawal_hook(cancel_offers_on_withdrawal)
+
+
+def _install_clock(path: Path | None) -> None:
+    """COC_CLOCK_FILE (embedded/test only): every process of the stack takes time from the same shifted clock."""
+    if path is None:
+        return
+    current = get_clock()
+    if isinstance(current, FileClock) and current.path == path:
+        return
+    set_clock(FileClock(path))
 
 
 @dataclass

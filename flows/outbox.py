@@ -6,14 +6,24 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from core import outbox
+from core.db import transaction
 from core.settings import get_settings
 from evidence.bootstrap import wire
 from flows.reconcile import reconcile_now
 
 
-def drain_now() -> tuple[int, int]:
-    """Drain the configured database's outbox into the configured Prefect; return (delivered, left)."""
+def wake_due_now() -> int:
+    """Enqueue wakes for the timed pathway waits that came due (core.outbox.wake_due); return cases woken."""
     settings = get_settings()
+    with transaction(outbox.session_factory_for(settings)) as session:
+        return outbox.wake_due(session)
+
+
+def drain_now() -> tuple[int, int]:
+    """Wake due timed waits, then drain the configured database's outbox into the configured Prefect;
+    return (delivered, left)."""
+    settings = get_settings()
+    wake_due_now()
     return outbox.drain(outbox.session_factory_for(settings), outbox.waker_for(settings),
                         thresholds=outbox.thresholds_for(settings))
 

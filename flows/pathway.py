@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 from prefect import flow, get_run_logger
@@ -72,14 +73,39 @@ class PathwayWake(RunInput):
         return v
 
 
+@dataclass(frozen=True)
+class Timer:
+    """A date a stage waits for (a follow-up, a notice date): `key` names it (also the prefix of the suspend key,
+    at most ~50 characters, no personal data), `at` is when the stage has work to do."""
+
+    key: str
+    at: datetime
+
+
 @dataclass
 class PassResult:
-    """What one pass over the pathway found: checkpoints still waiting for a decision, and what happened."""
+    """What one pass over the pathway found: checkpoints still waiting for a decision, dates stages wait for
+    (`timers`: only future ones; a stage does what is due during the pass), and what happened."""
 
     open: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     recorded: frozenset[str] = frozenset()  # steps already recorded when the pass began (read once)
+    timers: list[Timer] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> bool:
+        """True while the run has something to wait for: a decision or a date."""
+        return bool(self.open or self.timers)
+
+    def wait_key(self, n: int) -> str:
+        """The suspend key of pass `n`: the first open checkpoint, else the earliest timer."""
+        first = self.open[0] if self.open else min(self.timers, key=lambda t: t.at).key
+        return f"{first}-{n}"
+
+    def wake_at(self) -> datetime | None:
+        """When the earliest timer comes due (None: wait for a decision only)."""
+        return min((t.at for t in self.timers), default=None)
 
 
 def _session() -> Session:
@@ -305,20 +331,21 @@ def survivor_pathway(case_id: str) -> str:
     _once(case_id, "intake", lambda s: {"jurisdiction": get_case(s, case_id).jurisdiction}, run_id)
     for n in itertools.count(1):
         result = run_pass(case_id, run_id)
-        if not result.open:
+        if not result.waiting:
             break
-        # The key names the checkpoint and the pass: a suspend key that was already resumed returns at once
-        # on a re-run (Prefect refuses to suspend twice on one key), so replays fall through to a fresh pass.
-        key = f"{result.open[0]}-{n}"
+        # The key names the checkpoint (or the timer) and the pass: a suspend key that was already resumed
+        # returns at once on a re-run (Prefect refuses to suspend twice on one key), so replays fall through to
+        # a fresh pass. A timed wait is woken by core.outbox.wake_due when the clock reaches its time.
+        key = result.wait_key(n)
         if run_id is not None:
-            def note(session: Session, key: str = key) -> None:
+            def note(session: Session, key: str = key, wake_at: datetime | None = result.wake_at()) -> None:
                 outbox.clear_wait(session, case_id=case_id, flow_run_id=run_id)
-                outbox.record_wait(session, case_id=case_id, key=key, flow_run_id=run_id)
+                outbox.record_wait(session, case_id=case_id, key=key, flow_run_id=run_id, wake_at=wake_at)
 
             _in_tx(note)
         # Look again now that the wait is visible: a decision committed before it was written is seen here,
         # one committed after it finds the wait and resumes us.
-        if run_pass(case_id, run_id).open:
+        if run_pass(case_id, run_id).waiting:
             logger.info("waiting at %s", key)
             wake = suspend_flow_run(wait_for_input=PathwayWake, key=key, timeout=None)
             if wake is not None and wake.case_id != case_id:

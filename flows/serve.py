@@ -30,7 +30,7 @@ from evidence.bootstrap import wire
 from flows.deadline_watch import deadline_watch
 from flows.fixity import fixity_check
 from flows.ledger_check import ledger_check
-from flows.outbox import drain_now, outbox_drain
+from flows.outbox import drain_now, outbox_drain, wake_due_now
 from flows.pathway import survivor_pathway
 from flows.prefect_runner import install_quiet_polls, install_warm_start
 from flows.reconcile import reconcile_now
@@ -107,7 +107,12 @@ def drain_loop(stop: threading.Event) -> None:
 
     settings = get_settings()
     while not stop.wait(settings.outbox_loop_s):
-        if backstop_needed(settings):
+        try:
+            woken = wake_due_now()  # timed waits (follow-ups, notice dates) that the clock has reached
+        except Exception as exc:  # noqa: BLE001 - the database may be down; the next pass retries
+            log.warning("timed waits not checked (%s); will retry", type(exc).__name__)
+            woken = 0
+        if woken or backstop_needed(settings):
             drain_once()
 
 

@@ -16,6 +16,9 @@ Wake protocol with the pathway flow (flows/pathway.py):
      completed). A run found dead — Crashed/Failed/Cancelled, or Scheduled/Pending/Running for longer than
      its threshold (core.reconcile.Thresholds) — is retired and replaced by ONE fresh run, whose idempotency
      key names the case and the dead run (the reconciler, flows/reconcile.py, uses the same key).
+  5. timed waits: a run with nothing to decide but a date to reach (a follow-up, a notice, a destruction date)
+     records its wait with `wake_at` and suspends; `wake_due` (called by the flow runner's drain loop, the
+     outbox-drain and deadline-watch flows) enqueues a wake for the case when the injectable clock reaches it.
 
 Layout: `models` (tables), `service` (rows and waits in the caller's transaction), `waker` (the Waker Protocol
 and the Prefect adapter), `delivery` (drain: the delivery rules), `drainer` (the after-commit background drain).
@@ -31,7 +34,7 @@ from core.outbox.delivery import (
 )
 from core.outbox.drainer import drain_soon
 from core.outbox.models import MAX_ERROR_LEN, MAX_RESUMED_LEN, OutboxKind, OutboxMessage, PathwayWait
-from core.outbox.service import PENDING_FLAG, clear_wait, enqueue, pending, record_wait, waits_for
+from core.outbox.service import PENDING_FLAG, clear_wait, enqueue, pending, record_wait, waits_for, wake_due
 from core.outbox.waker import PATHWAY_DEPLOYMENT, QUICK_RETRY_DELAYS, PrefectWaker, RunStatus, Waker, waker_for
 
 __all__ = [
@@ -57,5 +60,6 @@ __all__ = [
     "session_factory_for",
     "thresholds_for",
     "waits_for",
+    "wake_due",
     "waker_for",
 ]

@@ -39,7 +39,7 @@ class OutboxMessage(SQLModel, table=True):
 
 
 class PathwayWait(SQLModel, table=True):
-    """A pathway run that waits (or is about to wait) at a checkpoint of a case."""
+    """A pathway run that waits (or is about to wait) at a checkpoint of a case, or until a time (`wake_at`)."""
 
     __tablename__ = "pathway_wait"
     __table_args__ = (UniqueConstraint("case_id", "key", "flow_run_id", name="uq_pathway_wait_run"),)
@@ -49,3 +49,7 @@ class PathwayWait(SQLModel, table=True):
     key: str = Field(max_length=64)
     flow_run_id: str = Field(max_length=64)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
+    # A timed wait (a follow-up date, a notice date): when the injectable clock reaches `wake_at`,
+    # core.outbox.wake_due enqueues a wake for the case once and stamps `woken_at`.
+    wake_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True), index=True)
+    woken_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))

@@ -25,15 +25,42 @@ def enqueue(session: Session, *, case_id: str, kind: OutboxKind | str, key: str 
     return msg
 
 
-def record_wait(session: Session, *, case_id: str, key: str, flow_run_id: str, now: datetime | None = None) -> None:
-    """Note that `flow_run_id` waits at checkpoint `key` of the case (idempotent; caller commits)."""
-    exists = session.execute(
-        select(PathwayWait.id).where(PathwayWait.case_id == case_id, PathwayWait.key == key,
-                                     PathwayWait.flow_run_id == flow_run_id)
+def record_wait(session: Session, *, case_id: str, key: str, flow_run_id: str, now: datetime | None = None,
+                wake_at: datetime | None = None) -> None:
+    """Note that `flow_run_id` waits at checkpoint `key` of the case (idempotent; caller commits). With
+    `wake_at`, the wait is also timed: `wake_due` wakes the case once the clock reaches that time."""
+    row = session.scalars(
+        select(PathwayWait).where(PathwayWait.case_id == case_id, PathwayWait.key == key,
+                                  PathwayWait.flow_run_id == flow_run_id)
     ).first()
-    if exists is None:
-        session.add(PathwayWait(case_id=case_id, key=key, flow_run_id=flow_run_id, created_at=now or utcnow()))
-        session.flush()
+    if row is None:
+        session.add(PathwayWait(case_id=case_id, key=key, flow_run_id=flow_run_id, created_at=now or utcnow(),
+                                wake_at=wake_at))
+    elif row.wake_at != wake_at:
+        row.wake_at, row.woken_at = wake_at, None
+    session.flush()
+
+
+def wake_due(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Enqueue one wake per case whose timed wait has come due (by the injectable clock) and stamp those waits
+    `woken_at`, so the next sweep does not wake them again; return the number of cases woken (caller commits).
+
+    The sweep is the only thing that turns time into a wake: a suspended run costs nothing while it waits,
+    and a run that missed its time (Prefect was down) is woken by the first sweep after it comes back."""
+    now = now or utcnow()
+    due = list(session.scalars(
+        select(PathwayWait).where(PathwayWait.wake_at.is_not(None), PathwayWait.wake_at <= now,
+                                  PathwayWait.woken_at.is_(None))
+        .order_by(PathwayWait.wake_at).limit(limit)
+    ))
+    cases: dict[str, str] = {}
+    for wait in due:
+        wait.woken_at = now
+        cases.setdefault(wait.case_id, wait.key)
+    for case_id, key in cases.items():
+        enqueue(session, case_id=case_id, kind=OutboxKind.WAKE, key=key, now=now)
+    session.flush()
+    return len(cases)
 
 
 def clear_wait(session: Session, *, case_id: str, key: str | None = None, flow_run_id: str | None = None) -> None:
