@@ -7,6 +7,7 @@ announced the item's current destruction date (policies.notice.rules.counts).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -18,9 +19,11 @@ from core.clock import as_utc, utcnow
 from core.errors import Conflict, ValidationFailed
 from evidence.custody.rules import ItemStatus
 from evidence.destruction import destruction_date
+from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem, ItemCustody, get_item
 from evidence.lookup import check_credential
 from policies import notice
+from policies.deadlines import Alert, ClockName, ClockState, ClockStatus, raise_alert
 from policies.jurisdictions import get_pack
 from policies.notice import (
     ChannelKind,
@@ -119,3 +122,54 @@ def request_notice_by_lookup(session: Session, *, code: str, password: str, data
     case_id = get_item(session, item_id).case_id
     return notice.request_notice(session, actor=LOOKUP_ACTOR, case_id=case_id, data=data,
                                  source=RequestSource.SURVIVOR, now=now)
+
+
+# --- the pathway's retention stage and the scheduled sweep -------------------------------------------------
+
+NOTICE_ALERT = "destruction notice due: the survivor asked for notice; send it (coc notice due) and record it"
+
+
+@dataclass(frozen=True)
+class RetentionDates:
+    """What the case's retention stage waits for: the next notice date and the next destruction date (future
+    only; None when none), and whether a legal hold keeps an item whose destruction date has passed."""
+
+    notice_at: datetime | None
+    destruction_at: datetime | None
+    held: bool
+
+
+def retention_dates(session: Session, *, case_id: str, now: datetime | None = None) -> RetentionDates:
+    """The dates of the case's live items the pathway waits for (read now: an extension moves them)."""
+    now = now or utcnow()
+    requested = notice.notice_requested(session, case_id)
+    days = notice.notice_days(get_pack(get_case(session, case_id).jurisdiction))
+    notices, destructions, held = [], [], False
+    for item in _live_items(session, case_id):
+        until, _rule = destruction_date(session, item)
+        if requested and notice.due_at(until, days) > now:
+            notices.append(notice.due_at(until, days))
+        if until > now:
+            destructions.append(until)
+        elif has_legal_hold(session, item.id):
+            held = True
+    return RetentionDates(notice_at=min(notices, default=None), destruction_at=min(destructions, default=None),
+                          held=held)
+
+
+def raise_due_notice_alerts(session: Session, *, actor: Actor, case_id: str | None = None,
+                            now: datetime | None = None) -> list[Alert]:
+    """Raise a `destruction-notice` alert (policies.deadlines) for every notice due now and not sent, once per
+    item and destruction date (an extension gives a new date, hence a new alert when that one comes due)."""
+    now = now or utcnow()
+    raised = []
+    for task in notice_tasks(session, case_id=case_id, now=now):
+        key = f"notice:{task.item_id}:{task.destruction_from.date().isoformat()}"
+        if session.execute(select(Alert.id).where(Alert.dedupe_key == key)).first() is not None:
+            continue
+        clock = ClockState(name=ClockName.DESTRUCTION_NOTICE, starts_at=task.due_at, deadline=task.destruction_from,
+                           status=ClockStatus.RUNNING, item_id=task.item_id)
+        alert = raise_alert(session, actor, get_case(session, task.case_id), clock, key, NOTICE_ALERT, now)
+        if alert is not None:
+            raised.append(alert)
+    return raised

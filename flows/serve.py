@@ -34,6 +34,7 @@ from flows.outbox import drain_now, outbox_drain, wake_due_now
 from flows.pathway import survivor_pathway
 from flows.prefect_runner import install_quiet_polls, install_warm_start
 from flows.reconcile import reconcile_now
+from flows.retention_sweep import retention_sweep
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 DEADLINE_EVERY = timedelta(minutes=15)
 FIXITY_EVERY = timedelta(hours=24)
 LEDGER_CHECK_EVERY = timedelta(hours=1)
+RETENTION_SWEEP_EVERY = timedelta(hours=6)  # notice dates are days apart: a few sweeps a day suffice
 OUTBOX_EVERY = timedelta(minutes=5)  # the scheduled backstop; the in-process loop below runs every few seconds
 
 log = logging.getLogger("flows.serve")
@@ -61,6 +63,7 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
         (fixity_check, "fixity", FIXITY_EVERY),
         (outbox_drain, "outbox-drain", OUTBOX_EVERY),
         (ledger_check, "ledger-check", LEDGER_CHECK_EVERY),
+        (retention_sweep, "retention-sweep", RETENTION_SWEEP_EVERY),
     ]
 
 
