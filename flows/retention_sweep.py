@@ -4,12 +4,16 @@ destruction date), whether or not the case's pathway run is alive."""
 
 from __future__ import annotations
 
-from prefect import flow, get_run_logger
+import logging
+
+from prefect import flow
 
 from core.actors import system_actor
 from core.db import get_engine, transaction
 from evidence.bootstrap import wire
 from evidence.notice_tasks import raise_due_notice_alerts
+
+log = logging.getLogger("flows.retention_sweep")
 
 
 def sweep_once() -> int:
@@ -23,5 +27,5 @@ def retention_sweep() -> int:
     """Raise the alerts of destruction notices that are due; return how many were raised."""
     wire()
     raised = sweep_once()
-    get_run_logger().info("retention sweep raised %d notice alert(s)", raised)
+    log.info("retention sweep raised %d notice alert(s)", raised)
     return raised

@@ -4,7 +4,7 @@ append-only (triggers as 0002). New tables: nothing to backfill (no case has a n
 destroyed before this revision keep their single-person `destroyed` entry).
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0014 (briefed: 0013; relinked after merging main)
 """
 from collections.abc import Sequence
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0014"  # 0013 as briefed; relinked after 0014 (timed waits) from main was merged
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
