@@ -18,6 +18,7 @@ from core.clock import utcnow
 from core.crypto import decrypt_text, encrypt_text
 from core.errors import NotFound
 from core.ledger import EventKind
+from policies.consent import wake_pathway
 from policies.notice.models import (
     ChannelKind,
     DeliveryOutcome,
@@ -44,6 +45,7 @@ def request_notice(session: Session, *, actor: Actor, case_id: str, data: Notice
     session.flush()
     ledger.append(session, kind=EventKind.NOTICE_REQUESTED, actor=actor, case_id=case_id, at=now,
                   data={"channel_kind": kind.value, "source": row.source})
+    wake_pathway(session, case_id, "notice request: the retention stage's notice date may change", now)
     return to_public(row)
 
 

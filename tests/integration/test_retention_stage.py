@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
+from core import outbox
 from core.cases import Reporting
 from core.clock import as_utc
 from core.settings import reset_settings
@@ -115,3 +116,21 @@ def test_a_legal_hold_past_the_date_keeps_the_stage_waiting(session, clock, conf
     clock.advance(timedelta(days=7301))
     result = PassResult()
     assert retention_stage(case_id, None, result) == [] and result.open == [CP_LEGAL_HOLD]
+
+
+def test_a_notice_request_wakes_the_pathway(session, clock, configured):
+    """A run already waiting for the destruction date must learn of a new, earlier notice date."""
+    case_id = _case_past_its_handoffs(session)
+    new_item(session, case_id)
+    before = len(list(session.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.case_id == case_id,
+                                                                          outbox.OutboxMessage.kind == "wake"))))
+    session.commit()  # end the read before the stage opens its own transaction (SQLite)
+    assert set(_timers(case_id)) == {TIMER_DESTRUCTION}
+    request_notice(session, actor=EXAMINER, case_id=case_id, data=NoticeRequestCreate(no_contact=False,
+                   kind=ChannelKind.POSTAL, value="1 Main St"))
+    session.commit()
+    wakes = list(session.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.case_id == case_id,
+                                                                    outbox.OutboxMessage.kind == "wake")))
+    session.commit()
+    assert len(wakes) == before + 1
+    assert set(_timers(case_id)) == {TIMER_NOTICE, TIMER_DESTRUCTION}
