@@ -76,6 +76,7 @@ def notice_tasks(session: Session, *, case_id: str | None = None, states: frozen
 
 
 def _targets(session: Session, case_id: str, item_id: str | None, now: datetime) -> tuple[NoticeRequest, list]:
+    get_case(session, case_id)  # an unknown case: 404
     request = notice.current_request(session, case_id)
     if request is None or request.channel_kind == ChannelKind.NONE.value:
         raise Conflict("the survivor of this case did not ask for notice through a channel: nothing to send")
