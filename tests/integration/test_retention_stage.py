@@ -60,6 +60,13 @@ def _timers(case_id) -> dict[str, object]:
     return dict(retention_stage(case_id, None, PassResult()))
 
 
+def _wakes(session, case_id) -> list[outbox.OutboxMessage]:
+    rows = list(session.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.case_id == case_id,
+                                                                   outbox.OutboxMessage.kind == "wake")))
+    session.commit()
+    return rows
+
+
 def _alerts(session, item_id) -> list[Alert]:
     session.expire_all()
     rows = list(session.scalars(select(Alert).where(Alert.item_id == item_id, Alert.clock == "destruction-notice")))
@@ -116,6 +123,13 @@ def test_a_legal_hold_past_the_date_keeps_the_stage_waiting(session, clock, conf
     clock.advance(timedelta(days=7301))
     result = PassResult()
     assert retention_stage(case_id, None, result) == [] and result.open == [CP_LEGAL_HOLD]
+    # lifting the hold wakes the run waiting at `legal-hold`; its next pass finds nothing left to wait for
+    wakes = len(_wakes(session, case_id))
+    set_legal_hold(session, object_store, actor=EXAMINER, item_id=item_id, on=False)
+    session.commit()
+    assert len(_wakes(session, case_id)) == wakes + 1
+    result = PassResult()
+    assert retention_stage(case_id, None, result) == [] and result.open == []
 
 
 def test_a_notice_request_wakes_the_pathway(session, clock, configured):
