@@ -545,8 +545,45 @@ class CocClient:
         return self._post(f"/items/{_seg(item_id)}/analysis", fields)
 
     def destroy(self, item_id: str, **fields: Any) -> dict[str, Any]:
-        """POST /items/{item_id}/destroy."""
+        """POST /items/{item_id}/destroy: PROPOSE the destruction (reason, authority_ref); another person approves."""
         return self._post(f"/items/{_seg(item_id)}/destroy", fields)
+
+    def approve_destruction(self, item_id: str) -> dict[str, Any]:
+        """POST /items/{item_id}/destruction/approve: a second, different person; the item is destroyed."""
+        return self._post(f"/items/{_seg(item_id)}/destruction/approve")
+
+    def pending_destruction(self, item_id: str) -> dict[str, Any] | None:
+        """GET /items/{item_id}/destruction: the proposal awaiting approval, or None."""
+        return self._get(f"/items/{_seg(item_id)}/destruction")
+
+    # -- destruction notices (18 U.S.C. 3772) -------------------------------------------------------
+    def request_notice(self, case_id: str, **fields: Any) -> dict[str, Any]:
+        """POST /cases/{case_id}/notice-request (kind + value, or no_contact=True): the value is never echoed."""
+        return self._post(f"/cases/{_seg(case_id)}/notice-request", fields)
+
+    def notice_contact(self, case_id: str) -> dict[str, Any]:
+        """GET /cases/{case_id}/notice-contact: the survivor's contact for the notice (access-logged)."""
+        return self._get(f"/cases/{_seg(case_id)}/notice-contact")
+
+    def case_notices(self, case_id: str) -> list[dict[str, Any]]:
+        """GET /cases/{case_id}/notices: the case's notice tasks (upcoming, due, sent)."""
+        return _items(self._get(f"/cases/{_seg(case_id)}/notices"))
+
+    def due_notices(self, within_days: int = 0) -> list[dict[str, Any]]:
+        """GET /notices/due: notices due now (or within `within_days`), soonest first."""
+        return _items(self._get("/notices/due", within_days=within_days))
+
+    def notice_sent(self, case_id: str, item_id: str | None = None) -> list[dict[str, Any]]:
+        """POST /cases/{case_id}/notices/sent: record the notice sent (one item, or every due item)."""
+        return _items(self._post(f"/cases/{_seg(case_id)}/notices/sent", {"item_id": item_id}))
+
+    def notice_failed(self, case_id: str, reason: str, item_id: str | None = None) -> list[dict[str, Any]]:
+        """POST /cases/{case_id}/notices/failed: record a failed delivery (reason from a closed set)."""
+        return _items(self._post(f"/cases/{_seg(case_id)}/notices/failed", {"reason": reason, "item_id": item_id}))
+
+    def survivor_notice_request(self, code: str, password: str, **fields: Any) -> dict[str, Any]:
+        """POST /status/requests: the survivor's own notice request with the lookup code + password (no auth)."""
+        return self._post("/status/requests", {"code": code, "password": password, **fields})
 
     def legal_hold(self, item_id: str, **fields: Any) -> dict[str, Any]:
         """POST /items/{item_id}/legal-hold."""

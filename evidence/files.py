@@ -47,6 +47,7 @@ from evidence.incidents import require_not_quarantined
 from evidence.items import EvidenceItem, ItemKind, ItemStatus, get_custody, get_item, keep_until, lock_item
 from evidence.storage import ObjectStore
 from policies import checkpoint
+from policies.consent import wake_pathway
 from policies.handoffs import Handoff
 from policies.permissions import Role
 
@@ -286,4 +287,5 @@ def set_legal_hold(session: Session, store: ObjectStore, *, actor: Actor, item_i
     session.flush()
     ledger.append(session, kind=EventKind.LEGAL_HOLD_SET, actor=actor, case_id=item.case_id, item_id=item.id,
                   at=now, data={"legal_hold": on, "file_ids": [r.id for r in rows]})
+    wake_pathway(session, item.case_id, "legal hold changed: the retention stage re-reads it", now)
     return rows

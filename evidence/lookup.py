@@ -100,6 +100,16 @@ def lookup_status(session: Session, *, code: str, password: str, max_failures: i
 FAILED = "lookup code or password is wrong (a card locks after several wrong tries: the centre can issue a new one)"
 
 
+def check_credential(session: Session, *, code: str, password: str, max_failures: int = 5,
+                     now: datetime | None = None) -> str:
+    """The item id of a valid lookup code + password (the same check, lockout and answer as lookup_status), else
+    the same AuthenticationFailed; for the survivor's other requests through the lookup (evidence.notice_tasks)."""
+    row = lookup_guard.check_credentials(session, code=code, password=password, max_failures=max_failures, now=now)
+    if row is None:
+        raise AuthenticationFailed(FAILED)
+    return row.item_id
+
+
 def kit_stage(session: Session, row: KitLookup) -> KitStatus:
     """The coarse stage of an authenticated card's kit and when it last changed."""
     events = session.execute(

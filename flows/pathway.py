@@ -34,6 +34,7 @@ from evidence.bootstrap import wire
 from evidence.incidents import open_incident_ids
 from evidence.items import get_custody, list_items
 from flows.followups import follow_up_timers
+from flows.retention_stage import retention_stage
 from flows.steps import completed_step, completed_steps, mark_step
 from policies import checkpoint
 from policies.authz import User, list_assignments
@@ -313,6 +314,7 @@ def run_pass(case_id: str, run_id: str | None) -> PassResult:
                                                         "testing": testing}, run_id)
         else:
             result.ended.append("legal-referral")
+    result.timers += [Timer(key, at) for key, at in retention_stage(case_id, run_id, result)]
     return result
 
 

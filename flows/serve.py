@@ -35,6 +35,7 @@ from flows.pathway import survivor_pathway
 from flows.prefect_runner import install_quiet_polls, install_warm_start
 from flows.purge import retention_purge
 from flows.reconcile import reconcile_now
+from flows.retention_sweep import retention_sweep
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -46,6 +47,7 @@ DEADLINE_EVERY = timedelta(minutes=15)
 FIXITY_EVERY = timedelta(hours=24)
 LEDGER_CHECK_EVERY = timedelta(hours=1)
 PURGE_EVERY = timedelta(hours=24)  # destroyed items' files whose Object Lock ended; file locks kept in step
+RETENTION_SWEEP_EVERY = timedelta(hours=6)  # notice dates are days apart: a few sweeps a day suffice
 OUTBOX_EVERY = timedelta(minutes=5)  # the scheduled backstop; the in-process loop below runs every few seconds
 
 log = logging.getLogger("flows.serve")
@@ -64,6 +66,7 @@ def served_flows() -> list[tuple[Any, str, timedelta | None]]:
         (outbox_drain, "outbox-drain", OUTBOX_EVERY),
         (ledger_check, "ledger-check", LEDGER_CHECK_EVERY),
         (retention_purge, "retention-purge", PURGE_EVERY),
+        (retention_sweep, "retention-sweep", RETENTION_SWEEP_EVERY),
     ]
 
 

@@ -27,6 +27,8 @@ MODEL_MODULES = (
     "core.crypto",
     "evidence.erasure",
     "policies.review.models",
+    "policies.notice",
+    "evidence.destruction",
 )
 
 

@@ -44,7 +44,8 @@ class Permission(StrEnum):
     CHECK_IN_OUT = "custody:item:check"
     ANALYSE = "custody:item:analyse"
     RELEASE = "custody:item:release"
-    DESTROY = "custody:item:destroy"
+    DESTRUCTION_PROPOSE = "evidence:destruction:propose"  # first of two people (evidence.destruction)
+    DESTRUCTION_APPROVE = "evidence:destruction:approve"  # second, different person: performs the destruction
     LEGAL_HOLD = "custody:file:legal-hold"
     CUSTODY_READ = "custody:history:read"
     ADVOCACY_WRITE = "advocacy:record:write"
@@ -76,6 +77,9 @@ class Permission(StrEnum):
     PRESERVATION_EXTEND = "custody:item:preserve"  # extend an item's (or a case's) retention and file locks
     FILE_PURGE = "custody:file:purge"  # delete destroyed items' files once their Object Lock has ended
     TASKS_READ = "work:task:read"  # the signed-in person's own work queue (coc tasks): every staff role
+    NOTICE_REQUEST = "case:notice:request"  # record the survivor's request for notice before destruction
+    NOTICE_SEND = "notice:notice:send"  # see due notices, record them sent or failed (centre-wide)
+    NOTICE_CONTACT_READ = "notice:contact:read"  # the survivor's contact for the notice: sensitive
 
 
 P = Permission
@@ -87,15 +91,17 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CONSENT_WRITE, P.CONSENT_READ, P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE,
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
-        P.BREAK_GLASS, P.INCIDENT_REPORT, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
+        P.BREAK_GLASS, P.INCIDENT_REPORT, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE, P.NOTICE_REQUEST,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
         P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
+        P.NOTICE_REQUEST,
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
-        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTROY, P.LEGAL_HOLD, P.INCIDENT_REPORT, P.PRESERVATION_EXTEND,
+        P.CUSTODY_READ, P.ITEM_SEAL, P.DESTRUCTION_PROPOSE, P.DESTRUCTION_APPROVE, P.LEGAL_HOLD, P.INCIDENT_REPORT,
+        P.PRESERVATION_EXTEND,
         P.ALERT_READ,  # only the deadlines of items they hold or were offered (policies.deadlines.alerts)
         P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,  # reviews they take part in (policies.review)
     }),
@@ -113,7 +119,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.LEGAL_HOLD, P.INCIDENT_READ, P.INCIDENT_RESOLVE, P.AGENCY_ADMIN, P.AGENCY_READ,
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
         P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE, P.FUNDER_REPORT_READ,
-        P.PRESERVATION_EXTEND, P.FILE_PURGE,
+        P.PRESERVATION_EXTEND, P.FILE_PURGE, P.DESTRUCTION_APPROVE, P.NOTICE_SEND, P.NOTICE_CONTACT_READ,
     }),
 }
 # Every staff member has a work queue (only their own assigned cases and offers: policies/evidence decide).
@@ -127,6 +133,7 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.OVERRIDE_WRITE, P.EXAM_WRITE, P.EXAM_READ, P.CARE_WRITE, P.CARE_READ, P.ITEM_CREATE,
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
     P.REVIEW_SCHEDULE,  # a coordinator schedules a review only of a case they are assigned to (or broke glass for)
+    P.NOTICE_REQUEST,
 })
 
 # Case-scoped permissions that some roles get by what was handed to them instead of by case assignment: the
@@ -146,7 +153,7 @@ CASE_SCOPED_FOR: dict[Permission, frozenset[Role]] = {
 
 # Reads of survivor-sensitive data: always written to the access log.
 SENSITIVE: frozenset[Permission] = frozenset({P.IDENTITY_READ, P.EXAM_READ, P.CARE_READ, P.FILE_DOWNLOAD,
-                                               P.SAFETY_PLAN_READ})
+                                               P.SAFETY_PLAN_READ, P.NOTICE_CONTACT_READ})
 
 
 def role_allows(role: str, permission: Permission) -> bool:

@@ -44,7 +44,8 @@ ALSO_PROTECTED = frozenset({Permission.BREAK_GLASS,
                             Permission.REVIEW_READ, Permission.REVIEW_SCHEDULE})
 # Evidence permissions that move, change or copy the evidence itself (the "attempt to take evidence"):
 # every non-read custody permission, and storing or downloading an evidence file.
-FILE_ACTIONS = frozenset({Permission.FILE_UPLOAD, Permission.FILE_DOWNLOAD})
+FILE_ACTIONS = frozenset({Permission.FILE_UPLOAD, Permission.FILE_DOWNLOAD,
+                          Permission.DESTRUCTION_PROPOSE, Permission.DESTRUCTION_APPROVE})  # + destruction
 
 
 class Outcome(StrEnum):

@@ -106,3 +106,14 @@ def new_item(session: Session, case_id: str, kind: ItemKind = ItemKind.KIT, *, a
         kind=kind, description=f"test {kind}", retention_until=retention_until))
     session.commit()
     return item.id
+
+
+def destroy_by_two(session: Session, item_id: str, *, proposer: Actor, approver: Actor, reason: str = "retention ended",
+                   authority_ref: str = "ORDER-1", now=None):
+    """Two-person destruction (evidence.destruction): `proposer` proposes, `approver` approves; no commit."""
+    from evidence.custody import DestroyCreate
+    from evidence.destruction import approve_destruction, propose_destruction
+
+    propose_destruction(session, actor=proposer, item_id=item_id, now=now,
+                        data=DestroyCreate(reason=reason, authority_ref=authority_ref))
+    return approve_destruction(session, actor=approver, item_id=item_id, now=now)

@@ -23,7 +23,7 @@ def _custody_action(verb: str, item_or_transfer: str, body: dict[str, Any], as_j
             "seal": api.seal, "transfer": api.offer_transfer, "accept": api.accept_transfer,
             "decline": api.decline_transfer, "cancel": api.cancel_transfer,
             "check-in": api.check_in, "check-out": api.check_out, "release": api.release,
-            "return": api.offer_transfer, "destroy": api.destroy, "hold": api.legal_hold,
+            "return": api.offer_transfer, "hold": api.legal_hold,
         }[verb]
         result = call(item_or_transfer, **body)
     _show_action(result, as_json, verb.capitalize())
@@ -182,8 +182,23 @@ def custody_destroy(
     reason: str = typer.Option(..., help="Why it is destroyed; no survivor details."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Record the item's destruction (its custodian; only after its retention date, never under legal hold)."""
-    _custody_action("destroy", item_id, {"authority_ref": authority, "reason": reason}, as_json)
+    """Propose the item's destruction (first of two people; after its retention date and notice period, never
+    under legal hold). A different person approves it: coc custody approve-destruction ITEM."""
+    with client() as api:
+        result = api.destroy(item_id, authority_ref=authority, reason=reason)
+    emit(result, as_json, title="Destruction proposed (awaiting a second person's approval)")
+
+
+@custody_app.command("approve-destruction")
+@api_errors
+def custody_approve_destruction(
+    item_id: str = typer.Argument(..., help="Item id."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Approve a proposed destruction (a different person from the proposer): the item is destroyed."""
+    with client() as api:
+        result = api.approve_destruction(item_id)
+    emit(result, as_json, title="Destroyed")
 
 
 @custody_app.command("hold")

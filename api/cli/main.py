@@ -13,6 +13,7 @@ from api.cli.common import JsonOpt, api_errors, client, emit, fail, print_json
 from api.cli.custody import custody_app, inbox
 from api.cli.evidence import evidence_app
 from api.cli.lab import lab_app
+from api.cli.notice import notice_app
 from api.cli.report import report_app
 from api.cli.retention import retention_app
 from api.cli.review import review_app
@@ -41,6 +42,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(report_app, name="report")
 app.add_typer(review_app, name="review")
 app.add_typer(retention_app, name="retention")
+app.add_typer(notice_app, name="notice")
 app.command("inbox")(inbox)
 app.add_typer(advocacy_app, name="advocacy")
 app.command("tasks")(tasks)

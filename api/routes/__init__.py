@@ -15,4 +15,5 @@ ROUTER_MODULES: tuple[str, ...] = (
     "api.web.routes",  # the survivor's status page (HTML, public)
     "api.routes.retention",
     "api.routes.advocacy",
+    "api.routes.notice",
 )

@@ -21,7 +21,18 @@ from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
 from core.db import commit_early
 from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
-from evidence import custody, files, incidents, items, labels, lookup, lookup_guard, lookup_page, survivor_card
+from evidence import (
+    custody,
+    destruction,
+    files,
+    incidents,
+    items,
+    labels,
+    lookup,
+    lookup_guard,
+    lookup_page,
+    survivor_card,
+)
 from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
@@ -338,12 +349,13 @@ def analysis(item_id: str, body: AnalysisCreate, session: SessionDep, clock: Clo
                                                     now=clock.now()))
 
 
-@router.post("/items/{item_id}/destroy", response_model=CustodyAction)
+@router.post("/items/{item_id}/destroy", status_code=201, response_model=destruction.DestructionProposalPublic)
 def destroy(item_id: str, body: DestroyCreate, session: SessionDep, clock: ClockDep,
-            actor: Actor = require(P.DESTROY)) -> CustodyAction:
-    """Record the item's destruction (after its retention date, never under legal hold)."""
-    return _action(session, custody.destroy_item(session, actor=actor, item_id=item_id, data=body,
-                                                 now=clock.now()))
+            actor: Actor = require(P.DESTRUCTION_PROPOSE)) -> Any:
+    """Propose the item's destruction (first of two people; after its retention date and notice period, never
+    under legal hold). A different authorised person approves it: POST /items/{item_id}/destruction/approve."""
+    return destruction.to_public(destruction.propose_destruction(session, actor=actor, item_id=item_id, data=body,
+                                                                 now=clock.now()))
 
 
 # --- integrity incidents (quarantine) ----------------------------------------------------------------------

@@ -75,6 +75,10 @@ class EventKind(StrEnum):
     PRESERVATION_EXTENDED = "custody:item:preservation-extended"  # retention (and file locks) extended
     FILE_LOCKS_EXTENDED = "custody:file:lock-extended"  # file locks caught up with their item's date (sync)
     FILES_PURGED = "custody:file:purged"  # a destroyed item's object versions deleted once their lock ended
+    NOTICE_REQUESTED = "notice:request:recorded"  # the survivor asked for notice before destruction (kind only)
+    NOTICE_SENT = "notice:notice:sent"  # a destruction notice sent (channel kind, never the address)
+    NOTICE_FAILED = "notice:notice:failed"  # a destruction notice that could not be delivered (closed reason)
+    DESTRUCTION_PROPOSED = "custody:destruction:proposed"  # first of the two people; the approver destroys
 
 
 class LedgerEntry(SQLModel, table=True):

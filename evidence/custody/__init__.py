@@ -51,12 +51,12 @@ if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and import
         check_out,
         custody_history,
         decline_transfer,
-        destroy_item,
         get_transfer,
         offer_lab_submission,
         offer_release,
         offer_transfer,
         record_analysis,
+        record_destruction,
         record_integrity_incident,
         scan,
         scan_item,
@@ -68,9 +68,9 @@ if TYPE_CHECKING:  # the lazily loaded names below, for type checkers and import
 
 _LAZY = {
     **dict.fromkeys(("accept_transfer", "cancel_transfer", "check_in", "check_out", "custody_history",
-                     "decline_transfer", "destroy_item", "get_transfer", "offer_lab_submission", "offer_release",
-                     "offer_transfer", "record_analysis", "record_integrity_incident", "scan", "scan_item",
-                     "seal_item"), "evidence.custody.service"),
+                     "decline_transfer", "get_transfer", "offer_lab_submission", "offer_release",
+                     "offer_transfer", "record_analysis", "record_destruction", "record_integrity_incident",
+                     "scan", "scan_item", "seal_item"), "evidence.custody.service"),
     "InboxOffer": "evidence.custody.inbox",
     "open_offers_for": "evidence.custody.inbox",
     "require_item_visible": "evidence.custody.visibility",
@@ -94,8 +94,8 @@ __all__ = [
     "DestroyCreate", "InboxOffer", "SealCreate", "Transfer", "TransferAccept", "TransferClose", "TransferCreate",
     "TransferPublic", "TransferPurpose", "TransferStatus", "accept_transfer", "add_event",
     "cancel_offers_on_withdrawal", "cancel_transfer", "check_in", "check_out", "custody_history",
-    "decline_transfer", "destroy_item", "get_transfer", "lock_item", "offer_lab_submission", "offer_release",
-    "offer_transfer", "open_offers_for", "record_analysis", "record_integrity_incident", "require_item_visible",
-    "scan", "scan_item", "seal_item", "visible_items",
+    "decline_transfer", "get_transfer", "lock_item", "offer_lab_submission", "offer_release",
+    "offer_transfer", "open_offers_for", "record_analysis", "record_destruction", "record_integrity_incident",
+    "require_item_visible", "scan", "scan_item", "seal_item", "visible_items",
 ]
 assert set(_LAZY) <= set(__all__)

@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from core import ledger
 from core.actors import Actor
-from core.clock import as_utc, utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.clock import utcnow
+from core.errors import NotFound, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
 from evidence.custody import rules
@@ -37,15 +37,13 @@ from evidence.custody.schemas import (
     AnalysisCreate,
     CheckInCreate,
     CheckOutCreate,
-    DestroyCreate,
     SealCreate,
     TransferAccept,
     TransferClose,
     TransferCreate,
 )
-from evidence.files import has_legal_hold
 from evidence.incidents import IncidentSource, open_incident, open_incident_ids
-from evidence.items import EvidenceItem, ItemCustody, check_location, get_item, keep_until, lock_item
+from evidence.items import EvidenceItem, ItemCustody, check_location, get_item, lock_item
 from policies.authz import resolve_user
 from policies.boundary import Move
 
@@ -342,25 +340,18 @@ def record_analysis(session: Session, *, actor: Actor, item_id: str, data: Analy
                    event={"location": state.location, "reason": data.reason})
 
 
-def destroy_item(session: Session, *, actor: Actor, item_id: str, data: DestroyCreate,
-                 now: datetime | None = None) -> CustodyEvent:
-    """Record the item's destruction by its custodian, only once its retention period has ended."""
-    now = now or utcnow()
-    data = DestroyCreate.model_validate(data.model_dump())
-    item, state = lock_item(session, item_id)
+def record_destruction(session: Session, *, actor: Actor, item: EvidenceItem, state: ItemCustody,
+                       acting_custodian: str, proposal_id: int, proposed_by: str, reason: str, authority_ref: str,
+                       now: datetime) -> CustodyEvent:
+    """The destruction itself, on an item whose row the caller locked. Only the second of two people reaches it,
+    through evidence.destruction.approve_destruction, which has checked retention, hold and notice first."""
     facts = state_of(session, state)
-    rules.check_destroy(facts, actor_id=actor.id)
-    until, rule = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
-    if as_utc(until) > now:
-        raise Conflict(f"item must be kept until {until.date().isoformat()}"
-                       f"{f' ({rule})' if rule else ''}: it cannot be destroyed before its retention date")
-    if has_legal_hold(session, item.id):
-        raise Conflict("a file of this item is under legal hold: lift the hold before destruction")
-    _apply(state, rules.destroy(facts, actor_id=actor.id))
+    _apply(state, rules.destroy(facts, actor_id=acting_custodian))
     return _record(session, item, state, CustodyEventKind.DESTROYED, actor, now,
-                   data={"custodian": actor.id, "location": state.location, "reason": data.reason,
-                         "authority_ref": data.authority_ref},
-                   event={"location": state.location, "reason": data.reason})
+                   data={"custodian": facts.custodian, "location": state.location, "reason": reason,
+                         "authority_ref": authority_ref, "proposal": proposal_id, "proposed_by": proposed_by,
+                         "approved_by": actor.id},
+                   event={"location": state.location, "reason": reason})
 
 
 def record_integrity_incident(session: Session, *, actor: Actor, item_id: str, reason: str,

@@ -136,6 +136,16 @@ def waits(engine: Engine, case_id: str) -> list[str]:
         return [w.key for w in outbox.waits_for(s, case_id)]
 
 
+def at_retention(engine: Engine, case_id: str) -> bool:
+    """The pathway is past its handoffs: waiting at its retention stage (flows.retention_stage), or ended."""
+    return "retention" in steps(engine, case_id) or any(k.startswith("retention-") for k in waits(engine, case_id))
+
+
+def other_waits(engine: Engine, case_id: str) -> list[str]:
+    """The case's wait keys other than the retention stage's (which lasts the kit's retention period)."""
+    return [k for k in waits(engine, case_id) if not k.startswith("retention-")]
+
+
 def ledger_kinds(engine: Engine, case_id: str) -> list[tuple[str, dict]]:
     """The case's ledger entries as (kind, data), in sequence order."""
     with Session(engine) as s:

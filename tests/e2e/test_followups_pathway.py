@@ -25,7 +25,18 @@ from policies.cases import open_case
 from policies.consent import ConsentDecisionCreate, Decision, Method, record_decision
 from policies.handoffs import ConsentScope as S
 from policies.permissions import Role
-from tests.e2e.pathway_stack import ADMIN, Runner, drain, ledger_kinds, make_staff, steps, wait_for, waits
+from tests.e2e.pathway_stack import (
+    ADMIN,
+    Runner,
+    at_retention,
+    drain,
+    ledger_kinds,
+    make_staff,
+    other_waits,
+    steps,
+    wait_for,
+    waits,
+)
 from tests.evidence_support import ensure_agency
 
 pytestmark = pytest.mark.e2e
@@ -118,8 +129,10 @@ def test_the_advocate_gets_the_1_week_6_week_and_3_month_follow_ups_in_turn(db_u
                 wait_for(lambda at=ups[n].due_at: _waiting_until(engine, case_id, at), timeout=180,
                          what=lambda: f"the run to wait for the next follow-up\n{runner.log_tail()}")
 
-        wait_for(lambda: "retention" in steps(engine, case_id), timeout=180,
-                 what=lambda: f"the pathway to finish after the last follow-up\n{runner.log_tail()}")
+        # After the last follow-up the run moves on to its retention stage (it waits there for years).
+        wait_for(lambda: at_retention(engine, case_id) and not any(k.startswith("follow-up-")
+                                                                    for k in other_waits(engine, case_id)),
+                 timeout=180, what=lambda: f"the pathway to reach its retention stage\n{runner.log_tail()}")
         assert [d["follow_up"] for d in due_entries()] == [u.id for u in ups]  # each raised once, in turn
         assert key.startswith("follow-up-")
     finally:

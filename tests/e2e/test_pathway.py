@@ -25,6 +25,7 @@ from tests.api_helpers import api_harness
 from tests.e2e.pathway_stack import (
     Runner,
     Staff,
+    at_retention,
     case_at_release_checkpoint,
     decide,
     drain,
@@ -70,8 +71,9 @@ class Stack:
         return run_id
 
     def finished(self, case_id: str) -> list[str]:
-        """Wait for the pathway's last step and return the case's steps."""
-        wait_for(lambda: "retention" in steps(self.engine, case_id), timeout=180,
+        """Wait until the pathway is past its handoffs (suspended at its retention stage, which lasts the kit's
+        retention period: flows.retention_stage) and return the case's steps."""
+        wait_for(lambda: at_retention(self.engine, case_id), timeout=180,
                  what=lambda: f"the pathway to finish\n{self.runner.log_tail()}")
         return steps(self.engine, case_id)
 
@@ -108,7 +110,8 @@ def test_release_consent_through_the_api_resumes_the_run_and_hands_off_once(stac
 
         done = stack.finished(case_id)
         assert done.count(f"release:{item_id}") == 1
-        wait_for(lambda: stack.waker.run_status(run_id) == "finished", timeout=60, what="the resumed run to end")
+        wait_for(lambda: stack.waker.run_status(run_id) == "waiting", timeout=60,
+                 what="the resumed run to suspend at its retention stage")
 
         # The officer completes the handoff through the API; the checkpoint decides again at that instant.
         with Session(stack.engine) as s:
@@ -129,7 +132,8 @@ def test_release_consent_through_the_api_resumes_the_run_and_hands_off_once(stac
     assert consent[0] < allowed[0] < offered[0] < allowed[1] < released[0]
     with Session(stack.engine) as s:
         assert verify_chain(s).ok
-        assert not outbox.waits_for(s, case_id)
+        # only the retention stage's timed wait is left (read in this session: SQLite has one writer at a time)
+        assert all(w.key.startswith("retention-") for w in outbox.waits_for(s, case_id))
 
 
 def test_declined_release_ends_the_branch_and_a_release_attempt_is_refused(stack, tmp_path):
@@ -143,7 +147,8 @@ def test_declined_release_ends_the_branch_and_a_release_attempt_is_refused(stack
     stack.deliver()
     done = stack.finished(case_id)
     assert not [s for s in done if s.startswith("release:")]
-    wait_for(lambda: stack.waker.run_status(first_run) == "finished", timeout=60, what="the first run to end")
+    wait_for(lambda: stack.waker.run_status(first_run) == "waiting", timeout=60,
+             what="the first run to suspend at its retention stage")
 
     with Session(stack.engine, expire_on_commit=False) as s, pytest.raises(ConsentRequired):
         custody.offer_release(s, actor=stack.staff.examiner, item_id=item_id,

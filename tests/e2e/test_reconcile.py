@@ -25,14 +25,15 @@ from core.ledger import EventKind
 from policies.handoffs import ConsentScope
 from tests.e2e.pathway_stack import (
     Runner,
+    at_retention,
     case_at_release_checkpoint,
     drain,
     ledger_kinds,
     make_staff,
+    other_waits,
     record,
     steps,
     wait_for,
-    waits,
 )
 from tests.fixtures.stack import CocUp
 
@@ -78,7 +79,7 @@ def _grant_releases(engine: Engine, examiner, case_ids: list[str], api_url: str)
 
 def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log) -> None:
     """Each case finishes its pathway with one release offer, no step done twice, nothing left to deliver."""
-    wait_for(_tolerant(lambda: all("retention" in steps(engine, c) for c, _ in cases)), timeout=150, interval=0.5,
+    wait_for(_tolerant(lambda: all(at_retention(engine, c) for c, _ in cases)), timeout=150, interval=0.5,
              what=lambda: f"every pathway to finish: {[(c, steps(engine, c)) for c, _ in cases]}\n{log()}")
     for case_id, item_id in cases:
         done = steps(engine, case_id)
@@ -92,7 +93,7 @@ def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log)
     def settled() -> bool:
         with Session(engine) as s:  # closed before waits() opens another (SQLite: one writer at a time)
             rows = list(s.scalars(select(outbox.OutboxMessage).where(outbox.OutboxMessage.delivered_at.is_(None))))
-        return not rows and not any(waits(engine, c) for c, _ in cases)
+        return not rows and not any(other_waits(engine, c) for c, _ in cases)  # retention waits last years
 
     wait_for(_tolerant(settled), timeout=90, interval=0.5, what=lambda: f"the outbox to settle\n{log()}")
 

@@ -204,17 +204,19 @@ def test_destroy_only_after_retention_and_then_final(session, clock):
     """Destruction is refused before the retention date; afterwards it is recorded and the item is final."""
     from datetime import timedelta
 
-    from evidence.custody import DestroyCreate, destroy_item
+    from evidence.custody import DestroyCreate
+    from evidence.destruction import propose_destruction
+    from tests.evidence_support import LAB, destroy_by_two
 
     case_id = new_case(session)
     item_id = new_item(session, case_id)  # the pack's retention: 20 years from collection
     body = DestroyCreate(reason="retention ended", authority_ref="ORDER-12")
     clock.advance(timedelta(days=7299))
     with pytest.raises(Conflict, match="kept until"):
-        destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
+        propose_destruction(session, actor=EXAMINER, item_id=item_id, data=body)
     session.rollback()
     clock.advance(timedelta(days=2))  # the ManualClock moves time past the pack's date
-    destroy_item(session, actor=EXAMINER, item_id=item_id, data=body)
+    destroy_by_two(session, item_id, proposer=EXAMINER, approver=LAB)
     session.commit()
     assert get_custody(session, item_id).status == ItemStatus.DESTROYED
     with pytest.raises(Conflict, match="destroyed"):

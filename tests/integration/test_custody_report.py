@@ -20,7 +20,6 @@ from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
     CheckOutCreate,
-    DestroyCreate,
     SealCreate,
     TransferAccept,
     TransferClose,
@@ -30,7 +29,6 @@ from evidence.custody import (
     check_in,
     check_out,
     decline_transfer,
-    destroy_item,
     offer_lab_submission,
     offer_release,
     offer_transfer,
@@ -41,7 +39,17 @@ from evidence.custody import (
 from evidence.incidents import IncidentReport, IncidentResolve, report_incident, resolve_incident
 from evidence.items import get_item
 from evidence.verification import VerificationTrigger
-from tests.evidence_support import CRIME_LAB, EXAMINER, LAB, LAB2, OFFICER, new_case, new_item, past_retention
+from tests.evidence_support import (
+    CRIME_LAB,
+    EXAMINER,
+    LAB,
+    LAB2,
+    OFFICER,
+    destroy_by_two,
+    new_case,
+    new_item,
+    past_retention,
+)
 
 AUDITOR = Actor(id="U00000000000000A1", role="auditor")
 NAMES = {EXAMINER.id: ("test-examiner-E01", "examiner", "Centre"),
@@ -181,8 +189,7 @@ def test_every_custody_path_leaves_no_false_gap(session, clock, key, tmp_path):
     accept_transfer(session, actor=LAB, transfer_id=t.id, data=TransferAccept(condition="resealed"))
     session.commit()
     clock.advance(past_retention(get_item(session, item_id).retention_until))
-    destroy_item(session, actor=LAB, item_id=item_id, data=DestroyCreate(reason="retention ended",
-                                                                         authority_ref="AUTH-1"))
+    destroy_by_two(session, item_id, proposer=LAB, approver=LAB2, authority_ref="AUTH-1")
     session.commit()
     bundle = _export(session, item_id=item_id)
     kinds = [json.loads(base64.b64decode(e["body_b64"]))["kind"] for e in bundle["entries"]]

@@ -198,7 +198,7 @@ def test_item_destroyed_while_uploading_gets_no_file_stored_entry(session, clock
 
     from sqlmodel import Session as Sess
 
-    from evidence.custody import DestroyCreate, destroy_item
+    from tests.evidence_support import LAB, destroy_by_two
 
     case_id = new_case(session)
     item_id = new_item(session, case_id, ItemKind.DOCUMENT)
@@ -207,14 +207,13 @@ def test_item_destroyed_while_uploading_gets_no_file_stored_entry(session, clock
     def body():
         yield b"first part of the document"
         with Sess(engine) as other:  # another member of staff destroys the item meanwhile
-            destroy_item(other, actor=EXAMINER, item_id=item_id, now=clock.now() + timedelta(days=7301),
-                         data=DestroyCreate(reason="retention ended", authority_ref="ORDER-1"))
+            destroy_by_two(other, item_id, proposer=EXAMINER, approver=LAB, now=clock.now() + timedelta(days=7301))
             other.commit()
         yield b"rest of it"
 
     with pytest.raises(Conflict, match="destroyed while"):
         upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=body(), max_bytes=LIMIT)
     session.rollback()
-    assert _kinds(session) == [*before, "custody:item:destroyed"]
+    assert _kinds(session) == [*before, "custody:destruction:proposed", "custody:item:destroyed"]
     rows = session.execute(select(EvidenceFile)).scalars().all()
     assert [(r.status, r.failure) for r in rows] == [("failed", "item-destroyed")]

@@ -10,9 +10,10 @@ from sqlalchemy import update
 
 from core.cases import Reporting
 from core.errors import Conflict, ValidationFailed
-from evidence.custody import DestroyCreate, destroy_item
+from evidence.custody import DestroyCreate
+from evidence.destruction import propose_destruction
 from evidence.items import EvidenceItem, EvidenceItemCreate, ItemKind, ItemStatus, collect_item, get_custody
-from tests.evidence_support import EXAMINER, new_case, new_item
+from tests.evidence_support import EXAMINER, LAB, destroy_by_two, new_case, new_item
 
 DESTROY = DestroyCreate(reason="retention ended", authority_ref="ORDER-7")
 
@@ -38,10 +39,10 @@ def test_a_legacy_item_with_a_short_date_is_still_kept_for_the_packs_period(sess
     session.commit()
     clock.advance(timedelta(seconds=100))
     with pytest.raises(Conflict, match=r"kept until .*unreported kit, 20 years from collection"):
-        destroy_item(session, actor=EXAMINER, item_id=item_id, data=DESTROY)
+        propose_destruction(session, actor=EXAMINER, item_id=item_id, data=DESTROY)
     session.rollback()
     clock.advance(timedelta(days=7300))
-    destroy_item(session, actor=EXAMINER, item_id=item_id, data=DESTROY)
+    destroy_by_two(session, item_id, proposer=EXAMINER, approver=LAB)
     session.commit()
     assert get_custody(session, item_id).status == ItemStatus.DESTROYED
 
