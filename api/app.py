@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems
 from api.auth import issuer
 from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifier
+from api.limits import HeaderLimit
 from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
 from core.errors import PayloadTooLarge, ValidationFailed
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     problems.install(app)
     app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
+    app.add_middleware(HeaderLimit)  # outermost: too many or too large headers are refused (431) first
     app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router, responses=problems.PROBLEM_RESPONSES)
