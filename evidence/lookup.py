@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import ConfigDict
 from sqlalchemy import Column, DateTime, ForeignKey, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
 
@@ -57,6 +58,8 @@ class KitLookup(SQLModel, table=True):
 
 class LookupRequest(SQLModel):
     """Request body of POST /status/lookup."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     code: str = Field(max_length=32)
     password: str = Field(max_length=128)
