@@ -5,7 +5,8 @@ Why: a state error (409 "held by X at Y", 403 "not assigned to this case") about
 see tells them it exists, and sometimes where it is and who holds it. api.deps.Authorized calls
 `require_visible` right after the role check (which says nothing about ids), so every item- or transfer-addressed
 route does it, whatever its service checks later. The NotFound carries the missing object's own message and is
-marked `concealed`, so the refused attempt is still recorded (api.refusals).
+marked `concealed` and carries the real refusal, so the refused attempt is still recorded with its true reason
+(api.refusals); the answer says nothing more than a missing id's.
 """
 
 from __future__ import annotations
@@ -28,14 +29,15 @@ def require_visible(session: Session, actor: Actor, params: dict[str, Any]) -> N
             return  # the two parties of a transfer see it
         try:
             custody.require_item_visible(session, actor=actor, item_id=transfer.item_id)
-        except PermissionDenied:
+        except PermissionDenied as refusal:
             # the words of custody.get_transfer for an unknown id (the test compares both answers)
-            raise NotFound(f"no transfer {str(transfer_id)!r}", concealed=True) from None
+            raise NotFound(f"no transfer {str(transfer_id)!r}", concealed=True, refusal=refusal) from None
     item_id = params.get("item_id")
     if item_id is not None:
         items.get_item(session, str(item_id))
         try:
             custody.require_item_visible(session, actor=actor, item_id=str(item_id))
-        except PermissionDenied:
+        except PermissionDenied as refusal:
             # the words of items.get_item for an unknown id (the test compares both answers)
-            raise NotFound(f"no evidence item {str(item_id)!r}: check the id on the label", concealed=True) from None
+            raise NotFound(f"no evidence item {str(item_id)!r}: check the id on the label", concealed=True,
+                           refusal=refusal) from None
