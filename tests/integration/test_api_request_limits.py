@@ -4,6 +4,7 @@ stack's protocol options (api.limits.uvicorn_config), on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import contextlib
+import inspect
 import socket
 import threading
 import time
@@ -12,9 +13,19 @@ from collections.abc import Iterator
 import httpx
 import pytest
 import uvicorn
+from uvicorn.importer import import_from_string
+from uvicorn.main import main as uvicorn_cli
 
 from api.auth.jwt import MAX_TOKEN_BYTES, sign
-from api.limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, uvicorn_config
+from api.limits import (
+    H11_MAX_HEAD_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    CappedH11Protocol,
+    uvicorn_args,
+    uvicorn_config,
+)
+from api.stack.supervisor import Stack
 from policies.permissions import Role
 from tests.api_helpers import ApiHarness, api_harness
 
@@ -130,3 +141,11 @@ def test_oversized_and_mistyped_tokens_are_refused_over_http(live):
     stringy = _signed(h, examiner.user.subject, exp=str(int(time.time()) + 300))
     resp = httpx.get(url, headers={"Authorization": f"Bearer {stringy}"})
     assert resp.status_code == 401 and "'exp' claim must be a number" in resp.json()["detail"]
+
+
+def test_the_stack_starts_uvicorn_with_the_capped_protocol():
+    """`coc up`'s uvicorn arguments parse with uvicorn's own CLI and name our protocol and head-size cap."""
+    ctx = uvicorn_cli.make_context("uvicorn", ["api.app:create_app", "--factory", *uvicorn_args()])
+    assert ctx.params["h11_max_incomplete_event_size"] == H11_MAX_HEAD_BYTES
+    assert import_from_string(ctx.params["http"]) is CappedH11Protocol
+    assert "uvicorn_args()" in inspect.getsource(Stack._start_api)
