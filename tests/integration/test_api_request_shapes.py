@@ -118,3 +118,18 @@ def test_malformed_content_disposition_upload_is_refused_over_http(harness):
     assert "Content-Disposition" in r.json()["detail"]
     with Session(harness.engine) as s:
         assert s.execute(select(EvidenceFile).where(EvidenceFile.item_id == item_id)).first() is None
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "1800-01-01T00:00:00Z"])
+def test_times_at_the_ends_of_the_calendar_are_a_422_not_a_500(harness, when):
+    """Schemathesis found POST /cases/{id}/care with occurred_at 0001-01-01T00:00+14:00 answering 500 (no UTC
+    equivalent): every request time must now fall in core.clock.REQUEST_YEARS, else 422."""
+    examiner = harness.user(Role.EXAMINER)
+    c = harness.client
+    case_id = c.post("/cases", json={}, headers=examiner.headers).json()["id"]
+    r = c.post(f"/cases/{case_id}/care", headers=examiner.headers,
+               json={"care": "hiv-pep", "status": "given", "occurred_at": when})
+    assert r.status_code == 422, r.text
+    assert "between the years" in r.text
+    r = c.post("/cases", json={"assault_at": when}, headers=examiner.headers)
+    assert r.status_code == 422, r.text
