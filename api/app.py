@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems
+from api import openapi_links, problems
 from api.auth import issuer
 from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifier
+from api.limits import HeaderLimit
 from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
 from core.errors import PayloadTooLarge, ValidationFailed
@@ -180,12 +181,26 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     app.state.verifier = TokenVerifier(key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                                        algorithms=settings.jwt_algorithms, leeway_s=settings.jwt_leeway_s)
     problems.install(app)
+    _with_links(app)
     app.add_middleware(RefuseNul)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
+    app.add_middleware(HeaderLimit)  # outermost: too many or too large headers are refused (431) first
     app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router, responses=problems.PROBLEM_RESPONSES)
     return app
+
+
+def _with_links(app: FastAPI) -> None:
+    """Serve the OpenAPI schema with its links (api.openapi_links), built once like FastAPI's own."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = openapi_links.add_links(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # Swagger UI is vendored (swagger-ui-dist, Apache-2.0, LICENSE beside it): FastAPI's default /docs loads it

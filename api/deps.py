@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api.visibility import require_visible
 from core import outbox
 from core.actors import Actor
 from core.clock import Clock, get_clock
@@ -187,6 +188,9 @@ class Authorized:
         if not role_allows(user.role, self.permission):
             # Checked before resolving the case so that callers without the role learn nothing about ids.
             raise PermissionDenied(f"your role ({user.role}) does not allow {self.permission.value}")
+        # Visibility before state: an item or transfer the caller may not see answers as a missing one (404),
+        # before its case or custody state is looked at (api.visibility).
+        require_visible(session, user, dict(request.path_params))
         case_id = self.case_id_for(session, request)
         actor, how = authorize(session, user, self.permission, case_id=case_id, now=now)
         setattr(request.state, NOTED_ACTOR, actor)

@@ -52,7 +52,8 @@ async def record_if_refused(request: Request, exc: DomainError) -> None:
         attempt: dict[str, Any] = {
             "actor": actor, "subject": subject, "permission": permission,
             "resource": f"{request.method} {getattr(route, 'path', '')}",  # the template: no ids, no free text
-            "objects": path_objects(dict(request.path_params)), "reason": reason_text(exc),
+            # a NotFound concealing a refusal (api.visibility) is recorded with the refusal's own reason
+            "objects": path_objects(dict(request.path_params)), "reason": reason_text(exc.extra.get("refusal", exc)),
             "ledgered": is_ledgered(permission, type(exc)), "now": get_app_clock().now(),
         }
         await run_in_threadpool(_write, get_app_engine(request), attempt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, LargeBinary, String
 from sqlmodel import Field, Session, SQLModel
 
@@ -50,6 +50,8 @@ class CaseBase(SQLModel):
 class CaseCreate(CaseBase):
     """Request body for opening a case."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     @field_validator("assault_at")
     @classmethod
     def _with_offset(cls, v: datetime | None) -> datetime | None:
@@ -58,6 +60,8 @@ class CaseCreate(CaseBase):
 
 class CaseUpdate(SQLModel):
     """Request body for changing a case: convert the reporting choice, or record the assault time later."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     reporting: Reporting | None = None
     assault_at: datetime | None = None

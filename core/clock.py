@@ -124,6 +124,9 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+REQUEST_YEARS = (1900, 9000)  # the range of times a request may carry (require_offset)
+
+
 def require_offset(value: datetime | None) -> datetime | None:
     """Validator for times given in requests: one without a UTC offset is ambiguous (whose clock?) and refused.
 
@@ -133,4 +136,13 @@ def require_offset(value: datetime | None) -> datetime | None:
     if isinstance(value, datetime) and value.tzinfo is None:
         raise ValueError("give the time with its UTC offset (e.g. 2026-11-23T22:00:00-08:00, or Z for UTC): "
                          "a time without one is ambiguous")
+    if isinstance(value, datetime):
+        # Found by schemathesis: 0001-01-01T00:00+14:00 has no UTC equivalent (OverflowError → a 500), and times
+        # near the ends of the calendar overflow the clinical windows' arithmetic. No real event is outside this.
+        try:
+            year = value.astimezone(UTC).year
+        except OverflowError:
+            year = 0
+        if not REQUEST_YEARS[0] <= year <= REQUEST_YEARS[1]:
+            raise ValueError(f"the time must fall between the years {REQUEST_YEARS[0]} and {REQUEST_YEARS[1]}")
     return value

@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, select
 from sqlmodel import Field, Session, SQLModel
 
@@ -111,12 +111,16 @@ class _Text(SQLModel):
 class IncidentReport(_Text):
     """Request body for reporting an incident by hand (what was seen; no survivor details)."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     reason: str = Field(max_length=200)
     source: IncidentSource = IncidentSource.REPORT
 
 
 class IncidentResolve(_Text):
     """Request body for resolving an incident: the recorded finding and its outcome."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     finding: str = Field(max_length=500)
     outcome: IncidentOutcome

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, select
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, Session, SQLModel
@@ -64,6 +64,8 @@ class EvidenceItemBase(SQLModel):
 
 class EvidenceItemCreate(EvidenceItemBase):
     """Request body for recording a collected item."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     @field_validator("collected_at", "retention_until")
     @classmethod

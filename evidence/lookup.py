@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime
 from enum import StrEnum
 
+from pydantic import ConfigDict
 from sqlalchemy import select
 from sqlmodel import Field, Session, SQLModel
 
@@ -40,6 +41,8 @@ class KitStage(StrEnum):
 
 class LookupRequest(SQLModel):
     """Request body of POST /status/lookup."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     code: str = Field(max_length=32)
     password: str = Field(max_length=128)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
@@ -56,6 +56,8 @@ class RecordStatus(StrEnum):
 
 class AdvocacyCreate(BaseModel):
     """Request body for an advocacy record."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     @field_validator("due_at")
     @classmethod

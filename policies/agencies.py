@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, String, select
 from sqlmodel import Field, Session, SQLModel
 
@@ -90,6 +90,8 @@ class AgencyBase(SQLModel):
 
 class AgencyCreate(AgencyBase):
     """Request body to register a partner agency."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
 
 class Agency(AgencyBase, table=True):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, LargeBinary, String, select
 from sqlmodel import Field, Session, SQLModel
@@ -37,6 +37,8 @@ def _not_future(value: datetime | None, now: datetime, what: str) -> None:
 
 class ExamCreate(BaseModel):
     """Request body for recording an examination."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     @field_validator("started_at", "ended_at")
     @classmethod
@@ -165,6 +167,8 @@ class CareBase(SQLModel):
 
 class CareCreate(CareBase):
     """Request body for recording a care event."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     # staff's clinical reason for giving a treatment past the pack's window (required then; policies.windows)
     late_justification: str | None = Field(default=None, max_length=500)

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.auth.jwt import canonical_json, sign
@@ -238,6 +238,8 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep) ->
 
 class RefreshRequest(BaseModel):
     """A refresh token given at login (or by the previous renewal)."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     refresh_token: str = Field(min_length=1, max_length=128)
 

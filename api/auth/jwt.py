@@ -22,6 +22,11 @@ from jose.exceptions import JOSEError
 
 from core.errors import AuthenticationFailed, DependencyUnavailable
 
+# A real access token is well under 2 KB (a few claims, one ES256/RS256 signature); anything far larger is an
+# attack on the decoder (base64 + JSON of megabytes, per request, before the signature is checked).
+MAX_TOKEN_BYTES = 8 * 1024
+NUMERIC_DATES = ("exp", "iat", "nbf")
+
 ASYMMETRIC = {"ES256": "EC", "ES384": "EC", "ES512": "EC", "RS256": "RSA", "RS384": "RSA", "RS512": "RSA"}
 
 
@@ -105,10 +110,15 @@ class TokenVerifier:
 
     def verify(self, token: str) -> dict[str, Any]:
         """Return the verified claims of `token`, or raise AuthenticationFailed (never says which check failed)."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise AuthenticationFailed(f"the access token is longer than {MAX_TOKEN_BYTES} bytes: this server "
+                                       "does not read it (sign in again for a normal token)")
         try:
             header = jwt.get_unverified_header(token)
+            unverified = jwt.get_unverified_claims(token)
         except JOSEError:
             raise AuthenticationFailed("the access token is malformed") from None
+        check_claim_types(unverified)
         alg, kid = header.get("alg"), header.get("kid")
         if alg not in self.algorithms:
             raise AuthenticationFailed("the access token uses an algorithm this server does not accept")
@@ -137,6 +147,19 @@ class TokenVerifier:
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise AuthenticationFailed("the access token has no subject")
         return claims
+
+
+def check_claim_types(claims: dict[str, Any]) -> None:
+    """Refuse, before any signature check, claims of the wrong JSON type: dates (exp, iat, nbf) must be numbers
+    (RFC 7519 NumericDate; not strings, not booleans) and the subject a non-empty string."""
+    for name in NUMERIC_DATES:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise AuthenticationFailed(f"the access token's '{name}' claim must be a number (seconds since "
+                                       "1970, RFC 7519 NumericDate), not a string or other type")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise AuthenticationFailed("the access token's 'sub' claim must be a non-empty string")
 
 
 def sign(claims: dict[str, Any], private_pem: str, *, kid: str, alg: str = "ES256") -> str:

@@ -14,10 +14,12 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
+from api import problems
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from api.disposition import upload_filename
 from core.actors import Actor
 from core.db import commit_early
 from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
@@ -74,30 +76,18 @@ def _store(request: Request) -> ObjectStore:
     return store
 
 
-def _disposition_filename(value: str | None) -> str | None:
-    """The file name of a Content-Disposition header (RFC 6266; filename* per RFC 5987 wins), or None."""
-    if not value:
-        return None
-    from email.message import Message
-
-    msg = Message()
-    msg["content-disposition"] = value
-    try:
-        name = msg.get_filename()
-    except (ValueError, LookupError) as exc:  # bad percent-encoding or an unknown charset
-        raise ValidationFailed("Content-Disposition has a file name that cannot be decoded: use "
-                               "filename*=UTF-8''<percent-encoded name>") from exc
-    return name
-
-
 class ScanRequest(BaseModel):
     """Body of a barcode scan: the desk's location (used when the scan checks the item in)."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     location: str | None = None
 
 
 class LegalHoldRequest(BaseModel):
     """Body of POST /items/{item_id}/legal-hold."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     on: bool = True
 
@@ -155,7 +145,8 @@ def item_custody(item_id: str, session: SessionDep, actor: Actor = require(P.CUS
 
 # --- files --------------------------------------------------------------------------------------------
 
-@router.put("/items/{item_id}/file", status_code=201, response_model=EvidenceFilePublic)
+@router.put("/items/{item_id}/file", status_code=201, response_model=EvidenceFilePublic,
+            responses={400: problems.PROBLEM_RESPONSES[422] | {"description": "Malformed Content-Disposition"}})
 async def upload_item_file(item_id: str, request: Request, session: SessionDep, settings: SettingsDep,
                            clock: ClockDep, legal_hold: bool = False,
                            content_disposition: Annotated[str | None, Header(max_length=1024)] = None,
@@ -168,7 +159,7 @@ async def upload_item_file(item_id: str, request: Request, session: SessionDep, 
     if "filename" in request.query_params:
         raise ValidationFailed("send the file name in the Content-Disposition header (attachment; "
                                "filename*=UTF-8''…), not in the URL: URLs are logged")
-    filename = _disposition_filename(content_disposition)
+    filename = upload_filename(content_disposition)  # strict: a malformed header is a 400, not a name
     declared = request.headers.get("content-length")
     length = int(declared) if declared and declared.isdigit() else -1
     # Receive ahead of the store: a task gathers the body into ~1 MiB blocks in a small bounded queue, so the

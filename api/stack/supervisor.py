@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from api import limits
 from api.stack.children import CHILDREN_FILE, Child, child_env, log_tail, popen_child, reap_leftovers, record_children
 from api.stack.database import bootstrap_admin, migrate_database, verify_ledger
 from api.stack.errors import Shutdown, StackError
@@ -263,7 +264,7 @@ class Stack:
         # the address the login and status-lookup rate limits count against.
         self._spawn("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
                             "--host", s.api_host, "--port", str(s.api_port), "--no-access-log",
-                            "--no-proxy-headers"], env)
+                            "--no-proxy-headers", *limits.uvicorn_args()], env)
 
     def _wait_ready(self) -> None:
         s = self.settings

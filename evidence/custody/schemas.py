@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlmodel import Field, SQLModel
 
 from core.ids import ReferenceCodeStr
@@ -67,11 +67,15 @@ class _Text(SQLModel):
 class SealCreate(SQLModel):
     """Request body for sealing an item."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     seal_number: ReferenceCodeStr = Field(min_length=1, max_length=64)
 
 
 class TransferCreate(_Text):
     """Request body for offering an item to another staff member."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     to_user: str = Field(min_length=1, max_length=64)
     reason: str = Field(max_length=200)
@@ -84,6 +88,8 @@ class TransferCreate(_Text):
 class TransferAccept(_Text):
     """Request body for accepting a transfer: what the receiver sees on the package."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     condition: str = Field(max_length=200)
     seal_number: str | None = Field(default=None, max_length=64)
     seal_intact: bool | None = None
@@ -94,11 +100,15 @@ class TransferAccept(_Text):
 class TransferClose(_Text):
     """Request body for declining (receiver) or cancelling (offering custodian) an open transfer."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     reason: str = Field(max_length=200)
 
 
 class CheckInCreate(_Text):
     """Request body for checking an item in at a location."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     location: str = Field(max_length=64)
     condition: str | None = Field(default=None, max_length=200)
@@ -109,6 +119,8 @@ class CheckInCreate(_Text):
 class CheckOutCreate(_Text):
     """Request body for checking an item out of its location."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     reason: str = Field(max_length=200)
     seal_number: str | None = Field(default=None, max_length=64)
     seal_intact: bool | None = None
@@ -117,12 +129,16 @@ class CheckOutCreate(_Text):
 class AnalysisCreate(_Text):
     """Request body for recording that the lab analysed an item (results live in the lab's system)."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     reason: str = Field(default="analysis", max_length=200)
     report_ref: ReferenceCodeStr | None = Field(default=None, max_length=64)
 
 
 class DestroyCreate(_Text):
     """Request body for destroying an item."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     reason: str = Field(max_length=200)
     authority_ref: ReferenceCodeStr = Field(min_length=1, max_length=64)

@@ -10,7 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, String, select
 from sqlmodel import Field, Session, SQLModel
 
@@ -42,6 +42,8 @@ class CaseAssignment(SQLModel, table=True):
 class AssignmentCreate(SQLModel):
     """Request body to assign a staff user to a case."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     user_id: str = Field(min_length=1, max_length=32)
 
 
@@ -69,6 +71,8 @@ class BreakGlassGrant(SQLModel, table=True):
 
 class BreakGlassCreate(SQLModel):
     """Request body for breaking the glass: a written reason is mandatory."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     reason: str = Field(min_length=10, max_length=1000)
 

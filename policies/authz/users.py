@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import Column, DateTime, ForeignKey, String, select
 from sqlmodel import Field, Session, SQLModel
 
@@ -33,6 +33,8 @@ class UserBase(SQLModel):
 class UserCreate(UserBase):
     """Request body to create a staff account (password for local login, or subject for an external IdP)."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     password: str | None = Field(default=None, min_length=12, max_length=256)
     subject: str | None = Field(default=None, min_length=1, max_length=255)
     # The user's agency, by name or id. Centre roles default to the centre; law enforcement must name theirs.
@@ -41,6 +43,8 @@ class UserCreate(UserBase):
 
 class UserUpdate(SQLModel):
     """Request body to change a staff account's role or agency (by name or id), or deactivate/reactivate it."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     role: Role | None = None
     active: bool | None = None

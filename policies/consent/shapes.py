@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from core.clock import require_offset
 from policies.consent.models import ConsentDecisionBase, ConsentOverrideBase, Decision, Method, OverrideBasis
@@ -13,6 +13,8 @@ from policies.consent.rules import EXPIRY_REQUIRED, OVERRIDABLE, check_ref
 
 class ConsentDecisionCreate(ConsentDecisionBase):
     """Request body for recording a consent decision."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     @field_validator("expires_at")
     @classmethod
@@ -48,6 +50,8 @@ class ConsentDecisionPublic(ConsentDecisionBase):
 
 class ConsentOverrideCreate(ConsentOverrideBase):
     """Request body for recording an override."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     @field_validator("expires_at")
     @classmethod

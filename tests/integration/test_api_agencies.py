@@ -99,7 +99,7 @@ def test_the_reported_hole_via_the_api(harness):
     denied = c.get("/audit/log", headers=auditor.headers, params={"kind": "checkpoint:handoff:denied"}).json()
     assert denied and denied[-1]["item_id"] == item_id and denied[-1]["body"]["data"]["handoff"] == "lab-testing"
     # The crime lab does not even see the kit; the centre's store takes it and stores it.
-    assert c.get(f"/items/{item_id}", headers=crime_lab.headers).status_code == 403
+    assert c.get(f"/items/{item_id}", headers=crime_lab.headers).status_code == 404  # hidden: as if missing
     t = c.post(f"/items/{item_id}/transfers", headers=examiner.headers,
                json={"to_user": store.id, "reason": "to the store", "condition": "sealed"}).json()
     assert c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed"}, headers=store.headers).status_code \
@@ -107,8 +107,8 @@ def test_the_reported_hole_via_the_api(harness):
     assert c.post(f"/items/{item_id}/scan", json={"location": "VAULT-1"},
                   headers=store.headers).json()["event"]["kind"] == "checked-in"
     r = c.post(f"/items/{item_id}/scan", json={}, headers=crime_lab.headers)
-    assert r.status_code == 403
-    refused = c.get("/audit/log", headers=auditor.headers, params={"kind": "custody:boundary:refused"}).json()
+    assert r.status_code == 404  # not theirs to see: answered as missing, recorded as a refused custody attempt
+    refused = c.get("/audit/log", headers=auditor.headers, params={"kind": "access:attempt:refused"}).json()
     assert [(e["item_id"], e["body"]["actor"]["id"]) for e in refused] == [(item_id, crime_lab.id)]
     assert c.post(f"/items/{item_id}/scan", json={}, headers=store.headers).json()["event"]["kind"] == "checked-out"
 

@@ -81,7 +81,7 @@ def test_item_file_label_custody_and_lookup(harness):
     assert r.status_code == 409
     # An officer's scan would make them custodian: a handoff out of the centre, which only a release may be.
     r = c.post(f"/items/{item_id}/scan", json={}, headers=officer.headers)
-    assert r.status_code == 403 and "released" in r.json()["detail"]
+    assert r.status_code == 404 and "no evidence item" in r.json()["detail"]  # not theirs to see: as if missing
     lab2 = harness.user("lab")
     r = c.post(f"/items/{item_id}/scan", json={}, headers=lab2.headers)
     assert r.json()["event"]["kind"] == "checked-out" and r.json()["item"]["custodian"] == lab2.id
@@ -110,6 +110,15 @@ def test_generic_transfer_route_refuses_release_purpose(db_url, tmp_path):
         resp = h.client.post("/items/E0000000000000000/transfers", headers=lab.headers,
                              json={"to_user": "U0000000000000000", "purpose": "release", "reason": "r",
                                    "condition": "sealed"})
+        assert resp.status_code == 404, resp.text  # visibility first: a missing item is not found before all
+        examiner = h.user(Role.EXAMINER)
+        case_id = h.client.post("/cases", json={}, headers=examiner.headers).json()["id"]
+        _consent(h.client, examiner.headers, case_id, "forensic-exam", "evidence-swabs")
+        item_id = h.client.post(f"/cases/{case_id}/items", json={"kind": "swab", "description": "oral swab"},
+                                headers=examiner.headers).json()["id"]  # real, and seen by the centre's lab
+        resp = h.client.post(f"/items/{item_id}/transfers", headers=lab.headers,
+                             json={"to_user": "U0000000000000000", "purpose": "release", "reason": "r",
+                                   "condition": "sealed"})
         assert resp.status_code == 403, resp.text
         assert "/release" in resp.json()["detail"]
     finally:
@@ -129,14 +138,14 @@ def test_law_enforcement_sees_only_items_released_or_offered_to_them(harness):
     assert c.get(f"/cases/{case_id}/items", headers=officer.headers).json() == []
     for path in (f"/items/{kept}", f"/items/{kept}/custody"):
         r = c.get(path, headers=officer.headers)
-        assert r.status_code == 403 and "not released" in r.json()["detail"]
+        assert r.status_code == 404 and "no evidence item" in r.json()["detail"]  # hidden: as if missing
     r = c.post(f"/items/{released}/release", headers=examiner.headers,
                json={"to_user": officer.id, "reason": "report", "condition": "sealed"})
     assert r.status_code == 201, r.text
     assert [i["id"] for i in c.get(f"/cases/{case_id}/items", headers=officer.headers).json()] == [released]
     assert c.get(f"/items/{released}", headers=officer.headers).status_code == 200
     assert c.get(f"/items/{released}/custody", headers=officer.headers).status_code == 200
-    assert c.get(f"/items/{released}", headers=other_officer.headers).status_code == 403
+    assert c.get(f"/items/{released}", headers=other_officer.headers).status_code == 404  # hidden: as if missing
     lab = harness.user("lab")  # lab and evidence staff handle every item (no identity on an item)
     assert c.get(f"/items/{kept}", headers=lab.headers).status_code == 200
 
@@ -152,7 +161,10 @@ def test_an_unassigned_examiner_cannot_read_another_cases_items(harness):
     for path in (f"/cases/{case_id}/items", f"/items/{item_id}", f"/items/{item_id}/custody"):
         assert c.get(path, headers=examiner.headers).status_code == 200
         r = c.get(path, headers=stranger.headers)
-        assert r.status_code == 403 and "not assigned" in r.json()["detail"], path
+        if path.startswith("/items/"):  # a hidden item answers as a missing one
+            assert r.status_code == 404 and "no evidence item" in r.json()["detail"], path
+        else:
+            assert r.status_code == 403 and "not assigned" in r.json()["detail"], path
     r = c.post(f"/cases/{case_id}/break-glass", headers=stranger.headers,
                json={"reason": "survivor in the emergency department now, assigned examiner unreachable"})
     assert r.status_code in (200, 201), r.text

@@ -183,7 +183,7 @@ def test_released_photograph_downloads_while_consented_then_refused_after_withdr
     assert any(row["user_id"] == officer.id and "file" in row["resource"] for row in reads), reads
 
     r = c.get(f"/items/{kept}/file", headers=officer.headers)  # never released to this officer
-    assert r.status_code == 403 and "not released" in r.json()["detail"]
+    assert r.status_code == 404 and "no evidence item" in r.json()["detail"]  # hidden: answered as missing
     assert _refused(h, officer, kept)
 
     _consent(c, examiner.headers, case_id, "photography-record", decision="withdrawn")
@@ -200,7 +200,7 @@ def test_released_document_needs_only_the_release_consent_and_stops_when_it_is_w
     _release_to(h, examiner, officer, doc)
     r = c.get(f"/items/{doc}/file", headers=officer.headers)
     assert r.status_code == 200 and r.content == b"%PDF-1.7 statement form"
-    assert c.get(f"/items/{doc}/file", headers=h.user("law_enforcement").headers).status_code == 403
+    assert c.get(f"/items/{doc}/file", headers=h.user("law_enforcement").headers).status_code == 404
     # Returned to the centre: the release has ended, and so has access to the file.
     back = c.post(f"/items/{doc}/transfers", headers=officer.headers, json={
         "to_user": examiner.id, "reason": "case closed", "condition": "intact", "purpose": "return"})

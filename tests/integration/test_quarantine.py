@@ -178,7 +178,7 @@ def test_reported_seal_incident_quarantines_but_check_in_stays_allowed(harness):
 
     report = {"reason": "seal tape cut on receipt", "source": "seal"}
     assert c.post(f"/items/{item_id}/integrity-incidents", json=report,
-                  headers=officer.headers).status_code == 403  # not handling it (nor may see it)
+                  headers=officer.headers).status_code == 404  # not handling it (nor may see it: as if missing)
     assert c.post(f"/items/{item_id}/integrity-incidents", json=report,
                   headers=h.user("lab").headers).status_code == 403  # other lab staff, item not in the store
     assert c.post(f"/items/{item_id}/integrity-incidents", json={**report, "source": "fixity"},
