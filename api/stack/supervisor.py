@@ -169,6 +169,7 @@ class Stack:
             store = get_object_store(s)
             store.ensure_bucket()
             store.check_object_lock()  # refuse to run on a store that does not enforce Object Lock
+            store.check_encryption()  # nor on one that keeps evidence in clear (SSE-S3, COC_S3_SSE)
         except DomainError as exc:
             free = store.free_bytes()
             if free is not None and free < MARGIN_BYTES:
