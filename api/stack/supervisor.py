@@ -35,7 +35,7 @@ from api.stack.health import (
     wait_ready,
 )
 from api.stack.lock import DataDirLock
-from api.stack.preflight import check_ports, ensure_writable_dir, port_free
+from api.stack.preflight import check_ports, ensure_writable_dir, port_free, require_embedded_extra
 from api.stack.processes import STOP_TIMEOUT_S, stop_group
 from api.stack.state import ADMIN_PASSWORD_FILE, ADMIN_USER, STATE_FILE, StackInfo, describe, write_state
 from core.errors import DomainError
@@ -104,6 +104,7 @@ class Stack:
     def start(self) -> StackInfo:
         """Bring every part up and wait for /health; on any failure stop what started and raise StackError."""
         t0 = self._t0 = time.monotonic()
+        require_embedded_extra()
         ensure_writable_dir(self.data_dir)
         self.lock.acquire()
         try:
