@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     # store was seen to accept a wrong one (it does not check it, so computing it protects nothing);
     # "sign": always let the SDK sign payloads. Over HTTPS the SDK's own behaviour applies either way.
     s3_payload_hash: Literal["auto", "sign"] = "auto"
+    # Server-side encryption of evidence at rest: "sse-s3" asks the store for it on every put (x-amz-server-side-
+    # encryption: AES256) and refuses a store that fails evidence.storage's encryption check; "off" only for a
+    # store that cannot, on disks encrypted beneath it.
+    s3_sse: Literal["sse-s3", "off"] = "sse-s3"
     prefect_api_url: str | None = None
 
     jwt_issuer: str | None = None

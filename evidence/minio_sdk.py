@@ -89,7 +89,8 @@ def client_class():
 
 
 def put_multipart_bounded(client: Any, bucket: str, key: str, first: bytes, next_part: Callable[[], bytes], *,
-                          retention: Any, legal_hold: bool, content_type: str, parallel: int) -> Any:
+                          retention: Any, legal_hold: bool, content_type: str, parallel: int,
+                          sse: Any = None) -> Any:
     """Multipart upload with at most `parallel` parts in memory (being read or in flight); the SDK's result.
 
     minio's own parallel upload queues parts without limit, so memory would grow whenever the client sends
@@ -103,7 +104,8 @@ def put_multipart_bounded(client: Any, bucket: str, key: str, first: bytes, next
     from minio.datatypes import Part
     from minio.helpers import genheaders
 
-    headers = genheaders(None, None, None, retention, legal_hold)
+    # The server-side encryption (SSE-S3) is asked for when the upload is created; SSE-S3 needs nothing per part.
+    headers = genheaders(None, sse, None, retention, legal_hold)
     headers["Content-Type"] = content_type
     upload_id = client._create_multipart_upload(bucket, key, headers)
     slots = BoundedSemaphore(parallel)

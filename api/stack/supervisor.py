@@ -36,7 +36,7 @@ from api.stack.health import (
     wait_ready,
 )
 from api.stack.lock import DataDirLock
-from api.stack.preflight import check_ports, ensure_writable_dir, port_free
+from api.stack.preflight import check_ports, ensure_writable_dir, port_free, require_embedded_extra
 from api.stack.processes import STOP_TIMEOUT_S, stop_group
 from api.stack.state import ADMIN_PASSWORD_FILE, ADMIN_USER, STATE_FILE, StackInfo, describe, write_state
 from core.errors import DomainError
@@ -105,6 +105,7 @@ class Stack:
     def start(self) -> StackInfo:
         """Bring every part up and wait for /health; on any failure stop what started and raise StackError."""
         t0 = self._t0 = time.monotonic()
+        require_embedded_extra()
         ensure_writable_dir(self.data_dir)
         self.lock.acquire()
         try:
@@ -170,6 +171,7 @@ class Stack:
             store = get_object_store(s)
             store.ensure_bucket()
             store.check_object_lock()  # refuse to run on a store that does not enforce Object Lock
+            store.check_encryption()  # nor on one that keeps evidence in clear (SSE-S3, COC_S3_SSE)
         except DomainError as exc:
             free = store.free_bytes()
             if free is not None and free < MARGIN_BYTES:

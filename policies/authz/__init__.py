@@ -5,7 +5,8 @@ claims in a token; anything unknown (role, permission, user, case) is denied (fa
 
 Modules, one concern each (import the package, `from policies.authz import X`):
 - `users`: the staff account table and shapes, lookups, create/update, `active_actor` (authentication);
-- `decisions`: assignments, break-glass grants, `authorize()`.
+- `decisions`: assignments, break-glass grants, `authorize()`;
+- `passwords`: PURE staff password hashes (argon2id; earlier scrypt hashes verified and rehashed at login).
 """
 
 from policies.authz.decisions import (
@@ -27,6 +28,7 @@ from policies.authz.decisions import (
     list_break_glass,
     unassign,
 )
+from policies.authz.passwords import hash_password, needs_rehash, verify_password
 from policies.authz.users import (
     User,
     UserBase,
@@ -51,4 +53,5 @@ __all__ = [
     "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
     "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "resolve_user",
     "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username", "user_public", "users_public",
+    "hash_password", "needs_rehash", "verify_password",
 ]

@@ -46,6 +46,7 @@ def test_stack_is_ready_with_object_lock_enforced(stack: RunningStack):
     assert str(body.get("status")).lower() in ("ok", "ready", "pass"), body
     text = str(body).lower()
     assert "object" in text and "lock" in text, f"/health does not report the Object Lock check: {body}"
+    assert "encrypted at rest by the store" in text, f"/health does not report the encryption check: {body}"
     assert httpx.get(stack.docs_url, timeout=10).status_code == 200
     assert httpx.get(f"{stack.prefect_api_url}/health", timeout=10).status_code == 200
     assert httpx.get(stack.prefect_ui_url, timeout=10).status_code == 200

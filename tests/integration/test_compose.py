@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 # Only meaningful for `coc up`: in compose each service listens on its own fixed port.
-EMBEDDED_ONLY = {"api_host", "api_port", "prefect_port", "s3_port"}
+EMBEDDED_ONLY = {"api_host", "api_port", "prefect_port", "s3_port", "clock_file"}  # clock_file: refused in production
 LONG_RUNNING = ("postgres", "minio", "prefect-server", "worker", "api")
 ONE_SHOT = ("minio-init", "migrate", "prefect-deploy")
 
