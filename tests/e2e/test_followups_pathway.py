@@ -33,7 +33,6 @@ from tests.e2e.pathway_stack import (
     ledger_kinds,
     make_staff,
     other_waits,
-    steps,
     wait_for,
     waits,
 )
