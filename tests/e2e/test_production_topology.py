@@ -63,6 +63,8 @@ def _prefect(topo: Topology, path: str, body: dict) -> Any:
 
 def test_journey_across_two_apis_and_two_workers(topology: Topology, tmp_path) -> None:
     topo = topology
+    assert set(topo.parts) == set(topo.plan())  # postgres, seaweedfs, prefect-server, worker-1/2, api-1/2
+    assert all(p.alive() for p in topo.parts.values())
     served: Counter = Counter()
     admin = Person(topo, topo.admin_subject(), served)
     tag = os.urandom(3).hex()
