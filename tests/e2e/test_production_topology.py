@@ -138,3 +138,22 @@ def test_journey_across_two_apis_and_two_workers(topology: Topology, tmp_path) -
             assert c.exec_driver_sql("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").scalar() is False
     finally:
         app.dispose()
+
+
+def test_an_api_process_killed_the_other_serves_and_it_restarts(topology: Topology) -> None:
+    """kill_part/restart_part (what the fault tests build on): SIGKILL one API, the other keeps serving; restarted
+    on the same port, it serves again with the same settings."""
+    topo = topology
+    token = topo.token_for(topo.admin_subject())
+    old_pid = topo.part("api-2").pid()  # type: ignore[union-attr]
+    topo.kill_part("api-2")
+    assert not topo.part("api-2").alive()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{topo.api_urls[1]}/health", timeout=5)
+    with CocClient(topo.api_urls[0], token) as c:
+        assert c.me()["username"] == "admin"
+    topo.restart_part("api-2")
+    assert topo.part("api-2").pid() != old_pid
+    with CocClient(topo.api_urls[1], token) as c:
+        assert c.me()["username"] == "admin" and c.health()["status"] == "ready"
+    print(f"topology timings (s from start): {topo.timings}")
