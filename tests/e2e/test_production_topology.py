@@ -142,7 +142,7 @@ def test_journey_across_two_apis_and_two_workers(topology: Topology, tmp_path) -
 
 def test_an_api_process_killed_the_other_serves_and_it_restarts(topology: Topology) -> None:
     """kill_part/restart_part (what the fault tests build on): SIGKILL one API, the other keeps serving; restarted
-    on the same port, it serves again with the same settings."""
+    on the same port, it serves again with the same settings. PostgreSQL killed and restarted likewise."""
     topo = topology
     token = topo.token_for(topo.admin_subject())
     old_pid = topo.part("api-2").pid()  # type: ignore[union-attr]
@@ -156,4 +156,19 @@ def test_an_api_process_killed_the_other_serves_and_it_restarts(topology: Topolo
     assert topo.part("api-2").pid() != old_pid
     with CocClient(topo.api_urls[1], token) as c:
         assert c.me()["username"] == "admin" and c.health()["status"] == "ready"
+
+    # PostgreSQL crashes (SIGKILL of the postmaster) and comes back; the APIs serve again without a restart.
+    topo.kill_part("postgres")
+    assert not topo.part("postgres").alive()
+    topo.restart_part("postgres")
+    app = sa.create_engine(normalize_url(topo.database_url("app")), poolclass=sa.pool.NullPool)
+    try:
+        with app.connect() as conn:
+            assert conn.exec_driver_sql("SELECT current_user").scalar() == "coc_app"
+    finally:
+        app.dispose()
+    for url in topo.api_urls:
+        with CocClient(url, token) as c:
+            _wait(lambda c=c: c.health()["status"] == "ready", 120, f"{url} to be ready after the database came back")
+            assert c.me()["username"] == "admin"
     print(f"topology timings (s from start): {topo.timings}")
