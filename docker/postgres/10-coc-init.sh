@@ -1,5 +1,6 @@
 #!/bin/sh
 # First start of the PostgreSQL volume only (docker-entrypoint-initdb.d): roles, databases, privileges.
+# Also run by the production-topology harness (tests/fixtures/topology_pg.py) with COC_SQL_DIR and PG* set.
 set -eu
 : "${COC_DB_OWNER_PASSWORD:?set COC_DB_OWNER_PASSWORD in .env}"
 : "${COC_DB_APP_PASSWORD:?set COC_DB_APP_PASSWORD in .env}"
@@ -12,7 +13,7 @@ run() {
         -v app=coc_app -v app_pw="$COC_DB_APP_PASSWORD" \
         -v prefect=prefect -v prefect_pw="$PREFECT_DB_PASSWORD" \
         -v coc_db=coc -v prefect_db=prefect \
-        -f "/coc-sql/$file"
+        -f "${COC_SQL_DIR:-/coc-sql}/$file"
 }
 
 run postgres roles.sql

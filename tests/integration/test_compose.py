@@ -15,6 +15,8 @@ import sqlalchemy as sa
 import yaml
 
 from core.settings import Settings
+from tests.fixtures.topology import Topology
+from tests.fixtures.topology_env import SERVICE_DATA, service_env
 from tests.services import with_database
 
 pytestmark = pytest.mark.integration
@@ -22,10 +24,11 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-# Only meaningful for `coc up`: in compose each service listens on its own fixed port.
+# Only meaningful for `coc up`: in compose each service listens on its own fixed port (and a shared clock file is
+# refused in production mode).
 EMBEDDED_ONLY = {"api_host", "api_port", "prefect_port", "s3_port", "clock_file"}  # clock_file: refused in production
-LONG_RUNNING = ("postgres", "minio", "prefect-server", "worker", "api")
-ONE_SHOT = ("minio-init", "migrate", "prefect-deploy")
+LONG_RUNNING = ("postgres", "seaweedfs", "prefect-server", "worker", "api")
+ONE_SHOT = ("migrate", "prefect-deploy")
 
 
 def _docker_compose() -> str:
@@ -67,9 +70,12 @@ def test_compose_file_is_valid_and_has_every_service(config):
         image = svc.get("image", "")
         assert image and not image.endswith(":latest") and ":" in image, f"{name}: unpinned image {image!r}"
     assert services["postgres"]["image"].startswith("postgres:16")
-    assert re.fullmatch(r"minio/minio:RELEASE\.[0-9TZ-]+", services["minio"]["image"])
-    assert re.fullmatch(r"minio/mc:RELEASE\.[0-9TZ-]+", services["minio-init"]["image"])
-    assert set(config["volumes"]) >= {"pgdata", "miniodata"}
+    # A maintained S3 store with Object Lock (MinIO's community server is archived upstream).
+    assert re.fullmatch(r"chrislusf/seaweedfs:[0-9.]+", services["seaweedfs"]["image"])
+    assert not [name for name in services if "minio" in name]
+    assert set(config["volumes"]) >= {"pgdata", "s3data"}
+    for name in ("api", "worker"):
+        assert services[name]["deploy"]["replicas"] == 2, name
 
 
 def test_app_containers_get_production_settings_and_no_root_secrets(config):
@@ -78,8 +84,8 @@ def test_app_containers_get_production_settings_and_no_root_secrets(config):
         env = config["services"][name]["environment"]
         assert env["COC_MODE"] == "production"
         assert env["COC_DATABASE_URL"].startswith("postgresql://coc_app:")
-        assert env["COC_S3_ENDPOINT"] == "minio:9000"
-        for secret in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "COC_DB_OWNER_PASSWORD", "PREFECT_DB_PASSWORD"):
+        assert env["COC_S3_ENDPOINT"] == "seaweedfs:8333"
+        for secret in ("POSTGRES_PASSWORD", "COC_DB_OWNER_PASSWORD", "PREFECT_DB_PASSWORD"):
             assert secret not in env, f"{name} receives {secret}"
     prefect = config["services"]["prefect-server"]["environment"]
     assert prefect["PREFECT_SERVER_DATABASE_CONNECTION_URL"].startswith("postgresql+asyncpg://prefect:")
@@ -88,7 +94,7 @@ def test_app_containers_get_production_settings_and_no_root_secrets(config):
     assert migrate["COC_MIGRATE_DATABASE_URL"].startswith("postgresql://coc_owner:")
     deps = config["services"]["api"]["depends_on"]
     assert deps["migrate"]["condition"] == "service_completed_successfully"
-    assert deps["minio-init"]["condition"] == "service_completed_successfully"
+    assert deps["seaweedfs"]["condition"] == "service_healthy"
 
 
 def test_env_example_lists_every_setting(config):
@@ -203,3 +209,46 @@ def test_app_role_cannot_own_or_rewrite_the_ledger(pg_templates, tmp_path):
                 c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             for role in (v["app"], v["owner"], v["prefect"]):
                 c.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+
+
+# -- the harness of the production layout without Docker (tests/fixtures/topology.py) ----------------------
+def test_harness_runs_the_compose_services_with_the_compose_settings(tmp_path):
+    """Same services (compose's replicas = the harness's -1, -2 parts) and, for every service, the variables
+    docker-compose resolves from an .env are exactly the harness's, only the addresses moved onto this machine."""
+    topo = Topology(tmp_path / "topo")
+    try:
+        env_file = tmp_path / "harness.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in topo.dotenv.items()))
+        res = _config(env_file, tmp_path)
+        assert res.returncode == 0, res.stderr
+        services = yaml.safe_load(res.stdout)["services"]
+        plan = topo.plan()
+        assert set(plan.values()) | set(ONE_SHOT) == set(services)
+        for name, svc in services.items():
+            replicas = (svc.get("deploy") or {}).get("replicas", 1)
+            assert list(plan.values()).count(name) == (0 if name in ONE_SHOT else replicas), name
+            data_dir = getattr(topo.where, SERVICE_DATA.get(name, "apidata"))
+            want = {k: topo.where.localize(str(v), data_dir=data_dir) for k, v in svc.get("environment", {}).items()}
+            got = service_env(name, topo.dotenv, topo.where)
+            assert got == want, name
+        api = topo.env("api")
+        assert api["COC_MODE"] == "production" and api["COC_DATABASE_URL"].startswith("postgresql://coc_app:")
+        assert api["COC_S3_ENDPOINT"] == topo.s3_endpoint and api["COC_PREFECT_API_URL"] == topo.prefect_api_url
+        assert api["PREFECT_API_AUTH_STRING"] == topo.dotenv["PREFECT_AUTH_STRING"]
+        absent = sorted(f"COC_{f.upper()}" for f in set(Settings.model_fields) - EMBEDDED_ONLY
+                        if f"COC_{f.upper()}" not in api)
+        assert not absent, absent
+    finally:
+        topo.stop()
+
+
+def test_prefect_yaml_deploys_every_flow_the_embedded_runner_serves():
+    """The compose workers run prefect.yaml's deployments; `coc up` serves flows.serve's: the same set."""
+    from flows.serve import served_flows
+
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployed = {d["name"]: d["entrypoint"].rsplit(":", 1)[1] for d in doc["deployments"]}
+    served = {name: flow.fn.__name__ for flow, name, _ in served_flows()}
+    assert deployed == served
+    assert doc["pull"][0]["prefect.deployments.steps.set_working_directory"]["directory"] == "{{ $COC_APP_DIR }}"
+    assert "COC_APP_DIR=/app" in (ROOT / "docker" / "Dockerfile").read_text()
