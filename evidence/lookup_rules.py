@@ -15,7 +15,8 @@ from __future__ import annotations
 from datetime import datetime
 
 EXTENSION_YEARS = (1, 2, 5)  # the choices the page offers
-MAX_YEARS_AHEAD = 20  # a survivor may not push the date further than this many years from now
+MAX_YEARS_AHEAD = 50  # a survivor may not push the date further than this many years from now (packs keep
+# unreported kits for decades already; beyond half a century the centre's staff decide)
 NOTICE_KINDS = ("email", "sms", "phone", "postal", "none")  # the form's order
 
 
