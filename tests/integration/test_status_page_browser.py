@@ -142,11 +142,17 @@ def test_survivor_journey_in_chromium(db_url, tmp_path, clock, s3_settings):
             page.wait_for_selector(".timeline")
             problems["kit-desktop"] = _axe(page, "kit-desktop")
             page.screenshot(path=str(ARTIFACTS / "desktop-2-kit.png"), full_page=True)
+            page.click("#kind-sms")  # a text message without a number: the page says what is missing
+            page.click("form[action='/status/notice'] button")
+            page.wait_for_selector("[role=alert]")
+            assert "Please type your e-mail address" in page.locator("[role=alert]").inner_text()
+            problems["notice-error-desktop"] = _axe(page, "notice-error-desktop")
+            page.screenshot(path=str(ARTIFACTS / "desktop-3-notice-error.png"), full_page=True)
             page.click("#kind-none")
             page.click("form[action='/status/notice'] button")
             page.wait_for_selector("text=Your choice is recorded")
             problems["no-contact-desktop"] = _axe(page, "no-contact-desktop")
-            page.screenshot(path=str(ARTIFACTS / "desktop-3-no-contact.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "desktop-4-no-contact.png"), full_page=True)
             desktop.close()
         assert {k: v for k, v in problems.items() if v} == {}
         assert (ARTIFACTS / "phone-2-kit.png").stat().st_size > 10_000
