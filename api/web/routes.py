@@ -6,6 +6,11 @@ Every HTML answer carries a strict Content-Security-Policy (our own stylesheet o
 revoked card give the same page (evidence.lookup_guard does the same work for each); attempts are throttled
 per client address and per code (the app's lookup limiter) and a card locks after
 `settings.lookup_max_failures` failures in a row.
+
+The kit page's requests (POST /status/contact, /status/notice, /status/extend) carry the signed form token
+(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. Notice and extension
+are recorded by evidence.lookup_requests like the same requests through staff; the contact value is never
+echoed, logged or put in a URL.
 """
 
 from __future__ import annotations
