@@ -180,7 +180,8 @@ def test_keep_my_kit_longer_is_an_extension_like_staff_and_the_page_shows_the_ne
 
 
 @pytest.mark.parametrize("path,data", [("/status/notice", {"kind": "email", "value": CANARY}),
-                                       ("/status/extend", {"years": "1"})])
+                                       ("/status/extend", {"years": "1"}), ("/status/contact", {}),
+                                       ("/status/view", {})])
 def test_wrong_or_expired_tokens_get_the_wrong_password_answer(harness, tmp_path, clock, path, data):
     """No token, a forged one, one for another code, an expired one: the same status, headers and body as a
     wrong password; nothing recorded."""
@@ -199,6 +200,7 @@ def test_wrong_or_expired_tokens_get_the_wrong_password_answer(harness, tmp_path
         assert a.status_code == wrong.status_code and a.content == wrong.content
         assert dict(a.headers) == dict(wrong.headers)
     assert _entries(h, EventKind.NOTICE_REQUESTED) == _entries(h, EventKind.PRESERVATION_EXTENDED) == []
+    assert _entries(h, EventKind.STATUS_CONTACT_REQUESTED) == []
 
 
 def test_a_destroyed_kit_cannot_be_kept_longer(harness, tmp_path, clock):
