@@ -6,6 +6,11 @@ Every HTML answer carries a strict Content-Security-Policy (our own stylesheet o
 revoked card give the same page (evidence.lookup_guard does the same work for each); attempts are throttled
 per client address and per code (the app's lookup limiter) and a card locks after
 `settings.lookup_max_failures` failures in a row.
+
+The kit page's requests (POST /status/contact, /status/notice, /status/extend) carry the signed form token
+(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. Notice and extension
+are recorded by evidence.lookup_requests like the same requests through staff; the contact value is never
+echoed, logged or put in a URL.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from fastapi.responses import FileResponse, HTMLResponse
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep
 from api.web import i18n
 from api.web.tokens import make_token, read_token
-from core.errors import RateLimited
-from evidence import lookup_guard, lookup_page
+from core.errors import RateLimited, ValidationFailed
+from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
+from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years
+from evidence.storage import ObjectStore, get_object_store
 
 router = APIRouter(route_class=CommitRoute, include_in_schema=False)
 
@@ -74,7 +81,25 @@ def status_form(request: Request, settings: SettingsDep) -> HTMLResponse:
 def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str, **ctx: Any) -> HTMLResponse:
     now = clock.now()
     view = lookup_page.kit_view(session, row, data_dir=settings.data_dir, now=now)
-    return _page("kit.html", lang, settings, view=view, token=make_token(row.code, now), **ctx)
+    requests = lookup_requests.requests_view(session, row, now=now)
+    return _page("kit.html", lang, settings, view=view, requests=requests, token=make_token(row.code, now),
+                 kept_until=lookup_requests.kept_until(session, row), notice_kinds=NOTICE_KINDS,
+                 max_years=MAX_YEARS_AHEAD, **ctx)
+
+
+def _refused(lang: str, settings: Any) -> HTMLResponse:
+    """A missing, forged or expired form token: exactly the answer to a wrong code or password."""
+    return _page("form.html", lang, settings, status=401, error="wrong")
+
+
+def _store(request: Request) -> ObjectStore:
+    """The app's object store (shared with the evidence routes), created and checked on first use."""
+    store = getattr(request.app.state, "object_store", None)
+    if store is None:
+        store = get_object_store(request.app.state.settings)
+        store.ensure_bucket()
+        request.app.state.object_store = store
+    return store
 
 
 @router.post("/status", response_class=HTMLResponse)
@@ -110,7 +135,7 @@ def status_view(request: Request, form: FormDep, session: SessionDep, settings: 
     lang = _lang(request, form)
     row = _card_from_token(session, form, clock)
     if row is None:
-        return _page("form.html", lang, settings, status=401, error="expired")
+        return _refused(lang, settings)
     return _kit_page(session, settings, clock, row, lang)
 
 
@@ -121,6 +146,55 @@ def status_contact(request: Request, form: FormDep, session: SessionDep, setting
     lang = _lang(request, form)
     row = _card_from_token(session, form, clock)
     if row is None:
-        return _page("form.html", lang, settings, status=401, error="expired")
+        return _refused(lang, settings)
     lookup_page.request_contact(session, row, now=clock.now())
     return _kit_page(session, settings, clock, row, lang, contact_requested=True)
+
+
+def _notice_error(kind: str, value: str) -> str:
+    """Which message the page shows for a refused notice request (never the value itself)."""
+    if kind not in NOTICE_KINDS:
+        return "notice-choose"
+    if not value:
+        return "notice-missing"
+    return {"email": "notice-email", "sms": "notice-phone", "phone": "notice-phone"}.get(kind, "notice-invalid")
+
+
+@router.post("/status/notice", response_class=HTMLResponse)
+def status_notice(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
+                  clock: ClockDep) -> HTMLResponse:
+    """Notice before destruction (a channel and its value, or no contact), recorded as staff record it
+    (evidence.lookup_requests); the page confirms without repeating the contact."""
+    lang = _lang(request, form)
+    row = _card_from_token(session, form, clock)
+    if row is None:
+        return _refused(lang, settings)
+    kind, value = form.get("kind", ""), form.get("value", "").strip()
+    if kind == "none":
+        value = ""  # "do not contact me" keeps nothing that was typed
+    try:
+        lookup_requests.request_notice_from_page(session, row, kind=kind, value=value or None, now=clock.now())
+    except ValidationFailed:
+        return _kit_page(session, settings, clock, row, lang, status=422, error=_notice_error(kind, value))
+    return _kit_page(session, settings, clock, row, lang, notice_done=kind)
+
+
+@router.post("/status/extend", response_class=HTMLResponse)
+def status_extend(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
+                  clock: ClockDep) -> HTMLResponse:
+    """"Keep my kit longer": N more years (evidence.lookup_rules), recorded as a staff extension is; the page
+    then shows the new date. A destroyed kit, a choice not offered or too far ahead: the page says why."""
+    lang = _lang(request, form)
+    row = _card_from_token(session, form, clock)
+    if row is None:
+        return _refused(lang, settings)
+    try:
+        years = parse_years(form.get("years"))
+        result = lookup_requests.request_extension_from_page(session, _store(request), row, years=years,
+                                                             now=clock.now())
+    except ExtensionRefused as exc:
+        return _kit_page(session, settings, clock, row, lang, status=422 if exc.reason == "choice" else 409,
+                         error=f"extend-{exc.reason}")
+    except lookup_requests.KitDestroyed:
+        return _kit_page(session, settings, clock, row, lang, status=409, error="extend-destroyed")
+    return _kit_page(session, settings, clock, row, lang, extended=result.retention_until)

@@ -1,7 +1,7 @@
 """The signed form token of the status page: after a correct code + password, the page's forms (contact
-request, language switch) carry `<code>.<expiry>.<HMAC>` in a hidden field instead of the password. It lives
-TOKEN_TTL_S seconds and is signed with a key made at process start (a restart simply asks for the card again).
-No cookie is set; the token never appears in a URL.
+request, notice request, keep-longer request, language switch) carry `<code>.<expiry>.<HMAC>` in a hidden
+field instead of the password. It lives TOKEN_TTL_S seconds and is signed with a key made at process start (a
+restart simply asks for the card again). No cookie is set; the token never appears in a URL.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ PUBLIC = {("GET", "/health"), ("POST", "/auth/token"), ("GET", "/auth/jwks.json"
           # The survivor's status page (api.web): the card's code + password, or the signed form token, is the
           # credential; no staff account.
           ("GET", "/status"), ("POST", "/status"), ("POST", "/status/view"), ("POST", "/status/contact"),
-          ("GET", "/status/status.css"),
+          ("GET", "/status/status.css"), ("POST", "/status/notice"), ("POST", "/status/extend"),
           ("POST", "/status/requests")}  # the survivor's notice request: the lookup code + password are the credential
 # Any active staff user, whatever the role (no permission to check).
 AUTHENTICATED_ONLY = {("GET", "/me")}

@@ -5,6 +5,8 @@ and desktop (1280×800) widths saved under test-artifacts/status-page/ (gitignor
 
 from __future__ import annotations
 
+import secrets
+
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
@@ -15,6 +17,7 @@ from tests.web.support import kit_with_card
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 AXE = Axe()
+EMAIL = "survivor.canary@example.org"
 
 
 def _axe(page: Page, name: str) -> list[str]:
@@ -38,11 +41,13 @@ def _focus_visible(page: Page) -> bool:
     return page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle !== 'none'")
 
 
-def test_survivor_journey_in_chromium(db_url, tmp_path, clock):
-    """Phone, keyboard only: card → timeline → contact request → Spanish; desktop screenshots; axe clean."""
+def test_survivor_journey_in_chromium(db_url, tmp_path, clock, s3_settings):
+    """Phone, keyboard only: card → timeline → contact request → notice request (e-mail) → keep longer →
+    Spanish; desktop screenshots; axe clean on every state."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     h = api_harness(db_url, tmp_path, centre_contact="Call the centre: 555-0100 (24 hours)",
-                    status_page_url="https://care.example.org/status")
+                    status_page_url="https://care.example.org/status", **s3_settings.overrides(),
+                    s3_bucket=f"coc-br-{secrets.token_hex(5)}")
     try:
         kit = kit_with_card(h, tmp_path)
         problems: dict[str, list[str]] = {}
@@ -79,11 +84,40 @@ def test_survivor_journey_in_chromium(db_url, tmp_path, clock):
             problems["contact"] = _axe(page, "contact")
             page.screenshot(path=str(ARTIFACTS / "phone-3-contact.png"), full_page=True)
 
+            # notice before destruction by e-mail, keyboard only: the radio group, the address, the button
+            _tab_to(page, "#kind-email", limit=60)
+            assert _focus_visible(page)
+            page.keyboard.press("Space")
+            page.keyboard.press("Tab")
+            assert page.evaluate("() => document.activeElement.id") == "notice-value"
+            page.keyboard.type(EMAIL)
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("text=Your request is recorded")
+            assert EMAIL not in page.content() and EMAIL not in page.url
+            assert page.get_by_text("you asked to be told by e-mail").is_visible()
+            problems["notice"] = _axe(page, "notice")
+            page.screenshot(path=str(ARTIFACTS / "phone-3b-notice.png"), full_page=True)
+
+            # keep the kit two more years: arrow keys in the radio group, then the button
+            _tab_to(page, "#years-1", limit=60)
+            page.keyboard.press("ArrowDown")
+            assert page.evaluate("() => document.activeElement.id") == "years-2"
+            page.keyboard.press("Tab")
+            page.keyboard.press("Enter")
+            page.wait_for_selector("text=Your kit will now be kept at least until")
+            assert page.get_by_text("you asked to keep your kit longer").is_visible()
+            problems["extended"] = _axe(page, "extended")
+            page.screenshot(path=str(ARTIFACTS / "phone-3c-extended.png"), full_page=True)
+            assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+
             _tab_to(page, "button[lang=es]", limit=10)
             page.keyboard.press("Enter")
             page.wait_for_selector("html[lang=es]")
             assert page.locator("h1").inner_text() == "Su kit"
             assert page.get_by_text("Verificado:").is_visible()
+            assert page.get_by_role("heading", name="Conservar su kit más tiempo").is_visible()
+            assert page.locator(".requests li", has_text="por correo electrónico").is_visible()
             problems["kit-es"] = _axe(page, "kit-es")
             page.screenshot(path=str(ARTIFACTS / "phone-4-kit-es.png"), full_page=True)
 
@@ -108,6 +142,17 @@ def test_survivor_journey_in_chromium(db_url, tmp_path, clock):
             page.wait_for_selector(".timeline")
             problems["kit-desktop"] = _axe(page, "kit-desktop")
             page.screenshot(path=str(ARTIFACTS / "desktop-2-kit.png"), full_page=True)
+            page.click("#kind-sms")  # a text message without a number: the page says what is missing
+            page.click("form[action='/status/notice'] button")
+            page.wait_for_selector("[role=alert]")
+            assert "Please type your e-mail address" in page.locator("[role=alert]").inner_text()
+            problems["notice-error-desktop"] = _axe(page, "notice-error-desktop")
+            page.screenshot(path=str(ARTIFACTS / "desktop-3-notice-error.png"), full_page=True)
+            page.click("#kind-none")
+            page.click("form[action='/status/notice'] button")
+            page.wait_for_selector("text=Your choice is recorded")
+            problems["no-contact-desktop"] = _axe(page, "no-contact-desktop")
+            page.screenshot(path=str(ARTIFACTS / "desktop-4-no-contact.png"), full_page=True)
             desktop.close()
         assert {k: v for k, v in problems.items() if v} == {}
         assert (ARTIFACTS / "phone-2-kit.png").stat().st_size > 10_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from hypothesis import given
@@ -11,6 +12,14 @@ from hypothesis import strategies as st
 
 from api.web import i18n
 from api.web.tokens import TOKEN_TTL_S, make_token, read_token
+from evidence.lookup_rules import (
+    EXTENSION_YEARS,
+    MAX_YEARS_AHEAD,
+    ExtensionRefused,
+    add_years,
+    parse_years,
+    survivor_extension_until,
+)
 from evidence.lookup_timeline import StepKey, timeline
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -92,3 +101,32 @@ def test_every_message_of_the_templates_is_translated_into_spanish():
             assert (placeholder in msgid) == (placeholder in text), msgid
     assert not [m.id for m in catalog if m.id and m.fuzzy]
     assert i18n.translations("es").gettext("Your kit") == "Su kit"
+
+
+def test_survivor_extension_counts_from_the_later_date_in_calendar_years():
+    """N offered years from the later of now and the current date; 29 February → 28 February."""
+    leap = datetime(2028, 2, 29, 12, tzinfo=UTC)
+    assert survivor_extension_until(leap, T0, 1) == datetime(2029, 2, 28, 12, tzinfo=UTC)
+    assert survivor_extension_until(T0 - timedelta(days=10), T0, 2) == T0.replace(year=2028)  # past date: from now
+    assert [parse_years(v) for v in ("1", " 2 ", "5")] == [1, 2, 5]
+
+
+@given(st.sampled_from(["0", "3", "-1", "", "x", "10", "1.5"]))
+def test_only_offered_year_counts_are_accepted(raw):
+    with pytest.raises(ExtensionRefused) as refused:
+        parse_years(raw)
+    assert refused.value.reason == "choice"
+
+
+@given(st.integers(0, 60 * 366), st.sampled_from(EXTENSION_YEARS))
+def test_survivor_extension_never_shortens_and_never_passes_the_cap(days_ahead, years):
+    """The new date is later than both now and the current date, and at most MAX_YEARS_AHEAD years from now;
+    beyond that: refused as too far."""
+    current = T0 + timedelta(days=days_ahead)
+    try:
+        new = survivor_extension_until(current, T0, years)
+    except ExtensionRefused as exc:
+        assert exc.reason == "too-far" and add_years(current, years) > add_years(T0, MAX_YEARS_AHEAD)
+        return
+    assert new > current and new > T0 and new <= add_years(T0, MAX_YEARS_AHEAD)
+    assert new == add_years(max(current, T0), years)

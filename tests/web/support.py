@@ -29,6 +29,7 @@ class Kit:
     code: str
     password: str
     pdf: bytes
+    lab: StaffUser | None = None  # the evidence store's staff member who checked the kit in
 
 
 def card_text(pdf: bytes, tmp: Path) -> str:
@@ -103,4 +104,4 @@ def kit_with_card(h: ApiHarness, tmp: Path, *, released: bool = True) -> Kit:
                    json={"condition": "sealed", "seal_number": "S-1", "seal_intact": True})
         assert r.status_code == 200, r.text
     code, password, pdf = issue(h, item_id, examiner, tmp)
-    return Kit(case_id, item_id, examiner, officer, code, password, pdf)
+    return Kit(case_id, item_id, examiner, officer, code, password, pdf, lab)
