@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,16 +19,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pgserver
 from cryptography.fernet import Fernet
+from pgserver._commands import pg_ctl
 from sqlmodel import Session
 
 from api.auth.issuer import hash_password, load_or_create_keys, mint_token
 from core.actors import system_actor
+from core.db import normalize_url
 from core.settings import SECRETS_FILE, Settings, load_settings
 from policies.authz import UserCreate, assign, create_user
 from policies.permissions import Role
 from tests.evidence_support import default_agency_kind, ensure_agency
 from tests.fixtures.stack import free_ports
+from tests.services import PgTemplates
 
 READY_TIMEOUT_S = 120.0
 
@@ -169,3 +175,30 @@ def burst(send: Callable[[httpx.Client, str], httpx.Response], tags: list[str], 
             time.sleep(0.01)
         during()
         return [f.result() for f in futures]
+
+
+class OwnPostgres:
+    """A PostgreSQL server of this test alone (pgserver's binaries): stop it like a crash, start it again."""
+
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="coc-fault-pg-"))  # outside basetemp (see tests/conftest.py)
+        self.server = pgserver.get_server(str(self.workdir / "pg"), cleanup_mode="delete")
+        self.templates = PgTemplates(normalize_url(self.server.get_uri()))
+
+    def database(self) -> str:
+        """A new migrated database on this server."""
+        return self.templates.fresh()
+
+    def crash(self) -> None:
+        """`pg_ctl stop -m immediate`: every backend ends at once, no checkpoint (recovery runs at the next start)."""
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self.server.pgdata, user=self.server.system_user)
+
+    def start(self) -> None:
+        """Start the server again on the same data directory and socket."""
+        self.server.ensure_postgres_running()
+
+    def close(self) -> None:
+        """Stop the server and delete its data."""
+        self.templates.admin.dispose()
+        self.server.cleanup()
+        shutil.rmtree(self.workdir, ignore_errors=True)
