@@ -15,6 +15,7 @@ from core.ledger import EventKind, LedgerEntry, verify_ledger
 from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.files import EvidenceFile, FileStatus
 from evidence.fixity import run_fixity
+from evidence.items import EvidenceItem, ItemCustody
 from evidence.storage import ObjectStore
 from policies.consent.models import ConsentDecision
 from tests.faults.procs import Outcome
@@ -43,6 +44,8 @@ def assert_consents(engine: Engine, outcomes: list[Outcome]) -> None:
     by_ref = Counter(r.form_ref for r in rows)
     ids = {r.form_ref: r.id for r in rows}
     for o in outcomes:
+        if o.tag.startswith("I-"):
+            continue
         if o.acknowledged:
             assert by_ref[o.tag] == 1, f"acknowledged decision {o.tag} is present {by_ref[o.tag]} times"
             assert ids[o.tag] == o.body["id"]
@@ -50,6 +53,28 @@ def assert_consents(engine: Engine, outcomes: list[Outcome]) -> None:
             assert by_ref[o.tag] == 0, f"refused decision {o.tag} ({o.status}) left a row behind"
         else:
             assert by_ref[o.tag] <= 1, f"lost decision {o.tag} is present {by_ref[o.tag]} times"
+
+
+def assert_items(engine: Engine, outcomes: list[Outcome]) -> None:
+    """Collected items (tagged by description): acknowledged → exactly one item with its custody row, its
+    COLLECTED custody event and ledger entry; refused → none; lost → at most one, and then whole."""
+    with Session(engine) as s:
+        items = s.scalars(select(EvidenceItem)).all()
+        held = set(s.scalars(select(ItemCustody.item_id)))
+        collected = set(s.scalars(select(CustodyEvent.item_id).where(CustodyEvent.kind == CustodyEventKind.COLLECTED)))
+        entries = set(s.scalars(select(LedgerEntry.item_id).where(LedgerEntry.kind == EventKind.ITEM_COLLECTED.value)))
+    assert {i.id for i in items} == held == collected == entries, "an item without its custody row, event or entry"
+    by_tag = Counter(i.description for i in items)
+    ids = {i.description: i.id for i in items}
+    for o in outcomes:
+        if not o.tag.startswith("I-"):
+            continue
+        if o.acknowledged:
+            assert by_tag[o.tag] == 1 and ids[o.tag] == o.body["id"], f"acknowledged item {o.tag}: {by_tag[o.tag]}"
+        elif o.refused:
+            assert by_tag[o.tag] == 0, f"refused item {o.tag} ({o.status}) left an item behind"
+        else:
+            assert by_tag[o.tag] <= 1, f"lost item {o.tag} is present {by_tag[o.tag]} times"
 
 
 def assert_custody_matches_ledger(engine: Engine) -> None:
@@ -87,9 +112,11 @@ def assert_files_settled(engine: Engine, store: ObjectStore) -> dict[str, list[s
 
 def assert_consistent(engine: Engine, store: ObjectStore | None = None, *,
                       consents: list[Outcome] | None = None) -> int:
-    """All of the above; returns the number of ledger entries."""
+    """All of the above (`consents`: a burst's outcomes, consent decisions and item collections); returns the
+    number of ledger entries."""
     entries = assert_ledger_verifies(engine)
     assert_consents(engine, consents or [])
+    assert_items(engine, consents or [])
     assert_custody_matches_ledger(engine)
     if store is not None:
         assert_files_settled(engine, store)

@@ -202,3 +202,34 @@ class OwnPostgres:
         self.templates.admin.dispose()
         self.server.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def decision(tag: str) -> dict:
+    """A written grant of medical care whose form reference tags the request."""
+    return {"scope": "medical-care", "decision": "granted", "method": "written", "form_ref": tag}
+
+
+def open_case_for_burst(api_url: str, headers: dict) -> str:
+    """A case (through the API) with the consents a swab's collection needs; returns its id."""
+    case_id = httpx.post(f"{api_url}/cases", json={}, headers=headers, timeout=30).json()["id"]
+    for scope in ("forensic-exam", "evidence-swabs"):
+        r = httpx.post(f"{api_url}/cases/{case_id}/consents", headers=headers, timeout=30,
+                       json={"scope": scope, "decision": "granted", "method": "written", "form_ref": f"F-{scope}"})
+        assert r.status_code == 201, r.text
+    return case_id
+
+
+def consent_or_item(api_url: str, case_id: str, headers: dict) -> Callable[[httpx.Client, str], httpx.Response]:
+    """A burst's request: tags "I-…" collect a swab (a custody change; the tag is its description), other tags
+    record a consent decision (the tag is its form reference)."""
+    def send(client: httpx.Client, tag: str) -> httpx.Response:
+        if tag.startswith("I-"):
+            return client.post(f"{api_url}/cases/{case_id}/items", headers=headers,
+                               json={"kind": "swab", "description": tag})
+        return client.post(f"{api_url}/cases/{case_id}/consents", json=decision(tag), headers=headers)
+    return send
+
+
+def mixed_tags(prefix: str, n: int) -> list[str]:
+    """`n` tags alternating consent decisions and item collections."""
+    return [f"I-{prefix}-{i}" if i % 2 else f"F-{prefix}-{i}" for i in range(n)]

@@ -1,28 +1,32 @@
-"""An API process SIGKILLed in the middle of a burst of consent decisions (uvicorn in a subprocess, SQLite and
-PostgreSQL): the clients in flight get no answer; after a restart every acknowledged decision is present exactly
-once, a request cut short is present at most once and whole, and the ledger verifies."""
+"""An API process SIGKILLed in the middle of a burst of consent decisions and item collections (uvicorn in a
+subprocess, SQLite and PostgreSQL): the clients in flight get no answer; after a restart every acknowledged
+request has its effect exactly once, a request cut short at most once and whole, and the ledger verifies."""
 
 from __future__ import annotations
 
 import httpx
 
 from tests.faults.checks import assert_consistent
-from tests.faults.procs import ApiProcess, Outcome, burst, staff
-
-
-def decision(tag: str) -> dict:
-    """A written grant of medical care whose form reference tags the request."""
-    return {"scope": "medical-care", "decision": "granted", "method": "written", "form_ref": tag}
+from tests.faults.procs import (
+    ApiProcess,
+    Outcome,
+    burst,
+    consent_or_item,
+    decision,
+    mixed_tags,
+    open_case_for_burst,
+    staff,
+)
 
 
 def test_an_api_killed_mid_burst_leaves_every_decision_whole_and_once(db_url, engine, tmp_path):
     api = ApiProcess(tmp_path / "data", db_url).start()
     try:
         examiner = staff(engine, api.settings(), "examiner")
-        case_id = httpx.post(f"{api.url}/cases", json={}, headers=examiner, timeout=30).json()["id"]
+        case_id = open_case_for_burst(api.url, examiner)
         url = f"{api.url}/cases/{case_id}/consents"
-        outcomes = burst(lambda c, tag: c.post(url, json=decision(tag), headers=examiner),
-                         [f"F-KILL-{i}" for i in range(40)], during=api.kill, after=6)
+        outcomes = burst(consent_or_item(api.url, case_id, examiner), mixed_tags("KILL", 40), during=api.kill,
+                         after=6)
         statuses = [o.status for o in outcomes]
         assert 201 in statuses and None in statuses, statuses  # some answered, some were cut short
         assert not [s for s in statuses if s not in (201, None)], statuses

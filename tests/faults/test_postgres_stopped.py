@@ -1,7 +1,7 @@
 """PostgreSQL stopped (immediate shutdown, like a crash) in the middle of a burst of concurrent consent decisions
-against an API on uvicorn: the clients see 503 with a reason (never 500); after the database is back, every
-acknowledged decision is present exactly once, none of the refused ones left anything, the ledger verifies and
-the same API process takes decisions again."""
+and item collections (custody changes) against an API on uvicorn: the clients see 503 with a reason (never 500);
+after the database is back, every acknowledged request has its effect exactly once, none of the refused ones left
+anything, the ledger verifies and the same API process takes requests again."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.faults.checks import assert_consistent
-from tests.faults.procs import ApiProcess, OwnPostgres, burst, staff
-from tests.faults.test_api_killed import decision
+from tests.faults.procs import (
+    ApiProcess,
+    OwnPostgres,
+    burst,
+    consent_or_item,
+    decision,
+    mixed_tags,
+    open_case_for_burst,
+    staff,
+)
 
 
 @pytest.fixture
@@ -27,10 +35,10 @@ def test_postgres_stopped_mid_burst_answers_503_and_leaves_nothing_of_the_refuse
     api = ApiProcess(tmp_path / "data", db_url).start()
     try:
         examiner = staff(engine, api.settings(), "examiner")
-        case_id = httpx.post(f"{api.url}/cases", json={}, headers=examiner, timeout=30).json()["id"]
+        case_id = open_case_for_burst(api.url, examiner)
         url = f"{api.url}/cases/{case_id}/consents"
-        outcomes = burst(lambda c, tag: c.post(url, json=decision(tag), headers=examiner),
-                         [f"F-PG-{i}" for i in range(20)], during=own_postgres.crash, after=4)
+        outcomes = burst(consent_or_item(api.url, case_id, examiner), mixed_tags("PG", 20),
+                         during=own_postgres.crash, after=4)
         statuses = [o.status for o in outcomes]
         assert 201 in statuses and 503 in statuses, statuses
         assert set(statuses) <= {201, 503}, f"a request was not answered 201 or 503: {statuses}"
