@@ -233,3 +233,21 @@ def consent_or_item(api_url: str, case_id: str, headers: dict) -> Callable[[http
 def mixed_tags(prefix: str, n: int) -> list[str]:
     """`n` tags alternating consent decisions and item collections."""
     return [f"I-{prefix}-{i}" if i % 2 else f"F-{prefix}-{i}" for i in range(n)]
+
+
+MIB = 1024 * 1024
+
+
+def stream_upload(url: str, headers: dict, chunk: bytes, mib: int,
+                  on_chunk: Callable[[int], None] = lambda i: None) -> httpx.Response | str:
+    """PUT `mib` copies of the 1 MiB `chunk` (declared length) from a generator, calling `on_chunk(i)` before each;
+    the answer, or the name of the transport error when none came back."""
+    def body():
+        for i in range(mib):
+            on_chunk(i)
+            yield chunk
+
+    try:
+        return httpx.put(url, content=body(), headers={**headers, "Content-Length": str(mib * MIB)}, timeout=120)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__

@@ -18,28 +18,12 @@ from evidence.files import EvidenceFile
 from evidence.storage import MinioObjectStore
 from evidence.upload_sweep import sweep_interrupted_uploads
 from tests.faults.checks import assert_consistent
-from tests.faults.procs import ApiProcess, staff
+from tests.faults.procs import MIB, ApiProcess, staff, stream_upload
 from tests.fixtures.stack import free_ports
 
-MIB = 1024 * 1024
 SIZE_MIB = 96  # twelve 8 MiB parts: a multipart upload, well under way when the store dies
 KILL_AT_MIB = 40
 SCOPES = ("forensic-exam", "evidence-swabs")
-
-
-def _upload(url: str, headers: dict, chunk: bytes, on_chunk=lambda i: None) -> httpx.Response | str:
-    """PUT SIZE_MIB MiB (declared length) from a generator; `on_chunk(i)` before each MiB. The answer, or the
-    name of the transport error when none came back."""
-    def body():
-        for i in range(SIZE_MIB):
-            on_chunk(i)
-            yield chunk
-
-    try:
-        return httpx.put(url, content=body(), headers={**headers, "Content-Length": str(SIZE_MIB * MIB)},
-                         timeout=120)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
 
 
 def test_the_store_killed_mid_upload_fails_the_file_and_a_retry_after_restart_succeeds(db_url, engine, tmp_path):
@@ -66,7 +50,7 @@ def test_the_store_killed_mid_upload_fails_the_file_and_a_retry_after_restart_su
                 seaweed.process.kill()
                 seaweed.process.wait(timeout=10)
 
-        answer = _upload(url, examiner, chunk, kill_store)
+        answer = stream_upload(url, examiner, chunk, SIZE_MIB, kill_store)
         assert isinstance(answer, httpx.Response), f"no answer at all: {answer}"
         assert answer.status_code == 503, answer.text
         assert answer.json()["type"].endswith("/dependency-unavailable"), answer.text
@@ -81,7 +65,7 @@ def test_the_store_killed_mid_upload_fails_the_file_and_a_retry_after_restart_su
             sweep = sweep_interrupted_uploads(s, store)
             s.commit()
         assert sweep.aborted_uploads == 1 and sweep.resolved == {}
-        retry = _upload(url, examiner, chunk)
+        retry = stream_upload(url, examiner, chunk, SIZE_MIB)
         assert isinstance(retry, httpx.Response) and retry.status_code == 201, retry
         assert retry.json()["sha256"] == hashlib.sha256(chunk * SIZE_MIB).hexdigest()
         assert_consistent(engine, store)  # fixity: the failed row is "unfinished" (nothing stored), all else ok
