@@ -65,7 +65,7 @@ def test_an_api_killed_mid_upload_leaves_a_pending_row_the_sweep_resolves(db_url
                           headers=examiner, timeout=30).json()
         url, chunk = f"{api.url}/items/{item['id']}/file", os.urandom(MIB)
         answer = stream_upload(url, examiner, chunk, 64, lambda i: api.kill() if i == 40 else None)
-        assert isinstance(answer, str), f"an answer came back from a killed API: {answer.text}"
+        assert isinstance(answer, str), f"an answer came back from a killed API: {answer.text}\n{api.log()[-2000:]}"
         with Session(engine) as s:
             [row] = s.scalars(select(EvidenceFile)).all()
         assert row.status == "pending" and [u.key for u in object_store.incomplete_uploads()] == [row.object_key]
