@@ -82,7 +82,7 @@ def test_prefect_and_the_runner_killed_while_pathways_wait_and_while_they_run(tm
             _release(examiner, ids[1], "granted")
             _release(examiner, ids[2], "declined")
         assert _undelivered(engine, ids[:3]) == set(ids[:3]), "the wakes were lost instead of held"
-        wait_for(lambda: all(_children(data)[p] != before[p] for p in ("prefect", "flows")), timeout=240,
+        wait_for(lambda: all(_children(data).get(p, before[p]) != before[p] for p in ("prefect", "flows")), timeout=240,
                  what=lambda: f"coc up to restart Prefect and the runner\n{up.output()[-3000:]}")
         wait_for(_tolerant(lambda: all("retention" in steps(engine, c) for c in ids[:3])), timeout=240,
                  interval=0.5, what=lambda: f"the pathways to finish: {[steps(engine, c) for c in ids]}\n{log()}")
