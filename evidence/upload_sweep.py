@@ -7,7 +7,8 @@ fixity can only call "unfinished". The sweep, run by the fixity flow and `coc ad
   key, then looks whether the object landed (the process died between the store's answer and its commit): the
   row becomes `failed` with failure `interrupted-object-kept` (the object stays under Object Lock, explained to
   fixity by this row) or `interrupted` (nothing was stored);
-- aborts multipart uploads with no pending row that began more than `stale_after` ago (by the store's clock).
+- aborts multipart uploads at the key of a `failed` row at once (the upload ended: the store died under it);
+- aborts multipart uploads with no row that began more than `stale_after` ago (by the store's clock).
 The buckets' lifecycle rule (AbortIncompleteMultipartUpload, set by `ensure_bucket` where the store accepts it)
 is the store's own backstop. Counts and opaque file ids only.
 """
@@ -63,6 +64,15 @@ def sweep_interrupted_uploads(session: Session, store: ObjectStore, *, stale_aft
         row.status, row.failure, row.completed_at = FileStatus.FAILED, outcome, now
         session.add(row)
         report.resolved[row.id] = outcome
+    # Parts at the key of a `failed` row: that upload ended (the store died under it, so the SDK could not abort
+    # its parts); a retry writes to a new key, so they are aborted whatever their age.
+    ended = set(session.scalars(select(EvidenceFile.object_key).where(
+        EvidenceFile.status == FileStatus.FAILED.value,
+        EvidenceFile.object_key.in_(list(by_key))))) if by_key else set()  # type: ignore[attr-defined]
+    for key in ended:
+        for up in by_key.pop(key):
+            store.abort_incomplete_upload(up.key, up.upload_id)
+            report.aborted_uploads += 1
     # Parts with no row at all (a crash before the row committed is impossible; a row deleted by a restore is
     # not): judged by the store's own clock, which stamped them.
     wall = SystemClock().now()

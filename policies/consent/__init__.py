@@ -37,6 +37,7 @@ from policies.consent.rules import (
     band_min_age,
     band_self_consents,
     can_self_consent,
+    in_recorded_order,
     is_written,
     mandatory_report_applies,
     method_problem,
@@ -65,7 +66,7 @@ __all__ = [
     "ConsentOverridePublic", "ConsentScope", "Decision", "DecisionRecord", "Method", "OverrideBasis",
     "OverrideRecord", "ScopeState", "Status", "WithdrawalHook", "active_overrides", "allowed_methods",
     "band_mandatory_report", "band_min_age", "band_self_consents", "can_self_consent", "consent_state",
-    "is_written", "list_decisions", "list_overrides", "mandatory_report_applies", "method_problem",
+    "in_recorded_order", "is_written", "list_decisions", "list_overrides", "mandatory_report_applies", "method_problem",
     "overrides_in_force", "record_decision", "record_override", "register_withdrawal_hook", "replay_decisions",
     "unregister_withdrawal_hook", "wake_pathway", "withdrawal_hooks",
 ]

@@ -199,6 +199,22 @@ def replay_decisions(records: Iterable[DecisionLike], now: datetime) -> dict[Con
     return state
 
 
+def in_recorded_order(records: Iterable[DecisionLike]) -> list[DecisionRecord]:
+    """Decisions in the order the ledger recorded them (sequence), each instant no earlier than the one recorded
+    before it. A clock that stepped back must not put a withdrawal recorded after a grant before that grant (the
+    replay orders by instant): the later-recorded decision takes effect from its predecessor's instant at the
+    earliest. With a clock that never steps back this changes nothing."""
+    out: list[DecisionRecord] = []
+    floor: datetime | None = None
+    for r in sorted(records, key=lambda r: r.ledger_seq):
+        at = as_utc(r.decided_at)
+        floor = at if floor is None or at > floor else floor
+        out.append(DecisionRecord(scope=ConsentScope(r.scope), decision=Decision(r.decision), method=Method(r.method),
+                                  decided_at=floor, form_ref=r.form_ref, expires_at=r.expires_at,
+                                  ledger_hash=r.ledger_hash, ledger_seq=r.ledger_seq))
+    return out
+
+
 OverrideT = TypeVar("OverrideT", bound=OverrideLike)
 
 

@@ -23,6 +23,7 @@ from policies.consent.hooks import wake_pathway, withdrawal_hooks
 from policies.consent.models import ConsentDecision, ConsentOverride, Decision, OverrideBasis
 from policies.consent.rules import (
     ScopeState,
+    in_recorded_order,
     mandatory_report_applies,
     method_problem,
     overrides_in_force,
@@ -122,7 +123,8 @@ def _override_rows(session: Session, case_id: str) -> list[ConsentOverride]:
 
 def consent_state(session: Session, case_id: str, now: datetime | None = None) -> dict[ConsentScope, ScopeState]:
     """Effective state of every scope at `now`: the latest decision made at or before it, expiry applied."""
-    return replay_decisions(_decision_rows(session, case_id), now or utcnow())
+    # In ledger order (a clock that stepped back does not reorder decisions: rules.in_recorded_order).
+    return replay_decisions(in_recorded_order(_decision_rows(session, case_id)), now or utcnow())
 
 
 def active_overrides(

@@ -98,3 +98,20 @@ def test_an_upload_the_store_has_no_room_for_is_refused_up_front(session, clock,
     row = upload_file(session, store, actor=EXAMINER, item_id=item_id, stream=io.BytesIO(b"kit photo"),
                       length=9, max_bytes=1 << 20)
     assert row.status == "stored"
+
+
+def test_parts_of_a_failed_upload_are_aborted_at_once(session, clock, object_store):
+    """The store died under an upload: the row was marked `failed` but the SDK could not abort the parts. The sweep
+    aborts them straight away (however recent), and leaves another upload's fresh parts alone."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id)
+    failed = _pending_row(session, item_id, clock.now())
+    failed.status, failed.failure = FileStatus.FAILED, "DependencyUnavailable"
+    session.commit()
+    _begin_multipart(object_store, failed.object_key)
+    running = _pending_row(session, item_id, clock.now())
+    _begin_multipart(object_store, running.object_key)
+    report = sweep_interrupted_uploads(session, object_store)
+    session.commit()
+    assert report.aborted_uploads == 1 and report.resolved == {}
+    assert {u.key for u in object_store.incomplete_uploads()} == {running.object_key}

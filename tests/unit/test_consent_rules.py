@@ -23,6 +23,7 @@ from policies.consent import (
     band_mandatory_report,
     band_self_consents,
     can_self_consent,
+    in_recorded_order,
     is_written,
     mandatory_report_applies,
     overrides_in_force,
@@ -211,3 +212,19 @@ def test_request_shapes_apply_the_rules():
     ok = ConsentOverrideCreate(scope=S.REPORT_POLICE, basis=OverrideBasis.MANDATORY_REPORT_MINOR,
                                legal_basis="  Tex. Fam. Code 261.101 ")
     assert ok.legal_basis == "Tex. Fam. Code 261.101"
+
+
+def test_a_decision_recorded_later_is_never_replayed_before_an_earlier_one_whatever_the_clock_said():
+    """The machine's clock stepped back between a grant and its withdrawal: replayed in ledger order, the
+    withdrawal supersedes the grant from the grant's instant (by instants alone the grant would win again)."""
+    grant = DecisionRecord(S.PHOTO_RECORD, Decision.GRANTED, Method.VERBAL, T0, ledger_hash="g", ledger_seq=7)
+    withdraw = DecisionRecord(S.PHOTO_RECORD, Decision.WITHDRAWN, Method.VERBAL, T0 - 60 * MIN, ledger_hash="w",
+                              ledger_seq=8)
+    assert replay_decisions([grant, withdraw], T0 + MIN)[S.PHOTO_RECORD].granted  # the bug this guards against
+    ordered = in_recorded_order([withdraw, grant])
+    assert [(r.ledger_hash, r.decided_at) for r in ordered] == [("g", T0), ("w", T0)]
+    state = replay_decisions(ordered, T0 + MIN)[S.PHOTO_RECORD]
+    assert state.status is Status.WITHDRAWN and state.ledger_hash == "w"
+    # A clock that only moves forward: nothing changes.
+    later = DecisionRecord(S.PHOTO_RECORD, Decision.WITHDRAWN, Method.VERBAL, T0 + MIN, ledger_hash="l", ledger_seq=9)
+    assert [r.decided_at for r in in_recorded_order([later, grant])] == [T0, T0 + MIN]
