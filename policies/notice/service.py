@@ -14,11 +14,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
-from core import crypto
 from core.errors import NotFound
 from core.ledger import EventKind
 from policies.consent import wake_pathway
