@@ -38,20 +38,25 @@ from tests.e2e.pathway_stack import wait_for
 
 NOTICE_DAYS = 60
 UNREPORTED_DAYS = 7300  # both packs: 18 U.S.C. 3772's 20 years
-FIRST_LOCK = timedelta(seconds=20)  # real time from the test's start to the kit's first destruction date
-EXTENSION = timedelta(seconds=15)  # what the survivor asks for (seconds: the store's lock runs on real time)
+FIRST_LOCK = timedelta(seconds=25)  # real time from the test's start to the kit's first destruction date
+EXTENSION = timedelta(seconds=25)  # what the survivor asks for (seconds: the store's lock runs on real time)
 CONTACT = "lifetime-canary@example.org"
 DESTROY = {"reason": "retention ended", "authority_ref": "ORDER-14"}
 
 
 @pytest.fixture
 def clock():
-    """The injectable clock, placed 20 years (the pack's period) before a destruction date FIRST_LOCK from now."""
-    start = (SystemClock().now() + FIRST_LOCK).replace(microsecond=0) - timedelta(days=UNREPORTED_DAYS)
-    c = ManualClock(start)
+    """The injectable clock, started a day before the moment the test body places it at (`_place`)."""
+    c = ManualClock(SystemClock().now() - timedelta(days=UNREPORTED_DAYS + 1))
     previous = set_clock(c)
     yield c
     set_clock(previous)
+
+
+def _place(clock: ManualClock) -> None:
+    """20 years (the pack's period) before a destruction date FIRST_LOCK of real time from now (set here, in the
+    test body, so the time the fixtures take to build a database does not eat into the lock's margin)."""
+    clock.set((SystemClock().now() + FIRST_LOCK).replace(microsecond=0) - timedelta(days=UNREPORTED_DAYS))
 
 
 @pytest.fixture
@@ -77,6 +82,7 @@ def test_the_whole_life_of_an_unreported_kit(harness, clock, jurisdiction):
     h, c = harness, harness.client
     ex, coord, coord2 = h.user("examiner"), h.user("coordinator"), h.user("coordinator")
     store, auditor = h.user("lab"), h.user("auditor")
+    _place(clock)
     new_until = clock.now() + timedelta(days=UNREPORTED_DAYS) + EXTENSION  # the lock the store will enforce
 
     # The exam: an unreported kit with a scan, to the evidence store; the survivor asks for notice.
