@@ -22,6 +22,8 @@ from core.actors import Actor
 from core.clock import FileClock, as_utc, set_clock
 from core.db import make_engine
 from core.ledger import EventKind, LedgerEntry
+from evidence.custody import TransferClose, decline_transfer
+from evidence.custody.inbox import open_offers_for
 from evidence.items import EvidenceItem, ItemStatus, get_custody
 from evidence.notice_tasks import record_notice_sent
 from evidence.preservation import extend_preservation
@@ -97,6 +99,9 @@ def test_the_pathway_lives_through_notice_extension_and_destruction(db_url, pref
         # The new destruction date: two people destroy the kit; the run reaches its last step and ends.
         shared_clock.advance(later - shared_clock.now() + timedelta(seconds=1))
         with Session(engine, expire_on_commit=False) as s:
+            [offer] = open_offers_for(s, staff.officer.id)  # the release the pathway offered: police never took it
+            decline_transfer(s, actor=staff.officer, transfer_id=offer.transfer_id,
+                             data=TransferClose(reason="not collected"))
             destroy_by_two(s, item_id, proposer=staff.examiner, approver=COORDINATOR)
             s.commit()
         wait_for(lambda: waker.run_status(first.flow_run_id) == "finished", timeout=240,
