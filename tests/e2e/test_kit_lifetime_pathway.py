@@ -97,7 +97,7 @@ def test_the_pathway_lives_through_notice_extension_and_destruction(db_url, pref
             s.commit()
 
         # The new destruction date: two people destroy the kit; the run reaches its last step and ends.
-        shared_clock.advance(later - shared_clock.now() + timedelta(seconds=1))
+        shared_clock.advance(later - shared_clock.now() + timedelta(days=1))  # the shared clock runs on: a margin
         with Session(engine, expire_on_commit=False) as s:
             [offer] = open_offers_for(s, staff.officer.id)  # the release the pathway offered: police never took it
             decline_transfer(s, actor=staff.officer, transfer_id=offer.transfer_id,
