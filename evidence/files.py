@@ -175,6 +175,9 @@ def upload_file(
     check_room(store.free_bytes(), length)  # refused up front, before a row or a byte (507 naming the store)
     file_id = secrets.token_hex(16)
     retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
+    if as_utc(retain_until) <= now:  # an Object Lock cannot end in the past: the store would refuse it (500)
+        raise Conflict(f"the item's retention date has passed ({as_utc(retain_until).date().isoformat()}): extend "
+                       "its preservation first (coc retention extend) to add a file, or destroy it")
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
                        original_name=name, content_type=content_type[:100], retain_until=retain_until,
                        legal_hold=legal_hold, started_at=now, started_by=actor.id)

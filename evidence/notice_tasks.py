@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
+from core import crypto
 from core.actors import Actor, system_actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
@@ -117,12 +118,12 @@ def record_notice_failed(session: Session, *, actor: Actor, case_id: str, reason
 
 
 def request_notice_by_lookup(session: Session, *, code: str, password: str, data: NoticeRequestCreate,
-                             now: datetime | None = None) -> NoticeRequestPublic:
+                             now: datetime | None = None, key: crypto.KeyringLike = None) -> NoticeRequestPublic:
     """The survivor records (or changes) their notice request with the status-lookup code and password."""
     item_id = check_credential(session, code=code, password=password)
     case_id = get_item(session, item_id).case_id
     return notice.request_notice(session, actor=LOOKUP_ACTOR, case_id=case_id, data=data,
-                                 source=RequestSource.SURVIVOR, now=now)
+                                 source=RequestSource.SURVIVOR, now=now, key=key)
 
 
 # --- the pathway's retention stage and the scheduled sweep -------------------------------------------------

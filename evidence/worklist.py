@@ -18,14 +18,15 @@ from sqlmodel import Session
 from core.actors import Actor
 from core.clock import as_utc, utcnow
 from evidence.custody.inbox import open_offers_for
+from evidence.notice_tasks import notice_tasks
 from policies.advocacy_followups import follow_ups_due_for
-from policies.permissions import Role
+from policies.permissions import Permission, Role, role_allows
 
 
 class Task(BaseModel):
     """One thing waiting for the signed-in person."""
 
-    kind: str  # follow-up-due | offer-waiting | (notice-due, ...)
+    kind: str  # follow-up-due | offer-waiting | notice-due
     case_id: str
     ref: str  # the follow-up id, transfer id, ...: what the task's verb takes
     due_at: datetime  # when it came due / was offered
@@ -54,8 +55,19 @@ def offers_waiting(session: Session, actor: Actor, now: datetime) -> list[Task]:
             for o in open_offers_for(session, actor.id)]
 
 
-# The queue's sources, in display order. "Notices due" is added here by appending its source function.
-SOURCES: tuple[TaskSource, ...] = (follow_ups_due, offers_waiting)
+def notices_due(session: Session, actor: Actor, now: datetime) -> list[Task]:
+    """Destruction notices due now and not sent, for whoever may send them (centre-wide, like GET /notices/due)."""
+    if not role_allows(actor.role, Permission.NOTICE_SEND):
+        return []
+    return [Task(kind="notice-due", case_id=t.case_id, ref=t.item_id, due_at=as_utc(t.due_at),
+                 what=f"destruction notice by {t.channel_kind.value} (destruction from "
+                      f"{as_utc(t.destruction_from).date().isoformat()}, {t.notice_days} days' notice)",
+                 verb=f"coc notice sent {t.case_id} --item {t.item_id}")
+            for t in notice_tasks(session, now=now)]
+
+
+# The queue's sources, in display order.
+SOURCES: tuple[TaskSource, ...] = (follow_ups_due, offers_waiting, notices_due)
 
 
 def work_queue(session: Session, *, actor: Actor, now: datetime | None = None,

@@ -1,4 +1,5 @@
-"""`coc tasks`: the signed-in person's work queue (follow-ups due on their cases, offers waiting for them)."""
+"""`coc tasks`: the signed-in person's work queue (follow-ups due on their cases, offers waiting for them,
+destruction notices due for whoever may send them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ TASK_COLUMNS = ["due_at", "kind", "case_id", "ref", "what", "verb"]
 
 @api_errors
 def tasks(as_json: bool = JsonOpt) -> None:
-    """What is waiting for you, oldest first: follow-ups due on your assigned cases, transfer offers to you."""
+    """What is waiting for you, oldest first: follow-ups due, transfer offers to you, destruction notices due."""
     with client() as api:
         rows = api.tasks()
     emit(rows, as_json, title="Your tasks", columns=None if as_json else TASK_COLUMNS)

@@ -142,5 +142,5 @@ def post_follow_up_outcome(case_id: str, follow_up_id: RowId, body: FollowUpOutc
 
 @router.get("/tasks", response_model=list[worklist.Task])
 def get_tasks(session: SessionDep, actor: Actor = require(P.TASKS_READ)) -> list[Any]:
-    """Your work queue: follow-ups due on your assigned cases, transfer offers waiting for you, oldest first."""
+    """Your work queue: follow-ups due on your cases, transfer offers to you, notices due (senders), oldest first."""
     return worklist.work_queue(session, actor=actor)

@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import ClockDep, CommitRoute, SessionDep, require
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from core import crypto
 from core.actors import Actor
 from core.errors import ValidationFailed
 from evidence import destruction, notice_tasks
@@ -42,15 +43,17 @@ def _delivery(row: Any) -> NoticeDeliveryPublic:
 
 @router.post("/cases/{case_id}/notice-request", status_code=201, response_model=NoticeRequestPublic)
 def request_notice(case_id: str, body: NoticeRequestCreate, session: SessionDep, clock: ClockDep,
-                   actor: Actor = require(P.NOTICE_REQUEST)) -> Any:
+                   settings: SettingsDep, actor: Actor = require(P.NOTICE_REQUEST)) -> Any:
     """Record the survivor's request for notice before destruction: a channel (kind + value), or no contact."""
-    return notice.request_notice(session, actor=actor, case_id=case_id, data=body, now=clock.now())
+    return notice.request_notice(session, actor=actor, case_id=case_id, data=body, now=clock.now(),
+                                 key=crypto.keyring_from_settings(settings))
 
 
 @router.get("/cases/{case_id}/notice-contact", response_model=NoticeContact)
-def notice_contact(case_id: str, session: SessionDep, actor: Actor = require(P.NOTICE_CONTACT_READ)) -> Any:
-    """The contact the survivor gave for the notice (sensitive: access-logged)."""
-    return notice.notice_contact(session, case_id=case_id)
+def notice_contact(case_id: str, session: SessionDep, settings: SettingsDep,
+                   actor: Actor = require(P.NOTICE_CONTACT_READ)) -> Any:
+    """The contact the survivor gave for the notice (sensitive: access-logged; 410 after a lawful erasure)."""
+    return notice.notice_contact(session, case_id=case_id, key=crypto.keyring_from_settings(settings))
 
 
 @router.get("/cases/{case_id}/notices", response_model=list[NoticeTask])
@@ -123,13 +126,14 @@ class SurvivorNoticeRecorded(BaseModel):
 
 
 @router.post("/status/requests", status_code=201, response_model=SurvivorNoticeRecorded)
-def survivor_request(body: SurvivorNoticeRequest, request: Request, session: SessionDep, clock: ClockDep) -> Any:
+def survivor_request(body: SurvivorNoticeRequest, request: Request, session: SessionDep, clock: ClockDep,
+                     settings: SettingsDep) -> Any:
     """The survivor asks for notice before destruction (or records no contact) with the lookup credential."""
     client = request.client.host if request.client else "unknown"
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
     request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
     out = notice_tasks.request_notice_by_lookup(
-        session, code=body.code, password=body.password, now=clock.now(),
+        session, code=body.code, password=body.password, now=clock.now(), key=crypto.keyring_from_settings(settings),
         data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
     return SurvivorNoticeRecorded(channel_kind=out.channel_kind, recorded_at=out.made_at)

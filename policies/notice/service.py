@@ -1,6 +1,9 @@
 """Destruction-notice requests and delivery records: state change + ledger entry in the caller's transaction.
 
-The contact value is encrypted (core.crypto) before it touches a row; the ledger gets the channel KIND only.
+The contact value is sealed under the case's own key (core.crypto.seal_text, bound to its row: table
+"notice_request", column "contact_enc", the row id) before it touches a row, so a lawful erasure shreds it with
+the rest of the case; rows written before that under the centre-wide key (Fernet) still open. The ledger gets the
+channel KIND only.
 Item dates (when a notice is due) are evidence's business: evidence.notice_tasks reads them and calls here.
 """
 
@@ -11,11 +14,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
-from core.crypto import decrypt_text, encrypt_text
 from core.errors import NotFound
 from core.ledger import EventKind
 from policies.consent import wake_pathway
@@ -32,21 +34,30 @@ from policies.notice.shapes import NoticeContact, NoticeRequestCreate, NoticeReq
 
 
 def request_notice(session: Session, *, actor: Actor, case_id: str, data: NoticeRequestCreate,
-                   source: RequestSource = RequestSource.STAFF, now: datetime | None = None) -> NoticeRequestPublic:
-    """Record the survivor's request for notice before destruction (a channel, or no contact)."""
+                   source: RequestSource = RequestSource.STAFF, now: datetime | None = None,
+                   key: crypto.KeyringLike = None) -> NoticeRequestPublic:
+    """Record the survivor's request for notice before destruction (a channel, or no contact); the contact is
+    sealed under the case key (Erased after a lawful erasure: nothing can be stored for the case any more)."""
     now = now or utcnow()
     data = NoticeRequestCreate.model_validate(data.model_dump())
     get_case(session, case_id)
     kind, value = check_channel(data.kind, data.value, data.no_contact)
-    row = NoticeRequest(case_id=case_id, channel_kind=kind.value,
-                        contact_enc=encrypt_text(value) if value is not None else None,
-                        source=RequestSource(source).value, made_by=actor.id, made_at=now)
+    source_value = RequestSource(source).value
+    ledger.append(session, kind=EventKind.NOTICE_REQUESTED, actor=actor, case_id=case_id, at=now,
+                  data={"channel_kind": kind.value, "source": source_value})
+    row_id = crypto.next_row_id(session, NoticeRequest.__table__)  # the ciphertext names its row
+    sealed = None if value is None else crypto.seal_text(
+        session, case_id=case_id, table=CONTACT_TABLE, column=CONTACT_COLUMN, row_id=row_id, plaintext=value,
+        keyring=key, now=now)
+    row = NoticeRequest(id=row_id, case_id=case_id, channel_kind=kind.value, contact_enc=sealed,
+                        source=source_value, made_by=actor.id, made_at=now)
     session.add(row)
     session.flush()
-    ledger.append(session, kind=EventKind.NOTICE_REQUESTED, actor=actor, case_id=case_id, at=now,
-                  data={"channel_kind": kind.value, "source": row.source})
     wake_pathway(session, case_id, "notice request: the retention stage's notice date may change", now)
     return to_public(row)
+
+
+CONTACT_TABLE, CONTACT_COLUMN = "notice_request", "contact_enc"  # the AAD of a sealed contact (with the row id)
 
 
 def to_public(row: NoticeRequest) -> NoticeRequestPublic:
@@ -75,12 +86,18 @@ def requests_with_contact(session: Session) -> list[NoticeRequest]:
     return [r for r in latest.values() if r.channel_kind != ChannelKind.NONE.value]
 
 
-def notice_contact(session: Session, *, case_id: str) -> NoticeContact:
-    """The contact of the request in force, decrypted, for the staff who send the notice."""
+def notice_contact(session: Session, *, case_id: str, key: crypto.KeyringLike = None) -> NoticeContact:
+    """The contact of the request in force, decrypted, for the staff who send the notice; Erased (410) after a
+    lawful erasure (the case key is gone), whatever format the row was written in."""
+    get_case(session, case_id)
+    if (erased := crypto.erased_at(session, case_id)) is not None:
+        raise crypto.erased_error(erased)
     row = current_request(session, case_id)
     if row is None:
         raise NotFound("no notice request is recorded for this case")
-    value = decrypt_text(row.contact_enc) if row.contact_enc is not None else None
+    value = None if row.contact_enc is None else crypto.open_text(
+        session, case_id=case_id, table=CONTACT_TABLE, column=CONTACT_COLUMN, row_id=row.id, token=row.contact_enc,
+        keyring=key)
     return NoticeContact(case_id=case_id, channel_kind=ChannelKind(row.channel_kind), value=value)
 
 
