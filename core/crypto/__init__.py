@@ -49,6 +49,7 @@ from core.crypto.texts import (
     CaseText,
     TextPurpose,
     check_text,
+    is_commitment,
     keep_text,
     keep_value,
     show_text,
@@ -56,8 +57,8 @@ from core.crypto.texts import (
 )
 
 __all__ = [
-    "ERASED_TEXT", "CaseKey", "CaseText", "CentreKey", "TextPurpose", "check_text", "keep_text", "keep_value",
-    "show_text",
+    "ERASED_TEXT", "CaseKey", "CaseText", "CentreKey", "TextPurpose", "check_text", "is_commitment",
+    "keep_text", "keep_value", "show_text",
     "text_rows", "Keyring", "KeyringLike", "RewrapReport", "aad_for", "commit_text", "commitment",
     "decrypt_text",
     "destroy_case_key", "encrypt_text", "erased_at", "erased_error", "is_sealed", "keyring_from_settings",

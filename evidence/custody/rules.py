@@ -110,8 +110,8 @@ def check_seal(state: CustodyState, seal_number: str | None) -> None:
         raise ValidationFailed("the item has no recorded seal: seal it first, or leave seal_number out")
     if seal_number is not None and seal_number != state.seal_number:
         raise ValidationFailed(
-            "the seal number given does not match the item's recorded seal (see `coc custody history`): do not "
-            "accept the item; report an integrity incident if the seal was changed")
+            "the seal number given does not match the recorded seal of the item (see `coc custody history`): do "
+            "not accept the item; report an integrity incident if the seal was changed")
 
 
 def reported_seal(state: CustodyState, seal_number: str | None) -> str | None:
