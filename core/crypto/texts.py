@@ -67,9 +67,12 @@ def _row(session: Session, case_id: str, commitment: str) -> CaseText | None:
 
 def keep_text(session: Session, *, case_id: str, purpose: TextPurpose, text: str | None,
               keyring: KeyringLike = None, now: datetime | None = None) -> str | None:
-    """Seal `text` for the case (once per distinct text) and return its commitment; None stays None."""
+    """Seal `text` for the case (once per distinct text) and return its commitment; None stays None. After the
+    case's erasure no text can be kept (no key): ERASED_TEXT is recorded instead, so custody can go on."""
     if text is None:
         return None
+    if erased_at(session, case_id) is not None:
+        return ERASED_TEXT
     commitment = commit_text(session, case_id, text, keyring=keyring)
     if _row(session, case_id, commitment) is not None:
         return commitment

@@ -79,6 +79,15 @@ def _commit_texts(session: Session, item: EvidenceItem, fields: dict[str, Any]) 
             for k, v in fields.items()}
 
 
+def _reported(session: Session, item: EvidenceItem, fields: dict[str, Any]) -> dict[str, Any]:
+    """Texts reported with an operation, kept; a seal number reported on an erased case cannot be compared
+    (no key): it counts as not reported."""
+    kept = _commit_texts(session, item, fields)
+    if kept.get("seal_number") == crypto.ERASED_TEXT:
+        kept["seal_number"] = None
+    return kept
+
+
 def offer_of(transfer: Transfer) -> Offer:
     return Offer(id=transfer.id, status=str(transfer.status), purpose=Purpose(str(transfer.purpose)),
                  from_user=transfer.from_user, to_user=transfer.to_user)
@@ -150,7 +159,7 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     on_behalf = rules.offer_on_behalf(is_system=actor.is_system, purpose=Purpose(purpose.value))
     item, state = lock_item(session, item_id)
     facts = state_of(session, state)
-    data = data.model_copy(update=_commit_texts(session, item, {
+    data = data.model_copy(update=_reported(session, item, {
         "reason": data.reason, "condition": data.condition, "seal_number": data.seal_number}))
     from_user = rules.check_offer(facts, actor_id=actor.id, on_behalf=on_behalf, purpose=Purpose(purpose.value),
                                   to_user=data.to_user, seal_number=data.seal_number)
@@ -215,7 +224,7 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     item, state = lock_item(session, transfer.item_id)
     facts = state_of(session, state)
     rules.check_not_quarantined(facts, "accepted")
-    data = data.model_copy(update=_commit_texts(session, item, {"condition": data.condition,
+    data = data.model_copy(update=_reported(session, item, {"condition": data.condition,
                                                                 "seal_number": data.seal_number}))
     session.refresh(transfer)  # read the offer again now that the item row is locked
     purpose = accepted_as(session, item, state, transfer) if transfer.status == TransferStatus.OFFERED.value \
@@ -296,7 +305,7 @@ def _check_in(session: Session, actor: Actor, item: EvidenceItem, state: ItemCus
               location: str, now: datetime) -> CustodyEvent:
     """check_in on an item whose custody row the caller has locked (lock_item)."""
     facts = state_of(session, state)
-    data = data.model_copy(update=_commit_texts(session, item, {"seal_number": data.seal_number}))
+    data = data.model_copy(update=_reported(session, item, {"seal_number": data.seal_number}))
     _apply(state, rules.check_in(facts, actor_id=actor.id, location=location, seal_number=data.seal_number))
     seal = _seal_fields(facts, data.seal_number, data.seal_intact)
     return _record(session, item, state, CustodyEventKind.CHECKED_IN, actor, now,
@@ -317,7 +326,7 @@ def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCu
     """check_out on an item whose custody row the caller has locked (lock_item)."""
     facts = state_of(session, state)
     rules.check_check_out(facts)
-    data = data.model_copy(update=_commit_texts(session, item, {"seal_number": data.seal_number}))
+    data = data.model_copy(update=_reported(session, item, {"seal_number": data.seal_number}))
     # Checking out makes the actor the custodian: for another agency's staff only an item already handed to
     # their side with consent, and only while the checkpoint still allows it (refusals are ledgered).
     leave_centre(session, actor=actor, item=item, purpose=TransferPurpose.CUSTODY, now=now, receiver=actor.id,
