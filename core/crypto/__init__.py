@@ -42,6 +42,7 @@ from core.crypto.service import (
     resolve_keyring,
     rewrap_case_keys,
     seal_text,
+    using_keyring,
     verify_commitment,
 )
 from core.crypto.texts import (
@@ -63,5 +64,5 @@ __all__ = [
     "decrypt_text",
     "destroy_case_key", "encrypt_text", "erased_at", "erased_error", "is_sealed", "keyring_from_settings",
     "load_case_key", "new_data_key", "next_row_id", "open_legacy", "open_sealed", "open_text", "resolve_keyring",
-    "rewrap_case_keys", "seal", "seal_text", "unwrap_key", "verify_commitment", "wrap_key",
+    "rewrap_case_keys", "seal", "seal_text", "unwrap_key", "using_keyring", "verify_commitment", "wrap_key",
 ]

@@ -17,7 +17,6 @@ from sqlmodel import Session
 
 from core import ledger
 from core.crypto import ERASED_TEXT, CaseText
-from core.settings import get_settings
 from evidence import audit
 from tests.api_helpers import api_harness
 
@@ -26,10 +25,8 @@ CANARY = "Zeldacanary7Q"  # fits every field (seal numbers and form references a
 
 @pytest.fixture
 def harness(db_url, tmp_path, clock, s3_settings):
-    # One centre key for the app and the services that read the process settings (as in any deployment, where
-    # both come from the environment).
-    h = api_harness(db_url, tmp_path, **s3_settings.overrides(), s3_bucket=f"coc-text-{secrets.token_hex(5)}",
-                    identity_key=get_settings().identity_key)
+    # The app's own centre key (its data dir), not the process settings': every request runs under it.
+    h = api_harness(db_url, tmp_path, **s3_settings.overrides(), s3_bucket=f"coc-text-{secrets.token_hex(5)}")
     yield h
     h.close()
 
