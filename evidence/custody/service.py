@@ -74,9 +74,10 @@ def _kept(session: Session, item: EvidenceItem, purpose: TextPurpose, text: str 
     return crypto.keep_value(session, case_id=item.case_id, purpose=purpose, value=text)
 
 
-def _commit_texts(session: Session, item: EvidenceItem, fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: _kept(session, item, _TEXT_KEYS[k], v) if k in _TEXT_KEYS and isinstance(v, str) else v
-            for k, v in fields.items()}
+def _commit_texts(session: Session, item: EvidenceItem, fields: dict[str, Any],
+                  plain: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: _kept(session, item, _TEXT_KEYS[k], v) if k in _TEXT_KEYS and k not in plain and isinstance(v, str)
+            else v for k, v in fields.items()}
 
 
 def _reported(session: Session, item: EvidenceItem, fields: dict[str, Any]) -> dict[str, Any]:
@@ -105,14 +106,15 @@ def _apply(row: ItemCustody, new: CustodyState) -> None:
 
 def _record(session: Session, item: EvidenceItem, state: ItemCustody, kind: CustodyEventKind, actor: Actor,
             now: datetime, *, data: dict[str, Any], event: dict[str, Any], ledger_kind: EventKind | None = None,
-            ) -> CustodyEvent:
+            plain: tuple[str, ...] = ()) -> CustodyEvent:
     """Save the new state (version + 1), then the ledger entry and the event row, in one transaction."""
     state.version += 1
     state.updated_at = now
     session.add(state)
     session.flush()
-    data = _commit_texts(session, item, {k: v for k, v in data.items() if v is not None})
-    event = _commit_texts(session, item, event)
+    # typed text is kept sealed (its commitment recorded); `plain` fields hold text the system wrote itself
+    data = _commit_texts(session, item, {k: v for k, v in data.items() if v is not None}, plain)
+    event = _commit_texts(session, item, event, plain)
     data["version"] = state.version
     entry = ledger.append(session, kind=ledger_kind or LEDGER_KIND[kind], actor=actor, case_id=item.case_id,
                           item_id=item.id, at=now, data=data)
@@ -264,8 +266,9 @@ def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
 
 
 def close_locked(session: Session, item: EvidenceItem, state: ItemCustody, transfer: Transfer, actor: Actor,
-                 now: datetime, *, declined: bool, reason: str) -> CustodyEvent:
-    """Close an open offer whose item row the caller has locked: status, no pending offer, event + ledger."""
+                 now: datetime, *, declined: bool, reason: str, typed: bool = True) -> CustodyEvent:
+    """Close an open offer whose item row the caller has locked: status, no pending offer, event + ledger.
+    `typed=False`: the reason is the system's own words (e.g. "consent withdrawn: <scope>"), kept in clear."""
     transfer.status = TransferStatus.DECLINED if declined else TransferStatus.CANCELLED
     session.add(transfer)
     _apply(state, rules.closed(state_of(session, state)))
@@ -275,7 +278,8 @@ def close_locked(session: Session, item: EvidenceItem, state: ItemCustody, trans
                          "from_user": transfer.from_user, "to_user": transfer.to_user, "custodian": state.custodian,
                          "reason": reason, "location": state.location},
                    event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": reason,
-                          "transfer_id": transfer.id, "location": state.location})
+                          "transfer_id": transfer.id, "location": state.location},
+                   plain=() if typed else ("reason",))
 
 
 def decline_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose,
