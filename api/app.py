@@ -22,6 +22,7 @@ from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifie
 from api.limits import HeaderLimit
 from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
+from core import crypto
 from core.errors import PayloadTooLarge, ValidationFailed
 from core.settings import Settings, get_settings
 from evidence.bootstrap import bootstrap
@@ -67,6 +68,21 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class CentreKeyring:
+    """Every request runs with the app's centre keyring (core.crypto.using_keyring): services that take no key
+    (the free text of core.crypto.texts) seal and open under the same centre key as the routes that pass one."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings = app, settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.settings.identity_key is None:
+            await self.app(scope, receive, send)
+            return
+        with crypto.using_keyring(crypto.keyring_from_settings(self.settings)):
+            await self.app(scope, receive, send)
 
 
 class RefuseNul:
@@ -183,6 +199,7 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     problems.install(app)
     _with_links(app)
     app.add_middleware(RefuseNul)
+    app.add_middleware(CentreKeyring, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
     app.add_middleware(HeaderLimit)  # outermost: too many or too large headers are refused (431) first
     app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)

@@ -26,7 +26,7 @@ from typing import BinaryIO
 from sqlalchemy import Boolean, Column, DateTime, ForeignKey, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.clock import as_utc, utcnow
 from core.db import commit_early
@@ -179,7 +179,9 @@ def upload_file(
         raise Conflict(f"the item's retention date has passed ({as_utc(retain_until).date().isoformat()}): extend "
                        "its preservation first (coc retention extend) to add a file, or destroy it")
     row = EvidenceFile(id=file_id, item_id=item.id, object_key=f"{item.id}/{file_id}", status=FileStatus.PENDING,
-                       original_name=name, content_type=content_type[:100], retain_until=retain_until,
+                       original_name=crypto.keep_text(session, case_id=item.case_id, text=name, now=now,
+                                                      purpose=crypto.TextPurpose.FILE_NAME),
+                       content_type=content_type[:100], retain_until=retain_until,
                        legal_hold=legal_hold, started_at=now, started_by=actor.id)
     session.add(row)
     commit_early(session, "the pending row must survive a crash mid-upload, so fixity can explain an orphan")

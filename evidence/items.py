@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, s
 from sqlalchemy import false as sa_false
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, require_offset, utcnow
@@ -240,7 +240,9 @@ def collect_item(
     late = check_window(pack, ITEM_WINDOW.get(str(data.kind)), assault_at=case.assault_at, at=collected_at,
                         what=f"{data.kind} evidence", verb="collected", justification=data.late_justification)
     toxicology = data.toxicology or data.kind in (ItemKind.TOXICOLOGY_BLOOD, ItemKind.TOXICOLOGY_URINE)
-    item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=data.description,
+    description = crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.DESCRIPTION,
+                                   text=data.description, now=now)  # sealed; the row holds its commitment
+    item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=description,
                         quantity=data.quantity, toxicology=toxicology, collected_at=collected_at,
                         collected_by=actor.id, retention_until=retention_until,
                         late_justification=data.late_justification, offence_class=data.offence_class)

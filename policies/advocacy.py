@@ -151,7 +151,8 @@ def record_advocacy(session: Session, *, actor: Actor, case_id: str, data: Advoc
     row_id = crypto.next_row_id(session, AdvocacyRecord.__table__)  # the notes' ciphertext names its row
     row = AdvocacyRecord(
         id=row_id, case_id=case.id, kind=data.kind, service=data.service, status=data.status,
-        referral_to=data.referral_to,
+        referral_to=crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.REFERRAL,
+                                     text=data.referral_to, keyring=key, now=now),
         due_at=as_utc(data.due_at) if data.due_at else None,
         notes_ciphertext=_seal_notes(session, case.id, row_id, data.notes, key, now),
         recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq,
@@ -173,7 +174,8 @@ def list_advocacy(session: Session, case_id: str, *, include_notes: bool = False
     return [
         AdvocacyPublic(
             id=r.id, case_id=r.case_id, kind=RecordKind(r.kind), service=Service(r.service) if r.service else None,
-            status=RecordStatus(r.status), referral_to=r.referral_to, due_at=r.due_at,
+            status=RecordStatus(r.status),
+            referral_to=crypto.show_text(session, r.case_id, r.referral_to, keyring=key), due_at=r.due_at,
             has_notes=r.notes_ciphertext is not None,
             notes=_open_notes(session, r, key) if include_notes else None,
             recorded_at=r.recorded_at, recorded_by=r.recorded_by, ledger_seq=r.ledger_seq,

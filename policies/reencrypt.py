@@ -39,6 +39,10 @@ class ReencryptReport(BaseModel):
     already_sealed: int
     skipped_erased: int
     cases: int
+    # free text moved out of the clear (evidence.texts_move, filled in by the route) and clear text left in
+    # append-only rows
+    texts_moved: int = 0
+    texts_left: int = 0
 
 
 def reencrypt_legacy(session: Session, *, actor: Actor, case_id: str | None = None,

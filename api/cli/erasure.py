@@ -57,7 +57,8 @@ def rotate_key(as_json: bool = JsonOpt) -> None:
 
 
 def reencrypt(as_json: bool = JsonOpt) -> None:
-    """Rewrite values stored before per-case keys row-bound under their case keys (counts)."""
+    """Rewrite values stored before per-case keys row-bound under their case keys, and move free text stored
+    in clear before revision 0023 into sealed rows where the row may change (counts)."""
     with client() as api:
         report = api.reencrypt()
     emit(report, as_json, title="Legacy values re-encrypted")

@@ -83,9 +83,11 @@ def _key(settings) -> crypto.Keyring:
 
 @router.post("/cases/{case_id}/consents", response_model=ConsentDecisionPublic, status_code=201)
 def post_consent(case_id: str, body: ConsentDecisionCreate, session: SessionDep,
-                 actor: Actor = require(P.CONSENT_WRITE)) -> consent.ConsentDecision:
+                 actor: Actor = require(P.CONSENT_WRITE)) -> ConsentDecisionPublic:
     """Record a consent decision (granted, declined or withdrawn) for one scope; nothing is overwritten."""
-    return consent.record_decision(session, actor=actor, case_id=case_id, data=body)
+    row = consent.record_decision(session, actor=actor, case_id=case_id, data=body)
+    return ConsentDecisionPublic.model_validate(row, from_attributes=True).model_copy(  # form_ref as text
+        update={"form_ref": crypto.show_text(session, row.case_id, row.form_ref)})
 
 
 @router.get("/cases/{case_id}/consents", response_model=ConsentOverview)
@@ -99,7 +101,8 @@ def get_consents(case_id: str, session: SessionDep, actor: Actor = require(P.CON
                                 expires_at=s.expires_at, decided_at=s.decided_at, ledger_hash=s.ledger_hash,
                                 override=str(overrides[s.scope].basis) if s.scope in overrides else None)
                for s in state.values()],
-        decisions=[ConsentDecisionPublic.model_validate(r, from_attributes=True)
+        decisions=[ConsentDecisionPublic.model_validate(r, from_attributes=True).model_copy(
+                       update={"form_ref": crypto.show_text(session, r.case_id, r.form_ref)})
                    for r in consent.list_decisions(session, case_id)],
         overrides=[ConsentOverridePublic.model_validate(r, from_attributes=True)
                    for r in consent.list_overrides(session, case_id)],

@@ -10,6 +10,7 @@ from core import crypto
 from core.actors import Actor
 from evidence import erasure
 from evidence.erasure import ErasureProposal, ErasurePublic, ErasureState
+from evidence.texts_move import move_clear_texts
 from policies.permissions import Permission as P
 from policies.reencrypt import ReencryptReport, reencrypt_legacy
 
@@ -47,5 +48,10 @@ def rotate(session: SessionDep, settings: SettingsDep, actor: Actor = require(P.
 
 @router.post("/admin/keys/reencrypt", response_model=ReencryptReport)
 def reencrypt(session: SessionDep, settings: SettingsDep, actor: Actor = require(P.KEY_ADMIN)) -> ReencryptReport:
-    """Rewrite values stored before per-case keys (Fernet) row-bound under their case keys."""
-    return reencrypt_legacy(session, actor=actor, keyring=crypto.keyring_from_settings(settings))
+    """Rewrite values stored before per-case keys (Fernet) row-bound under their case keys, and move free text
+    stored in clear before revision 0023 into case_text where the row may change."""
+    keyring = crypto.keyring_from_settings(settings)
+    report = reencrypt_legacy(session, actor=actor, keyring=keyring)
+    texts = move_clear_texts(session, actor=actor, keyring=keyring)
+    return report.model_copy(update={"texts_moved": texts.texts_moved, "texts_left": texts.texts_left,
+                                     "skipped_erased": report.skipped_erased + texts.skipped_erased})

@@ -34,6 +34,7 @@ from evidence import (
     lookup_guard,
     lookup_page,
     survivor_card,
+    texts,
 )
 from evidence.custody import (
     AnalysisCreate,
@@ -101,13 +102,12 @@ class CustodyAction(BaseModel):
 
 def _item_public(session: Session, item_id: str) -> EvidenceItemPublic:
     item = items.get_item(session, item_id)
-    return items.to_public(item, session.get(items.ItemCustody, item.id),
-                           incidents.open_incident_ids(session, item.id))
+    return texts.show_item(session, items.to_public(item, session.get(items.ItemCustody, item.id),
+                                                   incidents.open_incident_ids(session, item.id)))
 
 
 def _action(session: Session, event: custody.CustodyEvent) -> CustodyAction:
-    return CustodyAction(event=CustodyEventPublic.model_validate(event, from_attributes=True),
-                         item=_item_public(session, event.item_id))
+    return CustodyAction(event=texts.show_event(session, event), item=_item_public(session, event.item_id))
 
 
 # --- items -------------------------------------------------------------------------------------------
@@ -140,7 +140,7 @@ def item_custody(item_id: str, session: SessionDep, actor: Actor = require(P.CUS
     """The item's full custody history, oldest first (law enforcement: only items released/offered to them)."""
     items.get_item(session, item_id)
     custody.require_item_visible(session, actor=actor, item_id=item_id)
-    return custody.custody_history(session, item_id)
+    return texts.show_events(session, custody.custody_history(session, item_id))
 
 
 # --- files --------------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ async def upload_item_file(item_id: str, request: Request, session: SessionDep, 
             max_bytes=settings.upload_max_bytes, legal_hold=legal_hold, now=clock.now()))
     finally:
         producer.cancel()  # a refused upload stops receiving (the queue is not drained any more)
-    return EvidenceFilePublic.model_validate(row, from_attributes=True)
+    return texts.show_file(session, row)
 
 
 @router.get("/items/{item_id}/file", response_class=StreamingResponse,
@@ -222,8 +222,8 @@ def download_item_file(item_id: str, request: Request, session: SessionDep, cloc
 def legal_hold(item_id: str, body: LegalHoldRequest, request: Request, session: SessionDep, clock: ClockDep,
                actor: Actor = require(P.LEGAL_HOLD)) -> list[Any]:
     """Set or lift the legal hold on every stored file of the item."""
-    return files.set_legal_hold(session, _store(request), actor=actor, item_id=item_id, on=body.on,
-                                now=clock.now())
+    return [texts.show_file(session, f) for f in files.set_legal_hold(session, _store(request), actor=actor,
+                                                                      item_id=item_id, on=body.on, now=clock.now())]
 
 
 # --- labels -------------------------------------------------------------------------------------------
@@ -266,7 +266,8 @@ def offer(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockD
     if body.purpose == custody.TransferPurpose.RELEASE:
         # A release needs the case-scoped RELEASE permission, which this generic route does not check.
         raise PermissionDenied(f"releases to law enforcement go through POST /items/{item_id}/release")
-    return custody.offer_transfer(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+    return texts.show_transfer(session, custody.offer_transfer(session, actor=actor, item_id=item_id, data=body,
+                                                               now=clock.now()))
 
 
 @router.post("/transfers/{transfer_id}/accept", response_model=CustodyAction)
@@ -314,22 +315,24 @@ def scan(item_id: str, body: ScanRequest, session: SessionDep, clock: ClockDep,
     event, item, state = custody.scan_item(session, actor=actor, item_id=item_id, location=body.location,
                                            now=clock.now())
     # The response is built from the rows the scan locked and wrote (same transaction): no second read.
-    return CustodyAction(event=CustodyEventPublic.model_validate(event, from_attributes=True),
-                         item=items.to_public(item, state, incidents.open_incident_ids(session, item.id)))
+    return CustodyAction(event=texts.show_event(session, event), item=texts.show_item(
+        session, items.to_public(item, state, incidents.open_incident_ids(session, item.id))))
 
 
 @router.post("/items/{item_id}/release", status_code=201, response_model=TransferPublic)
 def release(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
             actor: Actor = require(P.RELEASE, case_from=_item_case)) -> Any:
     """Offer the item to law enforcement (written release consent first); done when the officer accepts."""
-    return custody.offer_release(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+    return texts.show_transfer(session, custody.offer_release(session, actor=actor, item_id=item_id, data=body,
+                                                              now=clock.now()))
 
 
 @router.post("/items/{item_id}/lab-submission", status_code=201, response_model=TransferPublic)
 def lab_submission(item_id: str, body: TransferCreate, session: SessionDep, clock: ClockDep,
                    actor: Actor = require(P.TRANSFER_OFFER)) -> Any:
     """Offer the item to lab staff for testing (release + testing consent first); done when they accept."""
-    return custody.offer_lab_submission(session, actor=actor, item_id=item_id, data=body, now=clock.now())
+    return texts.show_transfer(session, custody.offer_lab_submission(session, actor=actor, item_id=item_id,
+                                                                     data=body, now=clock.now()))
 
 
 @router.post("/items/{item_id}/analysis", response_model=CustodyAction)

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 from api.deps import SessionDep, require
 from core.actors import Actor
-from evidence import custody
+from evidence import custody, texts
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["custody"])
@@ -20,4 +20,4 @@ router = APIRouter(tags=["custody"])
 @router.get("/inbox", response_model=list[custody.InboxOffer])
 def inbox(session: SessionDep, actor: Actor = require(P.TRANSFER_ACCEPT)) -> list[Any]:
     """The open offers (not yet accepted, declined or cancelled) waiting for you, oldest first."""
-    return custody.open_offers_for(session, actor.id)
+    return [texts.show_offer(session, o) for o in custody.open_offers_for(session, actor.id)]

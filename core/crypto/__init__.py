@@ -3,7 +3,8 @@ associated data "<table>:<column>:<row id>"), keyed commitments, rotation and cr
 
 Layout: `envelope` (PURE: Keyring, wrap_key/unwrap_key, seal/open_sealed, aad_for, commitment) · `models`
 (case_key) · `service` (with a Session: seal_text/open_text, commit_text/verify_commitment, rewrap_case_keys,
-destroy_case_key, next_row_id) · `legacy` (the Fernet format of rows written before revision 0015).
+destroy_case_key, next_row_id) · `texts` (case_text: free text
+out of the ledger, keep_text/show_text/check_text) · `legacy` (the Fernet format of rows written before revision 0015).
 
 Commitments, for text that must stay out of the permanent ledger (the ledger holds only the commitment):
     commit_text(session, case_id, text) -> str            # hex HMAC-SHA256 under HKDF(case key, "coc/commit/v1")
@@ -41,13 +42,27 @@ from core.crypto.service import (
     resolve_keyring,
     rewrap_case_keys,
     seal_text,
+    using_keyring,
     verify_commitment,
+)
+from core.crypto.texts import (
+    ERASED_TEXT,
+    CaseText,
+    TextPurpose,
+    check_text,
+    is_commitment,
+    keep_text,
+    keep_value,
+    show_text,
+    text_rows,
 )
 
 __all__ = [
-    "CaseKey", "CentreKey", "Keyring", "KeyringLike", "RewrapReport", "aad_for", "commit_text", "commitment",
+    "ERASED_TEXT", "CaseKey", "CaseText", "CentreKey", "TextPurpose", "check_text", "is_commitment",
+    "keep_text", "keep_value", "show_text",
+    "text_rows", "Keyring", "KeyringLike", "RewrapReport", "aad_for", "commit_text", "commitment",
     "decrypt_text",
     "destroy_case_key", "encrypt_text", "erased_at", "erased_error", "is_sealed", "keyring_from_settings",
     "load_case_key", "new_data_key", "next_row_id", "open_legacy", "open_sealed", "open_text", "resolve_keyring",
-    "rewrap_case_keys", "seal", "seal_text", "unwrap_key", "verify_commitment", "wrap_key",
+    "rewrap_case_keys", "seal", "seal_text", "unwrap_key", "using_keyring", "verify_commitment", "wrap_key",
 ]

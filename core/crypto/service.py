@@ -7,6 +7,9 @@ core.settings; a plain Fernet key string is accepted as a keyring with that one 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -37,13 +40,27 @@ def keyring_from_settings(settings: Settings | None = None) -> Keyring:
                                 envelope.parse_retired(retired.get_secret_value() if retired else None))
 
 
+_CURRENT: ContextVar[Keyring | None] = ContextVar("coc_keyring", default=None)
+
+
+@contextmanager
+def using_keyring(keyring: KeyringLike) -> Iterator[Keyring]:
+    """Within this block a call given no keyring uses `keyring` (the API sets its settings' keyring for each
+    request, so services that take no key — free text, core.crypto.texts — use the same centre key)."""
+    token = _CURRENT.set(resolve_keyring(keyring))
+    try:
+        yield _CURRENT.get()  # type: ignore[misc]
+    finally:
+        _CURRENT.reset(token)
+
+
 def resolve_keyring(keyring: KeyringLike = None) -> Keyring:
-    """A Keyring as given, one built from a single key string, or the settings' keyring."""
+    """A Keyring as given, one built from a single key string, the one `using_keyring` set, or the settings'."""
     if isinstance(keyring, Keyring):
         return keyring
     if isinstance(keyring, str):
         return Keyring.from_secrets(keyring)
-    return keyring_from_settings()
+    return _CURRENT.get() or keyring_from_settings()
 
 
 def erased_error(erased_at: datetime) -> Erased:

@@ -63,6 +63,29 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def texts_of(bundle: Any) -> dict[tuple[int, str], dict[str, Any]]:
+    """The bundle's free texts ({(seq, field): {commitment, text, matches}}, evidence.audit.texts), tolerantly."""
+    texts = bundle.get("texts") if isinstance(bundle, dict) else None
+    out = {}
+    for t in texts if isinstance(texts, list) else []:
+        if isinstance(t, dict) and is_int(t.get("seq")) and isinstance(t.get("field"), str) \
+                and isinstance(t.get("text"), str) and isinstance(t.get("commitment"), str):
+            out[(t["seq"], t["field"])] = t
+    return out
+
+
+def with_texts(data: dict[str, Any], seq: Any, texts: dict[tuple[int, str], dict[str, Any]]) -> dict[str, Any]:
+    """The entry's data with each committed field shown as its text (only where the bundle's text names the
+    very commitment the entry's verified bytes hold)."""
+    if not is_int(seq):
+        return data
+    shown = dict(data)
+    for (s, field), t in texts.items():
+        if s == seq and data.get(field) == t["commitment"]:
+            shown[field] = t["text"]
+    return shown
+
+
 def staff_of(bundle: Any) -> dict[str, Any]:
     """The bundle's staff directory ({id: {username, role, agency, agency_kind}}), tolerantly."""
     staff = bundle.get("staff") if isinstance(bundle, dict) else None
@@ -100,6 +123,7 @@ def custody_rows(bundle: Any) -> list[dict[str, str]]:
     """One display row per entry with the custody fields read tolerantly from the entry's verified bytes."""
     entries = bundle.get("entries") if isinstance(bundle, dict) else None
     rows = []
+    texts = texts_of(bundle)
     for entry in entries if isinstance(entries, list) else []:
         doc = entry_doc(entry)
         seq = entry.get("seq") if isinstance(entry, dict) else None
@@ -107,7 +131,7 @@ def custody_rows(bundle: Any) -> list[dict[str, str]]:
             rows.append({k: "" for k in _ROW_KEYS} | {"seq": _text(seq) if is_int(seq) else "?",
                                                        "event": "(entry bytes unreadable)"})
             continue
-        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
+        data = with_texts(doc.get("data") if isinstance(doc.get("data"), dict) else {}, doc.get("seq"), texts)
         actor = doc.get("actor") if isinstance(doc.get("actor"), dict) else {}
         seal_intact = _pick(data, "seal_intact")
         rows.append({

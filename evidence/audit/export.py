@@ -20,6 +20,7 @@ from core.errors import ValidationFailed
 from core.ledger import LedgerEntry, merkle, signing
 from core.ledger.bundle import BUNDLE_FORMAT, scope_statement, staff_ids
 from evidence.audit.staff import staff_directory
+from evidence.audit.texts import bundle_texts
 
 MAX_ENTRIES = 20_000
 
@@ -49,12 +50,13 @@ def export_bundle(session: Session, *, case_id: str | None = None, item_id: str 
     if len(rows) > max_entries:
         raise ValidationFailed(f"more than {max_entries} entries match: export a single item instead")
     nodes = ledger.DbNodes(session)
-    entries, named = [], set()
+    entries, named, docs = [], set(), []
     for seq, body, entry_hash in rows:
         body = bytes(body)
         proof = merkle.inclusion_proof(seq - 1, size, nodes)
         doc = json.loads(body)
         named.update(staff_ids(doc))
+        docs.append((seq, doc))
         entries.append({"seq": seq, "leaf_index": seq - 1, "body_b64": base64.b64encode(body).decode("ascii"),
                         "entry_hash": entry_hash, "decoded": doc,
                         "inclusion_proof": [p.hex() for p in proof]})
@@ -68,4 +70,6 @@ def export_bundle(session: Session, *, case_id: str | None = None, item_id: str 
               "scope_head": signing.sign_statement(statement, data_dir)}
     if verification is not None:
         bundle["ledger_verification"] = verification
+    # the free text behind the entries' commitments, outside the signed entries (evidence.audit.texts)
+    bundle["texts"] = bundle_texts(session, docs)
     return bundle

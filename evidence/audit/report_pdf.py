@@ -13,7 +13,7 @@ from typing import Any
 
 from core.ledger import EventKind
 from core.ledger.bundle import entry_doc, is_int, ledger_status, when
-from evidence.audit.custody_rows import custody_gaps, event_name, person, staff_of
+from evidence.audit.custody_rows import custody_gaps, event_name, person, staff_of, texts_of, with_texts
 
 _HANDED = {EventKind.TRANSFER_ACCEPTED, EventKind.RELEASED, EventKind.RETURNED, EventKind.CHECKED_OUT}
 
@@ -56,11 +56,12 @@ def _esc(text: Any) -> str:
 def _docs(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     entries = bundle.get("entries")
     out = []
+    texts = texts_of(bundle)
     for entry in entries if isinstance(entries, list) else []:
         doc = entry_doc(entry)
         if doc is not None:
             doc = dict(doc)
-            doc["data"] = doc["data"] if isinstance(doc.get("data"), dict) else {}
+            doc["data"] = with_texts(doc["data"] if isinstance(doc.get("data"), dict) else {}, doc.get("seq"), texts)
             doc["actor"] = doc["actor"] if isinstance(doc.get("actor"), dict) else {}
             out.append(doc)
     return out
@@ -215,6 +216,7 @@ def render_custody_pdf(bundle: Any) -> bytes:
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
                                    ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
         story += [table, Spacer(1, 4 * mm)]
+    story += _text_checks(bundle, body, styles)
     gaps = custody_gaps(bundle)
     story.append(KeepTogether([Paragraph("Custody gaps", styles["Heading2"])] + (
         [p(_esc(g), body) for g in gaps] if gaps else [
@@ -224,6 +226,39 @@ def render_custody_pdf(bundle: Any) -> bytes:
     band = _page_band(intact, ledger_text)
     doc.build(story, onFirstPage=band, onLaterPages=band)
     return buf.getvalue()
+
+
+def text_check(record: dict[str, Any]) -> str:
+    """What the report says of one shown free text against its ledger entry."""
+    seq = record.get("seq")
+    if record.get("matches") is True:
+        return f"text matches ledger entry {seq}"
+    if record.get("matches") is False:
+        return f"MISMATCH: this text does NOT match ledger entry {seq}; do not rely on it"
+    return (f"erased (lawful erasure): ledger entry {seq} keeps only the commitment" if record.get("text") ==
+            "[erased]" else f"not checked against ledger entry {seq}")
+
+
+def _text_checks(bundle: dict[str, Any], body, styles) -> list[Any]:
+    """The section proving each shown free text against the commitment its ledger entry holds."""
+    from reportlab.lib import colors
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+
+    texts = sorted(texts_of(bundle).values(), key=lambda t: (t["seq"], t["field"]))
+    if not texts:
+        return []
+    rows = [[Paragraph(f"<b>{h}</b>", body) for h in ("Seq", "Field", "Text shown", "Check")]]
+    rows += [[Paragraph(_esc(t["seq"]), body), Paragraph(_esc(t["field"].replace("_", " ")), body),
+              Paragraph(_esc(t["text"]), body), Paragraph(_esc(text_check(t)), body)] for t in texts]
+    table = Table(rows, colWidths=[14 * mm, 30 * mm, 90 * mm, 120 * mm], repeatRows=1)
+    table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                               ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey)]))
+    intro = ("Free text staff typed is not in the ledger: each entry holds a keyed commitment (HMAC-SHA256 under "
+             "the case key) and the text is kept encrypted under the case key. Each text below was decrypted at "
+             "export and its commitment recomputed against the entry.")
+    return [Paragraph("Free text and its ledger entries", styles["Heading2"]), Paragraph(intro, body), table,
+            Spacer(1, 4 * mm)]
 
 
 def _verification_page(bundle: dict[str, Any], sth: dict[str, Any], body, styles) -> list[Any]:

@@ -104,13 +104,14 @@ def check_custodian(state: CustodyState, actor_id: str, action: str, *, on_behal
 
 
 def check_seal(state: CustodyState, seal_number: str | None) -> None:
-    """A seal number reported at a handoff must match the recorded seal."""
+    """A seal number reported at a handoff must match the recorded seal (both are the seal's commitment, as
+    evidence.custody.service keeps seal numbers: the message names neither)."""
     if seal_number is not None and state.seal_number is None:
         raise ValidationFailed("the item has no recorded seal: seal it first, or leave seal_number out")
     if seal_number is not None and seal_number != state.seal_number:
         raise ValidationFailed(
-            f"seal number {seal_number!r} does not match the recorded seal {state.seal_number!r}: do not accept "
-            "the item; report an integrity incident if the seal was changed")
+            "the seal number given does not match the recorded seal of the item (see `coc custody history`): do "
+            "not accept the item; report an integrity incident if the seal was changed")
 
 
 def reported_seal(state: CustodyState, seal_number: str | None) -> str | None:
@@ -125,7 +126,7 @@ def seal(state: CustodyState, *, actor_id: str, seal_number: str) -> CustodyStat
     check_not_quarantined(state, "re-sealed")
     check_custodian(state, actor_id, "sealed")
     if state.seal_number == seal_number:
-        raise Conflict(f"item is already sealed with {seal_number}")
+        raise Conflict("item is already sealed with that seal number")
     return replace(state, seal_number=seal_number)
 
 

@@ -15,9 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.clock import utcnow
+from core.crypto import TextPurpose
 from core.errors import NotFound, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
@@ -52,11 +53,38 @@ from policies.boundary import Move
 def state_of(session: Session, row: ItemCustody) -> CustodyState:
     """The custody facts of a locked current-state row, with its first open integrity incident."""
     quarantined = open_incident_ids(session, row.item_id)
+    seal_number = row.seal_number
+    if seal_number is not None:  # a clear seal from before 0023 becomes its commitment on the next write
+        seal_number = _kept(session, get_item(session, row.item_id), TextPurpose.SEAL_NUMBER, seal_number)
     return CustodyState(item_id=row.item_id, status=ItemStatus(row.status), custodian=row.custodian,
-                        location=row.location, seal_number=row.seal_number,
+                        location=row.location, seal_number=seal_number,
                         pending_transfer_id=row.pending_transfer_id, released=bool(row.released),
                         lab_submitted=bool(row.lab_submitted), analysed=bool(row.analysed),
                         quarantined_by=quarantined[0] if quarantined else None)
+
+
+# Free text (reasons, conditions, seal numbers) is kept sealed in case_text; rows and ledger hold its commitment.
+_TEXT_KEYS = {"reason": TextPurpose.REASON, "condition": TextPurpose.CONDITION,
+              "seal_number": TextPurpose.SEAL_NUMBER, "previous_seal_number": TextPurpose.SEAL_NUMBER}
+
+
+def _kept(session: Session, item: EvidenceItem, purpose: TextPurpose, text: str | None) -> str | None:
+    return crypto.keep_value(session, case_id=item.case_id, purpose=purpose, value=text)
+
+
+def _commit_texts(session: Session, item: EvidenceItem, fields: dict[str, Any],
+                  plain: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: _kept(session, item, _TEXT_KEYS[k], v) if k in _TEXT_KEYS and k not in plain and isinstance(v, str)
+            else v for k, v in fields.items()}
+
+
+def _reported(session: Session, item: EvidenceItem, fields: dict[str, Any]) -> dict[str, Any]:
+    """Texts reported with an operation, kept; a seal number reported on an erased case cannot be compared
+    (no key): it counts as not reported."""
+    kept = _commit_texts(session, item, fields)
+    if kept.get("seal_number") == crypto.ERASED_TEXT:
+        kept["seal_number"] = None
+    return kept
 
 
 def offer_of(transfer: Transfer) -> Offer:
@@ -76,13 +104,15 @@ def _apply(row: ItemCustody, new: CustodyState) -> None:
 
 def _record(session: Session, item: EvidenceItem, state: ItemCustody, kind: CustodyEventKind, actor: Actor,
             now: datetime, *, data: dict[str, Any], event: dict[str, Any], ledger_kind: EventKind | None = None,
-            ) -> CustodyEvent:
+            plain: tuple[str, ...] = ()) -> CustodyEvent:
     """Save the new state (version + 1), then the ledger entry and the event row, in one transaction."""
     state.version += 1
     state.updated_at = now
     session.add(state)
     session.flush()
-    data = {k: v for k, v in data.items() if v is not None}
+    # typed text is kept sealed (its commitment recorded); `plain` fields hold text the system wrote itself
+    data = _commit_texts(session, item, {k: v for k, v in data.items() if v is not None}, plain)
+    event = _commit_texts(session, item, event, plain)
     data["version"] = state.version
     entry = ledger.append(session, kind=ledger_kind or LEDGER_KIND[kind], actor=actor, case_id=item.case_id,
                           item_id=item.id, at=now, data=data)
@@ -102,6 +132,7 @@ def seal_item(session: Session, *, actor: Actor, item_id: str, data: SealCreate,
     data = SealCreate.model_validate(data.model_dump())
     item, state = lock_item(session, item_id)
     facts = state_of(session, state)
+    data = data.model_copy(update={"seal_number": _kept(session, item, TextPurpose.SEAL_NUMBER, data.seal_number)})
     new = rules.seal(facts, actor_id=actor.id, seal_number=data.seal_number)
     _apply(state, new)
     return _record(session, item, state, CustodyEventKind.SEALED, actor, now,
@@ -128,6 +159,8 @@ def offer_transfer(session: Session, *, actor: Actor, item_id: str, data: Transf
     on_behalf = rules.offer_on_behalf(is_system=actor.is_system, purpose=Purpose(purpose.value))
     item, state = lock_item(session, item_id)
     facts = state_of(session, state)
+    data = data.model_copy(update=_reported(session, item, {
+        "reason": data.reason, "condition": data.condition, "seal_number": data.seal_number}))
     from_user = rules.check_offer(facts, actor_id=actor.id, on_behalf=on_behalf, purpose=Purpose(purpose.value),
                                   to_user=data.to_user, seal_number=data.seal_number)
     transfer = Transfer(id=new_id("transfer"), item_id=item.id, purpose=data.purpose, from_user=from_user,
@@ -191,6 +224,8 @@ def accept_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
     item, state = lock_item(session, transfer.item_id)
     facts = state_of(session, state)
     rules.check_not_quarantined(facts, "accepted")
+    data = data.model_copy(update=_reported(session, item, {"condition": data.condition,
+                                                                "seal_number": data.seal_number}))
     session.refresh(transfer)  # read the offer again now that the item row is locked
     purpose = accepted_as(session, item, state, transfer) if transfer.status == TransferStatus.OFFERED.value \
         else TransferPurpose(transfer.purpose)
@@ -229,8 +264,9 @@ def _close_transfer(session: Session, *, actor: Actor, transfer_id: str, data: T
 
 
 def close_locked(session: Session, item: EvidenceItem, state: ItemCustody, transfer: Transfer, actor: Actor,
-                 now: datetime, *, declined: bool, reason: str) -> CustodyEvent:
-    """Close an open offer whose item row the caller has locked: status, no pending offer, event + ledger."""
+                 now: datetime, *, declined: bool, reason: str, typed: bool = True) -> CustodyEvent:
+    """Close an open offer whose item row the caller has locked: status, no pending offer, event + ledger.
+    `typed=False`: the reason is the system's own words (e.g. "consent withdrawn: <scope>"), kept in clear."""
     transfer.status = TransferStatus.DECLINED if declined else TransferStatus.CANCELLED
     session.add(transfer)
     _apply(state, rules.closed(state_of(session, state)))
@@ -240,7 +276,8 @@ def close_locked(session: Session, item: EvidenceItem, state: ItemCustody, trans
                          "from_user": transfer.from_user, "to_user": transfer.to_user, "custodian": state.custodian,
                          "reason": reason, "location": state.location},
                    event={"from_user": transfer.from_user, "to_user": transfer.to_user, "reason": reason,
-                          "transfer_id": transfer.id, "location": state.location})
+                          "transfer_id": transfer.id, "location": state.location},
+                   plain=() if typed else ("reason",))
 
 
 def decline_transfer(session: Session, *, actor: Actor, transfer_id: str, data: TransferClose,
@@ -270,6 +307,7 @@ def _check_in(session: Session, actor: Actor, item: EvidenceItem, state: ItemCus
               location: str, now: datetime) -> CustodyEvent:
     """check_in on an item whose custody row the caller has locked (lock_item)."""
     facts = state_of(session, state)
+    data = data.model_copy(update=_reported(session, item, {"seal_number": data.seal_number}))
     _apply(state, rules.check_in(facts, actor_id=actor.id, location=location, seal_number=data.seal_number))
     seal = _seal_fields(facts, data.seal_number, data.seal_intact)
     return _record(session, item, state, CustodyEventKind.CHECKED_IN, actor, now,
@@ -290,6 +328,7 @@ def _check_out(session: Session, actor: Actor, item: EvidenceItem, state: ItemCu
     """check_out on an item whose custody row the caller has locked (lock_item)."""
     facts = state_of(session, state)
     rules.check_check_out(facts)
+    data = data.model_copy(update=_reported(session, item, {"seal_number": data.seal_number}))
     # Checking out makes the actor the custodian: for another agency's staff only an item already handed to
     # their side with consent, and only while the checkpoint still allows it (refusals are ledgered).
     leave_centre(session, actor=actor, item=item, purpose=TransferPurpose.CUSTODY, now=now, receiver=actor.id,

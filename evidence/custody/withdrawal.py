@@ -54,4 +54,4 @@ def cancel_offers_on_withdrawal(session: Session, case_id: str, scope: str, acto
         if not rests_on(scope, handoffs_of_offer(session, item, state, transfer)):
             continue
         close_locked(session, item, state, transfer, actor, now, declined=False,
-                     reason=f"consent withdrawn: {scope}")
+                     reason=f"consent withdrawn: {scope}", typed=False)  # our words: in clear

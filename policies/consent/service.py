@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
@@ -56,6 +56,9 @@ def record_decision(
         # sharing release) or an evidence release.
         raise PermissionDenied("an advocate can record a survivor's refusal or withdrawal; a consent grant is "
                                "recorded by the examiner who obtained it")
+    # The form reference is typed by staff: sealed in case_text, its commitment in the ledger and the row.
+    data = data.model_copy(update={"form_ref": crypto.keep_text(
+        session, case_id=case.id, purpose=crypto.TextPurpose.FORM_REF, text=data.form_ref, now=now)})
     entry = ledger.append(
         session, kind=EventKind.CONSENT_RECORDED, actor=actor, case_id=case.id, at=now,
         data={"scope": data.scope, "decision": data.decision, "method": data.method,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor, system_actor
 from core.cases import CaseCreate, Reporting
 from core.errors import ConsentRequired, NotFound, PermissionDenied
@@ -31,6 +31,13 @@ from policies.permissions import Role
 from tests.evidence_support import ensure_agency
 
 KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def _centre_key():
+    """Every service call of these tests runs under KEY (free text is sealed under the case key, which KEY wraps)."""
+    with crypto.using_keyring(KEY):
+        yield
 SYS = system_actor("test")
 
 

@@ -35,10 +35,15 @@ def _entries(session, kind):
                                 .order_by(ledger.LedgerEntry.seq)).scalars())
 
 
-def _case(session, examiner, clock, *, exam: str | None = None, key=RING_A):
+def _case(session, examiner, clock, *, exam: str | None = None, key=RING_A, legacy: bool = False):
     case = cases.open_case(session, actor=examiner, data=CaseCreate(assault_at=clock.now() - timedelta(hours=5)))
-    consent.record_decision(session, actor=examiner, case_id=case.id, data=ConsentDecisionCreate(
-        scope=ConsentScope.FORENSIC_EXAM, decision=Decision.GRANTED, method=Method.WRITTEN, form_ref="F-1"))
+    # A written consent's form reference is sealed under the case key (core.crypto.texts), which creates the key;
+    # a case from before 0015 had none: its consent is recorded verbally here.
+    decision = ConsentDecisionCreate(scope=ConsentScope.FORENSIC_EXAM, decision=Decision.GRANTED,
+                                     method=Method.VERBAL if legacy else Method.WRITTEN,
+                                     form_ref=None if legacy else "F-1")
+    with crypto.using_keyring(key):
+        consent.record_decision(session, actor=examiner, case_id=case.id, data=decision)
     if exam is not None:
         clinical.record_exam(session, actor=examiner, case_id=case.id, key=key, data=clinical.ExamCreate(
             started_at=clock.now() - timedelta(hours=1), narrative=exam))
@@ -108,7 +113,7 @@ def test_append_only_triggers_still_refuse_every_other_change(engine, session, e
 
 def _legacy_rows(session, examiner, clock):
     """A case written before 0015: Fernet values under centre key A, rows inserted as the old code did."""
-    case = _case(session, examiner, clock)
+    case = _case(session, examiner, clock, legacy=True)
     entry = ledger.append(session, kind=EventKind.EXAM_RECORDED, actor=examiner, case_id=case.id, data={})
     session.add(CaseIdentity(case_id=case.id, stored_at=clock.now(), ciphertext=crypto.encrypt_text(
         json.dumps({"full_name": NAME, "date_of_birth": None, "contact": None}), key=A)))

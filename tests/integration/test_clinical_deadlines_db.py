@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor, system_actor
 from core.cases import CaseCreate, Reporting
 from core.errors import ConsentRequired
@@ -20,6 +20,13 @@ from policies.handoffs import ConsentScope as S
 from policies.handoffs import Handoff as H
 
 KEY = Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def _centre_key():
+    """Every service call of these tests runs under KEY (free text is sealed under the case key, which KEY wraps)."""
+    with crypto.using_keyring(KEY):
+        yield
 ADVOCATE = Actor(id="U-advocate-1", role="advocate")
 WATCH = system_actor("deadline-watch")
 

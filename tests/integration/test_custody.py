@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core import ledger
+from core.crypto import show_text
 from core.errors import Conflict, ConsentRequired, NotFound, PermissionDenied, ValidationFailed
 from evidence.custody import (
     AnalysisCreate,
@@ -348,7 +349,9 @@ def test_an_open_offer_can_be_declined_or_cancelled_and_the_item_moves_again(ses
     session.rollback()
     ev = cancel_transfer(session, actor=EXAMINER, transfer_id=t.id, data=TransferClose(reason="officer unavailable"))
     session.commit()
-    assert ev.kind == "transfer-cancelled" and ev.reason == "officer unavailable"
+    # the row holds the reason's commitment (core.crypto.texts); the text is shown by decrypting
+    assert ev.kind == "transfer-cancelled" and show_text(session, case_id, ev.reason) == "officer unavailable"
+    assert ev.reason != "officer unavailable"
     last = session.execute(select(ledger.LedgerEntry).order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalar_one()
     assert last.kind == ledger.EventKind.TRANSFER_CANCELLED and last.seq == ev.ledger_seq
     with pytest.raises(Conflict):
