@@ -98,6 +98,7 @@ class Journal:
     lock: threading.Lock = field(default_factory=threading.Lock)
     acked: Counter[tuple[str, str]] = field(default_factory=Counter)
     unknown: Counter[tuple[str, str]] = field(default_factory=Counter)
+    refused: Counter[tuple[str, str]] = field(default_factory=Counter)  # 5xx saying "nothing was recorded"
 
     def ack(self, kind: str, key: str) -> None:
         with self.lock:
@@ -146,6 +147,9 @@ def _write(world: World, what: str, key: str, fn, *args, **kwargs) -> Any:
         # "nothing was recorded" (core.dbhealth) is taken at its word: an effect of it counts as a duplicate.
         if exc.status == 0 or (exc.status >= 500 and "nothing was recorded" not in str(exc)):
             world.journal.maybe(what, key)
+        elif exc.status >= 500:
+            with world.journal.lock:
+                world.journal.refused[(what, key)] += 1
         return None
     if key == "?" and isinstance(out, dict):
         key = out.get("id", key)
@@ -359,6 +363,9 @@ def check(world: World) -> dict:
             found[key] += 1
     acked, unknown = world.journal.acked, world.journal.unknown
     lost = sum(max(0, n - found[k]) for k, n in acked.items())
+    problems = [{"kind": k[0], "key": k[1], "acknowledged": n, "in_ledger": found[k],
+                 "answered_5xx_nothing_recorded": world.journal.refused.get(k, 0)}
+                for k, n in acked.items() if found[k] < n]
     # More than acknowledged: allowed only up to what unanswered requests of that kind (and key) could have done.
     dup = 0
     spare = Counter({kind: 0 for kind, _ in unknown})
@@ -370,8 +377,14 @@ def check(world: World) -> dict:
             use = min(extra, spare[k[0]])
             spare[k[0]] -= use
             dup += extra - use
+            if extra > use:
+                problems.append({"kind": k[0], "key": k[1], "acknowledged": acked.get(k, 0), "in_ledger": n,
+                                 "answered_5xx_nothing_recorded": world.journal.refused.get(k, 0),
+                                 "refused_of_kind": sum(v for (kk, _), v in world.journal.refused.items()
+                                                        if kk == k[0])})
     return {"ledger_verified": verified, "lost": lost, "duplicated": dup, "ledger_entries": len(entries),
             "acknowledged_writes": sum(acked.values()), "unanswered_writes": sum(unknown.values()),
+            "refused_5xx_writes": sum(world.journal.refused.values()), "problems": problems[:20],
             "acknowledged_by_kind": dict(sorted(Counter(k for (k, _), n in acked.items() for _ in range(n)).items()))}
 
 
@@ -440,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "lost": result["lost"], "duplicated": result["duplicated"],
         "acknowledged_writes": result["acknowledged_writes"], "unanswered_writes": result["unanswered_writes"],
         "acknowledged_by_kind": result["acknowledged_by_kind"], "ledger_entries": result["ledger_entries"],
+        "writes_answered_503_nothing_recorded": result["refused_5xx_writes"], "problems": result["problems"],
         "api_processes": len(urls),
         "clients": args.clients, "seconds": round(seconds), "seed": args.seed,
         "baseline_requests": sum(base_stats.statuses.values()),
