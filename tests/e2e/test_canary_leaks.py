@@ -8,8 +8,8 @@ logs, artifacts, variables), every API error body the journey received, and the 
 files (the encrypted columns hold ciphertext, so plaintext found there is outside them).
 
 Survivor data (identity, contact, exam narrative, safety plan, the card's password) must appear nowhere. Staff-typed
-free text (item descriptions, transfer reasons, ...) is being moved into encrypted rows under issue #14; until that
-is merged its known clear-text places are listed in STAFF_TEXT_IN_CLEAR, and nothing else is tolerated.
+free text (item descriptions, transfer reasons, ...) is sealed under the case key (issue #14); the places where staff
+text is still kept in clear are listed exactly in STAFF_TEXT_IN_CLEAR.
 """
 
 from __future__ import annotations
