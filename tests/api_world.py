@@ -1,7 +1,8 @@
 """A real case to aim requests at (issue #18): a case with a stored identity, a consented item with a stored
 file, an open transfer of that item and an integrity incident on it, built through the API itself; plus a case
 review (scheduled by an assigned coordinator, with the opener as its one participant) with an action item, an
-advocacy referral and the follow-ups scheduled from the exam (behind the share-with-advocate release)."""
+advocacy referral and the follow-ups scheduled from the exam (behind the share-with-advocate release), and the
+survivor's request for notice before destruction."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ def build_world(h: ApiHarness) -> World:
                              json={"to_user": receiver.id, "reason": "to storage", "condition": "sealed"}))["id"]
     incident_id = _ok(c.post(f"/items/{item_id}/integrity-incidents", json={"reason": "seal looked torn"},
                              headers=hd))["id"]
+    # The survivor asked for notice before destruction (the notice-contact read needs one on record).
+    _ok(c.post(f"/cases/{case_id}/notice-request", json={"kind": "email", "value": "notice@example.org"},
+               headers=hd))
     # Advocacy needs the survivor's written release to the advocate (with its expiry date).
     _ok(c.post(f"/cases/{case_id}/consents", headers=hd,
                json={"scope": "share-with-advocate", "decision": "granted", "method": "written",
