@@ -1,14 +1,20 @@
 """A real case to aim requests at (issue #18): a case with a stored identity, a consented item with a stored
-file, an open transfer of that item and an integrity incident on it, built through the API itself."""
+file, an open transfer of that item and an integrity incident on it, built through the API itself; plus a case
+review (scheduled by an assigned coordinator, with the opener as its one participant) with an action item, an
+advocacy referral and the follow-ups scheduled from the exam (behind the share-with-advocate release), and the
+survivor's request for notice before destruction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from core.clock import utcnow
 from policies.permissions import Role
 from tests.api_helpers import ApiHarness, StaffUser
 
 CONSENTS = ("forensic-exam", "evidence-swabs", "release-to-law-enforcement", "lab-testing", "status-lookup")
+CENTRE_AGENCY = "Y0000000000000000"  # the centre's own agency (migration 0004): owner of the review's action item
 
 
 @dataclass(frozen=True)
@@ -22,11 +28,19 @@ class World:
     incident_id: int
     opener: StaffUser  # the examiner who opened the case and holds the item
     receiver: StaffUser  # the (centre) lab user the open transfer is offered to
+    review_id: str  # a case review whose only participant is the opener
+    action_id: int  # an open action item of that review, owned by the centre
+    referral_id: int  # an advocacy referral on the case
+    follow_up_id: int  # the case's first follow-up after the exam (not due yet)
+    chair: StaffUser  # the assigned coordinator who scheduled the review
+    advocate: StaffUser  # the assigned advocate who recorded the referral and scheduled the follow-ups
 
     def path_values(self) -> dict[str, str]:
         """Path parameter name → the real object's id."""
         return {"case_id": self.case_id, "item_id": self.item_id, "transfer_id": self.transfer_id,
-                "incident_id": str(self.incident_id)}
+                "incident_id": str(self.incident_id), "review_id": self.review_id,
+                "action_id": str(self.action_id), "referral_id": str(self.referral_id),
+                "follow_up_id": str(self.follow_up_id)}
 
 
 def _ok(resp, status: int = 201) -> dict:
@@ -52,5 +66,28 @@ def build_world(h: ApiHarness) -> World:
                              json={"to_user": receiver.id, "reason": "to storage", "condition": "sealed"}))["id"]
     incident_id = _ok(c.post(f"/items/{item_id}/integrity-incidents", json={"reason": "seal looked torn"},
                              headers=hd))["id"]
+    # The survivor asked for notice before destruction (the notice-contact read needs one on record).
+    _ok(c.post(f"/cases/{case_id}/notice-request", json={"kind": "email", "value": "notice@example.org"},
+               headers=hd))
+    # Advocacy needs the survivor's written release to the advocate (with its expiry date).
+    _ok(c.post(f"/cases/{case_id}/consents", headers=hd,
+               json={"scope": "share-with-advocate", "decision": "granted", "method": "written",
+                     "form_ref": "F-share", "expires_at": (utcnow() + timedelta(days=365)).isoformat()}))
+    _ok(c.post(f"/cases/{case_id}/exam", json={"started_at": utcnow().isoformat(), "narrative": "exam"},
+               headers=hd))
+    advocate = h.user(Role.ADVOCATE, assign_to=case_id)
+    referral_id = _ok(c.post(f"/cases/{case_id}/advocacy/referrals", headers=advocate.headers,
+                             json={"service": "counselling", "organisation": "Counselling service"}))["id"]
+    follow_ups = _ok(c.post(f"/cases/{case_id}/advocacy/follow-ups", headers=advocate.headers))
+    assert follow_ups, "the pack schedules no follow-up after the exam: the world needs one"
+    chair = h.user(Role.COORDINATOR, assign_to=case_id)
+    review_id = _ok(c.post(f"/cases/{case_id}/reviews", headers=chair.headers,
+                           json={"scheduled_for": (utcnow() + timedelta(days=2)).isoformat(),
+                                 "participants": [opener.user.username]}))["id"]
+    action_id = _ok(c.post(f"/reviews/{review_id}/actions", headers=chair.headers,
+                           json={"owner_agency": CENTRE_AGENCY,
+                                 "due_at": (utcnow() + timedelta(days=7)).isoformat()}))["id"]
     return World(case_id=case_id, item_id=item_id, file_id=file_id, transfer_id=transfer_id,
-                 incident_id=int(incident_id), opener=opener, receiver=receiver)
+                 incident_id=int(incident_id), opener=opener, receiver=receiver, review_id=review_id,
+                 action_id=int(action_id), referral_id=int(referral_id), follow_up_id=int(follow_ups[0]["id"]),
+                 chair=chair, advocate=advocate)

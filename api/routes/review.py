@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core.actors import Actor
@@ -15,7 +15,7 @@ from policies import review
 from policies.agencies import Agency
 from policies.permissions import Permission as P
 from policies.review.rules import is_overdue
-from policies.review.service import agency_ref
+from policies.review.service import agency_ref, require_chair
 from policies.review.shapes import MAX_ROW_ID
 
 router = APIRouter(tags=["review"], route_class=CommitRoute)
@@ -37,6 +37,14 @@ def _action_public(session, action: review.ReviewAction, now, key: str | None) -
         ledger_seq=action.ledger_seq)
 
 
+def review_chair(review_id: str, session: SessionDep, clock: ClockDep,
+                 actor: Actor = require(P.REVIEW_RECORD)) -> Actor:
+    """The review's chair (PermissionDenied otherwise), decided BEFORE the body is read: a coordinator who does
+    not chair the review is refused, not told what is wrong with the body (the service checks again)."""
+    require_chair(session, actor, review.get_review(session, review_id), clock.now())
+    return actor
+
+
 @router.post("/cases/{case_id}/reviews", response_model=review.ReviewPublic, status_code=201)
 def schedule(case_id: str, body: review.ReviewCreate, session: SessionDep, clock: ClockDep,
              actor: Actor = require(P.REVIEW_SCHEDULE)) -> review.ReviewPublic:
@@ -55,7 +63,7 @@ def show(review_id: str, session: SessionDep, settings: SettingsDep, clock: Cloc
 
 @router.post("/reviews/{review_id}/decisions", response_model=review.DecisionPublic, status_code=201)
 def decide(review_id: str, body: review.DecisionCreate, session: SessionDep, settings: SettingsDep,
-           clock: ClockDep, actor: Actor = require(P.REVIEW_RECORD)) -> review.DecisionPublic:
+           clock: ClockDep, actor: Actor = Depends(review_chair)) -> review.DecisionPublic:
     """Record a decision (its text is encrypted at rest and never in the ledger)."""
     row = review.record_decision(session, actor=actor, review_id=review_id, data=body, key=_key(settings),
                                  now=clock.now())
@@ -65,7 +73,7 @@ def decide(review_id: str, body: review.DecisionCreate, session: SessionDep, set
 
 @router.post("/reviews/{review_id}/actions", response_model=review.ActionPublic, status_code=201)
 def add_action(review_id: str, body: review.ActionCreate, session: SessionDep, settings: SettingsDep,
-               clock: ClockDep, actor: Actor = require(P.REVIEW_RECORD)) -> review.ActionPublic:
+               clock: ClockDep, actor: Actor = Depends(review_chair)) -> review.ActionPublic:
     """Add an action item: owner agency (required: name or id) and due date."""
     now = clock.now()
     row = review.add_action(session, actor=actor, review_id=review_id, data=body, key=_key(settings), now=now)

@@ -74,6 +74,14 @@ def sees_items_of_case(who: Principal) -> bool:
     return who.role != Role.LAW_ENFORCEMENT
 
 
+def chairs_the_review(who: Principal) -> bool:
+    """policies.review for the world's review, whose only participant is the opener: a participant sees it (and
+    marks its own agency's action items done), its chair (a coordinator who may schedule reviews of the case:
+    assigned) sees it, records decisions and action items and marks any action item done; anyone else is
+    refused (403), whatever their role allows."""
+    return who.assigned and who.role is not None and role_allows(who.role, Permission.REVIEW_SCHEDULE)
+
+
 def expect_allowed(method: str, route, who: Principal) -> bool:
     """What the rules say this principal may do on this route, aimed at the world's real objects."""
     if (method, route.path) in AUTHENTICATED_ONLY:
@@ -85,6 +93,8 @@ def expect_allowed(method: str, route, who: Principal) -> bool:
         return False
     if ("{item_id}" in route.path or "{transfer_id}" in route.path) and not sees_items_of_case(who):
         return False  # visibility before state: the object is hidden, answered as missing
+    if "{review_id}" in route.path or "{action_id}" in route.path:
+        return chairs_the_review(who)  # policies.review decides; no principal here is a participant
     if perm in CASE_SCOPED:
         finds_case = authorizer.case_from is not None or "{" + authorizer.case_param + "}" in route.path
         return finds_case and who.assigned  # case-scoped without a way to find the case: fail closed

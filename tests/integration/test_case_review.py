@@ -233,6 +233,10 @@ def test_bad_input_is_a_clear_4xx_and_nothing_is_recorded(h, clock):
     r = h.client.post(f"/reviews/{rid}/decisions", headers=h.user("coordinator").headers, json={"text": "x"})
     assert r.status_code == 403
     assert _count(h, ReviewDecision) == 0 and _ledger(h, EventKind.REVIEW_DECIDED) == 0
+    # A coordinator who does not chair the review is refused before the body is read (403, not a 422 about it).
+    for path in (f"/reviews/{rid}/actions", f"/reviews/{rid}/decisions"):
+        r = h.client.post(path, headers=h.user("coordinator").headers, json={"text": ["not a string"]})
+        assert r.status_code == 403 and "owner_agency" not in r.text, (path, r.text)
     r = h.client.post(f"/reviews/{rid}/actions", headers=coordinator.headers,
                       json={"owner_agency": "Centre", "due_at": due})
     assert r.status_code == 201, r.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -49,6 +50,11 @@ def _case_with_personal_data(h, clock):
     assert r.status_code == 204, r.text
     r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
                json={"scope": "forensic-exam", "decision": "granted", "method": "written", "form_ref": "F-1"})
+    assert r.status_code == 201, r.text
+    # Advocacy records need the survivor's written release to the advocate (it must carry an expiry date).
+    r = c.post(f"/cases/{case_id}/consents", headers=examiner.headers,
+               json={"scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-2",
+                     "expires_at": (clock.now() + timedelta(days=365)).isoformat()})
     assert r.status_code == 201, r.text
     r = c.post(f"/cases/{case_id}/exam", headers=examiner.headers,
                json={"started_at": clock.now().isoformat(), "narrative": f"history given by {CANARY}"})
@@ -129,7 +135,9 @@ def test_erasure_by_two_people_then_every_read_says_erased(harness, clock, caplo
         assert ledger.verify_chain(s).ok
         kinds = [e.kind for e in s.execute(sa.select(ledger.LedgerEntry).where(ledger.LedgerEntry.case_id == case_id)
                                            .order_by(ledger.LedgerEntry.seq)).scalars()]
-    assert kinds[-2:] == [ledger.EventKind.CASE_ERASURE_PROPOSED, ledger.EventKind.CASE_ERASED]
+    # The proposal, the erasure, then only the sharing checkpoint of the advocacy list read after it.
+    assert kinds[-3:] == [ledger.EventKind.CASE_ERASURE_PROPOSED, ledger.EventKind.CASE_ERASED,
+                          ledger.EventKind.CHECKPOINT_ALLOWED]
     pem = call("GET", "/audit/public-key", auditor).json()["public_key_pem"].encode()
     bundle = json.loads(call("GET", "/audit/export", auditor, params={"case_id": case_id}).text)
     report = audit.verify_bundle(bundle, pem)

@@ -16,14 +16,21 @@ from sqlmodel import Session
 from core.clock import ManualClock, set_clock
 from evidence.reports import funder_report, report_dict
 from evidence.reports.suppression import suppress
+from policies.advocacy import Service
+from policies.jurisdictions import installed_packs
 from tests.api_helpers import api_harness
 from tests.evidence_support import STAFF
 from tests.funder_support import CANARY, CANARY_EXAM, CANARY_NOTE, CANARY_ORG, Truth, make_year
 
 BANDS = ["under-13", "13", "14-15", "16-17", "adult"]
-JURS = ["default", "us-mi", "us-tx", "us-wa"]
+# One row per installed jurisdiction pack (evidence.reports.queries), cases or not: packs added later (us-id,
+# gb-sct) are rows of zeros here, since the year of cases is made in default, us-mi, us-tx and us-wa.
+JURS = sorted(installed_packs())
+assert {"default", "us-mi", "us-tx", "us-wa"} <= set(JURS)
 REPORT_AT = datetime(2026, 1, 20, 9, 0, tzinfo=UTC)  # after every synthetic event (the last: mid-January)
-SERVICE_COLS = ["counselling", "shelter", "legal-aid", "medical-follow-up", "accompaniment", "other"]
+# One column per advocacy service, in the enum's order (crisis-line came with the advocacy work).
+SERVICE_COLS = [s.value for s in Service]
+assert SERVICE_COLS[:6] == ["counselling", "shelter", "legal-aid", "medical-follow-up", "accompaniment", "other"]
 
 
 

@@ -18,12 +18,21 @@ from core.clock import as_utc
 from core.errors import Conflict, ValidationFailed
 from core.ledger import EventKind, LedgerEntry
 from core.outbox import OutboxKind, OutboxMessage
-from evidence.custody import DestroyCreate, destroy_item
 from evidence.files import upload_file
 from evidence.items import EvidenceItem, ItemKind
 from evidence.preservation import extend_case_preservation, extend_preservation, sync_object_locks
 from policies.cases import change_reporting, open_case
-from tests.evidence_support import ALL_SCOPES, EXAMINER, LAB, ensure_staff, grant, new_case, new_item, past_retention
+from tests.evidence_support import (
+    ALL_SCOPES,
+    EXAMINER,
+    LAB,
+    destroy_by_two,
+    ensure_staff,
+    grant,
+    new_case,
+    new_item,
+    past_retention,
+)
 
 LIMIT = 1024 * 1024
 
@@ -120,8 +129,8 @@ def test_a_destroyed_item_cannot_be_extended_nothing_recorded(session, clock, ob
     case_id = new_case(session)
     item_id = new_item(session, case_id)
     clock.advance(past_retention(session.get(EvidenceItem, item_id).retention_until))
-    destroy_item(session, actor=EXAMINER, item_id=item_id, data=DestroyCreate(reason="retention ended",
-                                                                              authority_ref="ORDER-7"))
+    # Two different people: the examiner (custodian) proposes, the lab user approves (evidence.destruction).
+    destroy_by_two(session, item_id, proposer=EXAMINER, approver=LAB, authority_ref="ORDER-7")
     session.commit()
     counts = _counts(session)
     with pytest.raises(Conflict, match="was destroyed: its preservation cannot be extended"):
@@ -143,8 +152,7 @@ def test_case_wide_extension_skips_destroyed_and_longer_kept_items(session, cloc
     extend_preservation(session, object_store, actor=LAB, item_id=long_, until=base + timedelta(days=9000))
     session.commit()
     clock.advance(past_retention(base))
-    destroy_item(session, actor=EXAMINER, item_id=gone, data=DestroyCreate(reason="retention ended",
-                                                                          authority_ref="ORDER-8"))
+    destroy_by_two(session, gone, proposer=EXAMINER, approver=LAB, authority_ref="ORDER-8")
     session.commit()
     until = base + timedelta(days=1000)
     out = extend_case_preservation(session, object_store, actor=LAB, case_id=case_id, until=until)

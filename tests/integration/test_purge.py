@@ -17,13 +17,10 @@ from core.clock import SystemClock, as_utc
 from core.errors import NotFound
 from core.ledger import EventKind, LedgerEntry
 from core.settings import reset_settings
-from evidence.custody import DestroyCreate, destroy_item
 from evidence.files import EvidenceFile, FileStatus, upload_file
 from evidence.items import EvidenceItem, ItemKind
 from evidence.purge import purge_destroyed_files
-from tests.evidence_support import EXAMINER, new_case, new_item, past_retention
-
-DESTROY = DestroyCreate(reason="retention ended", authority_ref="ORDER-9")
+from tests.evidence_support import EXAMINER, LAB, destroy_by_two, new_case, new_item, past_retention
 
 
 def _file(session, store, item_id, *, lock_for: timedelta | None, row_until, legal_hold=False) -> EvidenceFile:
@@ -57,7 +54,7 @@ def _destroyed_item_with_files(session, clock, store):
     ended = _file(session, store, item_id, lock_for=None, row_until=clock.now() - timedelta(days=1))
     store_locked = _file(session, store, item_id, lock_for=timedelta(hours=1),  # the row says ended, the store not
                          row_until=clock.now() - timedelta(days=1))
-    destroy_item(session, actor=EXAMINER, item_id=item_id, data=DESTROY, now=clock.now())
+    destroy_by_two(session, item_id, proposer=EXAMINER, approver=LAB, authority_ref="ORDER-9", now=clock.now())
     session.commit()
     # a hold placed after destruction (e.g. a court's order reaching the centre late) keeps the file
     held = _file(session, store, item_id, lock_for=None, row_until=clock.now() - timedelta(days=1), legal_hold=True)

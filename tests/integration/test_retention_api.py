@@ -13,10 +13,9 @@ from sqlmodel import Session
 from api.client import CocClient
 from core.clock import as_utc
 from core.ledger import EventKind, LedgerEntry, iso
-from evidence.custody import DestroyCreate, destroy_item
 from evidence.files import EvidenceFile
 from evidence.items import EvidenceItem
-from tests.evidence_support import past_retention
+from tests.evidence_support import destroy_by_two, past_retention
 from tests.unit.test_cli import cli, login_as  # noqa: F401 - the fixture
 from tests.unit.test_cli_live import LiveApi, live_api  # noqa: F401 - the fixture
 
@@ -62,10 +61,10 @@ def test_extend_and_purge_through_cli_and_client(cli, live_api: LiveApi, s3_sett
     assert _extensions(h.engine) == 2
 
     # destroyed: 409, nothing recorded; the sweep leaves the still-locked file and says so
+    approver = h.user("lab")  # two people: the examiner (custodian) proposes, a lab user approves
     with Session(h.engine) as s:
         clock.advance(past_retention(s.get(EvidenceItem, item["id"]).retention_until))
-        destroy_item(s, actor=examiner.actor, item_id=item["id"],
-                     data=DestroyCreate(reason="retention ended", authority_ref="ORDER-3"))
+        destroy_by_two(s, item["id"], proposer=examiner.actor, approver=approver.actor, authority_ref="ORDER-3")
         s.commit()
     gone = cli("retention", "extend", item["id"], "--until", iso(clock.now() + timedelta(days=365)))
     assert gone.exit_code == 1 and "409" in gone.output and "was destroyed" in gone.output
