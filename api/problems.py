@@ -64,6 +64,7 @@ def _problem_response(description: str) -> dict[str, object]:
 
 # Documented on every route (create_app passes it to include_router), so clients and schemathesis know them.
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: _problem_response("The request body could not be read (e.g. not UTF-8): FastAPI's own answer"),
     401: _problem_response("Missing, invalid or expired access token, or a deactivated account"),
     403: _problem_response("The role or case assignment does not allow this, or consent is missing"),
     404: _problem_response("Not found (or not visible to the caller)"),
