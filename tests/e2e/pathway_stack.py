@@ -20,6 +20,7 @@ from core.actors import Actor, system_actor
 from core.cases import CaseCreate, Reporting
 from core.clock import utcnow
 from core.ledger import LedgerEntry, decode
+from core.settings import get_settings
 from evidence.items import EvidenceItemCreate, ItemKind, collect_item
 from flows.steps import PathwayStep
 from policies.authz import UserCreate, assign, create_user
@@ -53,9 +54,11 @@ class Runner:
                  extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.log_path = home / "flows.log"
+        # The runner seals and opens case texts with the centre key: the same one as this process, which made the
+        # case keys (in a deployment every process of the centre has the same COC_IDENTITY_KEY).
         self.process = start_flow_runner(api_url, home, log_path=self.log_path, coc_env={
             "COC_DATABASE_URL": db_url, "COC_DATA_DIR": str(data_dir), "COC_PREFECT_API_URL": api_url,
-            **(extra_env or {})})
+            "COC_IDENTITY_KEY": get_settings().secret("identity_key"), **(extra_env or {})})
 
     def log_tail(self, lines: int = 60) -> str:
         """The end of the runner's log (for assertion messages)."""
