@@ -23,7 +23,7 @@ from api.app import create_app
 from api.auth.issuer import hash_password, mint_token
 from core.actors import Actor, system_actor
 from core.db import make_engine
-from core.settings import Settings, load_settings
+from core.settings import Settings, get_settings, load_settings
 from policies.authz import User, UserCreate, UserUpdate, assign, create_user, update_user
 from policies.permissions import Role
 
@@ -107,7 +107,10 @@ def test_settings(db_url: str, data_dir: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {"mode": "embedded", "data_dir": data_dir, "database_url": db_url,
                                  "prefect_api_url": "http://127.0.0.1:9/api", "s3_endpoint": "127.0.0.1:9",
                                  # No Prefect here: rows stay in the outbox (tests that need delivery drain).
-                                 "outbox_drain_after_commit": False}
+                                 "outbox_drain_after_commit": False,
+                                 # One centre key for every process of the test session, as in a centre (case keys
+                                 # made by the test process or a flow runner open in the app, and back).
+                                 "identity_key": get_settings().secret("identity_key")}
     values.update(overrides)
     return load_settings(**values)
 
