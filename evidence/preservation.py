@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 from sqlalchemy import select
 from sqlmodel import Session, SQLModel
 
@@ -42,6 +42,8 @@ class Requester(StrEnum):
 
 class PreservationRequest(SQLModel):
     """Request body of an extension: the new date (None: the jurisdiction's default extension) and who asked."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     until: datetime | None = None
     requested_by: Requester = Requester.STAFF

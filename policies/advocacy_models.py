@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import Field as PField
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -67,6 +67,8 @@ class FollowUp(SQLModel, table=True):
 class ServiceDecision(BaseModel):
     """Body: a service offered, accepted or declined."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     service: Service
     status: Literal["offered", "accepted", "declined"]
 
@@ -74,12 +76,16 @@ class ServiceDecision(BaseModel):
 class ReferralCreate(BaseModel):
     """Body: a referral to an outside service (the organisation's name: never a person)."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     service: Service
     organisation: str = PField(min_length=1, max_length=120)
 
 
 class SafetyPlanRevision(BaseModel):
     """Body: a new revision of the safety plan (encrypted at rest; earlier revisions are kept)."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     notes: str = PField(min_length=1, max_length=20_000)
 
@@ -90,11 +96,15 @@ class SafetyPlanRevision(BaseModel):
 class ReferralOutcomeCreate(BaseModel):
     """Body: the outcome of a referral."""
 
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
+
     outcome: ReferralOutcome
 
 
 class ContactCreate(BaseModel):
     """Body: a contact made (when: default now; never in the future)."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     kind: ContactKind
     outcome: ContactOutcome
@@ -108,6 +118,8 @@ class ContactCreate(BaseModel):
 
 class FollowUpOutcomeCreate(BaseModel):
     """Body: whether the follow-up happened."""
+
+    model_config = ConfigDict(extra="forbid")  # unknown fields are refused (422), never dropped
 
     outcome: FollowUpOutcome
 

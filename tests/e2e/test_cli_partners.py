@@ -120,7 +120,8 @@ def test_release_to_the_liaison_then_crime_lab_and_back_through_cli_verbs(stack:
     picture.write_bytes(secrets.token_bytes(200_000))
     examiner.json("evidence", "upload", photo, str(picture))
     refused = officer.run("evidence", "download", photo, "--out", str(tmp_path / "no.jpg"), ok=False)
-    assert refused.returncode == 1 and "403" in refused.stderr  # not released to them
+    # not released to them: hidden, so answered exactly as an unknown id (api.visibility)
+    assert refused.returncode == 1 and "404" in refused.stderr and "no evidence item" in refused.stderr
     time.sleep(2)
     assert officer.json("inbox") == []  # the pathway does not offer photographs on its own
     rel = examiner.json("custody", "release", photo, "--to", names["officer"], "--reason", "legal referral",
