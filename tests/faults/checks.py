@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from core.actors import system_actor
+from core.crypto.texts import show_text
 from core.ledger import EventKind, LedgerEntry, verify_ledger
 from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.files import EvidenceFile, FileStatus
@@ -41,8 +42,10 @@ def assert_consents(engine: Engine, outcomes: list[Outcome]) -> None:
         rows = s.scalars(select(ConsentDecision)).all()
         assert {r.ledger_seq for r in rows} == _seqs(s, EventKind.CONSENT_RECORDED), \
             "a consent ledger entry without its decision row, or a row without its entry"
-    by_ref = Counter(r.form_ref for r in rows)
-    ids = {r.form_ref: r.id for r in rows}
+        # the form reference is kept sealed under the case key (the row holds its commitment)
+        refs = [(show_text(s, r.case_id, r.form_ref), r.id) for r in rows]
+    by_ref = Counter(ref for ref, _ in refs)
+    ids = dict(refs)
     for o in outcomes:
         if o.tag.startswith("I-"):
             continue
@@ -63,9 +66,11 @@ def assert_items(engine: Engine, outcomes: list[Outcome]) -> None:
         held = set(s.scalars(select(ItemCustody.item_id)))
         collected = set(s.scalars(select(CustodyEvent.item_id).where(CustodyEvent.kind == CustodyEventKind.COLLECTED)))
         entries = set(s.scalars(select(LedgerEntry.item_id).where(LedgerEntry.kind == EventKind.ITEM_COLLECTED.value)))
+        # the description is kept sealed under the case key (the row holds its commitment)
+        described = [(show_text(s, i.case_id, i.description), i.id) for i in items]
     assert {i.id for i in items} == held == collected == entries, "an item without its custody row, event or entry"
-    by_tag = Counter(i.description for i in items)
-    ids = {i.description: i.id for i in items}
+    by_tag = Counter(d for d, _ in described)
+    ids = dict(described)
     for o in outcomes:
         if not o.tag.startswith("I-"):
             continue

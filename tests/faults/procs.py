@@ -27,7 +27,7 @@ from sqlmodel import Session
 from api.auth.issuer import hash_password, load_or_create_keys, mint_token
 from core.actors import system_actor
 from core.db import normalize_url
-from core.settings import SECRETS_FILE, Settings, load_settings
+from core.settings import SECRETS_FILE, Settings, get_settings, load_settings
 from policies.authz import UserCreate, assign, create_user
 from policies.permissions import Role
 from tests.evidence_support import default_agency_kind, ensure_agency
@@ -60,7 +60,9 @@ class ApiProcess:
         self.overrides: dict[str, object] = {
             "mode": "embedded", "data_dir": self.data_dir, "database_url": db_url, "api_port": self.port,
             "s3_endpoint": s3_endpoint, "prefect_api_url": "http://127.0.0.1:9/api",
-            "outbox_drain_after_commit": False, "login_rate_per_min": 600}
+            "outbox_drain_after_commit": False, "login_rate_per_min": 600,
+            # the test process's centre key: the checks read the texts the API sealed under its case keys
+            "identity_key": get_settings().secret("identity_key")}
         if s3_bucket:
             self.overrides["s3_bucket"] = s3_bucket
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}

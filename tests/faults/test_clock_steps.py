@@ -14,6 +14,7 @@ from sqlalchemy import select
 from core.actors import system_actor
 from core.cases import AgeBand, CaseCreate
 from core.clock import set_clock
+from core.crypto.texts import show_text
 from core.ledger import EventKind, LedgerEntry, decode
 from policies import cases, consent, deadlines
 from policies.checkpoint import decide
@@ -69,12 +70,14 @@ def test_a_clock_stepping_back_reorders_neither_the_ledger_nor_consent(session, 
     entries = session.scalars(select(LedgerEntry).where(LedgerEntry.case_id == case.id)
                               .where(LedgerEntry.kind == EventKind.CONSENT_RECORDED.value)
                               .order_by(LedgerEntry.seq)).all()
-    assert [decode(e)["data"]["form_ref"] for e in entries] == ["F-GRANT", "F-WITHDRAW", "F-LATER"]
+    # the entries hold commitments to the form references, kept sealed under the case key
+    assert [show_text(session, case.id, decode(e)["data"]["form_ref"]) for e in entries] == [
+        "F-GRANT", "F-WITHDRAW", "F-LATER"]
     ats = [decode(e)["at"] for e in entries]
     assert ats[1] < ats[0] < ats[2], "the entries keep the clock's times, out of order, in sequence order"
     session.commit()  # end the read (on SQLite every transaction holds the write lock)
     assert assert_ledger_verifies(engine) >= 3
-    assert [d.form_ref for d in consent.list_decisions(session, case.id)][-1] == "F-LATER"
+    assert show_text(session, case.id, consent.list_decisions(session, case.id)[-1].form_ref) == "F-LATER"
 
     state = consent.consent_state(session, case.id)[S.PHOTO_RECORD]
     assert state.status.value == "withdrawn" and state.ledger_seq == entries[1].seq

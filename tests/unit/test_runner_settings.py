@@ -62,3 +62,32 @@ def test_coc_up_passes_them_to_its_children(clean_env, tmp_path):
     child = Settings()
     assert (child.runner_poll_s, child.runner_limit, child.runner_start, child.runner_quiet_polls,
             child.outbox_loop_s, child.outbox_loop_min_age_s) == (0.5, 3, "spawn", False, 7.0, 1.5)
+
+
+def test_the_operators_settings_reach_the_children_and_generated_secrets_do_not(clean_env, tmp_path):
+    """A centre key, a retired key and the jurisdiction given to `coc up` in the environment are what its
+    children use (a child falling back to the data dir's generated key could not open the case keys made under
+    the operator's); the secrets the stack generated itself stay in secrets.json, out of every environment."""
+    import os
+
+    from cryptography.fernet import Fernet
+
+    from core.settings import load_settings
+
+    for name in [n for n in os.environ if n.startswith("COC_")]:
+        clean_env.delenv(name)
+    given, retired = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    clean_env.setenv("COC_IDENTITY_KEY", given)
+    clean_env.setenv("COC_IDENTITY_KEYS_RETIRED", retired)
+    clean_env.setenv("COC_DEFAULT_JURISDICTION", "us-mi")
+    settings = load_settings(data_dir=tmp_path)
+    env = child_env(settings)
+    assert (env["COC_IDENTITY_KEY"], env["COC_IDENTITY_KEYS_RETIRED"], env["COC_DEFAULT_JURISDICTION"]) == (
+        given, retired, "us-mi")
+    assert "COC_S3_SECRET_KEY" not in env and "COC_S3_ACCESS_KEY" not in env  # generated: read from the data dir
+    for name, value in env.items():
+        if name.startswith("COC_"):
+            clean_env.setenv(name, value)
+    child = load_settings(data_dir=tmp_path)
+    assert child.secret("identity_key") == given
+    assert child.secret("s3_secret_key") == settings.secret("s3_secret_key")
