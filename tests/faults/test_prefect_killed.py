@@ -24,7 +24,16 @@ from core.db import make_engine
 from core.ledger import EventKind
 from policies.authz import User, assign
 from policies.handoffs import ConsentScope
-from tests.e2e.pathway_stack import Staff, case_at_release_checkpoint, drain, ledger_kinds, make_staff, steps, wait_for
+from tests.e2e.pathway_stack import (
+    Staff,
+    at_retention,
+    case_at_release_checkpoint,
+    drain,
+    ledger_kinds,
+    make_staff,
+    steps,
+    wait_for,
+)
 from tests.e2e.test_reconcile import FAST, _suspended_at_release, _tolerant
 from tests.faults.checks import assert_consistent
 from tests.fixtures.stack import CocUp
@@ -84,7 +93,7 @@ def test_prefect_and_the_runner_killed_while_pathways_wait_and_while_they_run(tm
         assert _undelivered(engine, ids[:3]) == set(ids[:3]), "the wakes were lost instead of held"
         wait_for(lambda: all(_children(data).get(p, before[p]) != before[p] for p in ("prefect", "flows")), timeout=240,
                  what=lambda: f"coc up to restart Prefect and the runner\n{up.output()[-3000:]}")
-        wait_for(_tolerant(lambda: all("retention" in steps(engine, c) for c in ids[:3])), timeout=240,
+        wait_for(_tolerant(lambda: all(at_retention(engine, c) for c in ids[:3])), timeout=240,
                  interval=0.5, what=lambda: f"the pathways to finish: {[steps(engine, c) for c in ids]}\n{log()}")
 
         # Fault 2: the runner dies while a resumed run is running.
@@ -93,7 +102,7 @@ def test_prefect_and_the_runner_killed_while_pathways_wait_and_while_they_run(tm
             _release(examiner, ids[3], "granted")
         time.sleep(0.3)  # the fault: let the resumed run get going (a point in time, not a wait for a state)
         os.killpg(_children(data)["flows"], signal.SIGKILL)
-        wait_for(_tolerant(lambda: "retention" in steps(engine, ids[3])), timeout=240, interval=0.5,
+        wait_for(_tolerant(lambda: at_retention(engine, ids[3])), timeout=240, interval=0.5,
                  what=lambda: f"the last pathway to finish: {steps(engine, ids[3])}\n{log()}")
 
         for (case_id, item_id), offered in zip(cases, (1, 1, 0, 1), strict=True):
