@@ -130,6 +130,8 @@ def reap_leftovers(data_dir: Path, say: Callable[[str], None]) -> None:
             proc = psutil.Process(pid)
             if abs(proc.create_time() - created) > 0.01:
                 continue
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue  # already dead, waiting for a reaper (PID 1 of a container may never reap it)
         except psutil.Error:
             continue
         say(f"stopping {name} (pid {pid}) left running by an earlier coc up that did not stop cleanly")

@@ -252,6 +252,10 @@ def _prefect_texts(api: str) -> list[tuple[str, str]]:
     """(place, text) of what Prefect's API holds: flows, runs (names, parameters), task inputs, logs, artifacts."""
     out = []
     with httpx.Client(base_url=api, timeout=60) as h:
+        # The runner sends its logs to Prefect in batches every few seconds: let the journey's arrive first.
+        deadline = time.monotonic() + 60
+        while not h.post("/logs/filter", json={"limit": 1}).json() and time.monotonic() < deadline:
+            time.sleep(1)
         for path, place in (("/flows/filter", "prefect-flows"), ("/flow_runs/filter", "prefect-flow-runs"),
                             ("/task_runs/filter", "prefect-task-runs"), ("/logs/filter", "prefect-logs"),
                             ("/artifacts/filter", "prefect-artifacts"), ("/variables/filter", "prefect-variables"),
