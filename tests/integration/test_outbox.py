@@ -3,6 +3,7 @@ while Prefect is down is kept and delivered once Prefect is back."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -41,6 +42,9 @@ def test_prefect_unreachable_keeps_the_row_for_a_later_drain(engine, session):
     assert row.delivered_at is None and row.attempts == 2 and row.last_error
 
 
+# PostgreSQL here; the same fault on SQLite is tests/faults/test_prefect_killed.py (through `coc up`, Prefect and the
+# runner SIGKILLed, decisions recorded through the API meanwhile): each run starts two Prefect servers.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_decision_recorded_while_prefect_is_down_is_delivered_when_it_is_back(db_url, tmp_path):
     """(c) stop Prefect, record the release consent, restart Prefect: the kept wake resumes the run."""
     port = free_port()
