@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from append_only import refuse_changes
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -19,22 +20,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 NEW_APPEND_ONLY = ("ledger_verification",)
-
-
-def _sqlite_triggers(table: str) -> None:
-    for action in ("UPDATE", "DELETE"):
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action.lower()}")
-        op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                   f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END")
-
-
-def _pg_triggers(table: str) -> None:
-    op.execute(f"""CREATE OR REPLACE FUNCTION coc_refuse_{table}_change() RETURNS trigger AS $$
-               BEGIN RAISE EXCEPTION '{table} is append-only: % refused', TG_OP; END; $$ LANGUAGE plpgsql""")
-    op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-               f"FOR EACH ROW EXECUTE FUNCTION coc_refuse_{table}_change()")
-    op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-               f"FOR EACH STATEMENT EXECUTE FUNCTION coc_refuse_{table}_change()")
 
 
 def upgrade() -> None:
@@ -56,10 +41,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_ledger_verification_finished_at"), ["finished_at"], unique=False)
     with op.batch_alter_table("deadline_alert") as batch_op:
         batch_op.alter_column("case_id", existing_type=sa.String(length=32), nullable=True)
-    for table in NEW_APPEND_ONLY:
-        (_sqlite_triggers if sqlite else _pg_triggers)(table)
+    refuse_changes(NEW_APPEND_ONLY)
     if sqlite:  # the rebuilt deadline_alert lost 0002's triggers
-        _sqlite_triggers("deadline_alert")
+        refuse_changes(["deadline_alert"])
 
 
 def downgrade() -> None:
@@ -75,7 +59,7 @@ def downgrade() -> None:
     with op.batch_alter_table("deadline_alert") as batch_op:
         batch_op.alter_column("case_id", existing_type=sa.String(length=32), nullable=False)
     if sqlite:
-        _sqlite_triggers("deadline_alert")
+        refuse_changes(["deadline_alert"])
     else:
         op.execute("DROP TRIGGER IF EXISTS ledger_verification_append_only ON ledger_verification")
         op.execute("DROP TRIGGER IF EXISTS ledger_verification_no_truncate ON ledger_verification")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from append_only import allow_changes, refuse_changes
 
 revision: str = "0018"
 down_revision: str | None = "0016"
@@ -51,26 +52,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("case_id", "name", name="uq_advocacy_follow_up_case_name"),  # scheduled once
     )
     op.create_index("ix_advocacy_follow_up_case_id", "advocacy_follow_up", ["case_id"])
-    table = APPEND_ONLY
-    if op.get_bind().dialect.name == "sqlite":
-        for action in ("UPDATE", "DELETE"):
-            op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                       f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END")
-    else:
-        op.execute(f"""CREATE OR REPLACE FUNCTION coc_refuse_{table}_change() RETURNS trigger AS $$
-                   BEGIN RAISE EXCEPTION '{table} is append-only: % refused', TG_OP; END; $$ LANGUAGE plpgsql""")
-        op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                   f"FOR EACH ROW EXECUTE FUNCTION coc_refuse_{table}_change()")
-        op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                   f"FOR EACH STATEMENT EXECUTE FUNCTION coc_refuse_{table}_change()")
+    refuse_changes([APPEND_ONLY])
 
 
 def downgrade() -> None:
-    table = APPEND_ONLY
-    if op.get_bind().dialect.name != "sqlite":
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-        op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS coc_refuse_{table}_change()")
+    allow_changes([APPEND_ONLY])
     op.drop_index("ix_advocacy_follow_up_case_id", table_name="advocacy_follow_up")
     op.drop_table("advocacy_follow_up")
     op.drop_index("ix_advocacy_entry_case_id", table_name="advocacy_entry")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from append_only import allow_changes, refuse_changes
 
 revision: str = "0019"
 down_revision: str | None = "0015"
@@ -72,31 +73,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_case_review_action_review_id", "case_review_action", ["review_id"])
     op.create_index("ix_case_review_action_owner_agency_id", "case_review_action", ["owner_agency_id"])
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "sqlite":
-            for action in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                           f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END")
-        else:
-            op.execute(f"""CREATE OR REPLACE FUNCTION coc_refuse_{table}_change() RETURNS trigger AS $$
-                BEGIN RAISE EXCEPTION '{table} is append-only: % refused', TG_OP; END; $$ LANGUAGE plpgsql""")
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       f"FOR EACH ROW EXECUTE FUNCTION coc_refuse_{table}_change()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       f"FOR EACH STATEMENT EXECUTE FUNCTION coc_refuse_{table}_change()")
+    refuse_changes(APPEND_ONLY)
 
 
 def downgrade() -> None:
-    dialect = op.get_bind().dialect.name
-    for table in APPEND_ONLY:
-        if dialect == "sqlite":
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-        else:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-            op.execute(f"DROP FUNCTION IF EXISTS coc_refuse_{table}_change()")
+    allow_changes(APPEND_ONLY)
     op.drop_table("case_review_action")
     op.drop_table("case_review_decision")
     op.drop_table("case_review_participant")
