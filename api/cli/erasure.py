@@ -1,4 +1,5 @@
-"""`coc case erase propose|approve|withdraw|status` (lawful erasure, two people) and `coc admin rotate-key|reencrypt`."""
+"""`coc case erase propose|approve|withdraw|status` (lawful erasure, two people) and
+`coc admin rotate-key|reencrypt`."""
 
 from __future__ import annotations
 
