@@ -276,3 +276,11 @@ def test_rows_written_in_clear_before_still_read(harness, clock):
     assert _ok(c.get(f"/items/{kit}/integrity-incidents", headers=ex.headers))[0]["reason"] == "legacy clear reason"
     shown = _ok(c.get("/audit/break-glass", params={"case_id": case_id}, headers=auditor.headers))
     assert [g["reason"] for g in shown] == ["legacy clear break-glass reason"]
+    # `coc admin reencrypt` seals them where the row may change; they read the same after
+    r = c.post("/admin/keys/reencrypt", headers=h.user("coordinator").headers)
+    assert r.status_code == 200 and r.json()["texts_moved"] >= 1, r.text
+    with Session(h.engine) as s:
+        assert is_commitment(s.get(BreakGlassGrant, grant["id"]).reason)
+    shown = _ok(c.get("/audit/break-glass", params={"case_id": case_id}, headers=auditor.headers))
+    assert [g["reason"] for g in shown] == ["legacy clear break-glass reason"]
+    assert _ok(c.get(f"/items/{kit}/integrity-incidents", headers=ex.headers))[0]["reason"] == "legacy clear reason"
