@@ -289,6 +289,10 @@ class CocClient:
         """POST /cases/{case_id}/erasure/approve: a second person approves; the case key is destroyed."""
         return self._post(f"/cases/{_seg(case_id)}/erasure/approve")
 
+    def withdraw_erasure(self, case_id: str) -> dict[str, Any]:
+        """POST /cases/{case_id}/erasure/withdraw: withdraw the open proposal (it can no longer be approved)."""
+        return self._post(f"/cases/{_seg(case_id)}/erasure/withdraw")
+
     def erasure_state(self, case_id: str) -> dict[str, Any]:
         """GET /cases/{case_id}/erasure: erased or not (and when), and the erasure requests."""
         return self._get(f"/cases/{_seg(case_id)}/erasure")

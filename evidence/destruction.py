@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, DateTime, Integer, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
@@ -58,9 +58,15 @@ class DestructionProposalPublic(BaseModel):
     status: str = "awaiting-approval"
 
 
-def to_public(row: DestructionProposal) -> DestructionProposalPublic:
+def to_public(row: DestructionProposal, session: Session | None = None) -> DestructionProposalPublic:
+    """The proposal as shown; given the session, its reason and authority reference as text (the row holds their
+    commitments: core.crypto.texts; "[erased]" after a lawful erasure; clear values from before as they are)."""
+    reason, ref = row.reason, row.authority_ref
+    if session is not None:
+        reason = crypto.show_text(session, row.case_id, reason) or ""
+        ref = crypto.show_text(session, row.case_id, ref) or ""
     return DestructionProposalPublic(id=row.id or 0, item_id=row.item_id, proposed_by=row.proposed_by,
-                                     proposed_at=row.proposed_at, reason=row.reason, authority_ref=row.authority_ref)
+                                     proposed_at=row.proposed_at, reason=reason, authority_ref=ref)
 
 
 def destruction_date(session: Session, item: EvidenceItem) -> tuple[datetime, str | None]:
@@ -103,13 +109,18 @@ def propose_destruction(session: Session, *, actor: Actor, item_id: str, data: D
     if pending is not None:
         raise Conflict(f"destruction of this item was already proposed by {pending.proposed_by}: a second, "
                        "different authorised person approves it (coc custody approve-destruction)")
+    # Staff-typed reason and reference: sealed under the case key; the row and the ledger hold their commitments.
+    reason = crypto.keep_text(session, case_id=item.case_id, purpose=crypto.TextPurpose.REASON, text=data.reason,
+                              now=now) or ""
+    authority_ref = crypto.keep_text(session, case_id=item.case_id, purpose=crypto.TextPurpose.REFERENCE,
+                                     text=data.authority_ref, now=now) or ""
     row = DestructionProposal(item_id=item.id, case_id=item.case_id, proposed_by=actor.id, proposed_at=now,
-                              reason=data.reason, authority_ref=data.authority_ref)
+                              reason=reason, authority_ref=authority_ref)
     session.add(row)
     session.flush()
     ledger.append(session, kind=EventKind.DESTRUCTION_PROPOSED, actor=actor, case_id=item.case_id, item_id=item.id,
-                  at=now, data={"proposal": row.id, "custodian": state.custodian, "reason": data.reason,
-                                "authority_ref": data.authority_ref})
+                  at=now, data={"proposal": row.id, "custodian": state.custodian, "reason": reason,
+                                "authority_ref": authority_ref})
     return row
 
 
@@ -139,4 +150,4 @@ def pending_proposal(session: Session, *, item_id: str) -> DestructionProposalPu
     if str(state.status) == custody_rules.ItemStatus.DESTROYED.value:
         return None
     row = open_proposal(session, item.id)
-    return to_public(row) if row is not None else None
+    return to_public(row, session) if row is not None else None

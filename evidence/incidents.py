@@ -22,7 +22,7 @@ from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, select
 from sqlmodel import Field, Session, SQLModel
 
-from core import ledger, outbox
+from core import crypto, ledger, outbox
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
@@ -93,9 +93,13 @@ class IntegrityIncidentPublic(SQLModel):
     resolution_ledger_seq: int | None = None
 
 
-def to_public(incident: IntegrityIncident) -> IntegrityIncidentPublic:
-    """The incident for the API (with `open`)."""
+def to_public(incident: IntegrityIncident, session: Session | None = None) -> IntegrityIncidentPublic:
+    """The incident for the API (with `open`); given the session, the reason and finding staff typed are shown
+    as text (their rows hold commitments: core.crypto.texts; "[erased]" after a lawful erasure)."""
     fields = {name: getattr(incident, name) for name in IntegrityIncident.model_fields}
+    if session is not None:
+        fields["reason"] = crypto.show_text(session, incident.case_id, incident.reason)
+        fields["finding"] = crypto.show_text(session, incident.case_id, incident.finding)
     return IntegrityIncidentPublic(**fields, open=incident.resolved_at is None)
 
 
@@ -161,10 +165,18 @@ def list_incidents(session: Session, *, open_only: bool = True, limit: int = 200
 # --- opening ------------------------------------------------------------------------------------------
 
 def open_incident(session: Session, *, actor: Actor, item_id: str, reason: str, source: IncidentSource,
-                  data: dict[str, Any] | None = None, now: datetime | None = None) -> IntegrityIncident:
-    """Open an incident: quarantine, INTEGRITY_INCIDENT ledger entry + custody event, and an alert (no commit)."""
+                  data: dict[str, Any] | None = None, now: datetime | None = None,
+                  typed: bool | None = None) -> IntegrityIncident:
+    """Open an incident: quarantine, INTEGRITY_INCIDENT ledger entry + custody event, and an alert (no commit).
+
+    `typed` (default: the source is a report by hand, seal or report): the reason is free text staff wrote: it
+    is kept sealed under the case key and the row, the ledger entry and the custody event hold its commitment. A
+    reason the system wrote (a SHA-256 mismatch, fixity) names no one and stays as it is."""
     now = now or utcnow()
     item, _state = lock_item(session, item_id)
+    if typed if typed is not None else IncidentSource(source) in (IncidentSource.SEAL, IncidentSource.REPORT):
+        reason = crypto.keep_text(session, case_id=item.case_id, purpose=crypto.TextPurpose.REASON,
+                                  text=reason[:200], now=now) or ""
     data = dict(data or {})
     file_id = data.get("file_id")
     if file_id:
@@ -222,7 +234,8 @@ def report_incident(session: Session, *, actor: Actor, item_id: str, data: Incid
     if actor.id not in handling and not in_store:
         raise PermissionDenied(f"only the item's custodian ({state.custodian}) or staff handling it at a handoff "
                                "can report an incident on it")
-    return open_incident(session, actor=actor, item_id=item_id, reason=data.reason, source=data.source, now=now)
+    return open_incident(session, actor=actor, item_id=item_id, reason=data.reason, source=data.source, now=now,
+                         typed=True)
 
 
 # --- resolving ----------------------------------------------------------------------------------------
@@ -240,11 +253,14 @@ def resolve_incident(session: Session, *, actor: Actor, item_id: str, incident_i
         raise NotFound(f"no integrity incident {incident_id} on item {item.id}")
     if incident.resolved_at is not None:
         raise Conflict(f"integrity incident {incident_id} was already resolved by {incident.resolved_by}")
+    # The finding is free text staff wrote: sealed under the case key; the ledger and the row hold its commitment.
+    finding = crypto.keep_text(session, case_id=item.case_id, purpose=crypto.TextPurpose.FINDING, text=data.finding,
+                               now=now)
     entry = ledger.append(session, kind=EventKind.INTEGRITY_RESOLVED, actor=actor, case_id=item.case_id,
                           item_id=item.id, at=now,
-                          data={"incident_id": incident.id, "outcome": str(data.outcome), "finding": data.finding})
+                          data={"incident_id": incident.id, "outcome": str(data.outcome), "finding": finding})
     incident.resolved_at, incident.resolved_by = now, actor.id
-    incident.finding, incident.outcome = data.finding, data.outcome
+    incident.finding, incident.outcome = finding, data.outcome
     incident.resolution_ledger_seq = entry.seq
     session.add(incident)
     session.flush()

@@ -242,10 +242,12 @@ def collect_item(
     toxicology = data.toxicology or data.kind in (ItemKind.TOXICOLOGY_BLOOD, ItemKind.TOXICOLOGY_URINE)
     description = crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.DESCRIPTION,
                                    text=data.description, now=now)  # sealed; the row holds its commitment
+    justification = crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.JUSTIFICATION,
+                                     text=data.late_justification, now=now)  # likewise
     item = EvidenceItem(id=new_id("item"), case_id=case.id, kind=data.kind, description=description,
                         quantity=data.quantity, toxicology=toxicology, collected_at=collected_at,
                         collected_by=actor.id, retention_until=retention_until,
-                        late_justification=data.late_justification, offence_class=data.offence_class)
+                        late_justification=justification, offence_class=data.offence_class)
     location = data.location or COLLECTION_LOCATION
     session.add(item)
     session.flush()
@@ -258,7 +260,7 @@ def collect_item(
               "custodian": actor.id, "location": location, "collected_at": collected_at,
               "retention_until": retention_until, "retention_rule": required.rule,
               **({"offence_class": str(data.offence_class)} if data.offence_class else {}),
-              **_late_data(late, data.late_justification)},
+              **_late_data(late, justification)},
     )
     add_event(session, item_id=item.id, kind=CustodyEventKind.COLLECTED, actor=actor, at=now, entry=entry,
               to_user=actor.id, location=location)
@@ -283,7 +285,7 @@ def _late_data(late, justification: str | None) -> dict:
         out["late_by_seconds"] = int(late.late.total_seconds())
         out["window_hours"] = late.hours
     if justification:
-        out["late_justification"] = justification  # staff free text, as custody reasons are
+        out["late_justification"] = justification  # the commitment of the staff's text (core.crypto.texts)
     return out
 
 

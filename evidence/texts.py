@@ -23,9 +23,11 @@ def _case_of(session: Session, item_id: str) -> str:
 
 
 def show_item(session: Session, item: EvidenceItemPublic) -> EvidenceItemPublic:
-    """An item as shown: its description and current seal number as text."""
+    """An item as shown: its description, current seal number and late justification as text."""
     return item.model_copy(update={"description": show_text(session, item.case_id, item.description),
-                                   "seal_number": show_text(session, item.case_id, item.seal_number)})
+                                   "seal_number": show_text(session, item.case_id, item.seal_number),
+                                   "late_justification": show_text(session, item.case_id,
+                                                                   item.late_justification)})
 
 
 def show_event(session: Session, event: CustodyEvent | CustodyEventPublic) -> CustodyEventPublic:

@@ -1,9 +1,11 @@
 """`coc admin reencrypt`, free-text part: move clear text written before revision 0023 into case_text (sealed
 under the case key) and leave only its commitment in the row — in the tables whose rows may change.
 
-Moved: evidence_item.description, evidence_file.original_name, item_custody.seal_number and custody_transfer
-reason / condition / seal_number / accept_condition. Left as they are (counted as `texts_left`): the append-only
-rows (custody_event reason / condition / seal_number, consent_decision.form_ref, advocacy_record.referral_to),
+Moved: evidence_item.description / late_justification, evidence_file.original_name, item_custody.seal_number,
+custody_transfer reason / condition / seal_number / accept_condition, integrity_incident.finding and
+break_glass_grant.reason. Left as they are (counted as `texts_left`): the append-only rows (custody_event reason /
+condition / seal_number, consent_decision.form_ref, advocacy_record.referral_to, consent_override legal_basis /
+reference, care_record.late_justification, destruction_proposal reason / authority_ref),
 which stay readable in clear, and ledger entries already written, which can never change. Erased cases are
 skipped (no key). One ledger entry with counts when anything moved.
 """
@@ -22,23 +24,32 @@ from core.clock import utcnow
 from core.crypto import TextPurpose
 from core.ledger import EventKind
 from evidence.custody.models import CustodyEvent, Transfer
+from evidence.destruction import DestructionProposal
 from evidence.files import EvidenceFile
+from evidence.incidents import IntegrityIncident
 from evidence.items import EvidenceItem, ItemCustody
 from policies.advocacy import AdvocacyRecord
-from policies.consent.models import ConsentDecision
+from policies.authz import BreakGlassGrant
+from policies.clinical import CareRecord
+from policies.consent.models import ConsentDecision, ConsentOverride
 
 # (model, how a row reaches its item (None: the row has item_id/id itself), columns → purpose)
 MOVABLE = (
-    (EvidenceItem, {"description": TextPurpose.DESCRIPTION}),
+    (EvidenceItem, {"description": TextPurpose.DESCRIPTION, "late_justification": TextPurpose.JUSTIFICATION}),
     (EvidenceFile, {"original_name": TextPurpose.FILE_NAME}),
     (ItemCustody, {"seal_number": TextPurpose.SEAL_NUMBER}),
     (Transfer, {"reason": TextPurpose.REASON, "condition": TextPurpose.CONDITION,
                 "seal_number": TextPurpose.SEAL_NUMBER, "accept_condition": TextPurpose.CONDITION}),
+    (IntegrityIncident, {"finding": TextPurpose.FINDING}),
+    (BreakGlassGrant, {"reason": TextPurpose.BREAK_GLASS}),
 )
 APPEND_ONLY = (
     (CustodyEvent, ("reason", "condition", "seal_number")),
     (ConsentDecision, ("form_ref",)),
     (AdvocacyRecord, ("referral_to",)),
+    (ConsentOverride, ("legal_basis", "reference")),
+    (CareRecord, ("late_justification",)),
+    (DestructionProposal, ("reason", "authority_ref")),
 )
 
 
@@ -51,7 +62,7 @@ class TextMoveReport(BaseModel):
 
 
 def _case_of(session: Session, model: type, row: object) -> str:
-    if model is EvidenceItem:
+    if isinstance(getattr(row, "case_id", None), str):  # items, incidents and break-glass grants name their case
         return row.case_id  # type: ignore[attr-defined]
     item = session.get(EvidenceItem, row.item_id)  # type: ignore[attr-defined]
     assert item is not None

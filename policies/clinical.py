@@ -228,14 +228,17 @@ def record_care(session: Session, *, actor: Actor, case_id: str, data: CareCreat
     extra: dict = {}
     if late is not None and late.late is not None:
         extra = {"late_by_seconds": int(late.late.total_seconds()), "window_hours": late.hours}
-    if data.late_justification:
-        extra["late_justification"] = data.late_justification  # staff free text, as custody reasons are
+    # staff free text, as custody reasons are: sealed under the case key, the ledger and the row hold its commitment
+    justification = crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.JUSTIFICATION,
+                                     text=data.late_justification, now=now)
+    if justification:
+        extra["late_justification"] = justification
     entry = ledger.append(session, kind=EventKind.CARE_RECORDED, actor=actor, case_id=case.id, at=now,
                           data={"care": data.care, "status": data.status, "occurred_at": data.occurred_at,
                                 **extra})
     row = CareRecord(care=data.care, status=data.status, occurred_at=as_utc(data.occurred_at), case_id=case.id,
                      recorded_at=now, recorded_by=actor.id, ledger_seq=entry.seq,
-                     late_justification=data.late_justification)
+                     late_justification=justification)
     session.add(row)
     session.flush()
     return row

@@ -1,4 +1,5 @@
-"""`coc case erase propose|approve|status` (lawful erasure, two people) and `coc admin rotate-key|reencrypt`."""
+"""`coc case erase propose|approve|withdraw|status` (lawful erasure, two people) and
+`coc admin rotate-key|reencrypt`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from api.cli.common import JsonOpt, api_errors, client, emit
 erase_app = typer.Typer(help="Lawful erasure of a case's personal data (crypto-shredding; two people).",
                         no_args_is_help=True)
 ERASURE_COLUMNS = ["id", "basis", "reference", "status", "proposed_by_username", "proposed_at",
-                   "approved_by_username", "approved_at"]
+                   "approved_by_username", "approved_at", "withdrawn_by_username", "withdrawn_at"]
 
 
 @erase_app.command("propose")
@@ -33,6 +34,15 @@ def erase_approve(case_id: str = typer.Argument(..., help="Case id."), as_json: 
     with client() as api:
         row = api.approve_erasure(case_id)
     emit(row, as_json, title="Case erased")
+
+
+@erase_app.command("withdraw")
+@api_errors
+def erase_withdraw(case_id: str = typer.Argument(..., help="Case id."), as_json: bool = JsonOpt) -> None:
+    """Withdraw the case's open erasure proposal (yours or another person's); it can no longer be approved."""
+    with client() as api:
+        row = api.withdraw_erasure(case_id)
+    emit(row, as_json, title="Erasure proposal withdrawn")
 
 
 @erase_app.command("status")

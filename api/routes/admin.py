@@ -79,6 +79,6 @@ def access_log(session: SessionDep, actor: Actor = require(P.ACCESS_LOG_READ),
 
 @router.get("/audit/break-glass", response_model=list[BreakGlassPublic])
 def break_glass_list(session: SessionDep, actor: Actor = require(P.ACCESS_LOG_READ),
-                     case_id: Annotated[str | None, Query(max_length=32)] = None) -> list[authz.BreakGlassGrant]:
-    """Every emergency (break-glass) access with its written reason, newest first."""
-    return authz.list_break_glass(session, case_id)
+                     case_id: Annotated[str | None, Query(max_length=32)] = None) -> list[BreakGlassPublic]:
+    """Every emergency (break-glass) access with its written reason (decrypted), newest first."""
+    return [authz.show_break_glass(session, g) for g in authz.list_break_glass(session, case_id)]

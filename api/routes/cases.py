@@ -83,6 +83,7 @@ def remove_assignment(case_id: str, user_id: str, session: SessionDep,
 
 @router.post("/cases/{case_id}/break-glass", response_model=BreakGlassPublic, status_code=201)
 def break_glass(case_id: str, body: BreakGlassCreate, session: SessionDep,
-                actor: Actor = require(P.BREAK_GLASS)) -> authz.BreakGlassGrant:
+                actor: Actor = require(P.BREAK_GLASS)) -> BreakGlassPublic:
     """Emergency, time-limited access to a case you are not assigned to; the reason is shown to the auditor."""
-    return authz.break_glass(session, actor=actor, case_id=case_id, reason=body.reason)
+    return authz.show_break_glass(session, authz.break_glass(session, actor=actor, case_id=case_id,
+                                                             reason=body.reason))

@@ -81,6 +81,19 @@ def _key(settings) -> crypto.Keyring:
     return crypto.keyring_from_settings(settings)  # the centre key + retired ones (per-case keys unwrap under them)
 
 
+def _override(session: SessionDep, row: consent.ConsentOverride) -> ConsentOverridePublic:
+    """An override as shown: its legal basis and reference as text (the row holds commitments)."""
+    return ConsentOverridePublic.model_validate(row, from_attributes=True).model_copy(update={
+        "legal_basis": crypto.show_text(session, row.case_id, row.legal_basis),
+        "reference": crypto.show_text(session, row.case_id, row.reference)})
+
+
+def _care(session: SessionDep, row: clinical.CareRecord) -> clinical.CarePublic:
+    """A care event as shown: its late justification as text (the row holds its commitment)."""
+    return clinical.CarePublic.model_validate(row, from_attributes=True).model_copy(update={
+        "late_justification": crypto.show_text(session, row.case_id, row.late_justification)})
+
+
 @router.post("/cases/{case_id}/consents", response_model=ConsentDecisionPublic, status_code=201)
 def post_consent(case_id: str, body: ConsentDecisionCreate, session: SessionDep,
                  actor: Actor = require(P.CONSENT_WRITE)) -> ConsentDecisionPublic:
@@ -104,16 +117,15 @@ def get_consents(case_id: str, session: SessionDep, actor: Actor = require(P.CON
         decisions=[ConsentDecisionPublic.model_validate(r, from_attributes=True).model_copy(
                        update={"form_ref": crypto.show_text(session, r.case_id, r.form_ref)})
                    for r in consent.list_decisions(session, case_id)],
-        overrides=[ConsentOverridePublic.model_validate(r, from_attributes=True)
-                   for r in consent.list_overrides(session, case_id)],
+        overrides=[_override(session, r) for r in consent.list_overrides(session, case_id)],
     )
 
 
 @router.post("/cases/{case_id}/overrides", response_model=ConsentOverridePublic, status_code=201)
 def post_override(case_id: str, body: ConsentOverrideCreate, session: SessionDep,
-                  actor: Actor = require(P.OVERRIDE_WRITE)) -> consent.ConsentOverride:
+                  actor: Actor = require(P.OVERRIDE_WRITE)) -> ConsentOverridePublic:
     """Record a statutory override (mandatory report for a minor, court order) with its legal basis."""
-    return consent.record_override(session, actor=actor, case_id=case_id, data=body)
+    return _override(session, consent.record_override(session, actor=actor, case_id=case_id, data=body))
 
 
 @router.post("/cases/{case_id}/exam", response_model=ExamSummary, status_code=201)
@@ -132,15 +144,15 @@ def get_exam(case_id: str, session: SessionDep, settings: SettingsDep,
 
 @router.post("/cases/{case_id}/care", response_model=clinical.CarePublic, status_code=201)
 def post_care(case_id: str, body: clinical.CareCreate, session: SessionDep,
-              actor: Actor = require(P.CARE_WRITE)) -> clinical.CareRecord:
+              actor: Actor = require(P.CARE_WRITE)) -> clinical.CarePublic:
     """Record PEP / emergency contraception (etc.) offered, given or declined, with its time."""
-    return clinical.record_care(session, actor=actor, case_id=case_id, data=body)
+    return _care(session, clinical.record_care(session, actor=actor, case_id=case_id, data=body))
 
 
 @router.get("/cases/{case_id}/care", response_model=list[clinical.CarePublic])
-def get_care(case_id: str, session: SessionDep, actor: Actor = require(P.CARE_READ)) -> list[clinical.CareRecord]:
+def get_care(case_id: str, session: SessionDep, actor: Actor = require(P.CARE_READ)) -> list[clinical.CarePublic]:
     """The case's care events in time order (an advocate only with a written, unexpired sharing release)."""
-    return clinical.list_care(session, case_id, actor=actor)
+    return [_care(session, r) for r in clinical.list_care(session, case_id, actor=actor)]
 
 
 @router.get("/alerts", response_model=list[deadlines.AlertPublic])

@@ -34,6 +34,13 @@ def approve(case_id: str, session: SessionDep, settings: SettingsDep,
     return erasure.to_public(session, row)
 
 
+@router.post("/cases/{case_id}/erasure/withdraw", response_model=ErasurePublic)
+def withdraw(case_id: str, session: SessionDep, actor: Actor = require(P.ERASURE_PROPOSE)) -> ErasurePublic:
+    """Withdraw the case's open erasure proposal (its proposer or another person allowed to propose one); a
+    withdrawn proposal can no longer be approved."""
+    return erasure.to_public(session, erasure.withdraw_erasure(session, actor=actor, case_id=case_id))
+
+
 @router.get("/cases/{case_id}/erasure", response_model=ErasureState)
 def state(case_id: str, session: SessionDep, actor: Actor = require(P.ERASURE_PROPOSE)) -> ErasureState:
     """Whether (and when) the case was erased, and its erasure requests."""

@@ -349,7 +349,7 @@ def destroy(item_id: str, body: DestroyCreate, session: SessionDep, clock: Clock
     """Propose the item's destruction (first of two people; after its retention date and notice period, never
     under legal hold). A different authorised person approves it: POST /items/{item_id}/destruction/approve."""
     return destruction.to_public(destruction.propose_destruction(session, actor=actor, item_id=item_id, data=body,
-                                                                 now=clock.now()))
+                                                                 now=clock.now()), session)
 
 
 # --- integrity incidents (quarantine) ----------------------------------------------------------------------
@@ -361,7 +361,7 @@ def report_incident(item_id: str, body: IncidentReport, session: SessionDep, clo
     items.get_item(session, item_id)
     custody.require_item_visible(session, actor=actor, item_id=item_id)
     return incidents.to_public(incidents.report_incident(session, actor=actor, item_id=item_id, data=body,
-                                                         now=clock.now()))
+                                                         now=clock.now()), session)
 
 
 @router.get("/items/{item_id}/integrity-incidents", response_model=list[IntegrityIncidentPublic])
@@ -369,7 +369,7 @@ def item_incidents(item_id: str, session: SessionDep, actor: Actor = require(P.C
     """The item's integrity incidents, open and resolved, oldest first."""
     items.get_item(session, item_id)
     custody.require_item_visible(session, actor=actor, item_id=item_id)
-    return [incidents.to_public(i) for i in incidents.list_item_incidents(session, item_id)]
+    return [incidents.to_public(i, session) for i in incidents.list_item_incidents(session, item_id)]
 
 
 @router.post("/items/{item_id}/integrity-incidents/{incident_id}/resolve", response_model=IntegrityIncidentPublic)
@@ -377,15 +377,16 @@ def resolve_incident(item_id: str, incident_id: Annotated[int, Path(ge=1, le=2**
                      session: SessionDep, clock: ClockDep, actor: Actor = require(P.INCIDENT_RESOLVE)) -> Any:
     """Resolve an incident with a recorded finding (auditor or coordinator); the quarantine it held ends."""
     return incidents.to_public(incidents.resolve_incident(session, actor=actor, item_id=item_id,
-                                                          incident_id=incident_id, data=body, now=clock.now()))
+                                                          incident_id=incident_id, data=body, now=clock.now()),
+                               session)
 
 
 @router.get("/integrity-incidents", response_model=list[IntegrityIncidentPublic])
 def all_incidents(session: SessionDep, open_only: bool = True, limit: int = 200,
                   actor: Actor = require(P.INCIDENT_READ)) -> list[Any]:
     """Integrity incidents centre-wide (open ones unless open_only=false), oldest first."""
-    return [incidents.to_public(i) for i in incidents.list_incidents(session, open_only=open_only,
-                                                                    limit=max(1, min(limit, 1000)))]
+    return [incidents.to_public(i, session) for i in incidents.list_incidents(session, open_only=open_only,
+                                                                             limit=max(1, min(limit, 1000)))]
 
 
 @router.post("/items/{item_id}/status-lookup", status_code=201, response_model=LookupEnrolment)

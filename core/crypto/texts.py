@@ -1,5 +1,6 @@
 """Free text staff type (transfer reasons, conditions, seal numbers, form references, referral names, item
-descriptions, file names) kept OUT of the permanent ledger and out of the clear.
+descriptions, file names, late justifications, override legal bases and references, lab report and destruction
+references, incident reasons and findings, break-glass reasons) kept OUT of the permanent ledger and out of the clear.
 
 The text is stored once per case and commitment in `case_text`, encrypted under the case key (AAD
 "case_text:ciphertext:<row id>"). Every other place — the domain row's column and the ledger entry's field —
@@ -39,6 +40,11 @@ class TextPurpose(StrEnum):
     REFERRAL = "referral"
     DESCRIPTION = "description"
     FILE_NAME = "file-name"
+    JUSTIFICATION = "justification"  # late_justification of a sample or treatment past its window
+    LEGAL_BASIS = "legal-basis"  # a consent override's legal basis
+    REFERENCE = "reference"  # an override's order reference, a lab report or destruction authority reference
+    FINDING = "finding"  # an integrity incident's finding
+    BREAK_GLASS = "break-glass"  # the written reason for emergency access to a case
 
 
 class CaseText(SQLModel, table=True):

@@ -79,6 +79,7 @@ class EventKind(StrEnum):
     NOTICE_SENT = "notice:notice:sent"  # a destruction notice sent (channel kind, never the address)
     NOTICE_FAILED = "notice:notice:failed"  # a destruction notice that could not be delivered (closed reason)
     DESTRUCTION_PROPOSED = "custody:destruction:proposed"  # first of the two people; the approver destroys
+    CASE_ERASURE_WITHDRAWN = "case:erasure:withdrawn"  # an open erasure proposal withdrawn (request id, who)
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -65,7 +65,8 @@ def state_of(session: Session, row: ItemCustody) -> CustodyState:
 
 # Free text (reasons, conditions, seal numbers) is kept sealed in case_text; rows and ledger hold its commitment.
 _TEXT_KEYS = {"reason": TextPurpose.REASON, "condition": TextPurpose.CONDITION,
-              "seal_number": TextPurpose.SEAL_NUMBER, "previous_seal_number": TextPurpose.SEAL_NUMBER}
+              "seal_number": TextPurpose.SEAL_NUMBER, "previous_seal_number": TextPurpose.SEAL_NUMBER,
+              "report_ref": TextPurpose.REFERENCE, "authority_ref": TextPurpose.REFERENCE}
 
 
 def _kept(session: Session, item: EvidenceItem, purpose: TextPurpose, text: str | None) -> str | None:

@@ -14,9 +14,11 @@ from evidence.erasure.service import (
     held_item_ids,
     propose_erasure,
     to_public,
+    withdraw_erasure,
 )
 
 __all__ = [
     "ErasureBasis", "ErasureProposal", "ErasurePublic", "ErasureRequest", "ErasureState", "ErasureStatus",
     "approve_erasure", "erasure_state", "held_item_ids", "propose_erasure", "to_public",
+    "withdraw_erasure",
 ]

@@ -26,6 +26,7 @@ class ErasureStatus(StrEnum):
 
     PROPOSED = "proposed"
     APPROVED = "approved"  # the case key was destroyed
+    WITHDRAWN = "withdrawn"  # withdrawn before approval (by its proposer or another authorised person)
 
 
 class ErasureRequest(SQLModel, table=True):
@@ -42,6 +43,8 @@ class ErasureRequest(SQLModel, table=True):
     proposed_at: datetime = Field(sa_type=DateTime(timezone=True))
     approved_by: str | None = Field(default=None, max_length=64)
     approved_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    withdrawn_by: str | None = Field(default=None, max_length=64)  # 0024
+    withdrawn_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
 
 
 class ErasureProposal(BaseModel):
@@ -68,6 +71,9 @@ class ErasurePublic(BaseModel):
     approved_by: str | None
     approved_by_username: str | None
     approved_at: datetime | None
+    withdrawn_by: str | None = None
+    withdrawn_by_username: str | None = None
+    withdrawn_at: datetime | None = None
 
 
 class ErasureState(BaseModel):

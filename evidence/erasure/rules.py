@@ -46,3 +46,15 @@ def check_can_approve(*, erased_at: datetime | None, proposer: str | None, appro
         raise PermissionDenied("you proposed this erasure: a different authorised person must approve it "
                                "(two-person rule)")
     check_no_hold(held_item_ids)
+
+
+def check_can_withdraw(*, erased_at: datetime | None, open_proposal: bool, last_status: str | None,
+                       last_by: str | None) -> None:
+    """A withdrawal needs an open proposal: not one already approved (the case is erased) or withdrawn."""
+    check_not_erased(erased_at)
+    if open_proposal:
+        return
+    if last_status == "withdrawn":
+        raise Conflict(f"the erasure proposal of this case was already withdrawn by {last_by}: there is no open "
+                       "proposal to withdraw")
+    raise Conflict("no erasure of this case is proposed: there is nothing to withdraw")

@@ -1,5 +1,5 @@
 """Lawful erasure by crypto-shredding: propose (legal basis), approve by a different person (destroys the case key
-in the same transaction as its ledger entry), and the case's erasure state.
+in the same transaction as its ledger entry), withdraw an open proposal, and the case's erasure state.
 
 The ledger keeps every entry of the case (opaque ids, enums, staff ids): proofs and exported bundles still
 verify; identity, exam narratives, advocacy notes and safety plans can never be decrypted again (reads answer
@@ -90,6 +90,28 @@ def approve_erasure(session: Session, *, actor: Actor, case_id: str, keyring: cr
     return request
 
 
+def withdraw_erasure(session: Session, *, actor: Actor, case_id: str,
+                     now: datetime | None = None) -> ErasureRequest:
+    """Withdraw the case's open erasure proposal (its proposer or another person allowed to propose one): the
+    request becomes `withdrawn` (who, when) with its ledger entry, and can no longer be approved."""
+    now = now or utcnow()
+    case = get_case(session, case_id)
+    request = _open_request(session, case.id, lock=True)
+    last = session.execute(select(ErasureRequest).where(ErasureRequest.case_id == case.id)
+                           .order_by(ErasureRequest.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+    rules.check_can_withdraw(erased_at=crypto.erased_at(session, case.id), open_proposal=request is not None,
+                             last_status=last.status if last else None,
+                             last_by=_username(session, last.withdrawn_by) or last.withdrawn_by if last else None)
+    assert request is not None
+    request.status, request.withdrawn_by, request.withdrawn_at = ErasureStatus.WITHDRAWN, actor.id, now
+    session.add(request)
+    session.flush()
+    ledger.append(session, kind=EventKind.CASE_ERASURE_WITHDRAWN, actor=actor, case_id=case.id, at=now,
+                  data={"request": request.id, "basis": ErasureBasis(request.basis),
+                        "proposed_by": request.proposed_by})
+    return request
+
+
 def _username(session: Session, user_id: str | None) -> str | None:
     user = session.get(User, user_id) if user_id else None
     return user.username if user is not None else None
@@ -102,7 +124,8 @@ def to_public(session: Session, row: ErasureRequest) -> ErasurePublic:
         status=ErasureStatus(row.status), proposed_by=row.proposed_by,
         proposed_by_username=_username(session, row.proposed_by), proposed_at=row.proposed_at,
         approved_by=row.approved_by, approved_by_username=_username(session, row.approved_by),
-        approved_at=row.approved_at,
+        approved_at=row.approved_at, withdrawn_by=row.withdrawn_by,
+        withdrawn_by_username=_username(session, row.withdrawn_by), withdrawn_at=row.withdrawn_at,
     )
 
 

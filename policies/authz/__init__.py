@@ -26,6 +26,7 @@ from policies.authz.decisions import (
     break_glass,
     list_assignments,
     list_break_glass,
+    show_break_glass,
     unassign,
 )
 from policies.authz.passwords import hash_password, needs_rehash, verify_password
@@ -52,6 +53,7 @@ __all__ = [
     "BreakGlassGrant", "BreakGlassPublic", "CaseAssignment", "User", "UserBase", "UserCreate", "UserPublic",
     "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
     "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "resolve_user",
-    "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username", "user_public", "users_public",
+    "show_break_glass", "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username",
+    "user_public", "users_public",
     "hash_password", "needs_rehash", "verify_password",
 ]

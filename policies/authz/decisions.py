@@ -14,6 +14,7 @@ from pydantic import ConfigDict, field_validator
 from sqlalchemy import Column, DateTime, String, select
 from sqlmodel import Field, Session, SQLModel
 
+from core import crypto
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
@@ -175,14 +176,24 @@ def break_glass(session: Session, *, actor: Actor, case_id: str, reason: str,
         raise PermissionDenied("your role cannot use emergency (break-glass) access")
     get_case(session, case_id)
     reason = BreakGlassCreate(reason=reason).reason
+    # The reason is free text a person wrote: sealed under the case key (core.crypto.texts); the grant row and
+    # the ledger entry hold its commitment, so the auditor's view proves the text against the entry.
+    kept = crypto.keep_text(session, case_id=case_id, purpose=crypto.TextPurpose.BREAK_GLASS, text=reason,
+                            now=now) or ""
     grant = BreakGlassGrant(id="G" + secrets.token_hex(10), case_id=case_id, user_id=actor.id,
-                            reason=reason, granted_at=now, expires_at=now + BREAK_GLASS_TTL)
+                            reason=kept, granted_at=now, expires_at=now + BREAK_GLASS_TTL)
     session.add(grant)
     session.flush()
-    # The reason is free text a person wrote: it stays in the grant table (auditor-visible), not the ledger.
     append(session, kind=EventKind.BREAK_GLASS, actor=actor, case_id=case_id, at=now,
-           data={"grant": grant.id, "expires_at": grant.expires_at})
+           data={"grant": grant.id, "expires_at": grant.expires_at, "reason": kept})
     return grant
+
+
+def show_break_glass(session: Session, grant: BreakGlassGrant) -> BreakGlassPublic:
+    """A grant as shown to its user and the auditor: the reason as text ("[erased]" after a lawful erasure; a
+    reason stored in clear before it was sealed, as it is)."""
+    return BreakGlassPublic.model_validate(grant, from_attributes=True).model_copy(
+        update={"reason": crypto.show_text(session, grant.case_id, grant.reason) or ""})
 
 
 def active_break_glass(session: Session, case_id: str, user_id: str, now: datetime) -> BreakGlassGrant | None:

@@ -170,7 +170,8 @@ def evaluate(
         ov = overrides.get(scope)
         if override_covers(req, ov, facts):
             relied.append((ov.ledger_hash, ov.ledger_seq))
-            via_override.append(f"{scope} by {ov.basis} ({ov.legal_basis})")
+            # the override's entry, not its legal basis: that is staff's text, kept out of the ledger (issue #14)
+            via_override.append(f"{scope} by {ov.basis} (override entry {ov.ledger_seq})")
             continue
         return Evaluation(False, f"{handoff} refused: {problem}")
     if req.reported_case_only and (facts.reporting != Reporting.UNRESTRICTED or kit_reported is False):

@@ -95,6 +95,12 @@ def record_override(
         )
     if data.expires_at is not None and as_utc(data.expires_at) <= now:
         raise ValidationFailed("expires_at is already in the past: give a future expiry date")
+    # The legal basis and the order's reference are typed by staff: sealed, their commitments in ledger and row.
+    data = data.model_copy(update={
+        "legal_basis": crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.LEGAL_BASIS,
+                                        text=data.legal_basis, now=now),
+        "reference": crypto.keep_text(session, case_id=case.id, purpose=crypto.TextPurpose.REFERENCE,
+                                      text=data.reference, now=now)})
     entry = ledger.append(
         session, kind=EventKind.CONSENT_OVERRIDE, actor=actor, case_id=case.id, at=now,
         data={"scope": data.scope, "basis": data.basis, "legal_basis": data.legal_basis,

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
+from core.crypto import is_commitment
 from core.ledger import LedgerEntry, iso
 from tests.api_helpers import api_harness
 
@@ -111,7 +112,9 @@ def test_blood_toxicology_at_40h_is_late_and_needs_a_justification(harness, cloc
     assert r.status_code == 201, r.text
     assert r.json()["late_justification"] == why
     [data] = _ledger_data(h, "custody:item:collected", item_id=r.json()["id"])
-    assert (data["late_justification"], data["late_by_seconds"], data["window_hours"]) == (why, 16 * 3600, 24)
+    # the justification is staff's free text: the entry holds its commitment (core.crypto.texts), never the text
+    assert (data["late_by_seconds"], data["window_hours"]) == (16 * 3600, 24)
+    assert is_commitment(data["late_justification"]) and why not in json.dumps(data)
 
     # urine at 40 h is inside its 120 h window: no justification, and its clock is met
     r = h.client.post(f"/cases/{case_id}/items", headers=ex.headers,
@@ -141,7 +144,10 @@ def test_pep_given_on_day_8_is_late_and_needs_a_justification(harness, clock):
     assert r.status_code == 201, r.text
     assert r.json()["late_justification"] == why
     data = [d for d in _ledger_data(h, "exam:care:recorded", case_id=case_id) if d["care"] == "hiv-pep"]
-    assert [(d["late_justification"], d["late_by_seconds"]) for d in data] == [(why, (4 * 24 + 12) * 3600)]
+    assert [d["late_by_seconds"] for d in data] == [(4 * 24 + 12) * 3600]
+    assert is_commitment(data[0]["late_justification"]) and why not in json.dumps(data)
+    assert [c["late_justification"] for c in h.client.get(f"/cases/{case_id}/care", headers=ex.headers).json()
+            if c["care"] == "hiv-pep"] == [why]
     clocks = _clocks(h, case_id, ex)
     assert clocks["hiv-pep"]["status"] == "late"
     assert clocks["hiv-pep"]["detail"] == "given 4 d 12 h after its 72 h window"

@@ -156,7 +156,9 @@ def test_reasons_name_what_is_missing_and_the_override_relied_on():
     by_law = evaluate(H.DISCLOSE_IDENTITY_POLICE, state={}, overrides={S.REPORT_POLICE: _override(
         S.REPORT_POLICE, MANDATORY, h="mr")}, facts=_facts(mandatory_report=True))
     assert by_law.allowed and by_law.relied == (("mr", 9),)
-    assert "statutory override: report-to-police by mandatory-report-minor (Statute 1)" in by_law.reason
+    # the reason cites the override's ledger entry, never its legal basis (staff's text, kept out of the ledger)
+    assert "statutory override: report-to-police by mandatory-report-minor (override entry 9)" in by_law.reason
+    assert "Statute 1" not in by_law.reason
     # the same override on an adult's case (mandatory reporting does not apply) stands in for nothing
     assert not evaluate(H.DISCLOSE_IDENTITY_POLICE, state={}, overrides={S.REPORT_POLICE: _override(
         S.REPORT_POLICE, MANDATORY)}, facts=_facts(mandatory_report=False)).allowed

@@ -103,3 +103,13 @@ def test_erasure_rules_two_people_no_hold_not_twice():
         rules.check_can_approve(erased_at=None, proposer="U1", approver="U2", held_item_ids=["E9"])
     with pytest.raises(Conflict, match="already erased"):
         rules.check_can_approve(erased_at=NOW, proposer="U1", approver="U2", held_item_ids=[])
+
+
+def test_erasure_withdrawal_rule_only_an_open_proposal():
+    rules.check_can_withdraw(erased_at=None, open_proposal=True, last_status="proposed", last_by=None)
+    with pytest.raises(Conflict, match="already withdrawn by alice"):
+        rules.check_can_withdraw(erased_at=None, open_proposal=False, last_status="withdrawn", last_by="alice")
+    with pytest.raises(Conflict, match="nothing to withdraw"):
+        rules.check_can_withdraw(erased_at=None, open_proposal=False, last_status=None, last_by=None)
+    with pytest.raises(Conflict, match="already erased"):  # approved: the case key is gone
+        rules.check_can_withdraw(erased_at=NOW, open_proposal=False, last_status="approved", last_by=None)
