@@ -6,7 +6,7 @@ Revises: 0001
 from collections.abc import Sequence
 
 from alembic import op
-from append_only import allow_changes, refuse_changes
+from core.append_only import allow_changes, refuse_changes
 
 revision: str = "0002"
 down_revision: str | None = "0001"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from append_only import refuse_changes
+from core.append_only import refuse_changes
 
 revision: str = "0008"
 down_revision: str | None = "0007"

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from append_only import allow_changes, refuse_changes
+from core.append_only import allow_changes, refuse_changes
 
 revision: str = "0018"
 down_revision: str | None = "0016"

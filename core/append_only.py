@@ -1,8 +1,10 @@
-"""Append-only tables for the migrations: triggers that refuse UPDATE and DELETE (SQLite), and UPDATE, DELETE and
-TRUNCATE (PostgreSQL: one refusing function per table). One definition, used by every revision that makes a table
-append-only (revision 0015 keeps its own: its triggers let one column change).
+"""Append-only tables, for the migrations (migrations/versions): triggers that refuse UPDATE and DELETE
+(SQLite), and UPDATE, DELETE and TRUNCATE (PostgreSQL: one refusing function per table). One definition, used
+by every revision that makes a table append-only (revision 0015 keeps its own: its triggers let one column
+change).
 
-migrations/env.py puts this directory on sys.path, so revisions import it as `append_only`.
+Here, not in migrations/, because Alembic also loads the revisions outside env.py (core.migrate.is_migrated reads
+the script directory to find the head), where only installed packages are importable.
 """
 
 from __future__ import annotations
