@@ -27,6 +27,7 @@ from policies.authz import BreakGlassGrant
 from policies.clinical import CareRecord
 from policies.consent import ConsentOverride
 from tests.api_helpers import api_harness
+from tests.integration.test_free_text import _database_dump, _ledger_bytes
 
 TAG = secrets.token_hex(4)
 # one marker per field (reference codes: letters, digits and . _ : / - only)
@@ -54,23 +55,6 @@ def _ok(r, code=200):
 
 def _iso(dt) -> str:
     return dt.isoformat()
-
-
-def _ledger_bytes(engine) -> bytes:
-    with Session(engine) as s:
-        return b"".join(bytes(e.body) for e in s.execute(sa.select(ledger.LedgerEntry)).scalars())
-
-
-def _database_dump(engine) -> bytes:
-    """Every value of every table, as bytes."""
-    out = []
-    with engine.connect() as conn:
-        meta = sa.MetaData()
-        meta.reflect(conn)
-        for table in meta.sorted_tables:
-            for row in conn.execute(sa.select(table)):
-                out.extend(bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in row)
-    return b"\x00".join(out)
 
 
 def _assert_nowhere_in_clear(engine) -> None:
