@@ -151,8 +151,7 @@ IMMEDIATE, DEFERRED = "IMMEDIATE", "DEFERRED"
 _TXN = "coc_sqlite_txn"
 _WRITING, _UNREAD, _READ, _REFUSED = "writing", "deferred", "deferred-read", "refused"
 _WRITE_SQL = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE|CREATE|DROP|ALTER|SAVEPOINT)\b", re.IGNORECASE)
-STALE_READ = ("database is locked: another connection committed after this request read its data and before it "
-              "could write; nothing was recorded")
+STALE_READ = "database is locked: what this transaction read changed before it could write"
 _readers: dict[Engine, Engine] = {}  # engine -> its reading twin
 _bases: dict[Engine, Engine] = {}  # reading twin -> engine: a transaction opened on a reader's bind still writes
 # How many deferred transactions of this process took the write lock in place (a write no start_writing
@@ -199,7 +198,7 @@ def _start_writing_in_place(conn: Connection, state: str, statement: str) -> Non
             raw.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError:
             raw.execute("BEGIN")  # the session still believes it is in a transaction: keep it in one, unwritten
-            conn.info[_TXN] = _UNREAD
+            conn.info[_TXN] = _REFUSED if state == _READ else _UNREAD  # what it read is unchecked: no later write
             raise
         conn.info[_TXN] = _WRITING
         global in_place_writes
@@ -242,7 +241,9 @@ def writing(engine: Engine) -> Engine:
 def is_reading(session: Session) -> bool:
     """True when `session` is a deferred SQLite session whose current transaction has not taken the write lock."""
     bind = session.get_bind()
-    if not is_sqlite(bind) or bind.get_execution_options().get(SQLITE_BEGIN) != DEFERRED:
+    if not isinstance(bind, Engine) or not is_sqlite(bind):
+        return False
+    if bind.get_execution_options().get(SQLITE_BEGIN) != DEFERRED:
         return False
     if not session.in_transaction():
         return True

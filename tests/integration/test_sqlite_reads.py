@@ -11,6 +11,7 @@ only: no durations are asserted.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,8 +176,6 @@ def test_every_get_route_announces_its_writes(db_url, tmp_path, clock, s3_settin
     """Every GET route of the app, called on the real objects of tests.api_world by the people who may: none of
     them writes without core.db.start_writing (an in-place write could be refused as stale under load), and the
     reads that are access-logged leave their rows."""
-    import secrets
-
     h = api_harness(db_url, tmp_path, **s3_settings.overrides(), s3_bucket=f"coc-rd-{secrets.token_hex(5)}")
     try:
         world = build_world(h)
