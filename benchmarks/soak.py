@@ -44,6 +44,7 @@ from api.client import ApiError, CocClient  # noqa: E402
 
 ROLES = ("examiner", "advocate", "lab", "law_enforcement", "auditor")
 EXAM_SCOPES = ("medical-care", "forensic-exam")
+START_ATTEMPTS = 3  # a stack whose port another process took between choosing and binding it starts again
 MORE_SCOPES = ("evidence-swabs", "photography-record", "report-to-police", "evidence-clothing", "lab-testing")
 
 
@@ -492,11 +493,19 @@ def soak_embedded(args: argparse.Namespace, seconds: float) -> dict:
     """Start `coc up` (SQLite, embedded) in a temporary data dir, soak it, stop it."""
     from tests.fixtures.stack import CocUp  # only when the soak starts its own stack
 
-    data = Path(tempfile.mkdtemp(prefix="coc-soak-")) / "data"
-    up = CocUp(data, COC_LOGIN_RATE_PER_MIN="6000").start()
-    print(f"starting coc up in {data} ...", file=sys.stderr, flush=True)
+    for attempt in range(1, START_ATTEMPTS + 1):
+        data = Path(tempfile.mkdtemp(prefix="coc-soak-")) / "data"
+        up = CocUp(data, COC_LOGIN_RATE_PER_MIN="6000").start()
+        print(f"starting coc up in {data} ...", file=sys.stderr, flush=True)
+        try:
+            stack = up.wait_ready()
+            break
+        except AssertionError as exc:  # e.g. a port taken by another process between choosing and binding it
+            up.terminate()
+            if attempt == START_ATTEMPTS:
+                raise
+            print(f"coc up did not start ({str(exc).splitlines()[0]}): again", file=sys.stderr, flush=True)
     try:
-        stack = up.wait_ready()
         pids = [p.pid for p in up.descendants() if "api.app:create_app" in " ".join(p.cmdline())]
         target = Target("sqlite-embedded", [stack.api_url],
                         {"username": stack.admin_user, "password": stack.admin_password}, api_pids=pids)
