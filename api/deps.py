@@ -102,10 +102,13 @@ def get_session(request: Request) -> Iterator[Session]:
     (WAL: readers and the writer do not block each other). What such a request writes stays correct:
     - the access-log rows of its sensitive reads are written last, after `start_writing` (IMMEDIATE; they wait
       for the lock like any writer), and commit before the answer is sent: no row, no data (fail closed);
-    - any other write of a GET (a ledger entry of a read, a verification record, an alert, a counter) takes the
-      write lock in place (core.db `_start_writing_in_place`): it goes on when nobody committed since the
-      request's snapshot, and is refused (503 "busy, nothing was recorded") when somebody did, never written
-      over stale reads. Every other method begins IMMEDIATE, as before. PostgreSQL: unchanged.
+    - the services that write on a read call `start_writing` themselves, before the reads their write rests on:
+      the consent checkpoint's decision (policies.checkpoint.decide: exam, care, advocacy, safety plans,
+      downloads), a review view (policies.review.view), a verification run's record (evidence.verification);
+    - any other write of a GET takes the write lock in place (core.db `_start_writing_in_place`): it goes on when
+      nobody committed since the request's snapshot, and is refused (503 "busy, nothing was recorded") when
+      somebody did, never written over stale reads (tests/integration/test_sqlite_reads.py: no GET route does).
+    Every other method begins IMMEDIATE, as before. PostgreSQL: unchanged.
     """
     reads = request.method in READ_METHODS
     with transaction(get_app_engine(request), deferred=reads) as session:
