@@ -15,6 +15,7 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ from sqlmodel import Session, func, select
 import core.db as db
 from api.app import iter_api_routes
 from core.cases import Case
+from core.clock import utcnow
+from core.ledger import EventKind, LedgerEntry
 from policies.access import AccessLog
 from policies.permissions import Role
 from tests.api_helpers import api_harness
@@ -201,3 +204,54 @@ def test_every_get_route_announces_its_writes(db_url, tmp_path, clock, s3_settin
             assert s.scalar(select(func.count()).select_from(AccessLog)) > rows_before
     finally:
         h.close()
+
+
+def test_a_read_the_checkpoint_decides_waits_for_the_writer_and_its_decision_is_on_the_ledger(harness, db_url):
+    """An advocate's read of the exam passes the consent checkpoint, whose decision is a ledger entry: on SQLite it
+    takes the write lock (core.db.start_writing in policies.checkpoint.decide), so it waits for the writer ahead
+    and answers once that one is done, with its CHECKPOINT_ALLOWED entry committed before the data is returned."""
+    h = harness
+    examiner, case_id = _case_with_identity(h)
+    expires = (utcnow() + timedelta(days=90)).isoformat()
+    assert h.client.post(f"/cases/{case_id}/consents", headers=examiner.headers, json={
+        "scope": "forensic-exam", "decision": "granted", "method": "written", "form_ref": "F-exam"}).status_code == 201
+    assert h.client.post(f"/cases/{case_id}/consents", headers=examiner.headers, json={
+        "scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-share",
+        "expires_at": expires}).status_code == 201
+    assert h.client.post(f"/cases/{case_id}/exam", headers=examiner.headers,
+                         json={"started_at": utcnow().isoformat(), "narrative": "exam notes"}).status_code == 201
+    advocate = h.user(Role.ADVOCATE, assign_to=case_id)
+    answers: dict[str, object] = {}
+    reader = threading.Thread(target=lambda: answers.setdefault(
+        "exam", h.client.get(f"/cases/{case_id}/exam", headers=advocate.headers)))
+    with writer_holding_the_lock(db_url) as held:
+        reader.start()
+        assert h.client.get(f"/cases/{case_id}", headers=examiner.headers).status_code == 200
+        assert held.in_transaction()
+    reader.join(timeout=120)
+    assert not reader.is_alive()
+    resp = answers["exam"]
+    assert resp.status_code == 200, resp.text
+    assert [e["narrative"] for e in resp.json()] == ["exam notes"]
+    with Session(h.engine) as s:
+        allowed = s.scalar(select(func.count()).select_from(LedgerEntry).where(
+            LedgerEntry.case_id == case_id, LedgerEntry.kind == EventKind.CHECKPOINT_ALLOWED.value))
+    assert allowed >= 1
+
+
+def test_a_transaction_opened_on_a_read_sessions_bind_writes_immediate(engine, db_url):
+    """A record written "in a transaction of its own" from a read request's bind (an integrity incident during a
+    download: transaction(session.get_bind())) begins IMMEDIATE, as every write does; the read session stays
+    deferred until start_writing. PostgreSQL: no session is ever "reading"."""
+    sqlite = db.is_sqlite(db_url)
+    with db.transaction(engine, deferred=True) as reading_session:
+        reading_session.execute(sa.text("SELECT count(*) FROM health_probe")).scalar()
+        assert db.is_reading(reading_session) is sqlite
+        with db.transaction(reading_session.get_bind()) as own:
+            own.execute(sa.text("SELECT count(*) FROM health_probe")).scalar()
+            assert db.is_reading(own) is False
+            _insert_probe(own, 12)
+        db.start_writing(reading_session, "the row records the read")
+        assert db.is_reading(reading_session) is False
+        _insert_probe(reading_session, 13)
+    assert {12, 13} <= _probe_ids(engine)
