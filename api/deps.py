@@ -23,7 +23,7 @@ from api.visibility import require_visible
 from core import outbox
 from core.actors import Actor
 from core.clock import Clock, get_clock
-from core.db import commit_early, get_engine, transaction
+from core.db import commit_early, get_engine, start_writing, transaction
 from core.errors import AuthenticationFailed, PermissionDenied
 from core.settings import Settings
 from policies.access import log_access
@@ -69,9 +69,15 @@ def _write_access_log(session: Session) -> None:
     Why only now: a read that the consent checkpoint (or anything else) refuses raised before this point, so it
     leaves no row that would look like a disclosure; the refusal itself is recorded separately, as outcome
     "refused" (api.refusals, from the error handler; the checkpoint also ledgers CHECKPOINT_DENIED).
-    The rows commit in the same transaction as the rest of the request.
+    The rows commit with the rest of the request, before its answer is sent: if they cannot be written, the
+    request fails (503) and the data is not returned. On a read request's deferred SQLite session (get_session)
+    they are written after `start_writing`: the read snapshot ends and they begin IMMEDIATE, since a record of a
+    read does not depend on what else the database holds now (PostgreSQL: the request's own transaction).
     """
-    for entry in session.info.pop(PENDING_ACCESS, []):
+    pending = session.info.pop(PENDING_ACCESS, [])
+    if pending:
+        start_writing(session, "the access-log rows record the read that was made; they read nothing")
+    for entry in pending:
         log_access(session, **entry)
 
 
@@ -85,9 +91,27 @@ def note_sensitive_read(session: Session, request: Request, *, actor: Actor, cas
          "object_id": _path_object(request)})
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """A session whose transaction commits after the route returns and rolls back if it raises."""
-    with transaction(get_app_engine(request)) as session:
+    """A session whose transaction commits after the route returns and rolls back if it raises.
+
+    GET and HEAD requests read: on SQLite their session begins DEFERRED (core.db `transaction(deferred=True)`), so
+    a read never queues for the write lock and never answers 503 "database is busy" because writers are busy
+    (WAL: readers and the writer do not block each other). What such a request writes stays correct:
+    - the access-log rows of its sensitive reads are written last, after `start_writing` (IMMEDIATE; they wait
+      for the lock like any writer), and commit before the answer is sent: no row, no data (fail closed);
+    - the services that write on a read call `start_writing` themselves, before the reads their write rests on:
+      the consent checkpoint's decision (policies.checkpoint.decide: exam, care, advocacy, safety plans,
+      downloads), a review view (policies.review.view), a verification run's record (evidence.verification);
+    - any other write of a GET takes the write lock in place (core.db `_start_writing_in_place`): it goes on when
+      nobody committed since the request's snapshot, and is refused (503 "busy, nothing was recorded") when
+      somebody did, never written over stale reads (tests/integration/test_sqlite_reads.py: no GET route does).
+    Every other method begins IMMEDIATE, as before. PostgreSQL: unchanged.
+    """
+    reads = request.method in READ_METHODS
+    with transaction(get_app_engine(request), deferred=reads) as session:
         yield session
         _write_access_log(session)
     if session.info.pop(outbox.PENDING_FLAG, False):

@@ -4,6 +4,8 @@ a running stack, then a full consistency check (issue #17, "Load").
     .venv/bin/python benchmarks/soak.py                       # starts `coc up` in a temp data dir; 30 clients, 10 min
     .venv/bin/python benchmarks/soak.py --short               # the suite's form: 6 clients, 45 s
     .venv/bin/python benchmarks/soak.py --api http://a:8000,http://b:8001 --admin-password ...   # another stack
+    nice -n 10 .venv/bin/python benchmarks/soak.py --compare --seconds 150   # SQLite `coc up`, then the production
+                                                              # layout (PostgreSQL, two APIs: tests/fixtures/topology)
 
 Each client is a thread with its own random.Random(f"{seed}:{n}") and its own staff account; the clients spread over
 the API processes given. Every acknowledged write (2xx) goes in a client-side journal; afterwards the ledger (read
@@ -11,8 +13,12 @@ through GET /audit/log) must hold each acknowledged effect exactly once, nothing
 request (timeout, 5xx) may have done, and GET /audit/verify must say the ledger verifies. First the same request mix
 runs with one client for a few seconds: the baseline latency, measured in the same run. No timing is asserted.
 
-The last line is one JSON object: {"requests", "errors_5xx", "p95_ms", "ledger_verified", "lost_or_duplicated",
-"api_processes", "baseline_p95_ms", ...}.
+The last line is one JSON object: {"requests", "errors_5xx", "errors_by_status", "p50_ms", "p95_ms", "p99_ms",
+"ledger_verified", "lost_or_duplicated", "api_processes", "baseline_p95_ms", "api_rss_growth_mb", "api_open_fds",
+...}; with --compare, {"topologies": {"sqlite-embedded": {...}, "postgresql-two-apis": {...}}, ...}: the same
+workload and seed on each, one after the other (never both at once), each with its own baseline. The production
+layout has no local login: its staff get token subjects and tokens from the harness's identity provider. RSS and
+open file descriptors are the API processes' (psutil), sampled when the soak starts (after the baseline) and ends.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from api.client import ApiError, CocClient  # noqa: E402
 
 ROLES = ("examiner", "advocate", "lab", "law_enforcement", "auditor")
 EXAM_SCOPES = ("medical-care", "forensic-exam")
+START_ATTEMPTS = 3  # a stack whose port another process took between choosing and binding it starts again
 MORE_SCOPES = ("evidence-swabs", "photography-record", "report-to-police", "evidence-clothing", "lab-testing")
 
 
@@ -116,9 +123,10 @@ class World:
     urls: list[str]
     admin: CocClient
     admin_lock: threading.Lock
-    users: dict[str, list[dict]]  # role -> [{id, username, password}]
+    users: dict[str, list[dict]]  # role -> [{id, username, password or subject}]
     journal: Journal
     stats: Stats
+    sign_in: Any  # (client, persona) -> None: a login, or a token for the persona's subject
     lock: threading.Lock = field(default_factory=threading.Lock)
     cases: list[dict] = field(default_factory=list)  # {id, examiner, advocate, store}
     held: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)  # user id -> [(item id, case)] held
@@ -165,7 +173,7 @@ class Client:
         self.clients = []
         for p in personas:
             c = TimedClient(world.stats, world.urls[n % len(world.urls)], timeout=60)
-            c.login(p["username"], p["password"])
+            world.sign_in(c, p)
             self.clients.append((p, c))
 
     def run(self, until: float) -> None:
@@ -283,22 +291,42 @@ class Client:
             c.audit_verify()
 
 
-def setup(urls: list[str], admin_user: str, admin_password: str, clients: int, seed: int, stats: Stats) -> World:
+@dataclass
+class Target:
+    """A running stack to soak: its API URLs, how its staff sign in, and its API processes (for RSS and fds)."""
+
+    label: str
+    urls: list[str]
+    admin: dict  # the admin persona: {username, password} or {subject}
+    mint: Any = None  # subject -> access token (a stack without local login); None: log in with passwords
+    api_pids: list[int] = field(default_factory=list)
+
+    def sign_in(self, client: CocClient, persona: dict) -> None:
+        if self.mint is not None:
+            client.set_token(self.mint(persona["subject"]))
+        else:
+            client.login(persona["username"], persona["password"])
+
+
+def setup(target: Target, clients: int, seed: int, stats: Stats) -> World:
     """An agency for the officers and one account per client (every role at least once), plus a baseline set."""
+    urls = target.urls
     admin = CocClient(urls[0], timeout=120)
-    admin.login(admin_user, admin_password)
+    target.sign_in(admin, target.admin)
     tag = f"{seed}-{secrets.token_hex(3)}"
     police = f"Soak Police {tag}"
     admin.create_agency(police, "police")
     users: dict[str, list[dict]] = {r: [] for r in ROLES}
     for n in range(max(clients, len(ROLES)) + len(ROLES)):
         role = ROLES[n % len(ROLES)]
-        password = "Soak-" + secrets.token_hex(10) + "aA1!"
-        extra = {"agency": police} if role == "law_enforcement" else {}
-        user = admin.create_user(username=f"soak-{role.replace('_', '-')}-{n}-{tag}", password=password, role=role,
-                                 **extra)
-        users[role].append({"id": user["id"], "username": user["username"], "password": password, "role": role})
-    return World(urls=urls, admin=admin, admin_lock=threading.Lock(), users=users, journal=Journal(), stats=stats)
+        username = f"soak-{role.replace('_', '-')}-{n}-{tag}"
+        extra: dict[str, str] = {"agency": police} if role == "law_enforcement" else {}
+        secret = ({"subject": f"soak|{username}"} if target.mint is not None
+                  else {"password": "Soak-" + secrets.token_hex(10) + "aA1!"})
+        user = admin.create_user(username=username, role=role, **secret, **extra)
+        users[role].append({"id": user["id"], "username": user["username"], "role": role, **secret})
+    return World(urls=urls, admin=admin, admin_lock=threading.Lock(), users=users, journal=Journal(), stats=stats,
+                 sign_in=target.sign_in)
 
 
 def run_clients(world: World, personas: list[list[dict]], seconds: float, seed: int, first: int) -> None:
@@ -349,7 +377,7 @@ def check(world: World) -> dict:
     """The ledger verifies; each acknowledged write is there exactly once; nothing beyond the unanswered ones."""
     auditor_user = world.users["auditor"][0]
     with CocClient(world.urls[0], timeout=600) as auditor:
-        auditor.login(auditor_user["username"], auditor_user["password"])
+        world.sign_in(auditor, auditor_user)
         verified = bool(auditor.audit_verify().get("ok"))
         entries = read_ledger(auditor)
     soak_cases = {k for (kind, k) in world.journal.acked if kind == "case:case:opened"}
@@ -390,11 +418,132 @@ def check(world: World) -> dict:
             "acknowledged_by_kind": dict(sorted(Counter(k for (k, _), n in acked.items() for _ in range(n)).items()))}
 
 
+def process_sample(pids: list[int]) -> dict[str, int] | None:
+    """RSS (bytes) and open file descriptors summed over the API processes; None when there are none to read."""
+    if not pids:
+        return None
+    import psutil  # the dev extra's; only when there are processes to measure
+
+    rss = fds = 0
+    for pid in pids:
+        proc = psutil.Process(pid)
+        rss += proc.memory_info().rss
+        fds += proc.num_fds()
+    return {"rss": rss, "fds": fds}
+
+
+def soak(target: Target, args: argparse.Namespace, seconds: float) -> dict:
+    """The baseline, then the soak, then the consistency check, on one running stack: its result dict."""
+    base_stats = Stats()
+    world = setup(target, args.clients, args.seed, base_stats)
+    # Baseline: the same mix with one client (all five roles in turn), in this run, on this stack.
+    everyone = [world.users[r][-1] for r in ROLES]
+    print(f"[{target.label}] baseline: 1 client, {args.baseline_seconds:.0f} s", file=sys.stderr, flush=True)
+    run_clients(world, [everyone], args.baseline_seconds, args.seed, first=10_000)
+    stats = Stats()
+    world.stats = stats
+    personas = [[world.users[ROLES[n % len(ROLES)]][n // len(ROLES)]] for n in range(args.clients)]
+    print(f"[{target.label}] soak: {args.clients} clients, {seconds:.0f} s, {len(target.urls)} API process(es)",
+          file=sys.stderr, flush=True)
+    first_sample = process_sample(target.api_pids)
+    started = time.monotonic()
+    run_clients(world, personas, seconds, args.seed, first=0)
+    elapsed = time.monotonic() - started
+    last_sample = process_sample(target.api_pids)
+    result = check(world)
+    world.admin.close()
+    statuses = stats.statuses
+    out = {
+        "requests": sum(statuses.values()),
+        "errors_5xx": sum(n for s, n in statuses.items() if s >= 500),
+        "errors_503": statuses.get(503, 0),
+        "no_answer": statuses.get(0, 0),
+        "errors_4xx": sum(n for s, n in statuses.items() if 400 <= s < 500),
+        "errors_by_status": {str(k): v for k, v in sorted(statuses.items()) if k >= 400 or k == 0},
+        "p50_ms": round(percentile(stats.latencies, 0.50), 1),
+        "p95_ms": round(percentile(stats.latencies, 0.95), 1),
+        "p99_ms": round(percentile(stats.latencies, 0.99), 1),
+        "requests_per_s": round(sum(statuses.values()) / elapsed, 1),
+        "ledger_verified": result["ledger_verified"],
+        "lost_or_duplicated": result["lost"] + result["duplicated"],
+        "lost": result["lost"], "duplicated": result["duplicated"],
+        "acknowledged_writes": result["acknowledged_writes"], "unanswered_writes": result["unanswered_writes"],
+        "acknowledged_by_kind": result["acknowledged_by_kind"], "ledger_entries": result["ledger_entries"],
+        "writes_answered_503_nothing_recorded": result["refused_5xx_writes"], "problems": result["problems"],
+        "api_processes": len(target.urls),
+        "api_rss_mb_start": round(first_sample["rss"] / 2**20, 1) if first_sample else None,
+        "api_rss_mb_end": round(last_sample["rss"] / 2**20, 1) if last_sample else None,
+        "api_rss_growth_mb": (round((last_sample["rss"] - first_sample["rss"]) / 2**20, 1)
+                              if first_sample and last_sample else None),
+        "api_open_fds_start": first_sample["fds"] if first_sample else None,
+        "api_open_fds": last_sample["fds"] if last_sample else None,
+        "clients": args.clients, "seconds": round(seconds), "seed": args.seed,
+        "baseline_requests": sum(base_stats.statuses.values()),
+        "baseline_p50_ms": round(percentile(base_stats.latencies, 0.50), 1),
+        "baseline_p95_ms": round(percentile(base_stats.latencies, 0.95), 1),
+        "baseline_errors_5xx": sum(n for s, n in base_stats.statuses.items() if s >= 500),
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+    }
+    for reason, n in (stats.reasons + base_stats.reasons).most_common(8):
+        print(f"  [{target.label}] {n:6d} x {reason}", file=sys.stderr)
+    return out
+
+
+def soak_embedded(args: argparse.Namespace, seconds: float) -> dict:
+    """Start `coc up` (SQLite, embedded) in a temporary data dir, soak it, stop it."""
+    from tests.fixtures.stack import CocUp  # only when the soak starts its own stack
+
+    for attempt in range(1, START_ATTEMPTS + 1):
+        data = Path(tempfile.mkdtemp(prefix="coc-soak-")) / "data"
+        up = CocUp(data, COC_LOGIN_RATE_PER_MIN="6000").start()
+        print(f"starting coc up in {data} ...", file=sys.stderr, flush=True)
+        try:
+            stack = up.wait_ready()
+            break
+        except AssertionError as exc:  # e.g. a port taken by another process between choosing and binding it
+            up.terminate()
+            if attempt == START_ATTEMPTS:
+                raise
+            print(f"coc up did not start ({str(exc).splitlines()[0]}): again", file=sys.stderr, flush=True)
+    try:
+        pids = [p.pid for p in up.descendants() if "api.app:create_app" in " ".join(p.cmdline())]
+        target = Target("sqlite-embedded", [stack.api_url],
+                        {"username": stack.admin_user, "password": stack.admin_password}, api_pids=pids)
+        return soak(target, args, seconds)
+    finally:
+        up.terminate()
+
+
+def soak_topology(args: argparse.Namespace, seconds: float) -> dict:
+    """Start the production layout (tests/fixtures/topology.py: PostgreSQL, SeaweedFS, Prefect and two workers,
+    two API processes), soak it with the clients spread over both APIs, stop it."""
+    import shutil
+
+    from tests.fixtures.topology import Topology
+
+    workdir = Path(tempfile.mkdtemp(prefix="coc-soak-topology-"))
+    print(f"starting the production layout in {workdir} ...", file=sys.stderr, flush=True)
+    topo = Topology(workdir)
+    try:
+        topo.start()
+        pids = [pid for name, part in topo.parts.items() if name.startswith("api-") and (pid := part.pid())]
+        target = Target("postgresql-two-apis", topo.api_urls, {"subject": topo.admin_subject()},
+                        mint=topo.token_for, api_pids=pids)
+        result = soak(target, args, seconds)
+        result["topology_start_s"] = topo.started_s
+        return result
+    finally:
+        topo.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--api", help="API URL(s), comma-separated (one per API process); default: start `coc up`")
     ap.add_argument("--admin-user", default="admin")
     ap.add_argument("--admin-password", default=os.environ.get("COC_SOAK_ADMIN_PASSWORD"))
+    ap.add_argument("--compare", action="store_true",
+                    help="soak SQLite `coc up`, then the production layout (PostgreSQL, two APIs), one JSON object")
     ap.add_argument("--clients", type=int, default=30)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, help="duration in seconds (overrides --minutes)")
@@ -406,64 +555,23 @@ def main(argv: list[str] | None = None) -> int:
         args.clients, args.seconds, args.baseline_seconds = 6, 45.0, 6.0
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
 
-    up = None
-    if args.api:
+    if args.compare:
+        runs = {"sqlite-embedded": soak_embedded(args, seconds), "postgresql-two-apis": soak_topology(args, seconds)}
+        out: dict[str, Any] = {"topologies": runs, "clients": args.clients, "seconds": round(seconds),
+                               "seed": args.seed, "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                               "summary": {label: {k: r[k] for k in ("requests", "errors_by_status", "p50_ms",
+                                                                     "p95_ms", "p99_ms", "api_rss_growth_mb",
+                                                                     "api_open_fds", "lost_or_duplicated",
+                                                                     "ledger_verified")}
+                                           for label, r in runs.items()}}
+    elif args.api:
         urls = [u.strip().rstrip("/") for u in args.api.split(",") if u.strip()]
         if not args.admin_password:
             ap.error("--api needs --admin-password (or COC_SOAK_ADMIN_PASSWORD)")
-        admin_user, admin_password = args.admin_user, args.admin_password
+        out = soak(Target("api", urls, {"username": args.admin_user, "password": args.admin_password}), args,
+                   seconds)
     else:
-        from tests.fixtures.stack import CocUp  # only when the soak starts its own stack
-
-        data = Path(tempfile.mkdtemp(prefix="coc-soak-")) / "data"
-        up = CocUp(data, COC_LOGIN_RATE_PER_MIN="6000").start()
-        print(f"starting coc up in {data} ...", file=sys.stderr, flush=True)
-        stack = up.wait_ready()
-        urls, admin_user, admin_password = [stack.api_url], stack.admin_user, stack.admin_password
-    try:
-        base_stats = Stats()
-        world = setup(urls, admin_user, admin_password, args.clients, args.seed, base_stats)
-        # Baseline: the same mix with one client (all five roles in turn), in this run, on this stack.
-        everyone = [world.users[r][-1] for r in ROLES]
-        print(f"baseline: 1 client, {args.baseline_seconds:.0f} s", file=sys.stderr, flush=True)
-        run_clients(world, [everyone], args.baseline_seconds, args.seed, first=10_000)
-        stats = Stats()
-        world.stats = stats
-        personas = [[world.users[ROLES[n % len(ROLES)]][n // len(ROLES)]] for n in range(args.clients)]
-        print(f"soak: {args.clients} clients, {seconds:.0f} s, {len(urls)} API process(es)", file=sys.stderr,
-              flush=True)
-        started = time.monotonic()
-        run_clients(world, personas, seconds, args.seed, first=0)
-        elapsed = time.monotonic() - started
-        result = check(world)
-        world.admin.close()
-    finally:
-        if up is not None:
-            up.terminate()
-    statuses = stats.statuses
-    out = {
-        "requests": sum(statuses.values()),
-        "errors_5xx": sum(n for s, n in statuses.items() if s >= 500),
-        "no_answer": statuses.get(0, 0),
-        "errors_4xx": sum(n for s, n in statuses.items() if 400 <= s < 500),
-        "p50_ms": round(percentile(stats.latencies, 0.50), 1),
-        "p95_ms": round(percentile(stats.latencies, 0.95), 1),
-        "p99_ms": round(percentile(stats.latencies, 0.99), 1),
-        "requests_per_s": round(sum(statuses.values()) / elapsed, 1),
-        "ledger_verified": result["ledger_verified"],
-        "lost_or_duplicated": result["lost"] + result["duplicated"],
-        "lost": result["lost"], "duplicated": result["duplicated"],
-        "acknowledged_writes": result["acknowledged_writes"], "unanswered_writes": result["unanswered_writes"],
-        "acknowledged_by_kind": result["acknowledged_by_kind"], "ledger_entries": result["ledger_entries"],
-        "writes_answered_503_nothing_recorded": result["refused_5xx_writes"], "problems": result["problems"],
-        "api_processes": len(urls),
-        "clients": args.clients, "seconds": round(seconds), "seed": args.seed,
-        "baseline_requests": sum(base_stats.statuses.values()),
-        "baseline_p95_ms": round(percentile(base_stats.latencies, 0.95), 1),
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-    }
-    for reason, n in (stats.reasons + base_stats.reasons).most_common(8):
-        print(f"  {n:6d} x {reason}", file=sys.stderr)
+        out = soak_embedded(args, seconds)
     print(json.dumps(out), flush=True)
     return 0
 

@@ -4,7 +4,8 @@
 full", "the database server is not reachable" …) without ever repeating the driver's message, which can hold
 the statement and its parameters (survivor data). The API answers such failures 503 with that reason
 (api/problems.py), and /health's database part commits a one-row write (`probe_write`) so a database that can be
-read but not written is reported, not called ready.
+read but not written is reported, not called ready. A read request's deferred SQLite transaction whose write was
+refused because its snapshot went stale (core.db "SQLite: readers and writers") is "busy" too: try again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ _REASONS: tuple[tuple[str, str], ...] = (
     ("readonly database", "the database is read-only: check the database file's permissions and mount"),
     ("read-only transaction", "the database is read-only (a standby or a read-only server): check the "
                               "database server"),
+    ("changed before it could write", "the database is busy (what this request read was changed by another "
+                                      "writer before it could write): try again in a moment"),
     ("database is locked", "the database is busy (locked by another writer): try again in a moment"),
     ("disk i/o error", "the database cannot write to its disk (I/O error): check the disk"),
     ("unable to open database", "the database file cannot be opened: check the data directory"),

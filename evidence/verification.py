@@ -24,6 +24,7 @@ from sqlmodel import Field, Session, SQLModel
 from core import ledger
 from core.actors import Actor
 from core.clock import utcnow
+from core.db import start_writing
 from core.errors import Conflict, DomainError
 from core.ids import new_id
 from core.ledger import ChainReport, EventKind
@@ -83,6 +84,9 @@ def verify_and_record(session: Session, *, actor: Actor, trigger: VerificationTr
     started = now or utcnow()
     report = ledger.verify_ledger(session, deep=deep)
     finished = max(utcnow(), started) if now is None else now
+    # GET /audit/verify, /audit/export: the whole ledger was read from one snapshot without the write lock; the
+    # record of that run (and its alert) follows in a write transaction of its own (core.db.start_writing).
+    start_writing(session, "the run's record states what the verification read; the alert re-reads its key")
     record = LedgerVerification(started_at=started, finished_at=finished, ok=report.ok,
                                 entries_checked=report.entries, first_bad_seq=report.first_bad_seq,
                                 reason=(report.reason or None) and report.reason[:REASON_MAX],

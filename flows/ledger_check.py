@@ -16,7 +16,7 @@ from evidence.verification import VerificationTrigger, verify_and_record
 def ledger_check() -> dict[str, int | bool | None]:
     """One whole-ledger verification (evidence.verification.verify_and_record, trigger "scheduled")."""
 
-    with transaction(get_engine()) as session:
+    with transaction(get_engine(), deferred=True) as session:  # SQLite: verify without the write lock
         outcome = verify_and_record(session, actor=system_actor("ledger-check"),
                                     trigger=VerificationTrigger.SCHEDULED)
         record = outcome.record

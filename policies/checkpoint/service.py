@@ -20,7 +20,7 @@ from core import ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import utcnow
-from core.db import commit_early
+from core.db import commit_early, start_writing
 from core.errors import ConsentRequired
 from core.ledger import EventKind
 from policies.checkpoint.rules import CaseFacts, evaluate
@@ -54,6 +54,9 @@ def decide(
     """Decide `handoff` from the consent state at `now` and append the decision to the ledger (no commit)."""
     now = now or utcnow()
     subject = dict(subject or {})
+    # A read request's deferred SQLite session (api.deps.get_session) takes the write lock here, before the
+    # consent state the entry rests on is read: the decision and its entry are serialized with consent changes.
+    start_writing(session, "the decision is taken from the consent state read after this point", reload=True)
     case = get_case(session, case_id)
     with suppress(ValueError):  # evaluate denies an unknown handoff by default
         handoff = Handoff(handoff)

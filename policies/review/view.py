@@ -16,6 +16,7 @@ from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
 from core.crypto import decrypt_text
+from core.db import start_writing
 from core.errors import PermissionDenied
 from core.ledger import EventKind
 from policies import advocacy, clinical
@@ -100,6 +101,9 @@ def view_review(session: Session, *, actor: Actor, review_id: str, key: str | No
     (a coordinator who may schedule reviews of the case) the record, decisions and actions, none of the case's
     data; anyone else PermissionDenied. Ledgered and access-logged."""
     now = now or utcnow()
+    # GET /reviews/{id} on a deferred SQLite session: the view is ledgered from what is read next, so the write
+    # lock is taken first (core.db.start_writing; PostgreSQL and writing sessions: nothing changes).
+    start_writing(session, "the view's ledger entry names the sections read after this point", reload=True)
     review = get_review(session, review_id)
     seat_row: ReviewParticipant | None = participant_of(session, review.id, actor.id)
     handoff, allowed, relied = None, False, []

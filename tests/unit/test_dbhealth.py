@@ -8,6 +8,7 @@ import sqlite3
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from core.db import STALE_READ
 from core.dbhealth import GENERIC, describe_failure
 
 CANARY = "Maria-Canary-7731"
@@ -20,6 +21,7 @@ STATEMENT = "INSERT INTO case_identity VALUES ('Maria-Canary-7731')"  # what a d
     ("attempt to write a readonly database", "read-only"),
     ("cannot execute INSERT in a read-only transaction", "read-only"),
     ("database is locked", "busy"),
+    (STALE_READ, "changed by another writer"),  # a read request's write over a stale SQLite snapshot
     ("disk I/O error", "I/O error"),
     ("connection to server at \"127.0.0.1\", port 5432 failed: Connection refused", "connection refused"),
     ("server closed the connection unexpectedly", "lost"),
