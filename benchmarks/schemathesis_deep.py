@@ -60,7 +60,8 @@ def _print_rows(rows: list[dict]) -> None:
               f"{row['seconds']:.0f} s")
         for op, figures in ops.items():
             statuses = " ".join(f"{code}:{n}" for code, n in figures["statuses"].items())
-            print(f"  {figures['examples']:6d}  {op:<62s} {statuses}")
+            took = f"{figures['seconds']:6.1f} s" if figures.get("seconds") else " " * 8
+            print(f"  {figures['examples']:6d} {took}  {op:<62s} {statuses}")
         for failure in row["failures"]:
             print(f"\n  FAILURE ({row['test']}, {row['db']}): {failure}")
 

@@ -82,12 +82,15 @@ def _report(label: str, operations: int, examples: int, failures: list[str], sec
           f"in {seconds:.0f} s")
 
 
-def _record(request, test: str, statuses: dict[str, Counter], failures: list[str], seconds: float) -> None:
-    """Append this test's figures (per operation: examples and response statuses) to the deep run's report."""
+def _record(request, test: str, statuses: dict[str, Counter], failures: list[str], seconds: float,
+            timings: dict[str, float] | None = None) -> None:
+    """Append this test's figures (per operation: examples, response statuses, seconds) to the deep run's report."""
     if not REPORT_PATH:
         return
+    timings = timings or {}
     row = {"test": test, "db": request.node.callspec.params.get("db_url", "?"), "seconds": round(seconds, 1),
-           "operations": {op: {"examples": sum(c.values()), "statuses": {str(k): v for k, v in sorted(c.items())}}
+           "operations": {op: {"examples": sum(c.values()), "statuses": {str(k): v for k, v in sorted(c.items())},
+                               "seconds": round(timings.get(op, 0.0), 1)}
                           for op, c in sorted(statuses.items())},
            "failures": failures}
     with open(REPORT_PATH, "a", encoding="utf-8") as out:
@@ -136,8 +139,13 @@ def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys, request):
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
             failures.append(f"{label}: {str(exc)[:1500]}")
         timings.append((time.monotonic() - op_started, label))
+        if REPORT_PATH:  # the deep run: a line per operation as it ends (a run of many minutes shows progress)
+            with capsys.disabled():
+                print(f"  {label}: {sum(statuses[label].values())} examples in {timings[-1][0]:.1f} s"
+                      f"{' FAILED' if failures and failures[-1].startswith(label + ':') else ''}", flush=True)
     examples = sum(sum(c.values()) for c in statuses.values())
-    _record(request, "stateless", statuses, failures, time.monotonic() - started)
+    _record(request, "stateless", statuses, failures, time.monotonic() - started,
+            {label: t for t, label in timings})
     with capsys.disabled():
         print("slowest operations:", ", ".join(f"{label} {t:.1f} s" for t, label in sorted(timings)[-3:]))
         _report("per operation", ran, examples, failures, time.monotonic() - started)
