@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from policies.permissions import Role
 from tests.api_helpers import api_harness
-from tests.api_world import build_world
+from tests.api_world import CENTRE_AGENCY, build_world
 
 # What the issue asks of the API: no 5xx, and status codes, content types, headers and bodies as documented.
 # positive_data_acceptance is left out on purpose: a schema-valid body can still break a domain rule
@@ -97,17 +97,26 @@ def _record(request, test: str, statuses: dict[str, Counter], failures: list[str
         out.write(json.dumps(row) + "\n")
 
 
-def _operation_test(operation, users, real_ids: dict[str, str], statuses: Counter):
-    """The hypothesis test of one operation (a role drawn per request; each path id real or generated)."""
+def _real_body_values(world) -> dict[str, object]:
+    """Body fields that name an object → a real one (a generated id only ever meets 404/422)."""
+    return {"to_user": world.receiver.id, "user_id": world.receiver.id, "item_id": world.item_id,
+            "owner_agency": CENTRE_AGENCY, "agency": CENTRE_AGENCY, "participants": [world.opener.user.username]}
+
+
+def _operation_test(operation, users, real_ids: dict[str, str], real_body: dict[str, object], statuses: Counter):
+    """The hypothesis test of one operation (a role drawn per request; each path id real or generated, and the
+    body's id fields either generated or real)."""
     params = [name for name in real_ids if "{" + name + "}" in operation.path]
 
     @given(case=operation.as_strategy(), user=st.sampled_from(users),
-           use_real=st.lists(st.booleans(), min_size=len(params), max_size=len(params)))
+           use_real=st.lists(st.booleans(), min_size=len(params), max_size=len(params)), aim_body=st.booleans())
     @_hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION)
-    def run(case, user, use_real) -> None:
+    def run(case, user, use_real, aim_body) -> None:
         for name, real in zip(params, use_real, strict=True):
             if real or name == "case_id":  # a random case id only ever meets 403: aim at the real one
                 case.path_parameters[name] = real_ids[name]
+        if aim_body and isinstance(case.body, dict):
+            case.body.update({k: v for k, v in real_body.items() if k in case.body})
         response = case.call(headers=user.headers)
         statuses[response.status_code] += 1
         case.validate_response(response, checks=CHECKS, excluded_checks=EXCLUDED, headers=user.headers,
@@ -119,7 +128,8 @@ def _operation_test(operation, users, real_ids: dict[str, str], statuses: Counte
 def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys, request):
     """Every operation, a role drawn per request, real ids most of the time: no 5xx, everything as documented."""
     h, world, users = api_state
-    real_ids = world.path_values()
+    real_ids = world.path_values() | {"user_id": world.receiver.id}
+    real_body = _real_body_values(world)
     schema = schemathesis.openapi.from_asgi("/openapi.json", h.app)
     failures: list[str] = []
     ran = 0
@@ -132,7 +142,7 @@ def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys, request):
             continue
         ran += 1
         label = f"{operation.method.upper()} {operation.path}"
-        run = _operation_test(operation, users, real_ids, statuses[label])
+        run = _operation_test(operation, users, real_ids, real_body, statuses[label])
         op_started = time.monotonic()
         try:
             run()
