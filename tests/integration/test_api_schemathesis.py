@@ -8,14 +8,19 @@ Two runs, both with hypothesis' health checks on, on SQLite and PostgreSQL, with
     on objects made earlier in the same scenario.
 Checks: no 5xx, and status codes, content types, headers and bodies as documented (problem+json errors too).
 Budget: EXAMPLES_PER_OPERATION and the state machine's size keep each database's run near a minute on 2 cores
-(the whole file prints its counts: operations, examples, failures).
+(the whole file prints its counts: operations, examples, failures). The deep run (a few hundred examples per
+operation, no per-test timeout) is benchmarks/schemathesis_deep.py: it sets COC_SCHEMATHESIS_EXAMPLES,
+COC_SCHEMATHESIS_SCENARIOS and COC_SCHEMATHESIS_REPORT (a JSON-lines file each test appends its per-operation
+counts, response statuses and failures to) and, for a fresh draw, pytest's --hypothesis-seed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
+from collections import Counter, defaultdict
 
 import pytest
 import schemathesis
@@ -24,7 +29,7 @@ from hypothesis import strategies as st
 
 from policies.permissions import Role
 from tests.api_helpers import api_harness
-from tests.api_world import build_world
+from tests.api_world import CENTRE_AGENCY, build_world
 
 # What the issue asks of the API: no 5xx, and status codes, content types, headers and bodies as documented.
 # positive_data_acceptance is left out on purpose: a schema-valid body can still break a domain rule
@@ -46,8 +51,18 @@ EXCLUDED_PATHS = ("/health",)
 # issue's aim) is COC_SCHEMATHESIS_EXAMPLES=300 on a quiet machine or in a nightly job. The stateful run adds
 # STATEFUL_SCENARIOS scenarios of up to STATEFUL_STEPS linked calls.
 EXAMPLES_PER_OPERATION = int(os.environ.get("COC_SCHEMATHESIS_EXAMPLES", "25"))
-STATEFUL_SCENARIOS = 60
+STATEFUL_SCENARIOS = int(os.environ.get("COC_SCHEMATHESIS_SCENARIOS", "60"))
 STATEFUL_STEPS = 12
+# Where the deep run (benchmarks/schemathesis_deep.py) collects each test's figures; unset in the normal suite.
+REPORT_PATH = os.environ.get("COC_SCHEMATHESIS_REPORT")
+
+
+def _hypothesis_settings(**kwargs) -> settings:
+    """Derandomized (the same draw every run) unless pytest was given --hypothesis-seed (a fresh deep run)."""
+    from hypothesis import core
+
+    return settings(deadline=None, derandomize=core.global_force_seed is None, database=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture], **kwargs)
 
 
 @pytest.fixture
@@ -67,32 +82,58 @@ def _report(label: str, operations: int, examples: int, failures: list[str], sec
           f"in {seconds:.0f} s")
 
 
-def _operation_test(operation, users, real_ids: dict[str, str], counter: dict[str, int]):
-    """The hypothesis test of one operation (a role drawn per request; each path id real or generated)."""
+def _record(request, test: str, statuses: dict[str, Counter], failures: list[str], seconds: float,
+            timings: dict[str, float] | None = None) -> None:
+    """Append this test's figures (per operation: examples, response statuses, seconds) to the deep run's report."""
+    if not REPORT_PATH:
+        return
+    timings = timings or {}
+    row = {"test": test, "db": request.node.callspec.params.get("db_url", "?"), "seconds": round(seconds, 1),
+           "operations": {op: {"examples": sum(c.values()), "statuses": {str(k): v for k, v in sorted(c.items())},
+                               "seconds": round(timings.get(op, 0.0), 1)}
+                          for op, c in sorted(statuses.items())},
+           "failures": failures}
+    with open(REPORT_PATH, "a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
+
+
+def _real_body_values(world) -> dict[str, object]:
+    """Body fields that name an object → a real one (a generated id only ever meets 404/422)."""
+    return {"to_user": world.receiver.id, "user_id": world.receiver.id, "item_id": world.item_id,
+            "owner_agency": CENTRE_AGENCY, "agency": CENTRE_AGENCY, "participants": [world.opener.user.username]}
+
+
+def _operation_test(operation, users, real_ids: dict[str, str], real_body: dict[str, object], statuses: Counter):
+    """The hypothesis test of one operation (a role drawn per request; each path id real or generated, and the
+    body's id fields either generated or real)."""
     params = [name for name in real_ids if "{" + name + "}" in operation.path]
 
     @given(case=operation.as_strategy(), user=st.sampled_from(users),
-           use_real=st.lists(st.booleans(), min_size=len(params), max_size=len(params)))
-    @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture])
-    def run(case, user, use_real) -> None:
-        counter["examples"] += 1
+           use_real=st.lists(st.booleans(), min_size=len(params), max_size=len(params)), aim_body=st.booleans())
+    @_hypothesis_settings(max_examples=EXAMPLES_PER_OPERATION)
+    def run(case, user, use_real, aim_body) -> None:
         for name, real in zip(params, use_real, strict=True):
             if real or name == "case_id":  # a random case id only ever meets 403: aim at the real one
                 case.path_parameters[name] = real_ids[name]
-        case.call_and_validate(headers=user.headers, checks=CHECKS, excluded_checks=EXCLUDED)
+        if aim_body and isinstance(case.body, dict):
+            case.body.update({k: v for k, v in real_body.items() if k in case.body})
+        response = case.call(headers=user.headers)
+        statuses[response.status_code] += 1
+        case.validate_response(response, checks=CHECKS, excluded_checks=EXCLUDED, headers=user.headers,
+                               transport_kwargs={"headers": user.headers})
 
     return run
 
 
-def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys):
+def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys, request):
     """Every operation, a role drawn per request, real ids most of the time: no 5xx, everything as documented."""
     h, world, users = api_state
-    real_ids = world.path_values()
+    real_ids = world.path_values() | {"user_id": world.receiver.id}
+    real_body = _real_body_values(world)
     schema = schemathesis.openapi.from_asgi("/openapi.json", h.app)
     failures: list[str] = []
     ran = 0
-    counter = {"examples": 0}
+    statuses: dict[str, Counter] = defaultdict(Counter)
     timings: list[tuple[float, str]] = []
     started = time.monotonic()
     for result in schema.get_all_operations():
@@ -100,22 +141,29 @@ def test_api_conforms_to_its_schema_on_real_objects(api_state, capsys):
         if operation.path in EXCLUDED_PATHS:
             continue
         ran += 1
-        run = _operation_test(operation, users, real_ids, counter)
+        label = f"{operation.method.upper()} {operation.path}"
+        run = _operation_test(operation, users, real_ids, real_body, statuses[label])
         op_started = time.monotonic()
         try:
             run()
         except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report them all
-            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
-        timings.append((time.monotonic() - op_started, f"{operation.method.upper()} {operation.path}"))
+            failures.append(f"{label}: {str(exc)[:1500]}")
+        timings.append((time.monotonic() - op_started, label))
+        if REPORT_PATH:  # the deep run: a line per operation as it ends (a run of many minutes shows progress)
+            with capsys.disabled():
+                print(f"  {label}: {sum(statuses[label].values())} examples in {timings[-1][0]:.1f} s"
+                      f"{' FAILED' if failures and failures[-1].startswith(label + ':') else ''}", flush=True)
+    examples = sum(sum(c.values()) for c in statuses.values())
+    _record(request, "stateless", statuses, failures, time.monotonic() - started,
+            {label: t for t, label in timings})
     with capsys.disabled():
         print("slowest operations:", ", ".join(f"{label} {t:.1f} s" for t, label in sorted(timings)[-3:]))
-        _report("per operation", ran, counter["examples"], failures, time.monotonic() - started)
-    examples = counter["examples"]
+        _report("per operation", ran, examples, failures, time.monotonic() - started)
     assert ran > 60 and examples >= ran * EXAMPLES_PER_OPERATION // 2
     assert not failures, "\n\n".join(failures)
 
 
-def test_api_conforms_statefully_following_links(api_state, capsys):
+def test_api_conforms_statefully_following_links(api_state, capsys, request):
     """The state machine walks the OpenAPI links (case → items → item routes → transfers) as the case's examiner."""
     h, world, users = api_state
     examiner = next(u for u in users if u.user.role == Role.EXAMINER)
@@ -124,6 +172,7 @@ def test_api_conforms_statefully_following_links(api_state, capsys):
                 for r in op.get("responses", {}).values())
     assert links > 30, "the schema should carry OpenAPI links"
     counted = {"calls": 0, "linked": 0}
+    statuses: dict[str, Counter] = defaultdict(Counter)
 
     class Machine(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case):
@@ -132,6 +181,7 @@ def test_api_conforms_statefully_following_links(api_state, capsys):
         def after_call(self, response, case):
             super().after_call(response, case)
             counted["calls"] += 1
+            statuses[f"{case.method.upper()} {case.path}"][response.status_code] += 1
             counted["linked"] += any(p for p in (case.path_parameters or {}).values()) and \
                 response.status_code < 400
 
@@ -141,11 +191,11 @@ def test_api_conforms_statefully_following_links(api_state, capsys):
     started = time.monotonic()
     failures: list[str] = []
     try:
-        Machine.run(settings=settings(max_examples=STATEFUL_SCENARIOS, stateful_step_count=STATEFUL_STEPS,
-                                      deadline=None, derandomize=True, database=None,
-                                      suppress_health_check=[HealthCheck.function_scoped_fixture]))
+        Machine.run(settings=_hypothesis_settings(max_examples=STATEFUL_SCENARIOS,
+                                                  stateful_step_count=STATEFUL_STEPS))
     except Exception as exc:  # noqa: BLE001 - reported with the counts below
         failures.append(str(exc)[:3000])
+    _record(request, "stateful", statuses, failures, time.monotonic() - started)
     with capsys.disabled():
         _report(f"stateful ({links} links; {counted['linked']} successful calls on linked ids)", STATEFUL_SCENARIOS,
                 counted["calls"], failures, time.monotonic() - started)
