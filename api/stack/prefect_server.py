@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from api.stack.ports import free_port
 from api.stack.processes import die_with_parent, stop_group
 
 DEFAULT_STARTUP_TIMEOUT_S = 180.0  # a cold start took ~11 s here; slow CI machines take much longer
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on `host` (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def auth_headers(auth_string: str | None) -> dict[str, str]:

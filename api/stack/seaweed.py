@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from api.stack.ports import free_ports  # noqa: F401 - re-exported: callers import it from here
 from api.stack.processes import die_with_parent
 from core.errors import ConfigError, DependencyUnavailable
 
@@ -49,20 +49,6 @@ def weed_binary() -> str:
     if not found:
         raise ConfigError(EMBEDDED_MISSING)
     return found
-
-
-def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """Return `n` distinct ports that are free right now (all sockets held open until all are chosen)."""
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def write_s3_config(path: Path, access_key: str, secret_key: str) -> None:
