@@ -26,6 +26,7 @@ from core.clock import Clock, get_clock
 from core.db import commit_early, get_engine, start_writing, transaction
 from core.errors import AuthenticationFailed, PermissionDenied
 from core.settings import Settings
+from evidence.storage import ObjectStore, get_object_store
 from policies.access import log_access
 from policies.authz import AuthDecision, active_actor, authorize
 from policies.permissions import CASE_SCOPED, SENSITIVE, Permission, role_allows
@@ -40,6 +41,17 @@ def get_app_settings(request: Request) -> Settings:
 def get_app_clock() -> Clock:
     """The process clock (tests install a ManualClock with core.clock.set_clock)."""
     return get_clock()
+
+
+def get_app_store(request: Request) -> ObjectStore:
+    """The app's object store, created and checked on first use (never at import or app creation); one per app,
+    shared by every route that stores or reads evidence files."""
+    store = getattr(request.app.state, "object_store", None)
+    if store is None:
+        store = get_object_store(request.app.state.settings)
+        store.ensure_bucket()
+        request.app.state.object_store = store
+    return store
 
 
 def get_app_engine(request: Request) -> Engine:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session
 
 from api import problems
-from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store, require
 from api.disposition import upload_filename
 from core.actors import Actor
 from core.db import commit_early
@@ -53,7 +53,6 @@ from evidence.incidents import IncidentReport, IncidentResolve, IntegrityInciden
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
 from evidence.lookup_page import ContactRequestPublic
-from evidence.storage import ObjectStore, get_object_store
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["evidence"], route_class=CommitRoute)
@@ -65,16 +64,6 @@ PREFETCH_BLOCKS = 8
 def _item_case(session: Session, params: dict[str, Any]) -> str | None:
     """The case of the item in the path (NotFound for unknown or junk ids)."""
     return items.get_item(session, str(params["item_id"])).case_id
-
-
-def _store(request: Request) -> ObjectStore:
-    """The app's object store, created and checked on first use (never at import or app creation)."""
-    store = getattr(request.app.state, "object_store", None)
-    if store is None:
-        store = get_object_store(request.app.state.settings)
-        store.ensure_bucket()
-        request.app.state.object_store = store
-    return store
 
 
 class ScanRequest(BaseModel):
@@ -194,7 +183,7 @@ async def upload_item_file(item_id: str, request: Request, session: SessionDep, 
 
     producer = asyncio.ensure_future(receive())
     try:
-        store = await anyio.to_thread.run_sync(_store, request)
+        store = await anyio.to_thread.run_sync(get_app_store, request)
         row = await anyio.to_thread.run_sync(lambda: files.upload_file(
             session, store, actor=actor, item_id=item_id, stream=body(), filename=filename,
             content_type=request.headers.get("content-type", "application/octet-stream"), length=length,
@@ -210,7 +199,7 @@ def download_item_file(item_id: str, request: Request, session: SessionDep, cloc
                        file_id: str | None = None,
                        actor: Actor = require(P.FILE_DOWNLOAD, case_from=_item_case)) -> StreamingResponse:
     """Stream the stored file, re-verifying its SHA-256 as it goes (a mismatch aborts and is recorded)."""
-    row, stream = files.open_file(session, _store(request), actor=actor, item_id=item_id, file_id=file_id,
+    row, stream = files.open_file(session, get_app_store(request), actor=actor, item_id=item_id, file_id=file_id,
                                   now=clock.now())
     commit_early(session, "the checkpoint/access entries are kept, and no transaction is held while streaming")
     return StreamingResponse(stream, media_type="application/octet-stream", headers={
@@ -222,7 +211,7 @@ def download_item_file(item_id: str, request: Request, session: SessionDep, cloc
 def legal_hold(item_id: str, body: LegalHoldRequest, request: Request, session: SessionDep, clock: ClockDep,
                actor: Actor = require(P.LEGAL_HOLD)) -> list[Any]:
     """Set or lift the legal hold on every stored file of the item."""
-    return [texts.show_file(session, f) for f in files.set_legal_hold(session, _store(request), actor=actor,
+    return [texts.show_file(session, f) for f in files.set_legal_hold(session, get_app_store(request), actor=actor,
                                                                       item_id=item_id, on=body.on, now=clock.now())]
 
 

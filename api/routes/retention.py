@@ -11,11 +11,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
-from api.deps import ClockDep, CommitRoute, SessionDep, require
+from api.deps import ClockDep, CommitRoute, SessionDep, get_app_store, require
 from core.actors import Actor
 from evidence import preservation, purge
 from evidence.preservation import ExtensionResult, PreservationRequest
-from evidence.storage import ObjectStore, get_object_store
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["retention"], route_class=CommitRoute)
@@ -31,21 +30,11 @@ class PurgeResult(BaseModel):
     locks_extended: dict[str, list[str]]
 
 
-def _store(request: Request) -> ObjectStore:
-    """The app's object store (shared with the evidence routes), created and checked on first use."""
-    store = getattr(request.app.state, "object_store", None)
-    if store is None:
-        store = get_object_store(request.app.state.settings)
-        store.ensure_bucket()
-        request.app.state.object_store = store
-    return store
-
-
 @router.post("/items/{item_id}/preservation", response_model=ExtensionResult)
 def extend_item(item_id: str, body: PreservationRequest, request: Request, session: SessionDep, clock: ClockDep,
                 actor: Actor = require(P.PRESERVATION_EXTEND)) -> Any:
     """Keep the item and its files longer: `until`, or the jurisdiction's default extension (never shorter)."""
-    return preservation.extend_preservation(session, _store(request), actor=actor, item_id=item_id,
+    return preservation.extend_preservation(session, get_app_store(request), actor=actor, item_id=item_id,
                                             until=body.until, requested_by=body.requested_by, now=clock.now())
 
 
@@ -53,7 +42,7 @@ def extend_item(item_id: str, body: PreservationRequest, request: Request, sessi
 def extend_case(case_id: str, body: PreservationRequest, request: Request, session: SessionDep, clock: ClockDep,
                 actor: Actor = require(P.PRESERVATION_EXTEND)) -> Any:
     """Keep every item of the case that is not destroyed (and its files) at least until `until`."""
-    return preservation.extend_case_preservation(session, _store(request), actor=actor, case_id=case_id,
+    return preservation.extend_case_preservation(session, get_app_store(request), actor=actor, case_id=case_id,
                                                  until=body.until, requested_by=body.requested_by, now=clock.now())
 
 
@@ -61,7 +50,7 @@ def extend_case(case_id: str, body: PreservationRequest, request: Request, sessi
 def purge_files(request: Request, session: SessionDep, clock: ClockDep,
                 actor: Actor = require(P.FILE_PURGE)) -> Any:
     """Run the retention sweep now: file locks kept in step, then destroyed items' unlocked files deleted."""
-    store = _store(request)
+    store = get_app_store(request)
     synced = preservation.sync_object_locks(session, store, actor=actor, now=clock.now())
     report = purge.purge_destroyed_files(session, store, now=clock.now(), actor=actor)
     return PurgeResult(deleted=report.deleted, still_locked=report.still_locked, held=report.held,

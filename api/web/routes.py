@@ -22,14 +22,13 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep
+from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store
 from api.web import i18n
 from api.web.tokens import make_token, read_token
 from core.errors import RateLimited, ValidationFailed
 from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
 from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years
-from evidence.storage import ObjectStore, get_object_store
 
 router = APIRouter(route_class=CommitRoute, include_in_schema=False)
 
@@ -90,16 +89,6 @@ def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str
 def _refused(lang: str, settings: Any) -> HTMLResponse:
     """A missing, forged or expired form token: exactly the answer to a wrong code or password."""
     return _page("form.html", lang, settings, status=401, error="wrong")
-
-
-def _store(request: Request) -> ObjectStore:
-    """The app's object store (shared with the evidence routes), created and checked on first use."""
-    store = getattr(request.app.state, "object_store", None)
-    if store is None:
-        store = get_object_store(request.app.state.settings)
-        store.ensure_bucket()
-        request.app.state.object_store = store
-    return store
 
 
 @router.post("/status", response_class=HTMLResponse)
@@ -190,7 +179,7 @@ def status_extend(request: Request, form: FormDep, session: SessionDep, settings
         return _refused(lang, settings)
     try:
         years = parse_years(form.get("years"))
-        result = lookup_requests.request_extension_from_page(session, _store(request), row, years=years,
+        result = lookup_requests.request_extension_from_page(session, get_app_store(request), row, years=years,
                                                              now=clock.now())
     except ExtensionRefused as exc:
         return _kit_page(session, settings, clock, row, lang, status=422 if exc.reason == "choice" else 409,
