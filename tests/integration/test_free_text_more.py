@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 from datetime import timedelta
 
 import pytest
@@ -27,7 +26,7 @@ from policies.authz import BreakGlassGrant
 from policies.clinical import CareRecord
 from policies.consent import ConsentOverride
 from tests.api_helpers import api_harness
-from tests.integration.test_free_text import _database_dump, _ledger_bytes
+from tests.integration.test_free_text import _database_dump, _ledger_bytes, _pdf_text
 
 TAG = secrets.token_hex(4)
 # one marker per field (reference codes: letters, digits and . _ : / - only)
@@ -62,13 +61,6 @@ def _assert_nowhere_in_clear(engine) -> None:
     for name, marker in M.items():
         assert marker.encode() not in ledger_bytes, f"{name} in a ledger entry"
         assert marker.encode() not in dump, f"{name} in clear in the database"
-
-
-def _pdf_text(h, auditor, case_id) -> str:
-    pdf = h.client.get("/audit/export.pdf", params={"case_id": case_id}, headers=auditor.headers)
-    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
-    out = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout
-    return " ".join(out.decode().split())
 
 
 def _journey(h, clock) -> dict:
