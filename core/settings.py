@@ -164,7 +164,12 @@ class Settings(BaseSettings):
 
 
 def _embedded_secrets(data_dir: Path) -> dict[str, str]:
-    """Read (or create on first start) the generated secrets kept in the data directory."""
+    """Read (or create on first start) the generated secrets kept in the data directory.
+
+    Several processes may start on a fresh data dir at once (the test workers of a clean clone, an operator's
+    `coc` command beside `coc up`): each writes its candidate to a file of its own and links it into place,
+    which fails if another got there first; the loser reads the winner's, so every process agrees on one set.
+    """
     path = data_dir / SECRETS_FILE
     if path.exists():
         return json.loads(path.read_text())
@@ -176,11 +181,23 @@ def _embedded_secrets(data_dir: Path) -> dict[str, str]:
         "identity_key": Fernet.generate_key().decode(),
     }
     data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # secrets: owner-only
-    with os.fdopen(fd, "w") as fh:
-        json.dump(values, fh)
-    os.replace(tmp, path)
+    tmp = data_dir / f".{SECRETS_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # secrets: owner-only
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a file another process linked first
+        except FileExistsError:
+            return json.loads(path.read_text())
+        except OSError:  # a file system without hard links: rename, unless another process was first
+            if path.exists():
+                return json.loads(path.read_text())
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return values
 
 
