@@ -98,6 +98,9 @@ def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log)
     wait_for(_tolerant(settled), timeout=90, interval=0.5, what=lambda: f"the outbox to settle\n{log()}")
 
 
+# On PostgreSQL: the same restart on SQLite is (b) below, through `coc up` (its embedded database), and the
+# reconciler's rules run on both databases in tests/integration/test_reconcile.py.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_killing_the_flow_runner_mid_run_still_offers_every_release_once(db_url, prefect_api, tmp_path):
     """(a) SIGKILL the runner's process group (runner, forkserver, run processes) just after the release wakes
     were delivered, start it again: each of six cases gets its release offer, once."""
