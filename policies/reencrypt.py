@@ -1,18 +1,18 @@
 """Rewrite legacy values (Fernet under the centre key, written before revision 0015) row-bound under the case key.
 
 Every encrypted column of the case data: case_identity.ciphertext, exam_record.narrative_ciphertext,
-advocacy_record.notes_ciphertext. Each value is decrypted, sealed again and checked to open to the same text
-before the row is updated (the append-only triggers of exam_record and advocacy_record allow only the
-ciphertext column to change). Erased cases are skipped (their data can no longer be read). One ledger entry
-with counts when anything was rewritten.
-"""
+advocacy_record.notes_ciphertext, and the case review's case_review_decision / case_review_action .text_ciphertext
+(written under the centre key before revision 0025; their case is their review's). Each value is decrypted, sealed
+again and checked to open to the same text before the row is updated (the append-only triggers of exam_record,
+advocacy_record and case_review_decision allow only the ciphertext column to change). Erased cases are skipped
+(their data can no longer be read). One ledger entry with counts when anything was rewritten."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlmodel import Session
 
 from core import crypto, ledger
@@ -23,13 +23,29 @@ from core.errors import IntegrityViolation
 from core.ledger import EventKind
 from policies.advocacy import AdvocacyRecord
 from policies.clinical import ExamRecord
+from policies.review.models import Review, ReviewAction, ReviewDecision
 
-# (model, primary-key attribute, ciphertext attribute)
+# (model, primary-key attribute, ciphertext attribute); a table with no case_id reaches it through its review
 ENCRYPTED_COLUMNS = (
     (CaseIdentity, "case_id", "ciphertext"),
     (ExamRecord, "id", "narrative_ciphertext"),
     (AdvocacyRecord, "id", "notes_ciphertext"),
+    (ReviewDecision, "id", "text_ciphertext"),
+    (ReviewAction, "id", "text_ciphertext"),
 )
+
+
+def _query(model: type, pk: str, column: str) -> tuple[Select, ColumnElement]:
+    """SELECT (row id, case id, ciphertext) of the model's encrypted values, and the case id column to filter."""
+    table = model.__table__  # type: ignore[attr-defined]
+    if "case_id" in table.c:
+        case_col = table.c.case_id
+        query = select(table.c[pk], case_col, table.c[column])
+    else:
+        review = Review.__table__  # type: ignore[attr-defined]
+        case_col = review.c.case_id
+        query = select(table.c[pk], case_col, table.c[column]).join(review, review.c.id == table.c.review_id)
+    return query.where(table.c[column].is_not(None)), case_col
 
 
 class ReencryptReport(BaseModel):
@@ -54,9 +70,9 @@ def reencrypt_legacy(session: Session, *, actor: Actor, case_id: str | None = No
     cases: set[str] = set()
     for model, pk, column in ENCRYPTED_COLUMNS:
         table = model.__table__
-        query = select(table.c[pk], table.c.case_id, table.c[column]).where(table.c[column].is_not(None))
+        query, case_col = _query(model, pk, column)
         if case_id is not None:
-            query = query.where(table.c.case_id == case_id)
+            query = query.where(case_col == case_id)
         for row_id, row_case, token in session.execute(query.order_by(table.c[pk])).all():
             if crypto.is_sealed(token):
                 counts["already_sealed"] += 1

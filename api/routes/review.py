@@ -8,31 +8,35 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from core import crypto
 from core.actors import Actor
 from core.clock import as_utc
-from core.crypto import decrypt_text
 from policies import review
 from policies.agencies import Agency
 from policies.permissions import Permission as P
 from policies.review.rules import is_overdue
 from policies.review.service import agency_ref, require_chair
 from policies.review.shapes import MAX_ROW_ID
+from policies.review.texts import action_text
 
 router = APIRouter(tags=["review"], route_class=CommitRoute)
 
 
-def _key(settings) -> str:
-    return settings.secret("identity_key")
+def _key(settings) -> crypto.Keyring:
+    """The centre keyring (current + retired keys): the case keys unwrap under it."""
+    return crypto.keyring_from_settings(settings)
 
 
-def _action_public(session, action: review.ReviewAction, now, key: str | None) -> review.ActionPublic:
-    """The action item; its text only with `key` (the coordinator who wrote it, not whoever marks it done)."""
+def _action_public(session, action: review.ReviewAction, now, key: crypto.Keyring | None) -> review.ActionPublic:
+    """The action item; its text (opened under the case key) only with `key` (the coordinator who wrote it, not
+    whoever marks it done)."""
     due = as_utc(action.due_at)
+    case_id = review.get_review(session, action.review_id).case_id
     return review.ActionPublic(
         id=action.id, decision_id=action.decision_id,
         owner_agency=agency_ref(session.get(Agency, action.owner_agency_id)), due_at=due, status=action.status,
         overdue=is_overdue(action.status, due, now),
-        text=decrypt_text(action.text_ciphertext, key=key) if key and action.text_ciphertext else None,
+        text=action_text(session, case_id, action, key) if key is not None else None,
         done_at=as_utc(action.done_at) if action.done_at else None, done_by=action.done_by,
         ledger_seq=action.ledger_seq)
 
@@ -64,7 +68,7 @@ def show(review_id: str, session: SessionDep, settings: SettingsDep, clock: Cloc
 @router.post("/reviews/{review_id}/decisions", response_model=review.DecisionPublic, status_code=201)
 def decide(review_id: str, body: review.DecisionCreate, session: SessionDep, settings: SettingsDep,
            clock: ClockDep, actor: Actor = Depends(review_chair)) -> review.DecisionPublic:
-    """Record a decision (its text is encrypted at rest and never in the ledger)."""
+    """Record a decision (its text is sealed under the case key at rest and never in the ledger)."""
     row = review.record_decision(session, actor=actor, review_id=review_id, data=body, key=_key(settings),
                                  now=clock.now())
     return review.DecisionPublic(id=row.id, text=body.text, recorded_by=row.recorded_by,

@@ -4,6 +4,7 @@
 - `shapes`: request/response bodies;
 - `rules`: PURE — who sits for which agency, which sections an agency kind sees given the checkpoint's answer;
 - `service`: schedule, decide, add and complete action items (ledgered);
+- `texts`: decision and action texts sealed under the case key (ERASED_TEXT after a lawful erasure);
 - `view`: a participant's consent-filtered view (ledgered and access-logged).
 """
 

@@ -1,7 +1,8 @@
 """Tables of the multidisciplinary case review (SART case review / MARAC): the review, its participants (staff of
-several agencies), its decisions (text Fernet-encrypted, never in the ledger) and its action items (owner agency,
-due date, status). History is the ledger (REVIEW_* entries: ids, agency ids, enums, dates); the action item's
-status is "current state" (open → done once, guarded by the service)."""
+several agencies), its decisions (text sealed under the case key, bound to the row, never in the ledger:
+policies.review.texts) and its action items (owner agency, due date, status; text sealed the same way). History is
+the ledger (REVIEW_* entries: ids, agency ids, enums, dates); the action item's status is "current state" (open →
+done once, guarded by the service)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ class ReviewParticipant(SQLModel, table=True):
 
 
 class ReviewDecision(SQLModel, table=True):
-    """A decision taken at the review; append-only (triggers refuse UPDATE/DELETE)."""
+    """A decision taken at the review; append-only (triggers refuse UPDATE/DELETE; since revision 0025 only
+    `text_ciphertext` may be rewritten: `coc admin reencrypt` re-seals a legacy value under the case key)."""
 
     __tablename__ = "case_review_decision"
 

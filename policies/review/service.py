@@ -1,6 +1,7 @@
 """Case review services: schedule a review, record its decisions and action items, mark an item done. Each state
 change appends its ledger entry in the caller's transaction (ids, agency ids, enums, dates: never the text,
-which is encrypted in its row). The participant's view is policies.review.view."""
+which is sealed in its row under the case key: policies.review.texts). The participant's view is
+policies.review.view."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
-from core.crypto import encrypt_text
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.ids import is_valid_id, new_id
 from core.ledger import EventKind
@@ -30,6 +30,7 @@ from policies.review.shapes import (
     ReviewCreate,
     ReviewPublic,
 )
+from policies.review.texts import ACTION_TABLE, DECISION_TABLE, seal_review_text
 
 
 def get_review(session: Session, review_id: str) -> Review:
@@ -107,23 +108,27 @@ def schedule_review(session: Session, *, actor: Actor, case_id: str, data: Revie
 
 
 def record_decision(session: Session, *, actor: Actor, review_id: str, data: DecisionCreate,
-                    key: str | None = None, now: datetime | None = None) -> ReviewDecision:
-    """Record a decision of the review (its chair); the text is encrypted and stays out of the ledger."""
+                    key: crypto.KeyringLike = None, now: datetime | None = None) -> ReviewDecision:
+    """Record a decision of the review (its chair); the text is sealed under the case key (bound to the row)
+    and stays out of the ledger."""
     now = now or utcnow()
     review = get_review(session, review_id)
     require_chair(session, actor, review, now)
     # The row is append-only: the entry comes first and the row names it (ledger_seq), never the other way round.
     entry = ledger.append(session, kind=EventKind.REVIEW_DECIDED, actor=actor, case_id=review.case_id, at=now,
                           data={"review": review.id, "has_text": data.text is not None})
-    row = ReviewDecision(review_id=review.id, recorded_by=actor.id, recorded_at=now, ledger_seq=entry.seq,
-                         text_ciphertext=encrypt_text(data.text, key=key) if data.text is not None else None)
+    row_id = crypto.next_row_id(session, ReviewDecision.__table__)  # the ciphertext names its row
+    row = ReviewDecision(id=row_id, review_id=review.id, recorded_by=actor.id, recorded_at=now,
+                         ledger_seq=entry.seq,
+                         text_ciphertext=seal_review_text(session, case_id=review.case_id, table=DECISION_TABLE,
+                                                          row_id=row_id, text=data.text, keyring=key, now=now))
     session.add(row)
     session.flush()
     return row
 
 
-def add_action(session: Session, *, actor: Actor, review_id: str, data: ActionCreate, key: str | None = None,
-               now: datetime | None = None) -> ReviewAction:
+def add_action(session: Session, *, actor: Actor, review_id: str, data: ActionCreate,
+               key: crypto.KeyringLike = None, now: datetime | None = None) -> ReviewAction:
     """Add an action item owned by one agency of the review (a participant's, or the centre) with a due date."""
     now = now or utcnow()
     review = get_review(session, review_id)
@@ -141,10 +146,12 @@ def add_action(session: Session, *, actor: Actor, review_id: str, data: ActionCr
         if decision is None or decision.review_id != review.id:
             raise ValidationFailed(f"decision {data.decision_id} is not a decision of this review")
     row = ReviewAction(review_id=review.id, decision_id=data.decision_id, owner_agency_id=owner.id, due_at=due_at,
-                       status=ActionStatus.OPEN.value, created_by=actor.id, created_at=now, ledger_seq=0,
-                       text_ciphertext=encrypt_text(data.text, key=key) if data.text is not None else None)
+                       status=ActionStatus.OPEN.value, created_by=actor.id, created_at=now, ledger_seq=0)
     session.add(row)
-    session.flush()
+    session.flush()  # the row's id is in the text's associated data: seal once it is known
+    assert row.id is not None
+    row.text_ciphertext = seal_review_text(session, case_id=review.case_id, table=ACTION_TABLE, row_id=row.id,
+                                           text=data.text, keyring=key, now=now)
     entry = ledger.append(session, kind=EventKind.REVIEW_ACTION_ADDED, actor=actor, case_id=review.case_id, at=now,
                           data={"review": review.id, "action": row.id, "decision": data.decision_id,
                                 "owner_agency": owner.id, "due_at": due_at, "has_text": data.text is not None})

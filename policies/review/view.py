@@ -11,13 +11,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import ledger
+from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
-from core.crypto import decrypt_text
 from core.db import start_writing
-from core.errors import PermissionDenied
+from core.errors import Erased, PermissionDenied
 from core.ledger import EventKind
 from policies import advocacy, clinical
 from policies.access import log_access
@@ -28,7 +27,7 @@ from policies.consent import active_overrides, consent_state
 from policies.deadlines.hands import ItemHands, read_hands
 from policies.jurisdictions import get_pack
 from policies.permissions import Permission
-from policies.review.models import ReviewAction, ReviewDecision, ReviewParticipant
+from policies.review.models import Review, ReviewAction, ReviewDecision, ReviewParticipant
 from policies.review.rules import SEAT_HANDOFF, Section, allowed_handoffs, is_overdue, visible_sections
 from policies.review.service import agency_ref, get_review, participant_of, require_chair, review_public
 from policies.review.shapes import (
@@ -40,6 +39,7 @@ from policies.review.shapes import (
     ItemSummary,
     ReviewView,
 )
+from policies.review.texts import action_text, decision_text
 
 
 def _summary(hands: ItemHands) -> ItemSummary:
@@ -71,9 +71,9 @@ def _items(session: Session, case_id: str, sections: frozenset[Section], agency_
     return [_summary(h) for _, h in sorted(hands.items()) if _submitted_to(h, staff)]
 
 
-def _actions(session: Session, review_id: str, *, with_text: bool, own_agency: str | None, now: datetime,
-             key: str | None) -> list[ActionPublic]:
-    rows = session.execute(select(ReviewAction).where(ReviewAction.review_id == review_id)
+def _actions(session: Session, review: Review, *, with_text: bool, own_agency: str | None, now: datetime,
+             key: crypto.KeyringLike) -> list[ActionPublic]:
+    rows = session.execute(select(ReviewAction).where(ReviewAction.review_id == review.id)
                            .order_by(ReviewAction.id)).scalars()
     out = []
     for a in rows:
@@ -82,20 +82,34 @@ def _actions(session: Session, review_id: str, *, with_text: bool, own_agency: s
         out.append(ActionPublic(
             id=a.id, decision_id=a.decision_id, owner_agency=agency_ref(session.get(Agency, a.owner_agency_id)),
             due_at=as_utc(a.due_at), status=a.status, overdue=is_overdue(a.status, as_utc(a.due_at), now),
-            text=decrypt_text(a.text_ciphertext, key=key) if with_text and a.text_ciphertext else None,
+            text=action_text(session, review.case_id, a, key) if with_text else None,
             done_at=as_utc(a.done_at) if a.done_at else None, done_by=a.done_by, ledger_seq=a.ledger_seq))
     return out
 
 
-def _decisions(session: Session, review_id: str, key: str | None) -> list[DecisionPublic]:
-    rows = session.execute(select(ReviewDecision).where(ReviewDecision.review_id == review_id)
+def _decisions(session: Session, review: Review, key: crypto.KeyringLike) -> list[DecisionPublic]:
+    rows = session.execute(select(ReviewDecision).where(ReviewDecision.review_id == review.id)
                            .order_by(ReviewDecision.id)).scalars()
-    return [DecisionPublic(id=d.id, text=decrypt_text(d.text_ciphertext, key=key) if d.text_ciphertext else None,
+    return [DecisionPublic(id=d.id, text=decision_text(session, review.case_id, d, key),
                            recorded_by=d.recorded_by, recorded_at=as_utc(d.recorded_at), ledger_seq=d.ledger_seq)
             for d in rows]
 
 
-def view_review(session: Session, *, actor: Actor, review_id: str, key: str | None = None,
+def _exams(session: Session, *, actor: Actor, case_id: str, now: datetime, key: crypto.KeyringLike
+           ) -> list[ExamSummary]:
+    """The case's exams; after a lawful erasure their times and authors, the narrative ERASED_TEXT."""
+    try:
+        return [ExamSummary(id=e.id, started_at=e.started_at, ended_at=e.ended_at, narrative=e.narrative,
+                            recorded_by=e.recorded_by)
+                for e in clinical.read_exams(session, actor=actor, case_id=case_id, now=now, key=key)]
+    except Erased:
+        rows = session.execute(select(clinical.ExamRecord).where(clinical.ExamRecord.case_id == case_id)
+                               .order_by(clinical.ExamRecord.id)).scalars()
+        return [ExamSummary(id=e.id, started_at=e.started_at, ended_at=e.ended_at, narrative=crypto.ERASED_TEXT,
+                            recorded_by=e.recorded_by) for e in rows]
+
+
+def view_review(session: Session, *, actor: Actor, review_id: str, key: crypto.KeyringLike = None,
                 now: datetime | None = None) -> ReviewView:
     """The review as `actor` may see it: a participant the sections their seat's consent allows; the chair
     (a coordinator who may schedule reviews of the case) the record, decisions and actions, none of the case's
@@ -130,12 +144,10 @@ def view_review(session: Session, *, actor: Actor, review_id: str, key: str | No
     shown = sorted(str(s) for s in sections)
     view = ReviewView(review=review_public(session, review), viewer_agency=agency_ref(agency) if agency else None,
                       seat=seat_row.seat if seat_row else None, sections=shown,
-                      actions=_actions(session, review.id, with_text=Section.DECISIONS in sections,
+                      actions=_actions(session, review, with_text=Section.DECISIONS in sections,
                                        own_agency=agency.id if agency else None, now=now, key=key))
     if Section.EXAM in sections:
-        view.exam = [ExamSummary(id=e.id, started_at=e.started_at, ended_at=e.ended_at, narrative=e.narrative,
-                                 recorded_by=e.recorded_by)
-                     for e in clinical.read_exams(session, actor=actor, case_id=review.case_id, now=now, key=key)]
+        view.exam = _exams(session, actor=actor, case_id=review.case_id, now=now, key=key)
     if sections & {Section.ITEMS, Section.RELEASED_ITEMS, Section.LAB_ITEMS}:
         view.items = _items(session, review.case_id, sections, agency.id if agency else None)
     if Section.ADVOCACY in sections:
@@ -143,7 +155,7 @@ def view_review(session: Session, *, actor: Actor, review_id: str, key: str | No
                                          status=str(r.status), due_at=r.due_at, recorded_at=r.recorded_at)
                          for r in advocacy.list_advocacy(session, review.case_id)]
     if Section.DECISIONS in sections:
-        view.decisions = _decisions(session, review.id, key)
+        view.decisions = _decisions(session, review, key)
     ledger.append(session, kind=EventKind.REVIEW_VIEWED, actor=actor, case_id=review.case_id, at=now,
                   data={"review": review.id, "agency": agency.id if agency else None,
                         "seat": seat_row.seat if seat_row else None, "sections": shown,
