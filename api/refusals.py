@@ -5,7 +5,8 @@ survivor's file (policies.refusals decides) leaves a trace: an access-log row wi
 custody action on an existing item, an ACCESS_REFUSED ledger entry on the item. Nothing here is per route: the
 permission comes from the matched route's Authorized dependency, the caller from what api.deps noted while
 authenticating (the Actor, or the verified token's subject when the account is unknown or deactivated), the
-object from the path's opaque ids.
+object from the path's opaque ids (and, for an object named by a number, e.g. a contact request's seq, the case
+its concealing NotFound carries in `extra["case_id"]`).
 """
 
 from __future__ import annotations

@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 
 import pytest
 from sqlmodel import Session, select
 
+from core.actors import Actor
+from core.db import transaction
+from core.errors import Conflict
 from core.ledger import EventKind, LedgerEntry
+from evidence import contact_requests, lookup_guard, lookup_page
+from evidence.lookup_models import KitLookup
 from policies.access import AccessLog
 from policies.permissions import Role
 from tests.api_helpers import api_harness
+from tests.evidence_support import EXAMINER, new_case, new_item
 from tests.web.support import DESCRIPTION, Kit, kit_with_card
 
 HANDLE = "case:contact:handle"
@@ -143,3 +151,42 @@ def test_a_hidden_cases_request_answers_as_a_missing_one_and_the_attempt_is_reco
     assert row.reason.startswith("PermissionDenied: you are not assigned")
     assert _handled(h, kit.officer, seq).status_code == 403
     assert _listed(h, kit.examiner)[0]["seq"] == seq  # still open
+
+
+def test_two_people_closing_one_request_at_once_record_it_once(engine, clock):
+    """Service level: while one coordinator's handling is not yet committed, a second one waits for it and then
+    gets the 409 (the case's row is locked on PostgreSQL; SQLite writers queue): never two handlings."""
+    with Session(engine, expire_on_commit=False) as s:
+        item_id = new_item(s, new_case(s))
+        code, _password = lookup_guard.issue_card(s, actor=EXAMINER, item_id=item_id)
+        lookup_page.request_contact(s, s.get(KitLookup, code))
+        s.commit()
+        seq = max(s.exec(select(LedgerEntry.seq).where(
+            LedgerEntry.kind == EventKind.STATUS_CONTACT_REQUESTED.value)).all())
+    first_holds = threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def close(name: str, outcome: str, hold: bool) -> None:
+        try:
+            with transaction(engine) as session:
+                done = contact_requests.handle_contact_request(
+                    session, actor=Actor(id=f"U-{name}", role="coordinator"), seq=seq, outcome=outcome)
+                if hold:
+                    first_holds.set()
+                    time.sleep(0.6)  # the second one starts meanwhile
+                outcomes[name] = done.outcome
+        except Conflict as exc:
+            outcomes[name] = exc
+
+    first = threading.Thread(target=close, args=("first", "reached", True))
+    first.start()
+    assert first_holds.wait(10)
+    second = threading.Thread(target=close, args=("second", "no-answer", False))
+    second.start()
+    first.join(20)
+    second.join(20)
+    assert outcomes["first"] == "reached"
+    assert isinstance(outcomes["second"], Conflict) and "already handled (reached" in str(outcomes["second"])
+    with Session(engine) as s:
+        assert len(s.exec(select(LedgerEntry).where(
+            LedgerEntry.kind == EventKind.STATUS_CONTACT_HANDLED.value)).all()) == 1
