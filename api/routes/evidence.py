@@ -426,7 +426,8 @@ def contact_requests(session: SessionDep, actor: Actor = require(P.CASE_LIST), l
 
 
 @router.post("/status-requests/{request_seq}/handled", response_model=ContactRequestPublic)
-def contact_request_handled(request_seq: int, body: ContactHandled, session: SessionDep, clock: ClockDep,
+def contact_request_handled(request_seq: Annotated[int, Path(ge=1, le=contact.SEQ_MAX)], body: ContactHandled,
+                            session: SessionDep, clock: ClockDep,
                             actor: Actor = require(P.CONTACT_HANDLE)) -> Any:
     """Close a contact request with its outcome (reached | left-message | no-answer | unreachable; no free text).
     A request of a case the caller may not see answers as a missing one (404); an already handled one 409."""

@@ -3,6 +3,7 @@ the closed outcomes, the fold of handlings) · shapes (bodies) · service (list,
 
 from evidence.contact_requests.rules import ContactOutcome, Handling, RequestState, may_see, sees_every_case
 from evidence.contact_requests.service import (
+    SEQ_MAX,
     get_request,
     handle_contact_request,
     list_contact_requests,
@@ -11,6 +12,6 @@ from evidence.contact_requests.service import (
 )
 from evidence.contact_requests.shapes import ContactHandled, ContactRequestPublic
 
-__all__ = ["ContactHandled", "ContactOutcome", "ContactRequestPublic", "Handling", "RequestState",
+__all__ = ["SEQ_MAX", "ContactHandled", "ContactOutcome", "ContactRequestPublic", "Handling", "RequestState",
            "get_request", "handle_contact_request", "list_contact_requests", "may_see", "sees_every_case",
            "visible_case_ids", "visible_request"]

@@ -35,6 +35,7 @@ from policies.authz import User
 from policies.permissions import Permission, role_allows
 
 LIMIT_MAX = 1000
+SEQ_MAX = 2**31 - 1  # ledger_entry.seq is an INTEGER column: a larger number is no entry (never a query error)
 
 
 def visible_case_ids(session: Session, actor: Actor) -> list[str] | None:
@@ -48,7 +49,7 @@ def _missing(seq: int) -> str:
 
 def get_request(session: Session, seq: int) -> LedgerEntry:
     """The request entry numbered `seq` (NotFound for any other seq, whatever entry it is)."""
-    entry = session.get(LedgerEntry, int(seq)) if 0 < int(seq) < 2**63 else None
+    entry = session.get(LedgerEntry, int(seq)) if 0 < int(seq) <= SEQ_MAX else None
     if entry is None or entry.kind != EventKind.STATUS_CONTACT_REQUESTED.value or entry.case_id is None:
         raise NotFound(_missing(seq))
     return entry

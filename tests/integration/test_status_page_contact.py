@@ -150,6 +150,7 @@ def test_a_hidden_cases_request_answers_as_a_missing_one_and_the_attempt_is_reco
         (kit.case_id, HANDLE, "POST /status-requests/{request_seq}/handled")
     assert row.reason.startswith("PermissionDenied: you are not assigned")
     assert _handled(h, kit.officer, seq).status_code == 403
+    assert _handled(h, kit.examiner, 2**40).status_code == 404  # past the seq column's range: no entry, no 500
     assert _listed(h, kit.examiner)[0]["seq"] == seq  # still open
 
 
