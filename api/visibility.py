@@ -1,5 +1,6 @@
-"""Visibility before state: may the caller see the item, transfer or contact request a request names? Decided before anything
-else about the object (its case, its custody state), and a hidden object answers exactly as a missing one.
+"""Visibility before state: may the caller see the item, transfer or contact request a request names? Decided
+before anything else about the object (its case, its custody state), and a hidden object answers exactly as a
+missing one.
 
 Why: a state error (409 "held by X at Y", 403 "not assigned to this case") about an object the caller may not
 see tells them it exists, and sometimes where it is and who holds it. api.deps.Authorized calls
