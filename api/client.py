@@ -631,9 +631,15 @@ class CocClient:
         """POST /items/{item_id}/status-card: a new survivor card (PDF); the item's earlier cards stop working."""
         return self._send("POST", f"/items/{_seg(item_id)}/status-card", headers={"Accept": "*/*"}).content
 
-    def contact_requests(self, limit: int = 200) -> list[dict[str, Any]]:
-        """GET /status-requests: survivors' "please contact me about my kit" requests, newest first."""
-        return _items(self._get("/status-requests", limit=limit))
+    def contact_requests(self, limit: int = 200, *, state: str = "open") -> list[dict[str, Any]]:
+        """GET /status-requests: survivors' "please contact me about my kit" requests of the caller's cases (a
+        coordinator: every case's), newest first; state "open" (default) or "all" (handled ones too)."""
+        return _items(self._get("/status-requests", limit=limit, state=state))
+
+    def contact_handled(self, seq: int, outcome: str) -> dict[str, Any]:
+        """POST /status-requests/{seq}/handled: close a contact request with its outcome
+        (reached | left-message | no-answer | unreachable)."""
+        return self._post(f"/status-requests/{int(seq)}/handled", {"outcome": outcome})
 
     def status_lookup(self, code: str, password: str) -> dict[str, Any]:
         """POST /status/lookup: a survivor's anonymous kit-status lookup (no auth, rate-limited)."""

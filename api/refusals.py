@@ -5,7 +5,8 @@ survivor's file (policies.refusals decides) leaves a trace: an access-log row wi
 custody action on an existing item, an ACCESS_REFUSED ledger entry on the item. Nothing here is per route: the
 permission comes from the matched route's Authorized dependency, the caller from what api.deps noted while
 authenticating (the Actor, or the verified token's subject when the account is unknown or deactivated), the
-object from the path's opaque ids.
+object from the path's opaque ids (and, for an object named by a number, e.g. a contact request's seq, the case
+its concealing NotFound carries in `extra["case_id"]`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ async def record_if_refused(request: Request, exc: DomainError) -> None:
             # a NotFound concealing a refusal (api.visibility) is recorded with the refusal's own reason
             "objects": path_objects(dict(request.path_params)), "reason": reason_text(exc.extra.get("refusal", exc)),
             "ledgered": is_ledgered(permission, type(exc)), "now": get_app_clock().now(),
+            # the case of an object named by another number (a contact request's seq), when the service said it
+            "case_id": exc.extra.get("case_id") if concealed else None,
         }
         await run_in_threadpool(_write, get_app_engine(request), attempt)
     except Exception as failure:  # noqa: BLE001 - recording must never turn the answer into a 500
@@ -78,7 +81,8 @@ def _write(engine: Any, attempt: dict[str, Any]) -> None:
             item_id = session.execute(select(Transfer.item_id).where(Transfer.id == objects["transfer_id"])
                                       ).scalars().first()
         item = session.get(EvidenceItem, item_id) if item_id else None
-        case_id = objects.get("case_id") or (item.case_id if item is not None else None)
+        case_id = (objects.get("case_id") or (item.case_id if item is not None else None)
+                   or attempt["case_id"])
         log_refusal(session, actor=actor, case_id=case_id, object_id=object_of(objects),
                     resource=attempt["resource"], permission=attempt["permission"], reason=attempt["reason"],
                     item_id=item.id if item is not None and attempt["ledgered"] else None, now=attempt["now"])

@@ -1,5 +1,6 @@
-"""Visibility before state: may the caller see the item or transfer a request names? Decided before anything
-else about the object (its case, its custody state), and a hidden object answers exactly as a missing one.
+"""Visibility before state: may the caller see the item, transfer or contact request a request names? Decided
+before anything else about the object (its case, its custody state), and a hidden object answers exactly as a
+missing one.
 
 Why: a state error (409 "held by X at Y", 403 "not assigned to this case") about an object the caller may not
 see tells them it exists, and sometimes where it is and who holds it. api.deps.Authorized calls
@@ -17,7 +18,7 @@ from sqlmodel import Session
 
 from core.actors import Actor
 from core.errors import NotFound, PermissionDenied
-from evidence import custody, items
+from evidence import contact_requests, custody, items
 
 
 def require_visible(session: Session, actor: Actor, params: dict[str, Any]) -> None:
@@ -32,6 +33,10 @@ def require_visible(session: Session, actor: Actor, params: dict[str, Any]) -> N
         except PermissionDenied as refusal:
             # the words of custody.get_transfer for an unknown id (the test compares both answers)
             raise NotFound(f"no transfer {str(transfer_id)!r}", concealed=True, refusal=refusal) from None
+    request_seq = params.get("request_seq")
+    if request_seq is not None and str(request_seq).isdigit():  # (not a number: the route's 422)
+        # a survivor's contact request: staff assigned to its case, and coordinators, see it
+        contact_requests.visible_request(session, actor=actor, seq=int(str(request_seq)))
     item_id = params.get("item_id")
     if item_id is not None:
         items.get_item(session, str(item_id))

@@ -4,7 +4,7 @@
 clocks of policies.deadlines, overdue marked) and the history proof (evidence.lookup_proof); nothing else of the
 case reaches the page: no item description, no staff, no case data. `request_contact` records "please contact
 me about my kit" on the ledger as a request through staff would be (ids only, no personal data); staff list the
-open ones with `list_contact_requests`.
+open ones and close them with evidence.contact_requests.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel
 from sqlmodel import Session, select
 
 from core import ledger
 from core.actors import system_actor
 from core.clock import utcnow
-from core.ledger import EventKind, LedgerEntry
+from core.ledger import EventKind
 from evidence.custody.models import CustodyEvent
 from evidence.items import get_item, keep_until
 from evidence.lookup_models import KitLookup
@@ -77,20 +76,3 @@ def request_contact(session: Session, row: KitLookup, *, now: datetime | None = 
     item = get_item(session, row.item_id)
     ledger.append(session, kind=EventKind.STATUS_CONTACT_REQUESTED, actor=SURVIVOR, case_id=item.case_id,
                   item_id=item.id, at=now, data={"request": "contact-me", "channel": "status-page"})
-
-
-class ContactRequestPublic(BaseModel):
-    """One "please contact me" request as staff see it."""
-
-    seq: int
-    case_id: str
-    item_id: str
-    requested_at: datetime
-
-
-def list_contact_requests(session: Session, *, limit: int = 200) -> list[ContactRequestPublic]:
-    """The latest contact requests made on the status page, newest first."""
-    rows = session.exec(select(LedgerEntry).where(LedgerEntry.kind == EventKind.STATUS_CONTACT_REQUESTED)
-                        .order_by(LedgerEntry.seq.desc()).limit(limit)).all()  # type: ignore[union-attr]
-    return [ContactRequestPublic(seq=r.seq, case_id=str(r.case_id), item_id=str(r.item_id),
-                                 requested_at=r.recorded_at) for r in rows]

@@ -2,7 +2,8 @@
 
 The queue is the concatenation of SOURCES, a plain tuple of functions `source(session, actor, now) -> [Task]`
 (nothing registers itself at import time). Each source shows only the caller's own work: follow-ups due on
-the cases they are assigned to (advocates), transfer offers addressed to them. To add a kind of task (e.g.
+the cases they are assigned to (advocates), transfer offers addressed to them, survivors' open "please contact me"
+requests on their cases (evidence.contact_requests). To add a kind of task (e.g.
 "notices due"), write one source function and append it to SOURCES. Tasks carry opaque ids, closed names and
 times: no survivor data.
 """
@@ -17,6 +18,7 @@ from sqlmodel import Session
 
 from core.actors import Actor
 from core.clock import as_utc, utcnow
+from evidence.contact_requests import ContactOutcome, list_contact_requests
 from evidence.custody.inbox import open_offers_for
 from evidence.notice_tasks import notice_tasks
 from policies.advocacy_followups import follow_ups_due_for
@@ -26,7 +28,7 @@ from policies.permissions import Permission, Role, role_allows
 class Task(BaseModel):
     """One thing waiting for the signed-in person."""
 
-    kind: str  # follow-up-due | offer-waiting | notice-due
+    kind: str  # follow-up-due | offer-waiting | notice-due | contact-requested
     case_id: str
     ref: str  # the follow-up id, transfer id, ...: what the task's verb takes
     due_at: datetime  # when it came due / was offered
@@ -66,8 +68,22 @@ def notices_due(session: Session, actor: Actor, now: datetime) -> list[Task]:
             for t in notice_tasks(session, now=now)]
 
 
+CONTACT_OUTCOMES = "|".join(o.value for o in ContactOutcome)
+
+
+def contacts_requested(session: Session, actor: Actor, now: datetime) -> list[Task]:
+    """Open "please contact me" requests from the status page, for staff assigned to the case (and coordinators),
+    who close them with the call-back's outcome."""
+    if not role_allows(actor.role, Permission.CONTACT_HANDLE):
+        return []
+    return [Task(kind="contact-requested", case_id=r.case_id, ref=str(r.seq), due_at=as_utc(r.requested_at),
+                 what=f"the survivor asked on the status page to be contacted about item {r.item_id}",
+                 verb=f"coc evidence contact-handled {r.seq} --outcome {CONTACT_OUTCOMES}")
+            for r in list_contact_requests(session, actor=actor, limit=1000)]
+
+
 # The queue's sources, in display order.
-SOURCES: tuple[TaskSource, ...] = (follow_ups_due, offers_waiting, notices_due)
+SOURCES: tuple[TaskSource, ...] = (follow_ups_due, offers_waiting, notices_due, contacts_requested)
 
 
 def work_queue(session: Session, *, actor: Actor, now: datetime | None = None,

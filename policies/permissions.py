@@ -80,6 +80,7 @@ class Permission(StrEnum):
     NOTICE_REQUEST = "case:notice:request"  # record the survivor's request for notice before destruction
     NOTICE_SEND = "notice:notice:send"  # see due notices, record them sent or failed (centre-wide)
     NOTICE_CONTACT_READ = "notice:contact:read"  # the survivor's contact for the notice: sensitive
+    CONTACT_HANDLE = "case:contact:handle"  # close a status-page "please contact me" request of a case one sees
 
 
 P = Permission
@@ -92,11 +93,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
         P.BREAK_GLASS, P.INCIDENT_REPORT, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE, P.NOTICE_REQUEST,
+        P.CONTACT_HANDLE,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
         P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
-        P.NOTICE_REQUEST,
+        P.NOTICE_REQUEST, P.CONTACT_HANDLE,
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
@@ -120,6 +122,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
         P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE, P.FUNDER_REPORT_READ,
         P.PRESERVATION_EXTEND, P.FILE_PURGE, P.DESTRUCTION_APPROVE, P.NOTICE_SEND, P.NOTICE_CONTACT_READ,
+        P.CONTACT_HANDLE,
     }),
 }
 # Every staff member has a work queue (only their own assigned cases and offers: policies/evidence decide).

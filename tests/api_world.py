@@ -2,7 +2,8 @@
 file, an open transfer of that item and an integrity incident on it, built through the API itself; plus a case
 review (scheduled by an assigned coordinator, with the opener as its one participant) with an action item, an
 advocacy referral and the follow-ups scheduled from the exam (behind the share-with-advocate release), and the
-survivor's request for notice before destruction."""
+survivor's request for notice before destruction, and a "please contact me" request made on the status page
+with the item's card."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ class World:
     follow_up_id: int  # the case's first follow-up after the exam (not due yet)
     chair: StaffUser  # the assigned coordinator who scheduled the review
     advocate: StaffUser  # the assigned advocate who recorded the referral and scheduled the follow-ups
+    contact_seq: int  # the survivor's open "please contact me" request (its ledger seq), made on the status page
 
     def path_values(self) -> dict[str, str]:
         """Path parameter name → the real object's id."""
         return {"case_id": self.case_id, "item_id": self.item_id, "transfer_id": self.transfer_id,
                 "incident_id": str(self.incident_id), "review_id": self.review_id,
                 "action_id": str(self.action_id), "referral_id": str(self.referral_id),
-                "follow_up_id": str(self.follow_up_id)}
+                "follow_up_id": str(self.follow_up_id), "request_seq": str(self.contact_seq)}
 
 
 def _ok(resp, status: int = 201) -> dict:
@@ -87,7 +89,14 @@ def build_world(h: ApiHarness) -> World:
     action_id = _ok(c.post(f"/reviews/{review_id}/actions", headers=chair.headers,
                            json={"owner_agency": CENTRE_AGENCY,
                                  "due_at": (utcnow() + timedelta(days=7)).isoformat()}))["id"]
+    card = _ok(c.post(f"/items/{item_id}/status-lookup", headers=hd))  # the survivor's code + password
+    page = c.post("/status", data={"code": card["code"], "password": card["password"]})
+    assert page.status_code == 200, page.text
+    token = page.text.split('name="token" value="')[1].split('"')[0]
+    assert c.post("/status/contact", data={"token": token}).status_code == 200
+    [contact] = _ok(c.get("/status-requests", headers=hd), 200)
+    contact_seq = int(contact["seq"])
     return World(case_id=case_id, item_id=item_id, file_id=file_id, transfer_id=transfer_id,
                  incident_id=int(incident_id), opener=opener, receiver=receiver, review_id=review_id,
                  action_id=int(action_id), referral_id=int(referral_id), follow_up_id=int(follow_ups[0]["id"]),
-                 chair=chair, advocate=advocate)
+                 chair=chair, advocate=advocate, contact_seq=contact_seq)

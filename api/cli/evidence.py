@@ -186,14 +186,34 @@ def evidence_status_card(
 @api_errors
 def evidence_contact_requests(
     limit: int = typer.Option(200, help="At most this many, newest first."),
+    all_: bool = typer.Option(False, "--all", help="Handled requests too, with their outcome, who and when."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Survivors' "please contact me about my kit" requests made on the status page (call them back on the
-    contact they agreed at the exam)."""
+    """Survivors' "please contact me about my kit" requests made on the status page, of the cases you are
+    assigned to (coordinators: every case); open ones unless --all. Call them back on the contact they agreed at
+    the exam, then close each with `coc evidence contact-handled SEQ --outcome ...`."""
     with client() as api:
-        rows = api.contact_requests(limit=limit)
-    emit(rows, as_json, title="Contact requests from the status page",
-         columns=None if as_json else ["requested_at", "case_id", "item_id", "seq"])
+        rows = api.contact_requests(limit=limit, state="all" if all_ else "open")
+    columns = ["seq", "requested_at", "case_id", "item_id"]
+    if all_:
+        columns += ["outcome", "handled_at", "handled_by_username"]
+    emit(rows, as_json, title="Contact requests from the status page", columns=None if as_json else columns)
+
+
+@evidence_app.command("contact-handled")
+@api_errors
+def evidence_contact_handled(
+    seq: int = typer.Argument(..., help="The request's number (seq in `coc evidence contact-requests`)."),
+    outcome: str = typer.Option(..., help="reached (spoke with the survivor) | left-message (on a channel they "
+                                          "agreed may get one) | no-answer | unreachable (no working or safe "
+                                          "contact on file)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Close a survivor's contact request with how the call-back went (no free text). It leaves the open list
+    and `coc tasks`; `coc evidence contact-requests --all` still shows it."""
+    with client() as api:
+        row = api.contact_handled(seq, outcome)
+    emit(row, as_json, title="Contact request closed")
 
 
 @evidence_app.command("label")

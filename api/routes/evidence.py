@@ -23,6 +23,7 @@ from api.disposition import upload_filename
 from core.actors import Actor
 from core.db import commit_early
 from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
+from evidence import contact_requests as contact
 from evidence import (
     custody,
     destruction,
@@ -32,10 +33,10 @@ from evidence import (
     labels,
     lookup,
     lookup_guard,
-    lookup_page,
     survivor_card,
     texts,
 )
+from evidence.contact_requests import ContactHandled, ContactRequestPublic, RequestState
 from evidence.custody import (
     AnalysisCreate,
     CheckInCreate,
@@ -52,7 +53,6 @@ from evidence.files import EvidenceFilePublic
 from evidence.incidents import IncidentReport, IncidentResolve, IntegrityIncidentPublic
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
-from evidence.lookup_page import ContactRequestPublic
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["evidence"], route_class=CommitRoute)
@@ -417,6 +417,19 @@ def issue_status_card(item_id: str, session: SessionDep, clock: ClockDep, settin
 
 
 @router.get("/status-requests", response_model=list[ContactRequestPublic])
-def contact_requests(session: SessionDep, limit: int = 200, _: Actor = require(P.CASE_LIST)) -> Any:
-    """Survivors' "please contact me about my kit" requests from the status page, newest first."""
-    return lookup_page.list_contact_requests(session, limit=max(1, min(limit, 1000)))
+def contact_requests(session: SessionDep, actor: Actor = require(P.CASE_LIST), limit: int = 200,
+                     state: RequestState = RequestState.OPEN) -> Any:
+    """Survivors' "please contact me about my kit" requests from the status page, newest first: a coordinator
+    sees every case's, anyone else those of the cases they are assigned to. Open ones unless state=all (then
+    the handled ones too, with their outcome, who and when)."""
+    return contact.list_contact_requests(session, actor=actor, state=state, limit=max(1, min(limit, 1000)))
+
+
+@router.post("/status-requests/{request_seq}/handled", response_model=ContactRequestPublic)
+def contact_request_handled(request_seq: Annotated[int, Path(ge=1, le=contact.SEQ_MAX)], body: ContactHandled,
+                            session: SessionDep, clock: ClockDep,
+                            actor: Actor = require(P.CONTACT_HANDLE)) -> Any:
+    """Close a contact request with its outcome (reached | left-message | no-answer | unreachable; no free text).
+    A request of a case the caller may not see answers as a missing one (404); an already handled one 409."""
+    return contact.handle_contact_request(session, actor=actor, seq=request_seq, outcome=body.outcome,
+                                          now=clock.now())

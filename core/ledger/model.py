@@ -72,6 +72,7 @@ class EventKind(StrEnum):
     STATUS_CARD_ISSUED = "survivor:card:issued"  # a status card (re)issued: earlier codes of the item revoked
     STATUS_LOOKUP_LOCKED = "survivor:card:locked"  # too many wrong tries on a card's code
     STATUS_CONTACT_REQUESTED = "survivor:contact:requested"  # "please contact me about my kit" (status page)
+    STATUS_CONTACT_HANDLED = "survivor:contact:handled"  # staff closed one: its seq, closed outcome, staff id
     PRESERVATION_EXTENDED = "custody:item:preservation-extended"  # retention (and file locks) extended
     FILE_LOCKS_EXTENDED = "custody:file:lock-extended"  # file locks caught up with their item's date (sync)
     FILES_PURGED = "custody:file:purged"  # a destroyed item's object versions deleted once their lock ended

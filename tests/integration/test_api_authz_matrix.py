@@ -93,6 +93,8 @@ def expect_allowed(method: str, route, who: Principal) -> bool:
         return False
     if ("{item_id}" in route.path or "{transfer_id}" in route.path) and not sees_items_of_case(who):
         return False  # visibility before state: the object is hidden, answered as missing
+    if "{request_seq}" in route.path:  # a contact request: staff assigned to its case and coordinators see it
+        return who.assigned or who.role == Role.COORDINATOR
     if "{review_id}" in route.path or "{action_id}" in route.path:
         return chairs_the_review(who)  # policies.review decides; no principal here is a participant
     if perm in CASE_SCOPED:
