@@ -17,8 +17,9 @@ def _race(data_dir: str, barrier, out) -> None:  # noqa: ANN001 - multiprocessin
 
 
 def test_processes_starting_together_on_a_fresh_data_dir_agree_on_one_set_of_secrets(tmp_path):
-    ctx = mp.get_context("fork")
-    n = 12
+    # spawn, not fork: a forked copy of a pytest-xdist worker (its threads, its captured streams) may fail on exit
+    ctx = mp.get_context("spawn")
+    n = 8
     barrier, out = ctx.Barrier(n), ctx.Queue()
     procs = [ctx.Process(target=_race, args=(str(tmp_path / "data"), barrier, out)) for _ in range(n)]
     for p in procs:
