@@ -1,6 +1,7 @@
 """The deep schemathesis run of issue #18: every operation with N generated examples (default 300), the stateless
 test and the stateful (OpenAPI links) test of tests/integration/test_api_schemathesis.py, on a real world (a case,
-its item with a file on SeaweedFS, a transfer, an incident, a review, advocacy records; one user per role).
+its item with a file on SeaweedFS, a transfer, an incident, a healthy second item the custody operations are aimed
+at, a review, advocacy records; one user per role).
 
 Run: .venv/bin/python benchmarks/schemathesis_deep.py [--examples 300] [--scenarios N] [--db sqlite|postgresql|both]
                                                       [--seed N] [--keep-going]

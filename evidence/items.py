@@ -21,6 +21,7 @@ from core import crypto, ledger
 from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, require_offset, utcnow
+from core.db_types import StrEnumText
 from core.errors import NotFound, ValidationFailed
 from core.ids import is_reference_code, is_valid_id, new_id
 from core.ledger import EventKind
@@ -54,12 +55,12 @@ COLLECTION_HANDOFF: dict[ItemKind, Handoff] = {
 class EvidenceItemBase(SQLModel):
     """Fields a caller gives when recording a collected item."""
 
-    kind: ItemKind = Field(sa_type=String(24))
+    kind: ItemKind = Field(sa_type=StrEnumText(ItemKind, 24))  # rows load the member, not a str
     description: str = Field(max_length=500)  # what it is ("left sleeve swab"), never who it came from
     quantity: int = Field(default=1, ge=1)
     toxicology: bool = False
     # the offence class the pack's statute of limitations is read for (policies.retention); None: not classified
-    offence_class: OffenceClass | None = Field(default=None, sa_type=String(32))
+    offence_class: OffenceClass | None = Field(default=None, sa_type=StrEnumText(OffenceClass, 32))
 
 
 class EvidenceItemCreate(EvidenceItemBase):

@@ -1,5 +1,7 @@
 """A real case to aim requests at (issue #18): a case with a stored identity, a consented item with a stored
-file, an open transfer of that item and an integrity incident on it, built through the API itself; plus a case
+file, an open transfer of that item and an integrity incident on it (which quarantines it), a second, HEALTHY item
+with a stored file (no incident, no offer: held by the opener, so custody operations on it can succeed; the case's
+consents cover its release and lab submission), built through the API itself; plus a case
 review (scheduled by an assigned coordinator, with the opener as its one participant) with an action item, an
 advocacy referral and the follow-ups scheduled from the exam (behind the share-with-advocate release), and the
 survivor's request for notice before destruction, and a "please contact me" request made on the status page
@@ -36,6 +38,9 @@ class World:
     chair: StaffUser  # the assigned coordinator who scheduled the review
     advocate: StaffUser  # the assigned advocate who recorded the referral and scheduled the follow-ups
     contact_seq: int  # the survivor's open "please contact me" request (its ledger seq), made on the status page
+    healthy_item_id: str  # a second item of the case: not quarantined, no open offer, held by the opener
+    healthy_file_id: str  # its stored file
+    officer: StaffUser  # a law-enforcement officer (the test police force): who a release goes to
 
     def path_values(self) -> dict[str, str]:
         """Path parameter name → the real object's id."""
@@ -48,6 +53,15 @@ class World:
 def _ok(resp, status: int = 201) -> dict:
     assert resp.status_code == status, resp.text
     return resp.json() if resp.content else {}
+
+
+def healthy_item(h: ApiHarness, opener: StaffUser, case_id: str) -> tuple[str, str]:
+    """A new item of the case with a stored file, held by `opener` (no incident, no offer): (item id, file id)."""
+    c = h.client
+    item_id = _ok(c.post(f"/cases/{case_id}/items", json={"kind": "swab", "description": "vaginal swab"},
+                         headers=opener.headers))["id"]
+    file_id = _ok(c.put(f"/items/{item_id}/file", content=b"healthy evidence bytes", headers=opener.headers))["id"]
+    return item_id, file_id
 
 
 def build_world(h: ApiHarness) -> World:
@@ -96,7 +110,9 @@ def build_world(h: ApiHarness) -> World:
     assert c.post("/status/contact", data={"token": token}).status_code == 200
     [contact] = _ok(c.get("/status-requests", headers=hd), 200)
     contact_seq = int(contact["seq"])
+    healthy_item_id, healthy_file_id = healthy_item(h, opener, case_id)
     return World(case_id=case_id, item_id=item_id, file_id=file_id, transfer_id=transfer_id,
                  incident_id=int(incident_id), opener=opener, receiver=receiver, review_id=review_id,
                  action_id=int(action_id), referral_id=int(referral_id), follow_up_id=int(follow_ups[0]["id"]),
-                 chair=chair, advocate=advocate, contact_seq=contact_seq)
+                 chair=chair, advocate=advocate, contact_seq=contact_seq, healthy_item_id=healthy_item_id,
+                 healthy_file_id=healthy_file_id, officer=h.user(Role.LAW_ENFORCEMENT))
