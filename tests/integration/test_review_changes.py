@@ -185,3 +185,23 @@ def test_lists_show_only_what_the_caller_may_see(h, clock):
     assert {x["id"]: x["state"] for x in every} == {first: "cancelled", elsewhere: "scheduled"}
     listed = h.client.get(f"/cases/{case_id}/reviews", headers=assigned.headers).json()
     assert {x["id"]: x["state"] for x in listed} == {first: "cancelled", second: "scheduled"}
+
+
+def test_only_the_changeable_columns_change_and_no_row_is_deleted(h, clock):
+    """Revision 0027: case_review lets only its time and cancellation change, the participant row only its
+    agency, seat and removal mark; DELETE stays refused on both (history is kept)."""
+    import sqlalchemy as sa
+
+    case_id, _, _ = _case(h, clock, release=False)
+    chair = h.user("coordinator", assign_to=case_id)
+    rid = _schedule(h, clock, case_id, chair, _username(h, OFFICER))["id"]
+    refused = ["UPDATE case_review SET scheduled_by = 'someone-else' WHERE id = :r",
+               "DELETE FROM case_review WHERE id = :r",
+               "DELETE FROM case_review_participant WHERE review_id = :r",
+               "UPDATE case_review_participant SET user_id = :other WHERE review_id = :r"]
+    for statement in refused:
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), h.engine.begin() as c:
+            c.execute(sa.text(statement), {"r": rid, "other": EXAMINER.id} if ":other" in statement else {"r": rid})
+    with h.engine.begin() as c:
+        c.execute(sa.text("UPDATE case_review SET scheduled_for = scheduled_for WHERE id = :r"), {"r": rid})
+        c.execute(sa.text("UPDATE case_review_participant SET seat = seat WHERE review_id = :r"), {"r": rid})
