@@ -46,6 +46,8 @@ def _print_view(view: dict[str, Any]) -> None:
     _out(f"review {rv['id']} of case {rv['case_id']}, {rv['scheduled_for']}; seen as "
          f"{agency['name'] + ' (' + str(view['seat']) + ')' if agency else 'its coordinator'}; "
          f"sections: {', '.join(view['sections']) or 'none (no consent covers your agency)'}")
+    if rv.get("state") == "cancelled":
+        _out(f"CANCELLED at {rv['cancelled_at']} ({rv['cancel_reason']}): kept for the record")
     emit([{"username": p["username"], "agency": p["agency"]["name"], "seat": p["seat"]}
           for p in rv["participants"]], False, title="Participants")
     for e in view.get("exam") or []:

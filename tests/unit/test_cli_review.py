@@ -85,6 +85,8 @@ def test_reschedule_add_remove_cancel_and_list_by_username(cli, live_api: LiveAp
     assert cancelled.exit_code == 0 and "cancelled (no-quorum)" in cancelled.output, cancelled.output
     late = cli("review", "decide", rid, "--text", "too late")
     assert late.exit_code == 1 and "was cancelled" in late.output
+    record = cli("review", "show", rid)
+    assert record.exit_code == 0 and "CANCELLED at" in record.output and "(no-quorum)" in record.output
 
     login_as_existing(cli, officer)
     shown = cli("review", "show", rid)
