@@ -736,6 +736,30 @@ class CocClient:
         """POST /review-actions/{action_id}/done."""
         return self._post(f"/review-actions/{int(action_id)}/done")
 
+    def review_reschedule(self, review_id: str, scheduled_for: str) -> Any:
+        """POST /reviews/{review_id}/reschedule: a new time (ISO, with offset)."""
+        return self._post(f"/reviews/{_seg(review_id)}/reschedule", {"scheduled_for": scheduled_for})
+
+    def review_add_participant(self, review_id: str, participant: str) -> Any:
+        """POST /reviews/{review_id}/participants: one more participant, by username."""
+        return self._post(f"/reviews/{_seg(review_id)}/participants", {"participant": participant})
+
+    def review_remove_participant(self, review_id: str, participant: str) -> Any:
+        """DELETE /reviews/{review_id}/participants/{username}."""
+        return self.request("DELETE", f"/reviews/{_seg(review_id)}/participants/{_seg(participant)}")
+
+    def review_cancel(self, review_id: str, reason: str) -> Any:
+        """POST /reviews/{review_id}/cancel: reason from the closed list (policies.review.CancelReason)."""
+        return self._post(f"/reviews/{_seg(review_id)}/cancel", {"reason": reason})
+
+    def case_reviews(self, case_id: str) -> Any:
+        """GET /cases/{case_id}/reviews: every review of a case you are assigned to."""
+        return self._get(f"/cases/{_seg(case_id)}/reviews")
+
+    def my_reviews(self, past: bool = False) -> Any:
+        """GET /reviews: your upcoming reviews (`past`: also past and cancelled ones)."""
+        return self._get("/reviews", past="true" if past else None)
+
     def funder_report(self, fy: int | None = None, *, start: str | None = None, end: str | None = None,
                       jurisdiction: str | None = None, fmt: str = "json") -> Any:
         """GET /reports/funder: aggregate counts of a federal fiscal year (or a range inside one), small cells

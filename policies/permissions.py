@@ -73,6 +73,7 @@ class Permission(StrEnum):
     REVIEW_READ = "review:meeting:read"  # a participant's consent-filtered view (policies.review decides)
     REVIEW_RECORD = "review:decision:write"  # decisions and action items of a review (its coordinator)
     REVIEW_ACTION_UPDATE = "review:action:update"  # mark an action item done (its owner agency or the coordinator)
+    REVIEW_LIST = "review:meeting:list"  # the reviews of a case (staff assigned to it, its coordinator)
     FUNDER_REPORT_READ = "report:funder:read"  # aggregate counts for funders, small cells suppressed
     PRESERVATION_EXTEND = "custody:item:preserve"  # extend an item's (or a case's) retention and file locks
     FILE_PURGE = "custody:file:purge"  # delete destroyed items' files once their Object Lock has ended
@@ -93,12 +94,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.CARE_READ, P.ITEM_CREATE, P.ITEM_READ, P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.LABEL_PRINT,
         P.ITEM_SEAL, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.RELEASE, P.CUSTODY_READ, P.ALERT_READ,
         P.BREAK_GLASS, P.INCIDENT_REPORT, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE, P.NOTICE_REQUEST,
-        P.CONTACT_HANDLE,
+        P.CONTACT_HANDLE, P.REVIEW_LIST,
     }),
     Role.ADVOCATE: frozenset({
         P.CASE_READ, P.CASE_LIST, P.CONSENT_READ, P.CONSENT_WRITE, P.EXAM_READ, P.CARE_READ,
         P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.REVIEW_READ, P.REVIEW_ACTION_UPDATE,
-        P.NOTICE_REQUEST, P.CONTACT_HANDLE,
+        P.NOTICE_REQUEST, P.CONTACT_HANDLE, P.REVIEW_LIST,
     }),
     Role.LAB: frozenset({
         P.ITEM_READ, P.LABEL_PRINT, P.TRANSFER_OFFER, P.TRANSFER_ACCEPT, P.CHECK_IN_OUT, P.ANALYSE,
@@ -122,7 +123,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         P.COMPLIANCE_READ, P.ERASURE_PROPOSE, P.ERASURE_APPROVE, P.KEY_ADMIN,
         P.REVIEW_SCHEDULE, P.REVIEW_READ, P.REVIEW_RECORD, P.REVIEW_ACTION_UPDATE, P.FUNDER_REPORT_READ,
         P.PRESERVATION_EXTEND, P.FILE_PURGE, P.DESTRUCTION_APPROVE, P.NOTICE_SEND, P.NOTICE_CONTACT_READ,
-        P.CONTACT_HANDLE,
+        P.CONTACT_HANDLE, P.REVIEW_LIST,
     }),
 }
 # Every staff member has a work queue (only their own assigned cases and offers: policies/evidence decide).
@@ -137,6 +138,7 @@ CASE_SCOPED: frozenset[Permission] = frozenset({
     P.FILE_UPLOAD, P.FILE_DOWNLOAD, P.ADVOCACY_WRITE, P.ADVOCACY_READ, P.SAFETY_PLAN_READ, P.RELEASE,
     P.REVIEW_SCHEDULE,  # a coordinator schedules a review only of a case they are assigned to (or broke glass for)
     P.NOTICE_REQUEST,
+    P.REVIEW_LIST,  # the reviews of a case: its assigned examiners, advocates and coordinators
 })
 
 # Case-scoped permissions that some roles get by what was handed to them instead of by case assignment: the

@@ -1,5 +1,6 @@
-"""`coc review …`: multidisciplinary case reviews — schedule (participants by username), show (your agency's
-consent-filtered view), decide, and action items (add with an owner agency and a due date; done)."""
+"""`coc review …`: multidisciplinary case reviews — schedule (participants by username), reschedule, add / remove
+a participant, cancel, list (yours, or a case's), show (your agency's consent-filtered view), decide, and action
+items (add with an owner agency and a due date; done)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def _print_view(view: dict[str, Any]) -> None:
     _out(f"review {rv['id']} of case {rv['case_id']}, {rv['scheduled_for']}; seen as "
          f"{agency['name'] + ' (' + str(view['seat']) + ')' if agency else 'its coordinator'}; "
          f"sections: {', '.join(view['sections']) or 'none (no consent covers your agency)'}")
+    if rv.get("state") == "cancelled":
+        _out(f"CANCELLED at {rv['cancelled_at']} ({rv['cancel_reason']}): kept for the record")
     emit([{"username": p["username"], "agency": p["agency"]["name"], "seat": p["seat"]}
           for p in rv["participants"]], False, title="Participants")
     for e in view.get("exam") or []:
@@ -121,3 +124,92 @@ def action_done(action_id: int = typer.Argument(..., help="The action item's id.
         print_json(result)
         return
     _out(f"action item {result['id']} done at {result['done_at']}")
+
+
+def _print_record(result: dict[str, Any], line: str) -> None:
+    _out(line)
+    emit([{"username": p["username"], "agency": p["agency"]["name"], "seat": p["seat"]}
+          for p in result["participants"]], False, title="Participants")
+
+
+@review_app.command("reschedule")
+@api_errors
+def reschedule(
+    review_id: str = typer.Argument(..., help="The review's id."),
+    at: str = typer.Option(..., "--at", help="The new time (ISO date/time with offset)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Move a review you chair to a new time (not once it has met or was cancelled)."""
+    with client() as api:
+        result = api.review_reschedule(review_id, at)
+    if as_json:
+        print_json(result)
+        return
+    _out(f"review {result['id']} rescheduled for {result['scheduled_for']}")
+
+
+@review_app.command("add")
+@api_errors
+def add(
+    review_id: str = typer.Argument(..., help="The review's id."),
+    username: str = typer.Argument(..., help="The new participant's username."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Invite one more participant to a review you chair (checked as at scheduling)."""
+    with client() as api:
+        result = api.review_add_participant(review_id, username)
+    if as_json:
+        print_json(result)
+        return
+    _print_record(result, f"{username} added to review {result['id']}")
+
+
+@review_app.command("remove")
+@api_errors
+def remove(
+    review_id: str = typer.Argument(..., help="The review's id."),
+    username: str = typer.Argument(..., help="The participant's username."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remove a participant from a review you chair: they no longer see it."""
+    with client() as api:
+        result = api.review_remove_participant(review_id, username)
+    if as_json:
+        print_json(result)
+        return
+    _print_record(result, f"{username} removed from review {result['id']}")
+
+
+@review_app.command("cancel")
+@api_errors
+def cancel(
+    review_id: str = typer.Argument(..., help="The review's id."),
+    reason: str = typer.Option(..., "--reason", help="Why: no-longer-needed, case-closed, survivor-withdrew, "
+                                                    "no-quorum, duplicate or other."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Cancel a review you chair (its participants still see it, for the record)."""
+    with client() as api:
+        result = api.review_cancel(review_id, reason)
+    if as_json:
+        print_json(result)
+        return
+    _out(f"review {result['id']} cancelled ({result['cancel_reason']})")
+
+
+@review_app.command("list")
+@api_errors
+def list_reviews(
+    case_id: str = typer.Option(None, "--case", help="Every review of this case (you are assigned to it)."),
+    past: bool = typer.Option(False, "--past", help="Your reviews: also past and cancelled ones."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Your upcoming reviews, or with --case every review of a case."""
+    with client() as api:
+        rows = api.case_reviews(case_id) if case_id else api.my_reviews(past=past)
+    if as_json:
+        print_json(rows)
+        return
+    emit([{"id": r["id"], "case": r["case_id"], "scheduled_for": r["scheduled_for"], "state": r["state"],
+           "participants": ", ".join(p["username"] for p in r["participants"])} for r in rows], False,
+         title="Case reviews")

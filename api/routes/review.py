@@ -1,5 +1,6 @@
-"""Multidisciplinary case review (SART case review / MARAC): schedule, the participant's consent-filtered view,
-decisions and action items. Every decision is policies.review's (the consent checkpoint's rule decides the view)."""
+"""Multidisciplinary case review (SART case review / MARAC): schedule, reschedule, participants, cancel, lists,
+the participant's consent-filtered view, decisions and action items. Every decision is policies.review's (the
+consent checkpoint's rule decides the view)."""
 
 from __future__ import annotations
 
@@ -91,3 +92,50 @@ def done(action_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)], session: SessionD
     now = clock.now()
     row = review.complete_action(session, actor=actor, action_id=action_id, now=now)
     return _action_public(session, row, now, None)
+
+
+@router.get("/reviews", response_model=list[review.ReviewPublic])
+def mine(session: SessionDep, clock: ClockDep, past: bool = False,
+         actor: Actor = require(P.REVIEW_READ)) -> list[review.ReviewPublic]:
+    """Your own reviews (those you take part in, or scheduled): upcoming ones; `?past=true` also past and cancelled
+    ones. Records only (times, state, participants), none of the case's content."""
+    return review.my_reviews(session, actor=actor, include_past=past, now=clock.now())
+
+
+@router.get("/cases/{case_id}/reviews", response_model=list[review.ReviewPublic])
+def of_case(case_id: str, session: SessionDep, clock: ClockDep,
+            actor: Actor = require(P.REVIEW_LIST)) -> list[review.ReviewPublic]:
+    """Every review of a case you are assigned to (cancelled ones too, with their state), earliest first."""
+    return review.case_reviews(session, actor=actor, case_id=case_id, now=clock.now())
+
+
+@router.post("/reviews/{review_id}/reschedule", response_model=review.ReviewPublic)
+def reschedule(review_id: str, body: review.ReviewReschedule, session: SessionDep, clock: ClockDep,
+               actor: Actor = Depends(review_chair)) -> review.ReviewPublic:
+    """Move a scheduled review (not held, not cancelled) to a new time after now (its chair)."""
+    row = review.reschedule_review(session, actor=actor, review_id=review_id, data=body, now=clock.now())
+    return review.review_public(session, row)
+
+
+@router.post("/reviews/{review_id}/participants", response_model=review.ReviewPublic)
+def add_participant(review_id: str, body: review.ParticipantAdd, session: SessionDep, clock: ClockDep,
+                    actor: Actor = Depends(review_chair)) -> review.ReviewPublic:
+    """Invite one more participant (username), checked as at scheduling (its chair)."""
+    review.add_participant(session, actor=actor, review_id=review_id, data=body, now=clock.now())
+    return review.review_public(session, review.get_review(session, review_id))
+
+
+@router.delete("/reviews/{review_id}/participants/{user_id}", response_model=review.ReviewPublic)
+def remove_participant(review_id: str, user_id: str, session: SessionDep, clock: ClockDep,
+                       actor: Actor = Depends(review_chair)) -> review.ReviewPublic:
+    """Remove a participant (`user_id`: their username or user id): they no longer see the review (its chair)."""
+    review.remove_participant(session, actor=actor, review_id=review_id, participant=user_id, now=clock.now())
+    return review.review_public(session, review.get_review(session, review_id))
+
+
+@router.post("/reviews/{review_id}/cancel", response_model=review.ReviewPublic)
+def cancel(review_id: str, body: review.ReviewCancel, session: SessionDep, clock: ClockDep,
+           actor: Actor = Depends(review_chair)) -> review.ReviewPublic:
+    """Cancel a scheduled review, for a reason from the closed list (its chair); participants still see it."""
+    row = review.cancel_review(session, actor=actor, review_id=review_id, data=body, now=clock.now())
+    return review.review_public(session, row)

@@ -69,6 +69,10 @@ class EventKind(StrEnum):
     REVIEW_DECIDED = "review:decision:recorded"  # ids only: the decision's text is encrypted in its table
     REVIEW_ACTION_ADDED = "review:action:added"
     REVIEW_ACTION_DONE = "review:action:done"
+    REVIEW_RESCHEDULED = "review:meeting:rescheduled"  # review id, old and new time
+    REVIEW_CANCELLED = "review:meeting:cancelled"  # review id, reason (a closed enum: policies.review.CancelReason)
+    REVIEW_PARTICIPANT_ADDED = "review:participant:added"  # review id, user, agency, seat
+    REVIEW_PARTICIPANT_REMOVED = "review:participant:removed"  # review id, user, agency
     STATUS_CARD_ISSUED = "survivor:card:issued"  # a status card (re)issued: earlier codes of the item revoked
     STATUS_LOOKUP_LOCKED = "survivor:card:locked"  # too many wrong tries on a card's code
     STATUS_CONTACT_REQUESTED = "survivor:contact:requested"  # "please contact me about my kit" (status page)

@@ -20,8 +20,20 @@ class ActionStatus(StrEnum):
     DONE = "done"
 
 
+class CancelReason(StrEnum):
+    """Why a review was cancelled: a closed list (the ledger holds enums, never free text)."""
+
+    NO_LONGER_NEEDED = "no-longer-needed"
+    CASE_CLOSED = "case-closed"
+    SURVIVOR_WITHDREW = "survivor-withdrew"
+    NO_QUORUM = "no-quorum"  # the agencies needed could not attend
+    DUPLICATE = "duplicate"  # scheduled twice
+    OTHER = "other"
+
+
 class Review(SQLModel, table=True):
-    """One review of one case, scheduled by a coordinator."""
+    """One review of one case, scheduled by a coordinator. Since revision 0027 only `scheduled_for` (rescheduled)
+    and the cancellation columns may change (policies.review.changes); history is the ledger."""
 
     __tablename__ = "case_review"
 
@@ -31,10 +43,15 @@ class Review(SQLModel, table=True):
     scheduled_by: str = Field(max_length=64)
     created_at: datetime = Field(sa_type=DateTime(timezone=True))
     ledger_seq: int
+    cancelled_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    cancelled_by: str | None = Field(default=None, max_length=64)
+    cancel_reason: str | None = Field(default=None, sa_type=String(24))  # a CancelReason
 
 
 class ReviewParticipant(SQLModel, table=True):
-    """A staff member taking part in a review for their agency (the agency as it was when scheduled)."""
+    """A staff member taking part in a review for their agency (the agency as it was when invited). A removed
+    participant's row stays, marked `removed_at` (revision 0027): they no longer take part (nor see the review);
+    re-inviting them clears the mark."""
 
     __tablename__ = "case_review_participant"
     __table_args__ = (UniqueConstraint("review_id", "user_id", name="uq_case_review_participant"),)
@@ -44,6 +61,8 @@ class ReviewParticipant(SQLModel, table=True):
     user_id: str = Field(sa_column=Column(String(32), ForeignKey("staff_user.id"), index=True, nullable=False))
     agency_id: str = Field(sa_column=Column(String(32), ForeignKey("agency.id"), nullable=False))
     seat: str = Field(sa_type=String(16))  # the agency kind whose view the participant gets (policies.review.rules)
+    removed_at: datetime | None = Field(default=None, sa_type=DateTime(timezone=True))
+    removed_by: str | None = Field(default=None, max_length=64)
 
 
 class ReviewDecision(SQLModel, table=True):

@@ -11,6 +11,11 @@ What a seat may see (domain.md, "Partner agencies"; VAWA: sharing needs a writte
   * crime lab: the items submitted to it for testing, only while release and lab-testing consent hold.
 The decisions and the whole action list go to a seat that sees something of the case; a participant whose seat
 sees nothing still sees the action items its own agency owns (without their text).
+
+Changes to a review (policies.review.changes): a review is SCHEDULED, HELD once a decision is recorded (it has
+met), or CANCELLED. Only a scheduled review may be rescheduled (to a new time after now) or cancelled; a cancelled
+review takes no decision, action item or participant change (it stays readable by its participants, for the
+record); a review keeps at least one participant (to drop the last one, cancel it).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from core.errors import ValidationFailed
+from core.errors import Conflict, ValidationFailed
 from policies.agencies import AgencyKind
 from policies.checkpoint.rules import CaseFacts, OverrideLike, evaluate
 from policies.consent import ScopeState
@@ -119,3 +124,71 @@ def visible_sections(seat: AgencyKind | str, allowed: frozenset[Handoff]) -> fro
 def is_overdue(status: str, due_at: datetime, now: datetime) -> bool:
     """An action item is overdue when still open past its due date."""
     return status == "open" and due_at < now
+
+
+class ReviewState(StrEnum):
+    """Where a review stands (derived: cancelled_at on the row; held once a decision is recorded)."""
+
+    SCHEDULED = "scheduled"
+    HELD = "held"
+    CANCELLED = "cancelled"
+
+
+def review_state(*, cancelled: bool, decided: bool) -> ReviewState:
+    """Cancelled wins (a cancelled review takes no decision); a recorded decision means the review has met."""
+    if cancelled:
+        return ReviewState.CANCELLED
+    return ReviewState.HELD if decided else ReviewState.SCHEDULED
+
+
+def check_not_cancelled(state: ReviewState | str, what: str) -> None:
+    """Conflict (409) when the review is cancelled: `what` (decisions, action items, participant changes) can no
+    longer be recorded."""
+    if state == ReviewState.CANCELLED:
+        raise Conflict(f"this review was cancelled: {what} can no longer be recorded on it; schedule a new review "
+                       "of the case (coc review schedule CASE ...)")
+
+
+def check_reschedule(*, state: ReviewState | str, current: datetime, new: datetime, now: datetime) -> None:
+    """A scheduled review moves to a new time after now (Conflict if held or cancelled; ValidationFailed for a time
+    in the past or the same time)."""
+    check_not_cancelled(state, "a new time")
+    if state == ReviewState.HELD:
+        raise Conflict("this review has met (a decision is recorded): it cannot be moved; schedule a follow-up "
+                       "review instead")
+    if new <= now:
+        raise ValidationFailed(f"the new time ({new.isoformat()}) has passed: give a time after now")
+    if new == current:
+        raise ValidationFailed(f"the review is already scheduled for {current.isoformat()}: give a different time")
+
+
+def check_cancel(state: ReviewState | str) -> None:
+    """Only a scheduled review is cancelled (Conflict: already cancelled, or held)."""
+    if state == ReviewState.CANCELLED:
+        raise Conflict("this review is already cancelled")
+    if state == ReviewState.HELD:
+        raise Conflict("this review has met (a decision is recorded): it cannot be cancelled; its decisions and "
+                       "action items stand")
+
+
+def check_add(*, already_in: bool, seated: int) -> None:
+    """A new participant: not one already taking part, and at most MAX_PARTICIPANTS."""
+    if already_in:
+        raise Conflict("this staff member already takes part in the review")
+    if seated >= MAX_PARTICIPANTS:
+        raise ValidationFailed(f"a review has at most {MAX_PARTICIPANTS} participants: remove one first")
+
+
+def check_removal(*, taking_part: bool, remaining: int) -> None:
+    """Remove a participant: one who takes part, and never the last one (cancel the review instead)."""
+    if not taking_part:
+        raise ValidationFailed("this staff member does not take part in the review: check the username "
+                               "(coc review show REVIEW lists the participants)")
+    if remaining < 1:
+        raise ValidationFailed("this is the review's last participant: cancel the review instead "
+                               "(coc review cancel REVIEW --reason ...)")
+
+
+def is_upcoming(*, scheduled_for: datetime, cancelled: bool, now: datetime) -> bool:
+    """Still to meet: not cancelled, and its time has not passed."""
+    return not cancelled and scheduled_for >= now

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlmodel import Session
 
 from core import crypto, ledger
@@ -21,7 +21,7 @@ from policies.agencies import CENTRE_AGENCY_ID, Agency, resolve_agency
 from policies.authz import User, authorize, resolve_user
 from policies.permissions import Permission
 from policies.review.models import ActionStatus, Review, ReviewAction, ReviewDecision, ReviewParticipant
-from policies.review.rules import check_participant
+from policies.review.rules import ReviewState, check_not_cancelled, check_participant, review_state
 from policies.review.shapes import (
     ActionCreate,
     AgencyRef,
@@ -42,15 +42,24 @@ def get_review(session: Session, review_id: str) -> Review:
 
 
 def participants(session: Session, review_id: str) -> list[ReviewParticipant]:
-    """The review's participants, in the order they were invited."""
-    return list(session.execute(select(ReviewParticipant).where(ReviewParticipant.review_id == review_id)
+    """The review's participants (not those removed since), in the order they were invited."""
+    return list(session.execute(select(ReviewParticipant).where(ReviewParticipant.review_id == review_id,
+                                                                ReviewParticipant.removed_at.is_(None))
                                 .order_by(ReviewParticipant.id)).scalars())
 
 
 def participant_of(session: Session, review_id: str, user_id: str) -> ReviewParticipant | None:
-    """`user_id`'s participation in the review, or None."""
+    """`user_id`'s participation in the review, or None (never invited, or removed)."""
     return session.execute(select(ReviewParticipant).where(ReviewParticipant.review_id == review_id,
-                                                           ReviewParticipant.user_id == user_id)).scalars().first()
+                                                           ReviewParticipant.user_id == user_id,
+                                                           ReviewParticipant.removed_at.is_(None))
+                           ).scalars().first()
+
+
+def state_of(session: Session, review: Review) -> ReviewState:
+    """Scheduled, held (a decision is recorded) or cancelled (policies.review.rules.review_state)."""
+    decided = session.execute(select(exists().where(ReviewDecision.review_id == review.id))).scalar_one()
+    return review_state(cancelled=review.cancelled_at is not None, decided=bool(decided))
 
 
 def agency_ref(agency: Agency) -> AgencyRef:
@@ -67,7 +76,9 @@ def review_public(session: Session, review: Review) -> ReviewPublic:
                                      agency=agency_ref(session.get(Agency, p.agency_id)), seat=p.seat))
     return ReviewPublic(id=review.id, case_id=review.case_id, scheduled_for=as_utc(review.scheduled_for),
                         scheduled_by=review.scheduled_by, created_at=as_utc(review.created_at), participants=out,
-                        ledger_seq=review.ledger_seq)
+                        ledger_seq=review.ledger_seq, state=str(state_of(session, review)),
+                        cancelled_at=as_utc(review.cancelled_at) if review.cancelled_at else None,
+                        cancelled_by=review.cancelled_by, cancel_reason=review.cancel_reason)
 
 
 def require_chair(session: Session, actor: Actor, review: Review, now: datetime | None = None) -> None:
@@ -114,6 +125,7 @@ def record_decision(session: Session, *, actor: Actor, review_id: str, data: Dec
     now = now or utcnow()
     review = get_review(session, review_id)
     require_chair(session, actor, review, now)
+    check_not_cancelled(state_of(session, review), "decisions")
     # The row is append-only: the entry comes first and the row names it (ledger_seq), never the other way round.
     entry = ledger.append(session, kind=EventKind.REVIEW_DECIDED, actor=actor, case_id=review.case_id, at=now,
                           data={"review": review.id, "has_text": data.text is not None})
@@ -133,6 +145,7 @@ def add_action(session: Session, *, actor: Actor, review_id: str, data: ActionCr
     now = now or utcnow()
     review = get_review(session, review_id)
     require_chair(session, actor, review, now)
+    check_not_cancelled(state_of(session, review), "action items")
     owner = resolve_agency(session, data.owner_agency)
     seated = {p.agency_id for p in participants(session, review.id)} | {CENTRE_AGENCY_ID}
     if owner.id not in seated:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as PField
 
 from core.ids import PrintableLine
+from policies.review.models import CancelReason
 from policies.review.rules import MAX_PARTICIPANTS
 
 _STRICT = ConfigDict(extra="forbid")
@@ -22,6 +23,27 @@ class ReviewCreate(BaseModel):
     model_config = _STRICT
     scheduled_for: datetime
     participants: list[StaffRef] = PField(min_length=1, max_length=MAX_PARTICIPANTS)
+
+
+class ReviewReschedule(BaseModel):
+    """Move a scheduled review to a new time."""
+
+    model_config = _STRICT
+    scheduled_for: datetime
+
+
+class ParticipantAdd(BaseModel):
+    """Invite one more participant (username or user id), checked as at scheduling."""
+
+    model_config = _STRICT
+    participant: StaffRef
+
+
+class ReviewCancel(BaseModel):
+    """Cancel a scheduled review: why, from a closed list (no free text: it goes on the ledger)."""
+
+    model_config = _STRICT
+    reason: CancelReason
 
 
 class DecisionCreate(BaseModel):
@@ -99,6 +121,10 @@ class ReviewPublic(BaseModel):
     created_at: datetime
     participants: list[ParticipantPublic]
     ledger_seq: int
+    state: str = "scheduled"  # scheduled, held (a decision is recorded) or cancelled (policies.review.rules)
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None  # a CancelReason
 
 
 class HandoffSummary(BaseModel):

@@ -53,3 +53,41 @@ def test_schedule_show_decide_and_action_items_by_username(cli, live_api: LiveAp
     assert done.exit_code == 0 and json.loads(done.output)["status"] == "done", done.output
     again = cli("review", "action", "done", str(action["id"]))
     assert again.exit_code == 1 and "already done" in again.output
+
+
+def test_reschedule_add_remove_cancel_and_list_by_username(cli, live_api: LiveApi):  # noqa: F811
+    with Session(live_api.harness.engine) as s:
+        case_id = new_case(s)
+    coordinator = live_api.user("coordinator", assign_to=case_id)
+    officer = live_api.user("law_enforcement")
+    clinician = live_api.user("examiner")
+    login_as_existing(cli, coordinator)
+    rid = json.loads(cli("review", "schedule", case_id, "-p", clinician.user.username, "--at",
+                         (utcnow() + timedelta(days=2)).isoformat(), "--json").output)["id"]
+
+    moved = cli("review", "reschedule", rid, "--at", (utcnow() + timedelta(days=6)).isoformat())
+    assert moved.exit_code == 0 and f"review {rid} rescheduled for" in moved.output, moved.output
+    added = cli("review", "add", rid, officer.user.username, "--json")
+    assert added.exit_code == 0, added.output
+    assert [p["username"] for p in json.loads(added.output)["participants"]] == [clinician.user.username,
+                                                                                 officer.user.username]
+    listed = cli("review", "list", "--case", case_id)
+    assert listed.exit_code == 0 and rid in listed.output and officer.user.username in listed.output
+
+    login_as_existing(cli, officer)
+    assert [r["id"] for r in json.loads(cli("review", "list", "--json").output)] == [rid]
+    login_as_existing(cli, coordinator)
+    removed = cli("review", "remove", rid, officer.user.username)
+    assert removed.exit_code == 0 and f"{officer.user.username} removed" in removed.output, removed.output
+    bad = cli("review", "cancel", rid, "--reason", "whatever")
+    assert bad.exit_code == 1, bad.output
+    cancelled = cli("review", "cancel", rid, "--reason", "no-quorum")
+    assert cancelled.exit_code == 0 and "cancelled (no-quorum)" in cancelled.output, cancelled.output
+    late = cli("review", "decide", rid, "--text", "too late")
+    assert late.exit_code == 1 and "was cancelled" in late.output
+    record = cli("review", "show", rid)
+    assert record.exit_code == 0 and "CANCELLED at" in record.output and "(no-quorum)" in record.output
+
+    login_as_existing(cli, officer)
+    shown = cli("review", "show", rid)
+    assert shown.exit_code == 1 and "not a participant" in shown.output
