@@ -544,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--admin-password", default=os.environ.get("COC_SOAK_ADMIN_PASSWORD"))
     ap.add_argument("--compare", action="store_true",
                     help="soak SQLite `coc up`, then the production layout (PostgreSQL, two APIs), one JSON object")
+    ap.add_argument("--topology", action="store_true",
+                    help="soak only the production layout (PostgreSQL, SeaweedFS, Prefect + 2 workers, two APIs)")
     ap.add_argument("--clients", type=int, default=30)
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, help="duration in seconds (overrides --minutes)")
@@ -564,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
                                                                      "api_open_fds", "lost_or_duplicated",
                                                                      "ledger_verified")}
                                            for label, r in runs.items()}}
+    elif args.topology:
+        out = {**soak_topology(args, seconds), "seed": args.seed,
+               "date": datetime.now(UTC).isoformat(timespec="seconds")}
     elif args.api:
         urls = [u.strip().rstrip("/") for u in args.api.split(",") if u.strip()]
         if not args.admin_password:
