@@ -2,7 +2,7 @@
 a running stack, then a full consistency check (issue #17, "Load").
 
     .venv/bin/python benchmarks/soak.py                       # starts `coc up` in a temp data dir; 30 clients, 10 min
-    .venv/bin/python benchmarks/soak.py --short               # the suite's form: 6 clients, 25 s
+    .venv/bin/python benchmarks/soak.py --short               # the suite's form: 6 clients, 15 s
     .venv/bin/python benchmarks/soak.py --api http://a:8000,http://b:8001 --admin-password ...   # another stack
     nice -n 10 .venv/bin/python benchmarks/soak.py --compare --seconds 150   # SQLite `coc up`, then the production
                                                               # layout (PostgreSQL, two APIs: tests/fixtures/topology)
@@ -551,10 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, help="duration in seconds (overrides --minutes)")
     ap.add_argument("--baseline-seconds", type=float, default=15.0)
     ap.add_argument("--seed", type=int, default=17)
-    ap.add_argument("--short", action="store_true", help="the suite's form: 6 clients, 25 s, a 4 s baseline")
+    ap.add_argument("--short", action="store_true", help="the suite's form: 6 clients, 15 s, a 3 s baseline")
     args = ap.parse_args(argv)
     if args.short:
-        args.clients, args.seconds, args.baseline_seconds = 6, 25.0, 4.0
+        args.clients, args.seconds, args.baseline_seconds = 6, 15.0, 3.0
     seconds = args.seconds if args.seconds is not None else args.minutes * 60
 
     if args.compare:

@@ -81,6 +81,9 @@ def _case(engine, examiner: Actor) -> tuple[str, Actor]:
         return case.id, Actor(user.id, "advocate")
 
 
+# End to end through Prefect once, on one database (the e2e pathway files alternate); the steps' database work
+# runs on both in tests/integration/.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_advocate_gets_the_1_week_6_week_and_3_month_follow_ups_in_turn(db_url, prefect_api, tmp_path,
                                                                              shared_clock):
     engine = make_engine(db_url)

@@ -53,6 +53,9 @@ def _wait_at(engine, case_id: str, prefix: str, at) -> outbox.PathwayWait | None
                     None)
 
 
+# End to end through Prefect once, on one database (the e2e pathway files alternate); the steps' database work
+# runs on both in tests/integration/.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_the_pathway_lives_through_notice_extension_and_destruction(db_url, prefect_api, tmp_path, shared_clock,
                                                                      object_store):
     engine = make_engine(db_url)

@@ -136,6 +136,9 @@ def test_release_consent_through_the_api_resumes_the_run_and_hands_off_once(stac
         assert all(w.key.startswith("retention-") for w in outbox.waits_for(s, case_id))
 
 
+# End to end through Prefect once, on one database (the e2e pathway files alternate); the steps' database work
+# runs on both in tests/integration/. The release handoff itself runs on both.
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_declined_release_ends_the_branch_and_a_release_attempt_is_refused(stack, tmp_path):
     """(b) a declined release ends that branch; a release attempt is refused (403) and the refusal is recorded;
     a later grant (a restricted report converted months on) starts a new run that hands off once."""
@@ -177,6 +180,9 @@ def test_declined_release_ends_the_branch_and_a_release_attempt_is_refused(stack
     assert len(_index(entries, EventKind.TRANSFER_OFFERED, purpose="release")) == 1
 
 
+# End to end through Prefect once, on one database (the e2e pathway files alternate); the steps' database work
+# runs on both in tests/integration/. The release handoff itself runs on both.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_resumed_run_rerunning_from_the_top_duplicates_nothing(stack):
     """(d) wake the run with an unrelated decision: it re-runs from the top and suspends again, adding nothing."""
     case_id, item_id = case_at_release_checkpoint(stack.engine, stack.staff)

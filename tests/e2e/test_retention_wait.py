@@ -43,6 +43,9 @@ def _wait_at(engine, case_id: str, prefix: str) -> outbox.PathwayWait | None:
         return next((w for w in outbox.waits_for(s, case_id) if w.key.startswith(prefix)), None)
 
 
+# End to end through Prefect once, on one database (the e2e pathway files alternate); the steps' database work
+# runs on both in tests/integration/.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_run_waits_for_the_notice_date_and_wakes_on_it(db_url, prefect_api, tmp_path, shared_clock):
     engine = make_engine(db_url)
     runner = Runner(prefect_api, tmp_path / "runner", db_url, tmp_path / "data",
