@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from api.stack.processes import STOP_TIMEOUT_S, die_with_parent
 from core.settings import SECRETS_FILE, Settings
 
+MALLOC_ARENA_MAX = "2"  # also set in docker/Dockerfile for the production image
 CHILDREN_FILE = "children.json"  # pid + start time of each child, for reap_leftovers()
 
 # Settings the supervisor works out (ports, URLs, the data dir) passed to children explicitly. Every other
@@ -62,6 +63,10 @@ def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[s
         if value is not None:
             env[f"COC_{name.upper()}"] = _env_value(value)
     env["PYTHONUNBUFFERED"] = "1"  # logs reach the log files as they happen
+    # Two malloc arenas instead of glibc's 8 per core: the API's thread pool otherwise fragments memory that is
+    # never given back (same soak, 20 clients x 120 s: RSS +69 MB with the default, +17 MB with 2). The operator's
+    # own value wins.
+    env.setdefault("MALLOC_ARENA_MAX", MALLOC_ARENA_MAX)
     env.update(extra or {})
     return env
 

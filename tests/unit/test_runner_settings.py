@@ -91,3 +91,15 @@ def test_the_operators_settings_reach_the_children_and_generated_secrets_do_not(
     child = load_settings(data_dir=tmp_path)
     assert child.secret("identity_key") == given
     assert child.secret("s3_secret_key") == settings.secret("s3_secret_key")
+
+
+def test_children_get_two_malloc_arenas_unless_the_operator_chose(clean_env, tmp_path):
+    """Threaded children (the API's thread pool) keep fragmented memory with glibc's default arenas; `coc up` gives
+    them MALLOC_ARENA_MAX=2 like the production image, and an operator's own value is kept."""
+    from core.settings import load_settings
+
+    clean_env.delenv("MALLOC_ARENA_MAX", raising=False)
+    settings = load_settings(data_dir=tmp_path)
+    assert child_env(settings)["MALLOC_ARENA_MAX"] == "2"
+    clean_env.setenv("MALLOC_ARENA_MAX", "4")
+    assert child_env(settings)["MALLOC_ARENA_MAX"] == "4"
