@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import refusals
 from core import errors
+from core.db import OUTCOME_UNKNOWN
 from core.dbhealth import describe_failure, is_unavailable
 
 log = logging.getLogger("coc.api")
@@ -156,6 +157,11 @@ async def _db_unavailable_handler(request: Request, exc: Exception) -> JSONRespo
     if not is_unavailable(exc):
         return await _unhandled(request, exc)  # a programming error, not an outage
     reason = describe_failure(exc)
+    if getattr(exc, OUTCOME_UNKNOWN, False):  # lost while committing: the server may have stored the change
+        log.error("database lost during commit: %s (%s)", reason, type(exc).__name__)
+        return problem(503, "Database unavailable", "the connection to the database was lost while the change was "
+                       "being saved, so it may or may not have been recorded: look it up before trying again",
+                       code="database-outcome-unknown", headers={"Retry-After": "5"})
     log.error("database unavailable: %s (%s)", reason, type(exc).__name__)
     return problem(503, "Database unavailable", f"nothing was recorded: {reason}", code="database-unavailable",
                    headers={"Retry-After": "5"})

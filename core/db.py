@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlmodel import Session, SQLModel, create_engine
 
 # A naming convention so Alembic migrations are stable on SQLite (batch mode) and PostgreSQL.
@@ -321,10 +321,27 @@ def transaction(bind: Engine | Callable[[], Session] | None = None, *, deferred:
     with session:
         try:
             yield session
-            session.commit()
+            _commit(session)
         except BaseException:
             session.rollback()
             raise
+
+
+# Set on a driver error raised by COMMIT on a server database (PostgreSQL) that lost its connection: the server
+# may have committed before the answer was lost, so "nothing was recorded" would be a lie (api.problems says the
+# outcome is unknown instead). On SQLite a failed COMMIT commits nothing.
+OUTCOME_UNKNOWN = "coc_outcome_unknown"
+
+
+def _commit(session: Session) -> None:
+    try:
+        session.commit()
+    except (OperationalError, InterfaceError, DBAPIError) as exc:
+        bind = session.get_bind()
+        if bind.dialect.name != "sqlite" and (isinstance(exc, OperationalError | InterfaceError)
+                                              or exc.connection_invalidated):
+            setattr(exc, OUTCOME_UNKNOWN, True)
+        raise
 
 
 def commit_early(session: Session, why: str) -> None:
@@ -333,4 +350,4 @@ def commit_early(session: Session, why: str) -> None:
     while a file streams. `why` is that reason, for the reader (required, so every early commit states it)."""
     if not why.strip():
         raise ValueError("commit_early needs the reason the commit cannot wait")
-    session.commit()
+    _commit(session)

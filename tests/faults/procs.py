@@ -147,9 +147,15 @@ class Outcome:
         return self.status is not None and 200 <= self.status < 300
 
     @property
+    def outcome_unknown(self) -> bool:
+        """503 "may or may not have been recorded": the database connection was lost during COMMIT (PostgreSQL
+        may have committed); like a lost request, its effect is there at most once, and then whole."""
+        return self.status == 503 and str(self.body.get("type", "")).endswith("/database-outcome-unknown")
+
+    @property
     def refused(self) -> bool:
-        """An error answer: its effect must be absent."""
-        return self.status is not None and not self.acknowledged
+        """An error answer that says nothing was recorded: its effect must be absent."""
+        return self.status is not None and not self.acknowledged and not self.outcome_unknown
 
 
 def burst(send: Callable[[httpx.Client, str], httpx.Response], tags: list[str], *, during: Callable[[], None],
