@@ -13,13 +13,19 @@ from tests.unit.test_cli import cli, login_as_existing  # noqa: F401 - the fixtu
 from tests.unit.test_cli_live import LiveApi, live_api  # noqa: F401 - the fixture
 
 
-def test_schedule_show_decide_and_action_items_by_username(cli, live_api: LiveApi):  # noqa: F811
+def _signed_in_coordinator(cli, live_api: LiveApi):  # noqa: F811
+    """A new case, its assigned coordinator signed in to the CLI, an officer and an examiner to invite."""
     with Session(live_api.harness.engine) as s:
         case_id = new_case(s)
     coordinator = live_api.user("coordinator", assign_to=case_id)
     officer = live_api.user("law_enforcement")
     clinician = live_api.user("examiner")
     login_as_existing(cli, coordinator)
+    return case_id, coordinator, officer, clinician
+
+
+def test_schedule_show_decide_and_action_items_by_username(cli, live_api: LiveApi):  # noqa: F811
+    case_id, coordinator, officer, clinician = _signed_in_coordinator(cli, live_api)
     when = (utcnow() + timedelta(days=2)).isoformat()
 
     bad = cli("review", "schedule", case_id, "--participant", "nobody-here", "--at", when)
@@ -56,12 +62,7 @@ def test_schedule_show_decide_and_action_items_by_username(cli, live_api: LiveAp
 
 
 def test_reschedule_add_remove_cancel_and_list_by_username(cli, live_api: LiveApi):  # noqa: F811
-    with Session(live_api.harness.engine) as s:
-        case_id = new_case(s)
-    coordinator = live_api.user("coordinator", assign_to=case_id)
-    officer = live_api.user("law_enforcement")
-    clinician = live_api.user("examiner")
-    login_as_existing(cli, coordinator)
+    case_id, coordinator, officer, clinician = _signed_in_coordinator(cli, live_api)
     rid = json.loads(cli("review", "schedule", case_id, "-p", clinician.user.username, "--at",
                          (utcnow() + timedelta(days=2)).isoformat(), "--json").output)["id"]
 
