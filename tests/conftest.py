@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -12,12 +13,24 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from api.stack import ports
 from core import migrate
 from core.actors import Actor
 from core.clock import ManualClock, set_clock
 from core.db import dispose_engines, make_engine
 from evidence.bootstrap import wire
 from tests.services import PgTemplates, start_postgres
+
+
+def pytest_configure(config) -> None:
+    """Each xdist worker draws the ports of its stacks (and their children's internal ports, through the
+    inherited environment) from a range of its own, so two workers never pick the same port at the same moment
+    (api.stack.ports; a stack's API once found its port taken by the other worker's S3 store)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if not worker.startswith("gw") or count < 2 or ports.RANGE_ENV in os.environ:
+        return
+    os.environ[ports.RANGE_ENV] = ports.share(int(worker[2:]), count)
 
 
 @pytest.fixture(autouse=True, scope="session")

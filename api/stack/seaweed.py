@@ -127,15 +127,17 @@ def start_seaweed(
     host: str = "127.0.0.1",
     s3_port: int | None = None,
     startup_timeout: float = 90.0,
+    avoid: tuple[int, ...] = (),
 ) -> SeaweedServer:
-    """Start `weed mini` storing under `data_dir` and return once its S3 endpoint answers authenticated calls."""
+    """Start `weed mini` storing under `data_dir` and return once its S3 endpoint answers authenticated calls.
+    `avoid`: ports the caller's other parts will bind later (never chosen for the store's internal ones)."""
     if not access_key or not secret_key:
         raise ConfigError("SeaweedFS needs an S3 access key and secret key (never run it without identities)")
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     config = data_dir / S3_CONFIG_FILE
     write_s3_config(config, access_key, secret_key)
-    chosen = free_ports(len(_PORT_FLAGS), host)
+    chosen = free_ports(len(_PORT_FLAGS), host, avoid=(*avoid, *([s3_port] if s3_port else [])))
     ports = dict(zip(_PORT_FLAGS, chosen, strict=True))
     if s3_port is not None:
         ports["s3.port"] = s3_port

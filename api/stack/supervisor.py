@@ -155,7 +155,7 @@ class Stack:
             try:
                 server = start_seaweed(self.data_dir / "s3", access_key=s.secret("s3_access_key"),
                                        secret_key=s.secret("s3_secret_key"), s3_port=s.s3_port,
-                                       startup_timeout=self.ready_timeout)
+                                       startup_timeout=self.ready_timeout, avoid=(s.api_port, s.prefect_port))
             except DomainError as exc:
                 raise StackError(f"the S3 store (SeaweedFS) failed to start: {exc.detail}") from exc
             except OSError as exc:
