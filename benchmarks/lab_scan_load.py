@@ -38,6 +38,7 @@ from sqlmodel import Session  # noqa: E402
 
 from api.auth.issuer import hash_password, load_or_create_keys, mint_token  # noqa: E402
 from api.client import ApiError, CocClient  # noqa: E402
+from api.stack.children import inherited_env  # noqa: E402
 from core import migrate  # noqa: E402
 from core.actors import Actor, system_actor  # noqa: E402
 from core.cases import CaseCreate  # noqa: E402
@@ -187,7 +188,7 @@ def main() -> int:
     try:
         db_url = fresh_database(admin_url)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
+        env = inherited_env()
         env.update(COC_MODE="embedded", COC_DATA_DIR=str(work / "data"), COC_DATABASE_URL=db_url,
                    COC_API_PORT=str(port), COC_PREFECT_API_URL="http://127.0.0.1:9/api",
                    COC_S3_ENDPOINT="127.0.0.1:9", PREFECT_SERVER_ANALYTICS_ENABLED="false")

@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 from pydantic import SecretStr
 
+from api.stack.ports import RANGE_ENV
 from api.stack.processes import STOP_TIMEOUT_S, die_with_parent
 from core.settings import SECRETS_FILE, Settings
 
@@ -54,9 +55,16 @@ class Child:
         return self.process.poll() is None
 
 
+def inherited_env(*also: str) -> dict[str, str]:
+    """This process's environment without its COC_/PREFECT_ settings (and any prefix in `also`), for a child
+    that gets its own: only the host-wide COC_INTERNAL_PORTS (api.stack.ports) passes through."""
+    drop = ("COC_", "PREFECT_", *also)
+    return {k: v for k, v in os.environ.items() if not k.startswith(drop) or k == RANGE_ENV}
+
+
 def child_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for a child: ours without COC_/PREFECT_ variables, plus the stack's COC_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
+    env = inherited_env()
     env.update(_given_settings(settings))
     for name in _CHILD_SETTINGS:
         value = getattr(settings, name)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from api.stack.children import inherited_env
 from tests.fixtures.stack import RunningStack, coc_command
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +28,7 @@ class Persona:
 
     def __init__(self, name: str, stack: RunningStack, home: Path) -> None:
         self.name = name
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
+        self.env = inherited_env()
         self.env.update(COC_CONFIG_DIR=str(home / name), COC_API_URL=stack.api_url)
         self.user_id: str | None = None
         self.password = secrets.token_urlsafe(18)

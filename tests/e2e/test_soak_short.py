@@ -5,12 +5,13 @@ once. Latencies are reported, never asserted."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from api.stack.children import inherited_env
 
 pytestmark = pytest.mark.e2e
 
@@ -36,4 +37,4 @@ def test_short_soak_loses_and_duplicates_nothing(tmp_path: Path) -> None:
 
 
 def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
+    return inherited_env()

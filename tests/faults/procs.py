@@ -25,6 +25,7 @@ from pgserver._commands import pg_ctl
 from sqlmodel import Session
 
 from api.auth.issuer import hash_password, load_or_create_keys, mint_token
+from api.stack.children import inherited_env
 from core.actors import system_actor
 from core.db import normalize_url
 from core.settings import SECRETS_FILE, Settings, get_settings, load_settings
@@ -65,7 +66,7 @@ class ApiProcess:
             "identity_key": get_settings().secret("identity_key")}
         if s3_bucket:
             self.overrides["s3_bucket"] = s3_bucket
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("COC_", "PREFECT_"))}
+        self.env = inherited_env()
         self.env.update({f"COC_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
                          for k, v in self.overrides.items()})
         self.env.update(env)

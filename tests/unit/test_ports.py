@@ -54,3 +54,13 @@ def test_stacks_sharing_a_machine_get_disjoint_ranges(monkeypatch):
     assert port_range() == (24256, 28511)
     ranges = [tuple(int(x) for x in s.split("-")) for s in shares]
     assert ranges[0][0] == 20000 and all(a[1] < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+
+
+def test_the_host_range_reaches_children_and_stack_settings_do_not(monkeypatch):
+    from api.stack.children import inherited_env
+
+    monkeypatch.setenv(RANGE_ENV, "24000-24199")
+    monkeypatch.setenv("COC_API_PORT", "8123")
+    monkeypatch.setenv("PGHOST", "elsewhere")
+    env = inherited_env("PG")
+    assert env[RANGE_ENV] == "24000-24199" and "COC_API_PORT" not in env and "PGHOST" not in env
