@@ -39,7 +39,7 @@ from tests.fixtures.stack import CocUp
 
 pytestmark = pytest.mark.e2e
 
-CASES = 6
+CASES = 4
 RELEASE = ConsentScope.RELEASE_LAW_ENFORCEMENT
 FAST = {  # a run left Pending/Running this long is dead; the runner reconciles every 2 s
     "COC_PATHWAY_STALE_PENDING_S": "15", "COC_PATHWAY_STALE_RUNNING_S": "25", "COC_PATHWAY_STALE_SCHEDULED_S": "60",
@@ -103,7 +103,7 @@ def _every_case_released_once(engine: Engine, cases: list[tuple[str, str]], log)
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_killing_the_flow_runner_mid_run_still_offers_every_release_once(db_url, prefect_api, tmp_path):
     """(a) SIGKILL the runner's process group (runner, forkserver, run processes) just after the release wakes
-    were delivered, start it again: each of six cases gets its release offer, once."""
+    were delivered, start it again: each of four cases gets its release offer, once."""
     engine = make_engine(db_url)
     waker = outbox.PrefectWaker(prefect_api)
     runner = Runner(prefect_api, tmp_path / "runner", db_url, tmp_path / "data", FAST)
@@ -131,7 +131,7 @@ def test_killing_the_flow_runner_mid_run_still_offers_every_release_once(db_url,
 
 
 def test_stopping_the_stack_a_second_after_the_consents_still_offers_every_release_once(tmp_path):
-    """(b) `coc up`, six cases suspended at the release, grant the six releases, stop the whole stack 1 s later,
+    """(b) `coc up`, four cases suspended at the release, grant the four releases, stop the whole stack 1 s later,
     `coc up` again on the same data dir: every case gets its offer, once, and no step is recorded twice."""
     data: Path = tmp_path / "data"
     first = CocUp(data, **FAST).start()

@@ -38,8 +38,8 @@ from tests.e2e.pathway_stack import wait_for
 
 NOTICE_DAYS = 60
 UNREPORTED_DAYS = 7300  # both packs: 18 U.S.C. 3772's 20 years
-FIRST_LOCK = timedelta(seconds=18)  # real time from the test's start to the kit's first destruction date
-EXTENSION = timedelta(seconds=18)  # what the survivor asks for (seconds: the store's lock runs on real time)
+FIRST_LOCK = timedelta(seconds=10)  # real time from the test's start to the kit's first destruction date
+EXTENSION = timedelta(seconds=8)  # what the survivor asks for (seconds: the store's lock runs on real time)
 CONTACT = "lifetime-canary@example.org"
 DESTROY = {"reason": "retention ended", "authority_ref": "ORDER-14"}
 
