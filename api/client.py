@@ -30,6 +30,11 @@ CHUNK = 1024 * 1024  # 1 MiB: large enough for throughput, small enough for a sm
 Progress = Callable[[int, int | None], None]
 
 
+def _failed(exc: ApiError, method: str, path: str, *, sent: bool = True) -> ApiError:
+    exc.method, exc.path, exc.sent = method.upper(), path, sent
+    return exc
+
+
 class ApiError(Exception):
     """An error answer of the API (or a failure to reach it: status 0), parsed from problem+json."""
 
@@ -41,6 +46,17 @@ class ApiError(Exception):
         self.detail = detail
         self.type = type_
         self.body = dict(body or {})
+        self.method = ""  # the request that failed (set by CocClient._send)
+        self.path = ""
+        self.sent = True  # False when the request never reached the server (connection refused)
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when a change may or may not have been recorded: the server said so (its database connection
+        was lost during COMMIT), or a write got no answer after it was sent (a timeout, a cut connection)."""
+        if self.body.get("code") == "database-outcome-unknown":
+            return True
+        return self.status == 0 and self.sent and self.method not in ("", "GET", "HEAD", "OPTIONS")
 
     @classmethod
     def from_response(cls, response: httpx.Response) -> ApiError:
@@ -185,10 +201,15 @@ class CocClient:
         request = self._http.build_request(method, path, headers=self._headers(headers), **kwargs)
         try:
             response = self._http.send(request, stream=stream)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the server
+            raise _failed(ApiError(0, "connection failed", f"cannot reach {self.base_url}: {exc}"),
+                          method, path, sent=False) from exc
         except httpx.TimeoutException as exc:
-            raise ApiError(0, "timeout", f"{self.base_url} did not answer in time ({type(exc).__name__})") from exc
+            raise _failed(ApiError(0, "timeout", f"{self.base_url} did not answer in time ({type(exc).__name__})"),
+                          method, path) from exc
         except httpx.TransportError as exc:
-            raise ApiError(0, "connection failed", f"cannot reach {self.base_url}: {exc}") from exc
+            raise _failed(ApiError(0, "connection failed", f"lost the connection to {self.base_url}: {exc}"),
+                          method, path) from exc
         if (response.status_code == 401 and self._refresh_token and not path.startswith("/auth/")
                 and "content" not in kwargs):  # a streamed upload body cannot be sent twice
             if stream:
@@ -199,7 +220,7 @@ class CocClient:
             if stream:
                 response.read()
                 response.close()
-            raise ApiError.from_response(response)
+            raise _failed(ApiError.from_response(response), method, path)
         return response
 
     def request(self, method: str, path: str, *, json: Any = None, params: Mapping[str, Any] | None = None,

@@ -187,9 +187,25 @@ def api_errors(fn: F) -> F:
             where = f"{exc.status} {exc.title}" if exc.status else exc.title
             if exc.status == 401:
                 fail(f"{where}: {exc.detail} (run `coc login`)")
+            if exc.outcome_unknown:
+                fail(f"{where}: {exc.detail}\n{lookup_hint(exc.path)}")
             fail(f"{where}: {exc.detail}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def lookup_hint(path: str) -> str:
+    """What to run to see whether a change whose outcome is unknown was recorded, from the request's path."""
+    parts = [p for p in path.split("?", 1)[0].split("/") if p]
+    check = "see whether it was recorded before you repeat it"
+    if len(parts) >= 2 and parts[0] == "items":
+        return f"The change may or may not have been recorded: {check} with `coc evidence show {parts[1]}`."
+    if len(parts) >= 2 and parts[0] == "cases":
+        return (f"The change may or may not have been recorded: {check} with `coc case show {parts[1]}` "
+                f"or `coc audit log --case {parts[1]}`.")
+    if parts[:1] == ["transfers"]:
+        return f"The change may or may not have been recorded: {check} with `coc inbox` or `coc evidence show ITEM`."
+    return f"The change may or may not have been recorded: {check} (`coc case show`, `coc evidence show`)."
 
 
 def parse_fields(pairs: list[str] | None) -> dict[str, Any]:
