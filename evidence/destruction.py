@@ -6,6 +6,9 @@ the pack's), a legal hold on one of its files, and — when the survivor asked f
 (a notice announcing the current date, sent at least the pack's `notice_days` before). A refusal raises a
 domain error before anything is written. The proposal row is append-only; the approval is the custody
 `destroyed` event (evidence.custody.record_destruction) naming both people, in the same transaction.
+A proposal LAPSES (`lapsed`: not approvable, a new one may be made) when its proposer is deactivated or may no
+longer propose, or when the item's retention was extended or a legal hold set or lifted after it (read from the
+item's ledger entries after the proposal's): the proposer decided on facts that are no longer the item's.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, String, select
+from sqlalchemy import Column, DateTime, Integer, String, func, select
 from sqlmodel import Field, Session, SQLModel
 
 from core import crypto, ledger
@@ -21,7 +24,7 @@ from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, PermissionDenied
-from core.ledger import EventKind
+from core.ledger import EventKind, LedgerEntry
 from evidence.custody import rules as custody_rules
 from evidence.custody.models import CustodyEvent
 from evidence.custody.schemas import DestroyCreate
@@ -29,7 +32,9 @@ from evidence.custody.service import record_destruction, state_of
 from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem, ItemCustody, get_custody, get_item, keep_until, lock_item
 from policies import notice
+from policies.authz import User
 from policies.jurisdictions import get_pack
+from policies.permissions import Permission, role_allows
 
 
 class DestructionProposal(SQLModel, table=True):
@@ -92,10 +97,40 @@ def check_destruction_allowed(session: Session, item: EvidenceItem, state: ItemC
                                sent=notice.sent_notices(session, item_id=item.id))
 
 
-def open_proposal(session: Session, item_id: str) -> DestructionProposal | None:
-    """The item's proposal awaiting approval: its newest, unless the item was destroyed since."""
+def _newest_proposal(session: Session, item_id: str) -> DestructionProposal | None:
     return session.execute(select(DestructionProposal).where(DestructionProposal.item_id == item_id)
                            .order_by(DestructionProposal.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+
+
+# What, recorded on the item after a proposal, makes it lapse: the proposer decided on facts that changed.
+_LAPSES = {EventKind.PRESERVATION_EXTENDED.value: "the item's retention was extended since (its date moved)",
+           EventKind.LEGAL_HOLD_SET.value: "a legal hold was set on the item or lifted since"}
+
+
+def lapsed(session: Session, proposal: DestructionProposal) -> str | None:
+    """Why a proposal no longer stands, or None: its proposer is deactivated or may no longer propose (two
+    AUTHORISED people), or the item's retention was extended or a legal hold set or lifted after it."""
+    proposer = session.get(User, proposal.proposed_by)
+    if proposer is not None and not proposer.active:
+        return f"its proposer's account ({proposer.username}) was deactivated since"
+    if proposer is not None and not role_allows(str(proposer.role), Permission.DESTRUCTION_PROPOSE):
+        return f"its proposer ({proposer.username}, now {proposer.role}) may no longer propose destruction"
+    at = session.execute(select(func.max(LedgerEntry.seq)).where(
+        LedgerEntry.item_id == proposal.item_id,
+        LedgerEntry.kind == EventKind.DESTRUCTION_PROPOSED.value)).scalar_one_or_none()
+    if at is None:
+        return None
+    later = session.execute(select(LedgerEntry.kind).where(
+        LedgerEntry.item_id == proposal.item_id, LedgerEntry.seq > at, LedgerEntry.kind.in_(list(_LAPSES)))
+        .order_by(LedgerEntry.seq).limit(1)).scalars().first()  # type: ignore[attr-defined]
+    return _LAPSES[later] if later is not None else None
+
+
+def open_proposal(session: Session, item_id: str) -> DestructionProposal | None:
+    """The item's proposal awaiting approval: its newest, unless it lapsed (`lapsed`); the callers check that
+    the item is not destroyed."""
+    row = _newest_proposal(session, item_id)
+    return row if row is not None and lapsed(session, row) is None else None
 
 
 def propose_destruction(session: Session, *, actor: Actor, item_id: str, data: DestroyCreate,
@@ -131,12 +166,16 @@ def approve_destruction(session: Session, *, actor: Actor, item_id: str,
     item, state = lock_item(session, item_id)
     if str(state.status) == custody_rules.ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed already: there is nothing to approve")
-    proposal = open_proposal(session, item.id)
+    proposal = _newest_proposal(session, item.id)
     if proposal is None:
         raise Conflict("no destruction of this item was proposed: one authorised person proposes it "
                        "(coc custody destroy), a different one approves it")
     if proposal.proposed_by == actor.id:
         raise PermissionDenied("you proposed this destruction: a different authorised person must approve it")
+    if (why := lapsed(session, proposal)) is not None:
+        raise Conflict(f"the destruction proposed on {as_utc(proposal.proposed_at).date().isoformat()} no longer "
+                       f"stands: {why}. An authorised person proposes it again (coc custody destroy), a different "
+                       "one approves it")
     custodian = actor.id if state.custodian == actor.id else proposal.proposed_by
     check_destruction_allowed(session, item, state, custodian=custodian, now=now)
     return record_destruction(session, actor=actor, item=item, state=state, acting_custodian=custodian,

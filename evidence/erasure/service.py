@@ -28,20 +28,17 @@ from evidence.erasure.models import (
     ErasureState,
     ErasureStatus,
 )
-from evidence.files import EvidenceFile
+from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem
 from policies.authz import User
 from policies.reencrypt import reencrypt_legacy
 
 
 def held_item_ids(session: Session, case_id: str) -> list[str]:
-    """Items of the case with any file under legal hold."""
-    rows = session.execute(
-        select(EvidenceItem.id).join(EvidenceFile, EvidenceFile.item_id == EvidenceItem.id)
-        .where(EvidenceItem.case_id == case_id, EvidenceFile.legal_hold.is_(True))  # type: ignore[union-attr]
-        .distinct()
-    ).scalars()
-    return list(rows)
+    """Items of the case under legal hold (the item's own hold, e.g. a kit with no file, or a held file)."""
+    ids = session.execute(select(EvidenceItem.id).where(EvidenceItem.case_id == case_id)
+                          .order_by(EvidenceItem.id)).scalars()
+    return [item_id for item_id in ids if has_legal_hold(session, item_id)]
 
 
 def _open_request(session: Session, case_id: str, *, lock: bool = False) -> ErasureRequest | None:
