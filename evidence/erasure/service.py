@@ -31,6 +31,7 @@ from evidence.erasure.models import (
 from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem
 from policies.authz import User
+from policies.permissions import Permission, role_allows
 from policies.reencrypt import reencrypt_legacy
 
 
@@ -74,7 +75,8 @@ def approve_erasure(session: Session, *, actor: Actor, case_id: str, keyring: cr
     request = _open_request(session, case.id, lock=True)
     rules.check_can_approve(erased_at=crypto.erased_at(session, case.id),
                             proposer=request.proposed_by if request else None, approver=actor.id,
-                            held_item_ids=held_item_ids(session, case.id))
+                            held_item_ids=held_item_ids(session, case.id),
+                            proposer_lapsed=_proposer_lapsed(session, request.proposed_by) if request else None)
     assert request is not None
     rewritten = reencrypt_legacy(session, actor=actor, case_id=case.id, keyring=keyring, now=now).rewritten
     crypto.destroy_case_key(session, case_id=case.id, now=now)
@@ -107,6 +109,19 @@ def withdraw_erasure(session: Session, *, actor: Actor, case_id: str,
                   data={"request": request.id, "basis": ErasureBasis(request.basis),
                         "proposed_by": request.proposed_by})
     return request
+
+
+def _proposer_lapsed(session: Session, user_id: str) -> str | None:
+    """Why the proposer no longer counts as the first of two authorised people (deactivated, or a role that may
+    not propose erasure), or None."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    if not user.active:
+        return f"its proposer's account ({user.username}) was deactivated since"
+    if not role_allows(str(user.role), Permission.ERASURE_PROPOSE):
+        return f"its proposer ({user.username}, now {user.role}) may no longer propose erasure"
+    return None
 
 
 def _username(session: Session, user_id: str | None) -> str | None:

@@ -279,3 +279,21 @@ def test_a_second_verifier_recomputes_the_commitments_and_after_erasure_sees_no_
     assert report.ok, report.errors
     with Session(h.engine) as s:
         assert ledger.verify_chain(s).ok
+
+
+def test_an_erasure_proposed_by_a_since_deactivated_coordinator_cannot_be_approved(harness, clock):
+    """Erasure is irreversible and takes two AUTHORISED people: the proposal of an account deactivated since is
+    not approved (nothing erased); it is withdrawn and an active coordinator proposes again."""
+    h, c = harness, harness.client
+    ex = h.user("examiner")
+    case_id = _ok(c.post("/cases", json={}, headers=ex.headers), 201)["id"]
+    first, second, admin = h.user("coordinator"), h.user("coordinator"), h.user("coordinator")
+    _ok(c.post(f"/cases/{case_id}/erasure", json={"basis": "retention-ended"}, headers=first.headers), 201)
+    _ok(c.patch(f"/admin/users/{first.id}", json={"active": False}, headers=admin.headers))
+    r = c.post(f"/cases/{case_id}/erasure/approve", headers=second.headers)
+    assert r.status_code == 409 and "deactivated" in r.json()["detail"] and "withdraw" in r.json()["detail"], r.text
+    assert _ok(c.get(f"/cases/{case_id}/erasure", headers=second.headers))["erased"] is False
+    _ok(c.post(f"/cases/{case_id}/erasure/withdraw", headers=second.headers))
+    _ok(c.post(f"/cases/{case_id}/erasure", json={"basis": "retention-ended"}, headers=second.headers), 201)
+    _ok(c.post(f"/cases/{case_id}/erasure/approve", headers=admin.headers))
+    assert _ok(c.get(f"/cases/{case_id}/erasure", headers=admin.headers))["erased"] is True
