@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import Column, DateTime, Integer, String, func, select
+from sqlalchemy import Column, DateTime, Integer, String, select
 from sqlmodel import Field, Session, SQLModel
 
 from core import crypto, ledger
@@ -108,20 +108,23 @@ _LAPSES = {EventKind.PRESERVATION_EXTENDED.value: "the item's retention was exte
 
 
 def lapsed(session: Session, proposal: DestructionProposal) -> str | None:
-    """Why a proposal no longer stands, or None: its proposer is deactivated or may no longer propose (two
-    AUTHORISED people), or the item's retention was extended or a legal hold set or lifted after it."""
+    """Why a proposal no longer stands, or None: its proposer is deactivated, or moved since to a role that may
+    not propose (two AUTHORISED people), or the item's retention was extended or a legal hold set or lifted
+    after it."""
+    entry = session.execute(select(LedgerEntry).where(
+        LedgerEntry.item_id == proposal.item_id, LedgerEntry.kind == EventKind.DESTRUCTION_PROPOSED.value)
+        .order_by(LedgerEntry.seq.desc()).limit(1)).scalars().first()  # type: ignore[attr-defined]
     proposer = session.get(User, proposal.proposed_by)
     if proposer is not None and not proposer.active:
         return f"its proposer's account ({proposer.username}) was deactivated since"
-    if proposer is not None and not role_allows(str(proposer.role), Permission.DESTRUCTION_PROPOSE):
+    role_then = ledger.decode(entry).get("actor", {}).get("role") if entry is not None else None
+    if (proposer is not None and str(proposer.role) != role_then
+            and not role_allows(str(proposer.role), Permission.DESTRUCTION_PROPOSE)):
         return f"its proposer ({proposer.username}, now {proposer.role}) may no longer propose destruction"
-    at = session.execute(select(func.max(LedgerEntry.seq)).where(
-        LedgerEntry.item_id == proposal.item_id,
-        LedgerEntry.kind == EventKind.DESTRUCTION_PROPOSED.value)).scalar_one_or_none()
-    if at is None:
+    if entry is None:
         return None
     later = session.execute(select(LedgerEntry.kind).where(
-        LedgerEntry.item_id == proposal.item_id, LedgerEntry.seq > at, LedgerEntry.kind.in_(list(_LAPSES)))
+        LedgerEntry.item_id == proposal.item_id, LedgerEntry.seq > entry.seq, LedgerEntry.kind.in_(list(_LAPSES)))
         .order_by(LedgerEntry.seq).limit(1)).scalars().first()  # type: ignore[attr-defined]
     return _LAPSES[later] if later is not None else None
 
