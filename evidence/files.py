@@ -230,6 +230,9 @@ def upload_file(
         raise Conflict("item was destroyed while the file was uploading: the file was not added")
     row = session.get(EvidenceFile, file_id)
     assert row is not None
+    if not legal_hold and item_hold_set(session, item.id):  # a hold set while the bytes streamed holds them too
+        store.set_legal_hold(row.object_key, put.version_id, True)
+        legal_hold = row.legal_hold = True
     row.status = FileStatus.STORED
     row.size = reader.size
     row.sha256 = reader.hash.hexdigest()

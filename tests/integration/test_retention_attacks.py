@@ -26,8 +26,10 @@ from core.crypto.service import load_case_key
 from core.ledger import EventKind, LedgerEntry
 from evidence import audit
 from evidence.destruction import DestructionProposal
-from evidence.files import EvidenceFile
+from evidence.files import EvidenceFile, set_legal_hold, upload_file
+from evidence.items import ItemKind
 from tests.api_helpers import api_harness
+from tests.evidence_support import EXAMINER, LAB, new_case, new_item
 
 UNREPORTED_DAYS = 7300  # us-wa / us-mi: an unreported kit is kept 20 years
 DESTROY = {"reason": "retention ended", "authority_ref": "ORDER-9"}
@@ -297,3 +299,22 @@ def test_an_erasure_proposed_by_a_since_deactivated_coordinator_cannot_be_approv
     _ok(c.post(f"/cases/{case_id}/erasure", json={"basis": "retention-ended"}, headers=second.headers), 201)
     _ok(c.post(f"/cases/{case_id}/erasure/approve", headers=admin.headers))
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=admin.headers))["erased"] is True
+
+
+def test_a_hold_set_while_a_file_streams_holds_that_file_in_the_store(session, clock, object_store):
+    """The hold arrives while a file of the item is still uploading (set_legal_hold only sees stored files): the
+    upload, finishing under the item's lock, applies the item's hold to its object version and row."""
+    case_id = new_case(session)
+    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
+
+    def chunks():
+        yield b"first half "
+        with Session(session.get_bind(), expire_on_commit=False) as other:  # the court's order, meanwhile
+            set_legal_hold(other, object_store, actor=LAB, item_id=item_id, on=True)
+            other.commit()
+        yield b"second half"
+
+    row = upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=chunks(), max_bytes=1 << 20)
+    session.commit()
+    assert row.legal_hold is True
+    assert object_store.stat(row.object_key, row.version_id).legal_hold is True
