@@ -32,7 +32,7 @@ from evidence.custody.service import record_destruction, state_of
 from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem, ItemCustody, get_custody, get_item, keep_until, lock_item
 from policies import notice
-from policies.authz import User
+from policies.authz import User, one_person
 from policies.jurisdictions import get_pack
 from policies.permissions import Permission, role_allows
 
@@ -175,6 +175,9 @@ def approve_destruction(session: Session, *, actor: Actor, item_id: str,
                        "(coc custody destroy), a different one approves it")
     if proposal.proposed_by == actor.id:
         raise PermissionDenied("you proposed this destruction: a different authorised person must approve it")
+    if one_person(session, proposal.proposed_by, actor.id):
+        raise PermissionDenied("you created the proposer's account (a local login whose password you chose): for "
+                               "two-person destruction a person who did not create it must approve")
     if (why := lapsed(session, proposal)) is not None:
         raise Conflict(f"the destruction proposed on {as_utc(proposal.proposed_at).date().isoformat()} no longer "
                        f"stands: {why}. An authorised person proposes it again (coc custody destroy), a different "

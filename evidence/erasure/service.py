@@ -30,7 +30,7 @@ from evidence.erasure.models import (
 )
 from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem
-from policies.authz import User
+from policies.authz import User, one_person
 from policies.permissions import Permission, role_allows
 from policies.reencrypt import reencrypt_legacy
 
@@ -76,7 +76,8 @@ def approve_erasure(session: Session, *, actor: Actor, case_id: str, keyring: cr
     rules.check_can_approve(erased_at=crypto.erased_at(session, case.id),
                             proposer=request.proposed_by if request else None, approver=actor.id,
                             held_item_ids=held_item_ids(session, case.id),
-                            proposer_lapsed=_proposer_lapsed(session, request.proposed_by) if request else None)
+                            proposer_lapsed=_proposer_lapsed(session, request.proposed_by) if request else None,
+                            one_person=request is not None and one_person(session, request.proposed_by, actor.id))
     assert request is not None
     rewritten = reencrypt_legacy(session, actor=actor, case_id=case.id, keyring=keyring, now=now).rewritten
     crypto.destroy_case_key(session, case_id=case.id, now=now)

@@ -318,3 +318,51 @@ def test_a_hold_set_while_a_file_streams_holds_that_file_in_the_store(session, c
     session.commit()
     assert row.legal_hold is True
     assert object_store.stat(row.object_key, row.version_id).legal_hold is True
+
+
+def _sock_puppet(h, creator, role: str) -> dict[str, str]:
+    """The creator makes a local account whose password they choose, and logs in as it: one person, two accounts."""
+    password = secrets.token_urlsafe(16)
+    user = _ok(h.client.post("/admin/users", headers=creator.headers,
+                             json={"username": f"puppet-{secrets.token_hex(4)}", "role": role, "password": password}),
+               201)
+    token = _ok(h.client.post("/auth/token", data={"username": user["username"], "password": password}))
+    return {"Authorization": f"Bearer {token['access_token']}"}
+
+
+def test_one_coordinator_cannot_destroy_with_a_lab_account_they_created(harness, clock):
+    """A coordinator (user admin + destruction approver) creates a lab account with a password of their own
+    choosing, proposes with it and approves with their own: one person, two accounts. The approval is refused
+    (the approver knows the proposer's password); a person who did not create that account may approve."""
+    h, c = harness, harness.client
+    case_id, item_id, store, until = _stored_kit(h)
+    coord, other = h.user("coordinator"), h.user("coordinator")
+    puppet = _sock_puppet(h, coord, "lab")
+    _ok(c.post(f"/items/{item_id}/check-out", json={"reason": "to destruction"}, headers=puppet))
+    clock.set(until + timedelta(days=1))
+    _ok(c.post(f"/items/{item_id}/destroy", json=DESTROY, headers=puppet), 201)
+    r = c.post(f"/items/{item_id}/destruction/approve", headers=coord.headers)
+    assert r.status_code == 403 and "created" in r.json()["detail"], r.text
+    assert _count(h, EventKind.DESTROYED, item_id) == 0 and _status(h, item_id) == "held"
+    _ok(c.post(f"/items/{item_id}/destruction/approve", headers=other.headers))
+    assert _status(h, item_id) == "destroyed"
+
+
+def test_one_coordinator_cannot_erase_a_case_with_a_coordinator_account_they_created(harness, clock):
+    """The same with erasure (irreversible), both ways: proposed by the puppet and approved by its creator, or
+    proposed by the creator and approved by the puppet."""
+    h, c = harness, harness.client
+    ex = h.user("examiner")
+    case_id = _ok(c.post("/cases", json={}, headers=ex.headers), 201)["id"]
+    coord, other = h.user("coordinator"), h.user("coordinator")
+    puppet = _sock_puppet(h, coord, "coordinator")
+    _ok(c.post(f"/cases/{case_id}/erasure", json={"basis": "retention-ended"}, headers=puppet), 201)
+    r = c.post(f"/cases/{case_id}/erasure/approve", headers=coord.headers)
+    assert r.status_code == 403 and "created" in r.json()["detail"], r.text
+    _ok(c.post(f"/cases/{case_id}/erasure/withdraw", headers=coord.headers))
+    _ok(c.post(f"/cases/{case_id}/erasure", json={"basis": "retention-ended"}, headers=coord.headers), 201)
+    r = c.post(f"/cases/{case_id}/erasure/approve", headers=puppet)
+    assert r.status_code == 403 and "created" in r.json()["detail"], r.text
+    assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is False
+    _ok(c.post(f"/cases/{case_id}/erasure/approve", headers=other.headers))
+    assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is True
