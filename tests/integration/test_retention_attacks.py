@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -17,17 +18,19 @@ from datetime import datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from core import ledger
-from core.clock import as_utc
+from core.cases import Reporting
+from core.clock import SystemClock, as_utc
 from core.crypto.service import load_case_key
 from core.ledger import EventKind, LedgerEntry
 from evidence import audit
 from evidence.destruction import DestructionProposal
-from evidence.files import EvidenceFile, set_legal_hold, upload_file
-from evidence.items import ItemKind
+from evidence.files import EvidenceFile, FileStatus, set_legal_hold, upload_file
+from evidence.items import EvidenceItem, ItemKind
+from evidence.preservation import sync_object_locks
 from tests.api_helpers import api_harness
 from tests.evidence_support import EXAMINER, LAB, new_case, new_item
 
@@ -366,3 +369,28 @@ def test_one_coordinator_cannot_erase_a_case_with_a_coordinator_account_they_cre
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is False
     _ok(c.post(f"/cases/{case_id}/erasure/approve", headers=other.headers))
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is True
+
+
+def test_the_lock_sync_brings_a_legacy_files_lock_up_to_the_packs_date(session, clock, object_store):
+    """An item recorded with a short date before the pack's rule was enforced is kept until the PACK's date
+    (keep_until), so its files must be locked that long too: a file locked only to the item's recorded date
+    would leave the store's protection while destruction is still refused. The sync extends it."""
+    case_id = new_case(session, reporting=Reporting.RESTRICTED)
+    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
+    pack_until = as_utc(session.get(EvidenceItem, item_id).retention_until)
+    short = clock.now() + timedelta(days=1)
+    session.execute(update(EvidenceItem).where(EvidenceItem.id == item_id).values(retention_until=short))
+    file_id = secrets.token_hex(16)
+    key = f"{item_id}/{file_id}"
+    put = object_store.put_stream(key, io.BytesIO(b"old scan"), length=8,
+                                  retain_until=(SystemClock().now() + timedelta(hours=1)).replace(microsecond=0))
+    session.add(EvidenceFile(id=file_id, item_id=item_id, object_key=key, status=FileStatus.STORED,
+                             original_name="scan", size=8, sha256="0" * 64, version_id=put.version_id,
+                             retain_until=short, started_at=clock.now(), started_by=EXAMINER.id,
+                             completed_at=clock.now()))
+    session.commit()
+    out = sync_object_locks(session, object_store)
+    session.commit()
+    assert out == {item_id: [file_id]}
+    assert as_utc(session.get(EvidenceFile, file_id).retain_until) == pack_until
+    assert as_utc(object_store.stat(key, put.version_id).retain_until) == pack_until
