@@ -7,8 +7,9 @@ the pack's), a legal hold on one of its files, and — when the survivor asked f
 domain error before anything is written. The proposal row is append-only; the approval is the custody
 `destroyed` event (evidence.custody.record_destruction) naming both people, in the same transaction.
 A proposal LAPSES (`lapsed`: not approvable, a new one may be made) when its proposer is deactivated or may no
-longer propose, or when the item's retention was extended or a legal hold set or lifted after it (read from the
-item's ledger entries after the proposal's): the proposer decided on facts that are no longer the item's.
+longer propose, or when after it the item's retention was extended, a legal hold set or lifted, or the item
+released or submitted to a lab (read from the item's ledger and custody events after the proposal's entry): the
+proposer decided on facts that are no longer the item's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from core.clock import as_utc, utcnow
 from core.errors import Conflict, PermissionDenied
 from core.ledger import EventKind, LedgerEntry
 from evidence.custody import rules as custody_rules
-from evidence.custody.models import CustodyEvent
+from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.custody.schemas import DestroyCreate
 from evidence.custody.service import record_destruction, state_of
 from evidence.files import has_legal_hold
@@ -109,8 +110,8 @@ _LAPSES = {EventKind.PRESERVATION_EXTENDED.value: "the item's retention was exte
 
 def lapsed(session: Session, proposal: DestructionProposal) -> str | None:
     """Why a proposal no longer stands, or None: its proposer is deactivated, or moved since to a role that may
-    not propose (two AUTHORISED people), or the item's retention was extended or a legal hold set or lifted
-    after it."""
+    not propose (two AUTHORISED people), or after it the item's retention was extended, a legal hold set or
+    lifted, or the item released to law enforcement or submitted to a lab (an investigation)."""
     entry = session.execute(select(LedgerEntry).where(
         LedgerEntry.item_id == proposal.item_id, LedgerEntry.kind == EventKind.DESTRUCTION_PROPOSED.value)
         .order_by(LedgerEntry.seq.desc()).limit(1)).scalars().first()  # type: ignore[attr-defined]
@@ -126,7 +127,14 @@ def lapsed(session: Session, proposal: DestructionProposal) -> str | None:
     later = session.execute(select(LedgerEntry.kind).where(
         LedgerEntry.item_id == proposal.item_id, LedgerEntry.seq > entry.seq, LedgerEntry.kind.in_(list(_LAPSES)))
         .order_by(LedgerEntry.seq).limit(1)).scalars().first()  # type: ignore[attr-defined]
-    return _LAPSES[later] if later is not None else None
+    if later is not None:
+        return _LAPSES[later]
+    left = session.execute(select(CustodyEvent.kind).where(
+        CustodyEvent.item_id == proposal.item_id, CustodyEvent.ledger_seq > entry.seq,
+        CustodyEvent.kind.in_([CustodyEventKind.RELEASED.value, CustodyEventKind.SUBMITTED_TO_LAB.value]))
+        .limit(1)).scalars().first()  # type: ignore[attr-defined]
+    return None if left is None else ("the item was released to law enforcement since" if left == "released"
+                                      else "the item was submitted to a lab since")
 
 
 def open_proposal(session: Session, item_id: str) -> DestructionProposal | None:

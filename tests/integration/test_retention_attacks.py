@@ -394,3 +394,35 @@ def test_the_lock_sync_brings_a_legacy_files_lock_up_to_the_packs_date(session, 
     assert out == {item_id: [file_id]}
     assert as_utc(session.get(EvidenceFile, file_id).retain_until) == pack_until
     assert as_utc(object_store.stat(key, put.version_id).retain_until) == pack_until
+
+
+def test_a_proposal_lapses_when_the_item_left_for_an_investigation_after_it(harness, clock):
+    """Proposed; then released to law enforcement (an investigation) and returned: the proposal made before the
+    investigation is not approved; the proposer decides again."""
+    h, c = harness, harness.client
+    ex, officer, coord = h.user("examiner"), h.user("law_enforcement"), h.user("coordinator")
+    case_id = _ok(c.post("/cases", json={"reporting": "unrestricted"}, headers=ex.headers), 201)["id"]
+    for scope in ("forensic-exam", "evidence-swabs", "release-to-law-enforcement"):
+        _ok(c.post(f"/cases/{case_id}/consents", headers=ex.headers,
+                   json={"scope": scope, "decision": "granted", "method": "written", "form_ref": "F-1"}), 201)
+    item = _ok(c.post(f"/cases/{case_id}/items", json={"kind": "kit", "description": "kit"}, headers=ex.headers), 201)
+    item_id, until = item["id"], as_utc(datetime.fromisoformat(item["retention_until"]))
+    store = h.user("lab")
+    t = _ok(c.post(f"/items/{item_id}/transfers", headers=ex.headers,
+                   json={"to_user": store.id, "reason": "to store", "condition": "sealed"}), 201)
+    _ok(c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed"}, headers=store.headers))
+    clock.set(until + timedelta(days=1))
+    _ok(c.post(f"/items/{item_id}/destroy", json=DESTROY, headers=store.headers), 201)  # the custodian proposes
+
+    def hand(path: str, giver, taker, **extra) -> None:
+        t = _ok(c.post(path, headers=giver.headers,
+                       json={"to_user": taker.id, "reason": "r", "condition": "sealed", **extra}), 201)
+        _ok(c.post(f"/transfers/{t['id']}/accept", json={"condition": "sealed"}, headers=taker.headers))
+
+    hand(f"/items/{item_id}/transfers", store, ex)
+    hand(f"/items/{item_id}/release", ex, officer)  # a cold case reopened
+    hand(f"/items/{item_id}/transfers", officer, ex, purpose="return")
+    hand(f"/items/{item_id}/transfers", ex, store)
+    r = c.post(f"/items/{item_id}/destruction/approve", headers=coord.headers)
+    assert r.status_code == 409 and "law enforcement" in r.json()["detail"] and "propose" in r.json()["detail"], r.text
+    assert _count(h, EventKind.DESTROYED, item_id) == 0
