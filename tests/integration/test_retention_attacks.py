@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import io
 import json
 import secrets
 from datetime import datetime, timedelta
@@ -18,21 +17,17 @@ from datetime import datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core import ledger
-from core.cases import Reporting
-from core.clock import SystemClock, as_utc
+from core.clock import as_utc
 from core.crypto.service import load_case_key
 from core.ledger import EventKind, LedgerEntry
 from evidence import audit
 from evidence.destruction import DestructionProposal
-from evidence.files import EvidenceFile, FileStatus, set_legal_hold, upload_file
-from evidence.items import EvidenceItem, ItemKind
-from evidence.preservation import sync_object_locks
+from evidence.files import EvidenceFile
 from tests.api_helpers import api_harness
-from tests.evidence_support import EXAMINER, LAB, new_case, new_item
 
 UNREPORTED_DAYS = 7300  # us-wa / us-mi: an unreported kit is kept 20 years
 DESTROY = {"reason": "retention ended", "authority_ref": "ORDER-9"}
@@ -304,25 +299,6 @@ def test_an_erasure_proposed_by_a_since_deactivated_coordinator_cannot_be_approv
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=admin.headers))["erased"] is True
 
 
-def test_a_hold_set_while_a_file_streams_holds_that_file_in_the_store(session, clock, object_store):
-    """The hold arrives while a file of the item is still uploading (set_legal_hold only sees stored files): the
-    upload, finishing under the item's lock, applies the item's hold to its object version and row."""
-    case_id = new_case(session)
-    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
-
-    def chunks():
-        yield b"first half "
-        with Session(session.get_bind(), expire_on_commit=False) as other:  # the court's order, meanwhile
-            set_legal_hold(other, object_store, actor=LAB, item_id=item_id, on=True)
-            other.commit()
-        yield b"second half"
-
-    row = upload_file(session, object_store, actor=EXAMINER, item_id=item_id, stream=chunks(), max_bytes=1 << 20)
-    session.commit()
-    assert row.legal_hold is True
-    assert object_store.stat(row.object_key, row.version_id).legal_hold is True
-
-
 def _sock_puppet(h, creator, role: str) -> dict[str, str]:
     """The creator makes a local account whose password they choose, and logs in as it: one person, two accounts."""
     password = secrets.token_urlsafe(16)
@@ -369,31 +345,6 @@ def test_one_coordinator_cannot_erase_a_case_with_a_coordinator_account_they_cre
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is False
     _ok(c.post(f"/cases/{case_id}/erasure/approve", headers=other.headers))
     assert _ok(c.get(f"/cases/{case_id}/erasure", headers=other.headers))["erased"] is True
-
-
-def test_the_lock_sync_brings_a_legacy_files_lock_up_to_the_packs_date(session, clock, object_store):
-    """An item recorded with a short date before the pack's rule was enforced is kept until the PACK's date
-    (keep_until), so its files must be locked that long too: a file locked only to the item's recorded date
-    would leave the store's protection while destruction is still refused. The sync extends it."""
-    case_id = new_case(session, reporting=Reporting.RESTRICTED)
-    item_id = new_item(session, case_id, ItemKind.DOCUMENT)
-    pack_until = as_utc(session.get(EvidenceItem, item_id).retention_until)
-    short = clock.now() + timedelta(days=1)
-    session.execute(update(EvidenceItem).where(EvidenceItem.id == item_id).values(retention_until=short))
-    file_id = secrets.token_hex(16)
-    key = f"{item_id}/{file_id}"
-    put = object_store.put_stream(key, io.BytesIO(b"old scan"), length=8,
-                                  retain_until=(SystemClock().now() + timedelta(hours=1)).replace(microsecond=0))
-    session.add(EvidenceFile(id=file_id, item_id=item_id, object_key=key, status=FileStatus.STORED,
-                             original_name="scan", size=8, sha256="0" * 64, version_id=put.version_id,
-                             retain_until=short, started_at=clock.now(), started_by=EXAMINER.id,
-                             completed_at=clock.now()))
-    session.commit()
-    out = sync_object_locks(session, object_store)
-    session.commit()
-    assert out == {item_id: [file_id]}
-    assert as_utc(session.get(EvidenceFile, file_id).retain_until) == pack_until
-    assert as_utc(object_store.stat(key, put.version_id).retain_until) == pack_until
 
 
 def test_a_proposal_lapses_when_the_item_left_for_an_investigation_after_it(harness, clock):
