@@ -6,6 +6,10 @@ the pack's), a legal hold on one of its files, and — when the survivor asked f
 (a notice announcing the current date, sent at least the pack's `notice_days` before). A refusal raises a
 domain error before anything is written. The proposal row is append-only; the approval is the custody
 `destroyed` event (evidence.custody.record_destruction) naming both people, in the same transaction.
+A proposal LAPSES (`lapsed`: not approvable, a new one may be made) when its proposer is deactivated or may no
+longer propose, or when after it the item's retention was extended, a legal hold set or lifted, or the item
+released or submitted to a lab (read from the item's ledger and custody events after the proposal's entry): the
+proposer decided on facts that are no longer the item's.
 """
 
 from __future__ import annotations
@@ -21,15 +25,17 @@ from core.actors import Actor
 from core.cases import get_case
 from core.clock import as_utc, utcnow
 from core.errors import Conflict, PermissionDenied
-from core.ledger import EventKind
+from core.ledger import EventKind, LedgerEntry
 from evidence.custody import rules as custody_rules
-from evidence.custody.models import CustodyEvent
+from evidence.custody.models import CustodyEvent, CustodyEventKind
 from evidence.custody.schemas import DestroyCreate
 from evidence.custody.service import record_destruction, state_of
 from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem, ItemCustody, get_custody, get_item, keep_until, lock_item
 from policies import notice
+from policies.authz import User, one_person
 from policies.jurisdictions import get_pack
+from policies.permissions import Permission, role_allows
 
 
 class DestructionProposal(SQLModel, table=True):
@@ -92,10 +98,50 @@ def check_destruction_allowed(session: Session, item: EvidenceItem, state: ItemC
                                sent=notice.sent_notices(session, item_id=item.id))
 
 
-def open_proposal(session: Session, item_id: str) -> DestructionProposal | None:
-    """The item's proposal awaiting approval: its newest, unless the item was destroyed since."""
+def _newest_proposal(session: Session, item_id: str) -> DestructionProposal | None:
     return session.execute(select(DestructionProposal).where(DestructionProposal.item_id == item_id)
                            .order_by(DestructionProposal.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+
+
+# What, recorded on the item after a proposal, makes it lapse: the proposer decided on facts that changed.
+_LAPSES = {EventKind.PRESERVATION_EXTENDED.value: "the item's retention was extended since (its date moved)",
+           EventKind.LEGAL_HOLD_SET.value: "a legal hold was set on the item or lifted since"}
+
+
+def lapsed(session: Session, proposal: DestructionProposal) -> str | None:
+    """Why a proposal no longer stands, or None: its proposer is deactivated, or moved since to a role that may
+    not propose (two AUTHORISED people), or after it the item's retention was extended, a legal hold set or
+    lifted, or the item released to law enforcement or submitted to a lab (an investigation)."""
+    entry = session.execute(select(LedgerEntry).where(
+        LedgerEntry.item_id == proposal.item_id, LedgerEntry.kind == EventKind.DESTRUCTION_PROPOSED.value)
+        .order_by(LedgerEntry.seq.desc()).limit(1)).scalars().first()  # type: ignore[attr-defined]
+    proposer = session.get(User, proposal.proposed_by)
+    if proposer is not None and not proposer.active:
+        return f"its proposer's account ({proposer.username}) was deactivated since"
+    role_then = ledger.decode(entry).get("actor", {}).get("role") if entry is not None else None
+    if (proposer is not None and str(proposer.role) != role_then
+            and not role_allows(str(proposer.role), Permission.DESTRUCTION_PROPOSE)):
+        return f"its proposer ({proposer.username}, now {proposer.role}) may no longer propose destruction"
+    if entry is None:
+        return None
+    later = session.execute(select(LedgerEntry.kind).where(
+        LedgerEntry.item_id == proposal.item_id, LedgerEntry.seq > entry.seq, LedgerEntry.kind.in_(list(_LAPSES)))
+        .order_by(LedgerEntry.seq).limit(1)).scalars().first()  # type: ignore[attr-defined]
+    if later is not None:
+        return _LAPSES[later]
+    left = session.execute(select(CustodyEvent.kind).where(
+        CustodyEvent.item_id == proposal.item_id, CustodyEvent.ledger_seq > entry.seq,
+        CustodyEvent.kind.in_([CustodyEventKind.RELEASED.value, CustodyEventKind.SUBMITTED_TO_LAB.value]))
+        .limit(1)).scalars().first()  # type: ignore[attr-defined]
+    return None if left is None else ("the item was released to law enforcement since" if left == "released"
+                                      else "the item was submitted to a lab since")
+
+
+def open_proposal(session: Session, item_id: str) -> DestructionProposal | None:
+    """The item's proposal awaiting approval: its newest, unless it lapsed (`lapsed`); the callers check that
+    the item is not destroyed."""
+    row = _newest_proposal(session, item_id)
+    return row if row is not None and lapsed(session, row) is None else None
 
 
 def propose_destruction(session: Session, *, actor: Actor, item_id: str, data: DestroyCreate,
@@ -131,12 +177,19 @@ def approve_destruction(session: Session, *, actor: Actor, item_id: str,
     item, state = lock_item(session, item_id)
     if str(state.status) == custody_rules.ItemStatus.DESTROYED.value:
         raise Conflict("item was destroyed already: there is nothing to approve")
-    proposal = open_proposal(session, item.id)
+    proposal = _newest_proposal(session, item.id)
     if proposal is None:
         raise Conflict("no destruction of this item was proposed: one authorised person proposes it "
                        "(coc custody destroy), a different one approves it")
     if proposal.proposed_by == actor.id:
         raise PermissionDenied("you proposed this destruction: a different authorised person must approve it")
+    if one_person(session, proposal.proposed_by, actor.id):
+        raise PermissionDenied("you created the proposer's account (a local login whose password you chose): for "
+                               "two-person destruction a person who did not create it must approve")
+    if (why := lapsed(session, proposal)) is not None:
+        raise Conflict(f"the destruction proposed on {as_utc(proposal.proposed_at).date().isoformat()} no longer "
+                       f"stands: {why}. An authorised person proposes it again (coc custody destroy), a different "
+                       "one approves it")
     custodian = actor.id if state.custodian == actor.id else proposal.proposed_by
     check_destruction_allowed(session, item, state, custodian=custodian, now=now)
     return record_destruction(session, actor=actor, item=item, state=state, acting_custodian=custodian,

@@ -137,9 +137,18 @@ def list_files(session: Session, item_id: str) -> list[EvidenceFile]:
     ).scalars())
 
 
+def item_hold_set(session: Session, item_id: str) -> bool:
+    """True when the item's last legal-hold entry set the hold: a hold is on the ITEM (a physical kit with no
+    file can be held by a court's order), recorded in the ledger by set_legal_hold; its files follow."""
+    last = session.execute(select(ledger.LedgerEntry).where(
+        ledger.LedgerEntry.item_id == item_id, ledger.LedgerEntry.kind == EventKind.LEGAL_HOLD_SET.value)
+        .order_by(ledger.LedgerEntry.seq.desc()).limit(1)).scalars().first()  # type: ignore[attr-defined]
+    return last is not None and ledger.decode(last).get("data", {}).get("legal_hold") is True
+
+
 def has_legal_hold(session: Session, item_id: str) -> bool:
-    """True when any stored file of the item is under legal hold."""
-    return session.execute(
+    """True when the item is under legal hold, or any stored file of it is."""
+    return item_hold_set(session, item_id) or session.execute(
         select(EvidenceFile.id).where(EvidenceFile.item_id == item_id,
                                       EvidenceFile.legal_hold.is_(True))  # type: ignore[union-attr]
     ).first() is not None
@@ -174,6 +183,7 @@ def upload_file(
         raise ValidationFailed("the upload is empty: an empty file is not evidence")
     check_room(store.free_bytes(), length)  # refused up front, before a row or a byte (507 naming the store)
     file_id = secrets.token_hex(16)
+    legal_hold = legal_hold or item_hold_set(session, item.id)  # a file of a held item is held in the store too
     retain_until, _ = keep_until(session, item)  # the item's date, never earlier than the jurisdiction pack's
     if as_utc(retain_until) <= now:  # an Object Lock cannot end in the past: the store would refuse it (500)
         raise Conflict(f"the item's retention date has passed ({as_utc(retain_until).date().isoformat()}): extend "
@@ -220,6 +230,9 @@ def upload_file(
         raise Conflict("item was destroyed while the file was uploading: the file was not added")
     row = session.get(EvidenceFile, file_id)
     assert row is not None
+    if not legal_hold and item_hold_set(session, item.id):  # a hold set while the bytes streamed holds them too
+        store.set_legal_hold(row.object_key, put.version_id, True)
+        legal_hold = row.legal_hold = True
     row.status = FileStatus.STORED
     row.size = reader.size
     row.sha256 = reader.hash.hexdigest()
@@ -279,12 +292,12 @@ def read_file(session: Session, store: ObjectStore, *, actor: Actor, item_id: st
 
 def set_legal_hold(session: Session, store: ObjectStore, *, actor: Actor, item_id: str, on: bool,
                    now: datetime | None = None) -> list[EvidenceFile]:
-    """Set or lift the legal hold on every stored file of the item (store first, then the record)."""
+    """Set or lift the legal hold on the item and every stored file of it (store first, then the record). An
+    item with no file (a physical kit) is held all the same: the ledger entry is the hold (item_hold_set), and
+    files added later are held. The item's row is locked, so a destruction being approved sees the hold."""
     now = now or utcnow()
-    item = get_item(session, item_id)
+    item, _state = lock_item(session, item_id)
     rows = [r for r in list_files(session, item.id) if r.status == FileStatus.STORED.value]
-    if not rows:
-        raise NotFound("this item has no stored file to hold")
     for r in rows:
         store.set_legal_hold(r.object_key, r.version_id, on)
         r.legal_hold = on

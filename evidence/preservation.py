@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import ConfigDict, field_validator
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
 from core import ledger, outbox
@@ -27,7 +27,7 @@ from core.clock import as_utc, require_offset, utcnow
 from core.errors import Conflict, DependencyUnavailable, ValidationFailed
 from core.ledger import EventKind
 from evidence.files import EvidenceFile, FileStatus
-from evidence.items import EvidenceItem, ItemCustody, ItemStatus, keep_until, list_items, lock_item
+from evidence.items import EvidenceItem, ItemCustody, ItemStatus, get_item, keep_until, list_items, lock_item
 from evidence.storage import ObjectStore
 from policies.jurisdictions import get_pack
 from policies.retention import extended_until, minimum_retention
@@ -176,19 +176,23 @@ def recompute_on_conversion(session: Session, actor: Actor, case_id: str, report
 
 def sync_object_locks(session: Session, store: ObjectStore, *, actor: Actor | None = None,
                       now: datetime | None = None) -> dict[str, list[str]]:
-    """Extend the lock of every stored file whose lock ends before its (not destroyed) item's retention date:
-    files of items extended by a conversion, or uploaded while an extension committed; each item's catch-up is
+    """Extend the lock of every stored file whose lock ends before its (not destroyed) item's retention date
+    (keep_until: never earlier than the pack's): files of items extended by a conversion, uploaded while an
+    extension committed, or of a legacy item recorded with a date shorter than the pack's; each item's catch-up is
     ledgered (`custody:file:lock-extended`, file ids and the date). Returns item -> file ids."""
     now = now or utcnow()
     actor = actor or system_actor("retention")
+    # Against keep_until (the item's date, or the pack's if later: a legacy item's short recorded date does not
+    # shorten its files' locks), so every live item with a stored file is read; only those behind are locked.
     rows = session.execute(
-        select(EvidenceFile.item_id).join(EvidenceItem, EvidenceItem.id == EvidenceFile.item_id)
+        select(EvidenceFile.item_id, func.min(EvidenceFile.retain_until))
         .join(ItemCustody, ItemCustody.item_id == EvidenceFile.item_id)
-        .where(EvidenceFile.status == FileStatus.STORED.value,
-               ItemCustody.status != ItemStatus.DESTROYED.value,
-               EvidenceFile.retain_until < EvidenceItem.retention_until).distinct()).scalars().all()
+        .where(EvidenceFile.status == FileStatus.STORED.value, ItemCustody.status != ItemStatus.DESTROYED.value)
+        .group_by(EvidenceFile.item_id)).all()
     out: dict[str, list[str]] = {}
-    for item_id in sorted(rows):
+    for item_id, earliest in sorted(rows, key=lambda r: r[0]):
+        if as_utc(earliest) >= keep_until(session, get_item(session, item_id))[0]:
+            continue
         item, _ = lock_item(session, item_id)
         until, _ = keep_until(session, item)
         files = extend_file_locks(session, store, item.id, until)

@@ -208,7 +208,7 @@ def custody_hold(
     off: bool = typer.Option(False, "--off", help="Lift the legal hold instead of setting it."),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Set (or with --off lift) the legal hold on every stored file of the item."""
+    """Set (or with --off lift) the legal hold on the item and every stored file of it."""
     with client() as api:
         rows = api.legal_hold(item_id, on=not off)
     emit(rows, as_json, title=f"Legal hold {'lifted' if off else 'set'} on {item_id}",

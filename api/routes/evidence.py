@@ -210,7 +210,7 @@ def download_item_file(item_id: str, request: Request, session: SessionDep, cloc
 @router.post("/items/{item_id}/legal-hold", response_model=list[EvidenceFilePublic])
 def legal_hold(item_id: str, body: LegalHoldRequest, request: Request, session: SessionDep, clock: ClockDep,
                actor: Actor = require(P.LEGAL_HOLD)) -> list[Any]:
-    """Set or lift the legal hold on every stored file of the item."""
+    """Set or lift the legal hold on the item (with or without files) and every stored file of it."""
     return [texts.show_file(session, f) for f in files.set_legal_hold(session, get_app_store(request), actor=actor,
                                                                       item_id=item_id, on=body.on, now=clock.now())]
 

@@ -36,8 +36,11 @@ def check_can_propose(*, erased_at: datetime | None, open_proposal: bool, held_i
 
 
 def check_can_approve(*, erased_at: datetime | None, proposer: str | None, approver: str,
-                      held_item_ids: Sequence[str]) -> None:
-    """An approval needs an open proposal by SOMEONE ELSE (two-person rule), no erasure yet, no legal hold."""
+                      held_item_ids: Sequence[str], proposer_lapsed: str | None = None,
+                      one_person: bool = False) -> None:
+    """An approval needs an open proposal by SOMEONE ELSE (two-person rule) who is still authorised to propose
+    (`proposer_lapsed`: why not, e.g. deactivated) and not the same person under another account (`one_person`),
+    no erasure yet, no legal hold."""
     check_not_erased(erased_at)
     if proposer is None:
         raise Conflict("no erasure of this case is proposed: one person proposes it with a legal basis "
@@ -45,6 +48,12 @@ def check_can_approve(*, erased_at: datetime | None, proposer: str | None, appro
     if proposer == approver:
         raise PermissionDenied("you proposed this erasure: a different authorised person must approve it "
                                "(two-person rule)")
+    if one_person:  # policies.authz.one_person: one of the two created the other's local account
+        raise PermissionDenied("one of you created the other's account (a local login whose password the creator "
+                               "chose): a person who did not must approve this erasure (two-person rule)")
+    if proposer_lapsed is not None:
+        raise Conflict(f"this erasure proposal no longer stands: {proposer_lapsed}. Withdraw it (coc case erase "
+                       "withdraw) and have an authorised person propose it again")
     check_no_hold(held_item_ids)
 
 

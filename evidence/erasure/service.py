@@ -28,20 +28,18 @@ from evidence.erasure.models import (
     ErasureState,
     ErasureStatus,
 )
-from evidence.files import EvidenceFile
+from evidence.files import has_legal_hold
 from evidence.items import EvidenceItem
-from policies.authz import User
+from policies.authz import User, one_person
+from policies.permissions import Permission, role_allows
 from policies.reencrypt import reencrypt_legacy
 
 
 def held_item_ids(session: Session, case_id: str) -> list[str]:
-    """Items of the case with any file under legal hold."""
-    rows = session.execute(
-        select(EvidenceItem.id).join(EvidenceFile, EvidenceFile.item_id == EvidenceItem.id)
-        .where(EvidenceItem.case_id == case_id, EvidenceFile.legal_hold.is_(True))  # type: ignore[union-attr]
-        .distinct()
-    ).scalars()
-    return list(rows)
+    """Items of the case under legal hold (the item's own hold, e.g. a kit with no file, or a held file)."""
+    ids = session.execute(select(EvidenceItem.id).where(EvidenceItem.case_id == case_id)
+                          .order_by(EvidenceItem.id)).scalars()
+    return [item_id for item_id in ids if has_legal_hold(session, item_id)]
 
 
 def _open_request(session: Session, case_id: str, *, lock: bool = False) -> ErasureRequest | None:
@@ -77,7 +75,9 @@ def approve_erasure(session: Session, *, actor: Actor, case_id: str, keyring: cr
     request = _open_request(session, case.id, lock=True)
     rules.check_can_approve(erased_at=crypto.erased_at(session, case.id),
                             proposer=request.proposed_by if request else None, approver=actor.id,
-                            held_item_ids=held_item_ids(session, case.id))
+                            held_item_ids=held_item_ids(session, case.id),
+                            proposer_lapsed=_proposer_lapsed(session, request.proposed_by) if request else None,
+                            one_person=request is not None and one_person(session, request.proposed_by, actor.id))
     assert request is not None
     rewritten = reencrypt_legacy(session, actor=actor, case_id=case.id, keyring=keyring, now=now).rewritten
     crypto.destroy_case_key(session, case_id=case.id, now=now)
@@ -110,6 +110,19 @@ def withdraw_erasure(session: Session, *, actor: Actor, case_id: str,
                   data={"request": request.id, "basis": ErasureBasis(request.basis),
                         "proposed_by": request.proposed_by})
     return request
+
+
+def _proposer_lapsed(session: Session, user_id: str) -> str | None:
+    """Why the proposer no longer counts as the first of two authorised people (deactivated, or a role that may
+    not propose erasure), or None."""
+    user = session.get(User, user_id)
+    if user is None:
+        return None
+    if not user.active:
+        return f"its proposer's account ({user.username}) was deactivated since"
+    if not role_allows(str(user.role), Permission.ERASURE_PROPOSE):
+        return f"its proposer ({user.username}, now {user.role}) may no longer propose erasure"
+    return None
 
 
 def _username(session: Session, user_id: str | None) -> str | None:

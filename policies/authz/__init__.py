@@ -38,7 +38,9 @@ from policies.authz.users import (
     UserUpdate,
     active_actor,
     create_user,
+    created_local_account,
     get_user,
+    one_person,
     resolve_user,
     update_user,
     user_agency_kind,
@@ -54,6 +56,6 @@ __all__ = [
     "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
     "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "resolve_user",
     "show_break_glass", "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username",
-    "user_public", "users_public",
+    "user_public", "users_public", "created_local_account", "one_person",
     "hash_password", "needs_rehash", "verify_password",
 ]

@@ -113,3 +113,11 @@ def test_erasure_withdrawal_rule_only_an_open_proposal():
         rules.check_can_withdraw(erased_at=None, open_proposal=False, last_status=None, last_by=None)
     with pytest.raises(Conflict, match="already erased"):  # approved: the case key is gone
         rules.check_can_withdraw(erased_at=NOW, open_proposal=False, last_status="approved", last_by=None)
+
+
+def test_erasure_approval_refuses_one_person_behind_two_accounts_and_a_lapsed_proposer():
+    with pytest.raises(PermissionDenied, match="created the other's account"):
+        rules.check_can_approve(erased_at=None, proposer="U1", approver="U2", held_item_ids=[], one_person=True)
+    with pytest.raises(Conflict, match="no longer stands: deactivated. Withdraw it"):
+        rules.check_can_approve(erased_at=None, proposer="U1", approver="U2", held_item_ids=[],
+                                proposer_lapsed="deactivated")
