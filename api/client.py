@@ -722,6 +722,11 @@ class CocClient:
             self.request("POST", "/auth/logout", json={"refresh_token": self._refresh_token})
         self._token = self._refresh_token = None
 
+    def change_password(self, current_password: str, new_password: str) -> None:
+        """POST /auth/password: replace your own local password (every other login of yours ends)."""
+        self.request("POST", "/auth/password", json={"current_password": current_password,
+                                                     "new_password": new_password})
+
     def compliance_report(self, agency: str, *, start: str | None = None, end: str | None = None,
                           fmt: str = "json") -> Any:
         """GET /reports/compliance: the receiving agency's handoffs and overdue deadlines (JSON dict; CSV text;

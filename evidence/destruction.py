@@ -184,8 +184,9 @@ def approve_destruction(session: Session, *, actor: Actor, item_id: str,
     if proposal.proposed_by == actor.id:
         raise PermissionDenied("you proposed this destruction: a different authorised person must approve it")
     if one_person(session, proposal.proposed_by, actor.id):
-        raise PermissionDenied("you created the proposer's account (a local login whose password you chose): for "
-                               "two-person destruction a person who did not create it must approve")
+        raise PermissionDenied("you created the proposer's account (a local login whose password you chose) and its "
+                               "holder has not chosen their own yet (coc password): for two-person destruction a "
+                               "person who did not create it must approve")
     if (why := lapsed(session, proposal)) is not None:
         raise Conflict(f"the destruction proposed on {as_utc(proposal.proposed_at).date().isoformat()} no longer "
                        f"stands: {why}. An authorised person proposes it again (coc custody destroy), a different "

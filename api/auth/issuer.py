@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from api.auth.jwt import canonical_json, sign
-from api.deps import CommitRoute, SessionDep, SettingsDep
+from api.deps import CommitRoute, CurrentUser, SessionDep, SettingsDep
 from core.actors import system_actor
 from core.clock import utcnow
 from core.db import commit_early
@@ -35,8 +35,10 @@ from core.errors import AuthenticationFailed, NotFound, ValidationFailed
 from core.settings import Settings
 from policies import sessions
 from policies.authz import (
+    PasswordChange,
     User,
     UserCreate,
+    change_own_password,
     create_user,
     hash_password,
     needs_rehash,
@@ -255,6 +257,19 @@ def refresh(body: RefreshRequest, request: Request, session: SessionDep, setting
 def logout(body: RefreshRequest, session: SessionDep) -> None:
     """End the session of this refresh token (every renewal of the login is refused from now on)."""
     sessions.end_session(session, token=body.refresh_token)
+
+
+@router.post("/auth/password", status_code=204, openapi_extra={"x-coc-authenticated": True})
+async def change_password(body: PasswordChange, request: Request, user: CurrentUser, session: SessionDep,
+                          settings: SettingsDep) -> None:
+    """Replace your own local password (the current one is checked; at least 12 characters). Every other login
+    of yours ends. Until you do, the coordinator who created your account (and chose its first password) counts
+    as the same person as you for two-person destruction and erasure."""
+    if not settings.embedded:
+        raise NotFound("local login is disabled: change your password at your organisation's identity provider")
+    client = request.client.host if request.client else "unknown"
+    request.app.state.login_limiter.hit(f"ip:{client}", f"user-id:{user.id}")  # guessing the current one
+    await run_in_threadpool(change_own_password, session, actor=user, change=body)
 
 
 @router.get("/auth/jwks.json", openapi_extra={"x-coc-public": True})

@@ -102,6 +102,29 @@ def logout(as_json: bool = JsonOpt) -> None:
         typer.echo("logged out" if was_logged_in else "not logged in")
 
 
+@app.command("password")
+@api_errors
+def password(
+    current: str = typer.Option(..., "--current", prompt="Current password", hide_input=True,
+                                help="Your current password (prompted without echo)."),
+    new: str = typer.Option(..., "--new", prompt="New password (12 characters or more)", hide_input=True,
+                            confirmation_prompt=True, help="Your new password (prompted twice without echo)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Choose your own password (do it first after a coordinator creates your account: until you do, they count
+    as the same person as you for two-person destruction and erasure). Your other logins end; this one goes on."""
+    with client() as api:
+        username = api.me()["username"]
+        api.change_password(current, new)
+        token = api.login(username, new)
+    common.save_token(token.access_token)
+    common.save_refresh_token(token.refresh_token)
+    if as_json:
+        print_json({"username": username, "password_changed": True})
+    else:
+        typer.echo(f"password changed for {username}; your other logins have ended")
+
+
 @app.command("whoami")
 @api_errors
 def whoami(as_json: bool = JsonOpt) -> None:

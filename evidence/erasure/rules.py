@@ -50,7 +50,8 @@ def check_can_approve(*, erased_at: datetime | None, proposer: str | None, appro
                                "(two-person rule)")
     if one_person:  # policies.authz.one_person: one of the two created the other's local account
         raise PermissionDenied("one of you created the other's account (a local login whose password the creator "
-                               "chose): a person who did not must approve this erasure (two-person rule)")
+                               "chose) and its holder has not chosen their own yet (coc password): a person who "
+                               "did not must approve this erasure (two-person rule)")
     if proposer_lapsed is not None:
         raise Conflict(f"this erasure proposal no longer stands: {proposer_lapsed}. Withdraw it (coc case erase "
                        "withdraw) and have an authorised person propose it again")

@@ -6,9 +6,16 @@ claims in a token; anything unknown (role, permission, user, case) is denied (fa
 Modules, one concern each (import the package, `from policies.authz import X`):
 - `users`: the staff account table and shapes, lookups, create/update, `active_actor` (authentication);
 - `decisions`: assignments, break-glass grants, `authorize()`;
+- `accounts`: who may act as whom (a creator until the holder's own password), the holder's password change;
 - `passwords`: PURE staff password hashes (argon2id; earlier scrypt hashes verified and rehashed at login).
 """
 
+from policies.authz.accounts import (
+    PasswordChange,
+    change_own_password,
+    created_local_account,
+    one_person,
+)
 from policies.authz.decisions import (
     BREAK_GLASS_TTL,
     AssignmentCreate,
@@ -38,9 +45,7 @@ from policies.authz.users import (
     UserUpdate,
     active_actor,
     create_user,
-    created_local_account,
     get_user,
-    one_person,
     resolve_user,
     update_user,
     user_agency_kind,
@@ -56,6 +61,6 @@ __all__ = [
     "UserUpdate", "active_actor", "active_assignment", "active_break_glass", "assign", "assigned_case_ids",
     "authorize", "break_glass", "create_user", "get_user", "list_assignments", "list_break_glass", "resolve_user",
     "show_break_glass", "unassign", "update_user", "user_agency_kind", "user_by_subject", "user_by_username",
-    "user_public", "users_public", "created_local_account", "one_person",
+    "user_public", "users_public", "created_local_account", "one_person", "PasswordChange", "change_own_password",
     "hash_password", "needs_rehash", "verify_password",
 ]

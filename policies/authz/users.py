@@ -18,7 +18,7 @@ from core.actors import Actor
 from core.clock import utcnow
 from core.errors import AuthenticationFailed, Conflict, NotFound, ValidationFailed
 from core.ids import PrintableLine, is_valid_id, new_id
-from core.ledger import EventKind, LedgerEntry, append, decode
+from core.ledger import EventKind, append
 from policies.agencies import Agency, AgencyKind, centre_agency, check_role_fits, needs_named_agency, resolve_agency
 from policies.permissions import Role
 
@@ -217,24 +217,3 @@ def update_user(session: Session, *, actor: Actor, user_id: str, change: UserUpd
     session.flush()
     append(session, kind=EventKind.USER_CHANGED, actor=actor, at=now, data=data)
     return user
-
-
-def created_local_account(session: Session, *, creator_id: str, user_id: str) -> bool:
-    """True when `user_id` is a local (password) account that `creator_id` created: the creator chose its
-    password and can sign in as it, so for a two-person rule the two accounts are one person."""
-    user = session.get(User, user_id)
-    if user is None or user.password_hash is None or creator_id == user_id:
-        return False
-    for entry in session.execute(select(LedgerEntry).where(LedgerEntry.kind == EventKind.USER_CHANGED.value)
-                                 .order_by(LedgerEntry.seq)).scalars():
-        body = decode(entry)
-        if body.get("data", {}).get("user") == user_id and body["data"].get("change") == "created":
-            return body.get("actor", {}).get("id") == creator_id
-    return False
-
-
-def one_person(session: Session, first: str, second: str) -> bool:
-    """Two accounts that one person may act as (see created_local_account), either way round."""
-    return (created_local_account(session, creator_id=first, user_id=second)
-            or created_local_account(session, creator_id=second, user_id=first))
-

@@ -377,3 +377,39 @@ def test_a_proposal_lapses_when_the_item_left_for_an_investigation_after_it(harn
     r = c.post(f"/items/{item_id}/destruction/approve", headers=coord.headers)
     assert r.status_code == 409 and "law enforcement" in r.json()["detail"] and "propose" in r.json()["detail"], r.text
     assert _count(h, EventKind.DESTROYED, item_id) == 0
+
+
+def test_the_holders_own_password_makes_a_created_account_a_person_of_its_own(harness, clock):
+    """POST /auth/password: until the holder of a created account chooses their own password the creator may not
+    approve its proposals; after, they may. The wrong current password is refused; the old password no longer
+    signs in, the new one does; the ledger records the change and no password material."""
+    h, c = harness, harness.client
+    case_id, item_id, store, until = _stored_kit(h)
+    coord = h.user("coordinator")
+    first = secrets.token_urlsafe(16)
+    made = _ok(c.post("/admin/users", headers=coord.headers,
+                      json={"username": f"lab-{secrets.token_hex(4)}", "role": "lab", "password": first}), 201)
+    holder = {"Authorization": "Bearer " + _ok(c.post("/auth/token", data={"username": made["username"],
+                                                                            "password": first}))["access_token"]}
+    _ok(c.post(f"/items/{item_id}/check-out", json={"reason": "to destruction"}, headers=holder))
+    clock.set(until + timedelta(days=1))
+    _ok(c.post(f"/items/{item_id}/destroy", json=DESTROY, headers=holder), 201)
+    assert c.post(f"/items/{item_id}/destruction/approve", headers=coord.headers).status_code == 403
+
+    own = secrets.token_urlsafe(16)
+    r = c.post("/auth/password", json={"current_password": "wrong-" + first, "new_password": own}, headers=holder)
+    assert r.status_code == 401, r.text
+    r = c.post("/auth/password", json={"current_password": first, "new_password": "short"}, headers=holder)
+    assert r.status_code == 422, r.text
+    r = c.post("/auth/password", json={"current_password": first, "new_password": own}, headers=holder)
+    assert r.status_code == 204, r.text
+    assert c.post("/auth/token", data={"username": made["username"], "password": first}).status_code == 401
+    _ok(c.post("/auth/token", data={"username": made["username"], "password": own}))
+    with Session(h.engine) as s:
+        bodies = [bytes(e.body) for e in s.execute(select(LedgerEntry).where(
+            LedgerEntry.kind == EventKind.USER_CHANGED)).scalars()]
+    assert any(b'"password-changed"' in b and made["id"].encode() in b for b in bodies)
+    assert not any(own.encode() in b or first.encode() in b or b"argon2" in b for b in bodies)
+
+    _ok(c.post(f"/items/{item_id}/destruction/approve", headers=coord.headers))
+    assert _status(h, item_id) == "destroyed"

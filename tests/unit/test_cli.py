@@ -442,3 +442,17 @@ def test_identity_from_a_malformed_file_is_one_error_line(cli, live_api, tmp_pat
     bad.write_text("{not json")
     result = cli("case", "identity", "set", case["id"], "--from", str(bad))
     assert result.exit_code == 1 and "is not JSON" in result.output and "Traceback" not in result.output
+
+
+def test_password_changes_your_own_password_and_keeps_you_logged_in(cli, live_api):  # noqa: F811
+    staff = login_as(cli, live_api, "examiner")
+    new = "a-new-password-" + staff.password[:6]
+    wrong = cli("password", "--current", "wrong-" + staff.password, "--new", new)
+    assert wrong.exit_code == 1 and "401" in wrong.output and "current password" in wrong.output
+    changed = cli("password", "--current", staff.password, "--new", new, "--json")
+    assert changed.exit_code == 0, changed.output
+    assert json.loads(changed.output) == {"username": staff.user.username, "password_changed": True}
+    assert new not in changed.output
+    assert cli("whoami").exit_code == 0  # this login goes on with fresh tokens
+    assert cli("login", "--username", staff.user.username, "--password", staff.password).exit_code == 1
+    assert cli("login", "--username", staff.user.username, "--password", new).exit_code == 0
