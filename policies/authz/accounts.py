@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from core.actors import Actor
 from core.clock import utcnow
-from core.errors import AuthenticationFailed, ValidationFailed
+from core.errors import PermissionDenied, ValidationFailed
 from core.ledger import EventKind, LedgerEntry, append, decode
 from policies.authz.passwords import hash_password, verify_password
 from policies.authz.users import User, get_user
@@ -70,7 +70,7 @@ def change_own_password(session: Session, *, actor: Actor, change: PasswordChang
         raise ValidationFailed("this account signs in at your organisation's identity provider: change the "
                                "password there")
     if not verify_password(change.current_password, user.password_hash):
-        raise AuthenticationFailed("the current password is wrong")
+        raise PermissionDenied("the current password is wrong: nothing changed")
     if change.new_password == change.current_password:
         raise ValidationFailed("choose a new password different from the current one")
     user.password_hash = hash_password(change.new_password)

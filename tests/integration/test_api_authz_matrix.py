@@ -32,7 +32,7 @@ PUBLIC = {("GET", "/health"), ("POST", "/auth/token"), ("GET", "/auth/jwks.json"
           ("GET", "/status/status.css"), ("POST", "/status/notice"), ("POST", "/status/extend"),
           ("POST", "/status/requests")}  # the survivor's notice request: the lookup code + password are the credential
 # Any active staff user, whatever the role (no permission to check).
-AUTHENTICATED_ONLY = {("GET", "/me")}
+AUTHENTICATED_ONLY = {("GET", "/me"), ("POST", "/auth/password")}  # your own account
 DENIED = {401, 403, 404}
 
 

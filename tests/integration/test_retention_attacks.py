@@ -398,7 +398,7 @@ def test_the_holders_own_password_makes_a_created_account_a_person_of_its_own(ha
 
     own = secrets.token_urlsafe(16)
     r = c.post("/auth/password", json={"current_password": "wrong-" + first, "new_password": own}, headers=holder)
-    assert r.status_code == 401, r.text
+    assert r.status_code == 403 and "current password" in r.json()["detail"], r.text
     r = c.post("/auth/password", json={"current_password": first, "new_password": "short"}, headers=holder)
     assert r.status_code == 422, r.text
     r = c.post("/auth/password", json={"current_password": first, "new_password": own}, headers=holder)

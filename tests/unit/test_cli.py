@@ -448,7 +448,8 @@ def test_password_changes_your_own_password_and_keeps_you_logged_in(cli, live_ap
     staff = login_as(cli, live_api, "examiner")
     new = "a-new-password-" + staff.password[:6]
     wrong = cli("password", "--current", "wrong-" + staff.password, "--new", new)
-    assert wrong.exit_code == 1 and "401" in wrong.output and "current password" in wrong.output
+    assert wrong.exit_code == 1 and "403" in wrong.output and "current password" in wrong.output
+    assert "coc login" not in wrong.output  # you are logged in: only the password you typed was wrong
     changed = cli("password", "--current", staff.password, "--new", new, "--json")
     assert changed.exit_code == 0, changed.output
     assert json.loads(changed.output) == {"username": staff.user.username, "password_changed": True}
