@@ -1,0 +1,289 @@
+"""Attacks on the survivor's status page from outside (issue 16 as built), over HTTP on SQLite and PostgreSQL:
+guessing through the JSON notice request, forwarded-address headers, one counter for the page and the JSON
+lookup, equal answers on the JSON paths, the page's headers on every /status response, and the history proof
+checked by a second verifier written here from RFC 6962/9162 (not the product's) and attacked by a database
+writer (an entry rewritten with its tree nodes; a timeline row edited or deleted)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+from sqlmodel import Session, select
+
+from core.ledger import EventKind, LedgerEntry
+from evidence.lookup_models import KitLookup
+from tests.api_helpers import api_harness
+from tests.web.support import issue, kit_with_card
+
+PAGE_HEADERS = {"referrer-policy": "no-referrer", "cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+@pytest.fixture
+def harness(db_url, tmp_path, clock):
+    h = api_harness(db_url, tmp_path, lookup_max_failures=3, lookup_rate_per_min=50)
+    yield h
+    h.close()
+
+
+def _login(h, code, password, client=None):
+    return (client or h.client).post("/status", data={"code": code, "password": password, "lang": "en"})
+
+
+def _card(h, code) -> KitLookup:
+    with Session(h.engine) as s:
+        return s.get(KitLookup, code)
+
+
+def _client(h, address):
+    return h.client.__class__(h.app, client=(address, 40000), raise_server_exceptions=False)
+
+
+# --- guessing -----------------------------------------------------------------------------------------------
+
+def test_json_notice_request_failures_count_and_lock_the_card(harness, tmp_path):
+    """POST /status/requests (the JSON notice request with code + password) is a guessing path too: its failures
+    count towards the card's lock (the centre's lookup_max_failures, not a default), and a locked card is
+    refused there with the right password."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    for i in range(3):
+        r = h.client.post("/status/requests", json={"code": kit.code, "password": f"guess-{i}", "no_contact": True})
+        assert r.status_code == 401
+    card = _card(h, kit.code)
+    assert card.failed_attempts == 3 and card.locked_at is not None
+    right = h.client.post("/status/requests", json={"code": kit.code, "password": kit.password, "no_contact": True})
+    assert right.status_code == 401
+    assert _login(h, kit.code, kit.password).status_code == 401
+
+
+def test_forwarded_headers_do_not_choose_the_address(db_url, tmp_path, clock):
+    """X-Forwarded-For, Forwarded and X-Real-IP are the client's own claims: the per-address window counts the
+    connection's address whatever they say (nothing in front of the app is trusted unless deployed so)."""
+    h = api_harness(db_url, tmp_path, lookup_rate_per_min=3)
+    try:
+        for i in range(3):
+            spoof = {"X-Forwarded-For": f"203.0.113.{i}", "Forwarded": f"for=198.51.100.{i}",
+                     "X-Real-IP": f"192.0.2.{i}"}
+            assert h.client.post("/status", data={"code": "K" + str(i) * 16, "password": "x"},
+                                 headers=spoof).status_code == 401
+        fresh = {"X-Forwarded-For": "203.0.113.99", "Forwarded": "for=198.51.100.99", "X-Real-IP": "192.0.2.99"}
+        assert h.client.post("/status", data={"code": "K" + "7" * 16, "password": "x"},
+                             headers=fresh).status_code == 429
+        assert h.client.post("/status/lookup", json={"code": "K" + "8" * 16, "password": "x"},
+                             headers=fresh).status_code == 429
+    finally:
+        h.close()
+
+
+def test_page_and_json_lookup_share_one_counter_per_code(db_url, tmp_path, clock):
+    """The code typed in another case or with spaces on the page, and the same code on the JSON lookup, count
+    in one per-code window and one failure count: three addresses, three failures, the card locks and a fourth
+    address is throttled on that code."""
+    h = api_harness(db_url, tmp_path, lookup_max_failures=3, lookup_rate_per_min=3)
+    try:
+        kit = kit_with_card(h, tmp_path, released=False)
+        a, b, c, d = (_client(h, f"10.9.0.{i}") for i in range(4))
+        assert _login(h, f"  {kit.code.lower()} ", "bad-1", client=a).status_code == 401
+        assert b.post("/status/lookup", json={"code": kit.code, "password": "bad-2"}).status_code == 401
+        assert _login(h, kit.code, "bad-3", client=c).status_code == 401
+        card = _card(h, kit.code)
+        assert card.failed_attempts == 3 and card.locked_at is not None
+        assert d.post("/status/lookup", json={"code": kit.code, "password": kit.password}).status_code == 429
+        assert _login(h, kit.code, kit.password, client=d).status_code == 429
+    finally:
+        h.close()
+
+
+def _same(*responses):
+    first = responses[0]
+    for r in responses[1:]:
+        assert (r.status_code, r.content, dict(r.headers)) == (first.status_code, first.content, dict(first.headers))
+
+
+def test_json_paths_answer_the_same_for_every_wrong_credential(harness, tmp_path):
+    """On /status/lookup and /status/requests: an unknown code, a wrong password, a locked card with its right
+    password and a revoked card with its right password get the same status, body and headers."""
+    h = harness
+    locked = kit_with_card(h, tmp_path, released=False)
+    for i in range(3):
+        _login(h, locked.code, f"bad-{i}")
+    assert _card(h, locked.code).locked_at is not None
+    revoked = kit_with_card(h, tmp_path, released=False)
+    issue(h, revoked.item_id, revoked.examiner, tmp_path)
+    assert _card(h, revoked.code).revoked_at is not None
+    live = kit_with_card(h, tmp_path, released=False)
+    for path, extra in (("/status/lookup", {}), ("/status/requests", {"no_contact": True})):
+        answers = [h.client.post(path, json={"code": code, "password": password, **extra})
+                   for code, password in (("K" + "2" * 16, live.password), (live.code, "x" * len(live.password)),
+                                          (locked.code, locked.password), (revoked.code, revoked.password))]
+        _same(*answers)
+        assert answers[0].status_code == 401 and live.code not in answers[0].text
+
+
+# --- headers on every /status response ----------------------------------------------------------------------
+
+def test_every_status_response_carries_the_page_headers(harness, tmp_path):
+    """404 and 405 under /status, a refused form token, the JSON lookup (its answer is kit data) and its
+    refusal and throttling: no referrer, no caching, nosniff, a strict CSP, no cookie."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    responses = {
+        "404": h.client.get("/status/nothing-here"),
+        "405 page": h.client.put("/status", data={"code": "x"}),
+        "405 view": h.client.get("/status/view"),
+        "forged token": h.client.post("/status/contact", data={"token": "K1.2.3"}),
+        "json ok": h.client.post("/status/lookup", json={"code": kit.code, "password": kit.password}),
+        "json wrong": h.client.post("/status/lookup", json={"code": kit.code, "password": "nope"}),
+        "json shape": h.client.post("/status/lookup", json={"code": kit.code}),
+        "lang junk": h.client.get("/status?lang=%3Cscript%3E", headers={"Accept-Language": "<script>;q=x, ,;;"}),
+    }
+    assert responses["json ok"].status_code == 200 and responses["404"].status_code == 404
+    assert responses["405 page"].status_code == responses["405 view"].status_code == 405
+    assert "<script" not in responses["lang junk"].text and '<html lang="en">' in responses["lang junk"].text
+    for name, r in responses.items():
+        for header, value in PAGE_HEADERS.items():
+            assert r.headers.get(header) == value, (name, header, dict(r.headers))
+        assert r.headers.get("content-security-policy", "").startswith("default-src 'none'"), name
+        assert "set-cookie" not in r.headers, name
+
+
+# --- the history proof --------------------------------------------------------------------------------------
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _root_from_path(leaf: bytes, m: int, n: int, path: list[bytes]) -> bytes:
+    """RFC 6962 §2.1.1 PATH(m, D[n]) read backwards: the last hash is the sibling of the top split (recursive,
+    unlike the product's iterative RFC 9162 verifier)."""
+    if n == 1:
+        assert not path, "a one-leaf tree has an empty path"
+        return leaf
+    assert path, "path too short"
+    k = 1 << ((n - 1).bit_length() - 1)  # largest power of two < n
+    if m < k:
+        return _h(b"\x01" + _root_from_path(leaf, m, k, path[:-1]) + path[-1])
+    return _h(b"\x01" + path[-1] + _root_from_path(leaf, m - k, n - k, path[:-1]))
+
+
+def _included(body: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
+    try:
+        return _root_from_path(_h(b"\x00" + body), index, size, path) == root
+    except AssertionError:
+        return False
+
+
+def _kit_entries(h, item_id) -> list[LedgerEntry]:
+    with Session(h.engine) as s:
+        return list(s.exec(select(LedgerEntry).where(LedgerEntry.item_id == item_id,
+                                                      LedgerEntry.kind.startswith("custody:"))
+                           .order_by(LedgerEntry.seq)).all())
+
+
+def test_page_proof_checks_out_with_an_independent_verifier(harness, tmp_path):
+    """The tree head the page relies on is signed by the published key (checked with `cryptography` directly);
+    every custody entry of the kit is included (our own RFC 6962 audit-path check); the fingerprint the page
+    shows is the SHA-256 of the published key; a proof with one byte changed, or for the wrong leaf, fails."""
+    h = harness
+    kit = kit_with_card(h, tmp_path)
+    auditor = h.user("auditor")
+    page = _login(h, kit.code, kit.password)
+    assert "Verified:" in page.text
+    published = h.client.get("/audit/public-key", headers=auditor.headers).json()
+    key = load_pem_public_key(published["public_key_pem"].encode())
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert f"<code>{hashlib.sha256(raw).hexdigest()[:16]}</code>" in page.text
+    sth = h.client.get("/audit/tree-head", headers=auditor.headers).json()
+    message = json.dumps({"root_hash": sth["root_hash"], "timestamp": sth["timestamp"],
+                          "tree_size": sth["tree_size"]}, sort_keys=True, separators=(",", ":")).encode()
+    key.verify(base64.b64decode(sth["signature"]), message)  # raises InvalidSignature if not
+    size, root = sth["tree_size"], bytes.fromhex(sth["root_hash"])
+    entries = _kit_entries(h, kit.item_id)
+    assert len(entries) >= 5
+    for e in entries:
+        proof = h.client.get(f"/audit/proofs/inclusion?seq={e.seq}&tree_size={size}", headers=auditor.headers)
+        path = [bytes.fromhex(p) for p in proof.json()["path"]]
+        assert _included(bytes(e.body), e.seq - 1, size, path, root), e.seq
+        assert not _included(bytes(e.body) + b" ", e.seq - 1, size, path, root)
+        if path:
+            bent = [bytes([path[0][0] ^ 1]) + path[0][1:], *path[1:]]
+            assert not _included(bytes(e.body), e.seq - 1, size, bent, root)
+            other = e.seq % size  # the next leaf (or the first): the same proof does not place it there
+            assert not _included(bytes(e.body), other, size, path, root)
+
+
+def _unlock(conn, *tables: str) -> None:
+    for table in tables:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        else:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+
+
+def _rewrite_entry_and_tree(conn, seq: int, new_body: bytes) -> str:
+    """What a database writer who knows the format does: the entry's body and hash, its leaf node and every
+    stored complete subtree above it, recomputed (the tree's root changes consistently)."""
+    new_hash = hashlib.sha256(new_body).hexdigest()
+    conn.execute(sa.text("UPDATE ledger_entry SET body = :b, entry_hash = :h WHERE seq = :s"),
+                 {"b": new_body, "h": new_hash, "s": seq})
+    size = conn.execute(sa.text("SELECT max(seq) FROM ledger_entry")).scalar_one()
+    index, level = seq - 1, 0
+
+    def node(lv, ix):
+        return bytes(conn.execute(sa.text("SELECT hash FROM ledger_node WHERE level = :l AND idx = :i"),
+                                  {"l": lv, "i": ix}).scalar_one())
+
+    while ((index >> level) + 1) << level <= size:
+        ix = index >> level
+        value = _h(b"\x00" + new_body) if level == 0 else _h(b"\x01" + node(level - 1, 2 * ix) +
+                                                             node(level - 1, 2 * ix + 1))
+        conn.execute(sa.text("UPDATE ledger_node SET hash = :h WHERE level = :l AND idx = :i"),
+                     {"h": value, "l": level, "i": ix})
+        level += 1
+    return new_hash
+
+
+def test_an_entry_rewritten_with_its_tree_nodes_is_not_verified(harness, tmp_path):
+    """The release entry says the seal was broken instead of intact; the writer also recomputes the entry's
+    hash, the tree nodes above it and the timeline row's copy of the hash: the freshly signed tree head then
+    covers the forgery, so only the hash chain (the next entry still names the old hash) can tell."""
+    h = harness
+    kit = kit_with_card(h, tmp_path)
+    assert "Verified:" in _login(h, kit.code, kit.password).text
+    [released] = [e for e in _kit_entries(h, kit.item_id) if e.kind == EventKind.RELEASED]
+    forged = bytes(released.body).replace(b'"seal_intact":true', b'"seal_intact":false')
+    assert forged != bytes(released.body)
+    with h.engine.begin() as conn:
+        _unlock(conn, "ledger_entry", "ledger_node", "custody_event")
+        new_hash = _rewrite_entry_and_tree(conn, released.seq, forged)
+        conn.execute(sa.text("UPDATE custody_event SET ledger_hash = :h WHERE ledger_seq = :s"),
+                     {"h": new_hash, "s": released.seq})
+    page = _login(h, kit.code, kit.password)
+    assert page.status_code == 200 and "Could not be verified:" in page.text and "Verified:" not in page.text
+
+
+@pytest.mark.parametrize("edit", ["kind", "at", "delete"])
+def test_an_edited_or_deleted_timeline_row_is_not_verified(harness, tmp_path, edit):
+    """The timeline is read from custody_event rows, the proof from ledger entries: a row changed to say the
+    kit was analysed, a release moved a month earlier, or the release row deleted (the ledger untouched) changes
+    what the page shows, so the page must not call that history verified."""
+    h = harness
+    kit = kit_with_card(h, tmp_path)
+    before = _login(h, kit.code, kit.password).text
+    assert "Verified:" in before and "With law enforcement since" in before
+    sql = {"kind": "UPDATE custody_event SET kind = 'analysed' WHERE item_id = :i AND kind = 'released'",
+           "at": "UPDATE custody_event SET at = :at WHERE item_id = :i AND kind = 'released'",
+           "delete": "DELETE FROM custody_event WHERE item_id = :i AND kind = 'released'"}[edit]
+    with h.engine.begin() as conn:
+        _unlock(conn, "custody_event")
+        at = conn.execute(sa.text("SELECT min(at) FROM custody_event WHERE item_id = :i"),
+                          {"i": kit.item_id}).scalar_one()
+        assert conn.execute(sa.text(sql), {"i": kit.item_id, "at": at}).rowcount == 1
+    page = _login(h, kit.code, kit.password)
+    assert page.status_code == 200 and "Could not be verified:" in page.text and "Verified:" not in page.text
