@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
 from core import crypto
 from core.actors import Actor
-from core.errors import ValidationFailed
+from core.db import commit_early
+from core.errors import AuthenticationFailed, ValidationFailed
 from evidence import destruction, notice_tasks
 from evidence.custody import CustodyEventPublic
 from policies import notice
@@ -133,7 +134,12 @@ def survivor_request(body: SurvivorNoticeRequest, request: Request, session: Ses
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
     request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
-    out = notice_tasks.request_notice_by_lookup(
-        session, code=body.code, password=body.password, now=clock.now(), key=crypto.keyring_from_settings(settings),
-        data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
+    try:
+        out = notice_tasks.request_notice_by_lookup(
+            session, code=body.code, password=body.password, now=clock.now(),
+            key=crypto.keyring_from_settings(settings), max_failures=settings.lookup_max_failures,
+            data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
+    except AuthenticationFailed:
+        commit_early(session, "a failed credential counts towards the card's lock even though the request fails")
+        raise
     return SurvivorNoticeRecorded(channel_kind=out.channel_kind, recorded_at=out.made_at)

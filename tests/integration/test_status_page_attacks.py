@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from sqlmodel import Session, select
 
 from core.ledger import EventKind, LedgerEntry
+from evidence.custody.models import CustodyEvent
 from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
 from tests.web.support import issue, kit_with_card
@@ -277,13 +279,14 @@ def test_an_edited_or_deleted_timeline_row_is_not_verified(harness, tmp_path, ed
     kit = kit_with_card(h, tmp_path)
     before = _login(h, kit.code, kit.password).text
     assert "Verified:" in before and "With law enforcement since" in before
-    sql = {"kind": "UPDATE custody_event SET kind = 'analysed' WHERE item_id = :i AND kind = 'released'",
-           "at": "UPDATE custody_event SET at = :at WHERE item_id = :i AND kind = 'released'",
-           "delete": "DELETE FROM custody_event WHERE item_id = :i AND kind = 'released'"}[edit]
+    table = CustodyEvent.__table__
+    where = (table.c.item_id == kit.item_id) & (table.c.kind == "released")
     with h.engine.begin() as conn:
         _unlock(conn, "custody_event")
-        at = conn.execute(sa.text("SELECT min(at) FROM custody_event WHERE item_id = :i"),
-                          {"i": kit.item_id}).scalar_one()
-        assert conn.execute(sa.text(sql), {"i": kit.item_id, "at": at}).rowcount == 1
+        at = conn.execute(sa.select(table.c.at).where(where)).scalar_one()
+        change = {"kind": sa.update(table).where(where).values(kind="analysed"),
+                  "at": sa.update(table).where(where).values(at=at - timedelta(days=30)),
+                  "delete": sa.delete(table).where(where)}[edit]
+        assert conn.execute(change).rowcount == 1
     page = _login(h, kit.code, kit.password)
     assert page.status_code == 200 and "Could not be verified:" in page.text and "Verified:" not in page.text
