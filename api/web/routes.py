@@ -24,7 +24,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store
 from api.web import i18n
-from api.web.tokens import make_token, read_token
+from api.web.tokens import form_key, make_token, read_token
 from core.errors import RateLimited, ValidationFailed
 from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
@@ -81,7 +81,8 @@ def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str
     now = clock.now()
     view = lookup_page.kit_view(session, row, data_dir=settings.data_dir, now=now)
     requests = lookup_requests.requests_view(session, row, now=now)
-    return _page("kit.html", lang, settings, view=view, requests=requests, token=make_token(row.code, now),
+    return _page("kit.html", lang, settings, view=view, requests=requests,
+                 token=make_token(row.code, now, form_key(settings)),
                  kept_until=lookup_requests.kept_until(session, row), notice_kinds=NOTICE_KINDS,
                  max_years=MAX_YEARS_AHEAD, **ctx)
 
@@ -111,8 +112,8 @@ def status_lookup_page(request: Request, form: FormDep, session: SessionDep, set
     return _kit_page(session, settings, clock, row, lang)
 
 
-def _card_from_token(session: Any, form: dict[str, str], clock: Any) -> KitLookup | None:
-    code = read_token(form.get("token", ""), clock.now())
+def _card_from_token(session: Any, form: dict[str, str], clock: Any, settings: Any) -> KitLookup | None:
+    code = read_token(form.get("token", ""), clock.now(), form_key(settings))
     row = session.get(KitLookup, code) if code else None
     return row if row is not None and row.locked_at is None and row.revoked_at is None else None
 
@@ -122,7 +123,7 @@ def status_view(request: Request, form: FormDep, session: SessionDep, settings: 
                 clock: ClockDep) -> HTMLResponse:
     """The kit page again (another language) for a holder of a valid form token; else the form."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
+    row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
     return _kit_page(session, settings, clock, row, lang)
@@ -133,7 +134,7 @@ def status_contact(request: Request, form: FormDep, session: SessionDep, setting
                    clock: ClockDep) -> HTMLResponse:
     """"Please contact me about my kit": recorded for the centre's staff (ledger), then the kit page again."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
+    row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
     lookup_page.request_contact(session, row, now=clock.now())
@@ -155,7 +156,7 @@ def status_notice(request: Request, form: FormDep, session: SessionDep, settings
     """Notice before destruction (a channel and its value, or no contact), recorded as staff record it
     (evidence.lookup_requests); the page confirms without repeating the contact."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
+    row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
     kind, value = form.get("kind", ""), form.get("value", "").strip()
@@ -174,7 +175,7 @@ def status_extend(request: Request, form: FormDep, session: SessionDep, settings
     """"Keep my kit longer": N more years (evidence.lookup_rules), recorded as a staff extension is; the page
     then shows the new date. A destroyed kit, a choice not offered or too far ahead: the page says why."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
+    row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
     try:

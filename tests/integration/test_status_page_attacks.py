@@ -9,7 +9,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,6 +26,7 @@ from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
 from tests.web.support import issue, kit_with_card
 
+ROOT = Path(__file__).resolve().parents[2]
 PAGE_HEADERS = {"referrer-policy": "no-referrer", "cache-control": "no-store", "x-content-type-options": "nosniff"}
 
 
@@ -290,3 +295,34 @@ def test_an_edited_or_deleted_timeline_row_is_not_verified(harness, tmp_path, ed
         assert conn.execute(change).rowcount == 1
     page = _login(h, kit.code, kit.password)
     assert page.status_code == 200 and "Could not be verified:" in page.text and "Verified:" not in page.text
+
+
+# --- the form token across API processes --------------------------------------------------------------------
+
+CHILD = """
+import os, re, sys
+from pathlib import Path
+from tests.api_helpers import api_harness
+h = api_harness(sys.argv[1], Path(sys.argv[2]), identity_key=os.environ["CHILD_IDENTITY_KEY"])
+page = h.client.post("/status", data={"code": sys.argv[3], "password": sys.argv[4]})
+assert page.status_code == 200, page.status_code
+print(re.search(r'name="token" value="([^"]+)"', page.text).group(1))
+h.close()
+"""
+
+
+def test_a_form_token_made_by_one_api_process_works_in_another(harness, tmp_path):
+    """A deployment runs several API processes behind one address (docker-compose: two replicas): the kit page
+    one process rendered must work when its next form lands on another (the token's key comes from the
+    centre's secret, not from a key each process draws at start)."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    env = {**os.environ, "CHILD_IDENTITY_KEY": h.settings.secret("identity_key"), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", CHILD, h.settings.database_url, str(h.settings.data_dir), kit.code,
+                          kit.password], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    token = out.stdout.strip().splitlines()[-1]
+    r = h.client.post("/status/view", data={"token": token, "lang": "es"})
+    assert r.status_code == 200 and '<html lang="es">' in r.text
+    forged = h.client.post("/status/view", data={"token": token[:-2] + ("AA" if token[-2:] != "AA" else "BB")})
+    assert forged.status_code == 401
