@@ -8,9 +8,10 @@ per client address and per code (the app's lookup limiter) and a card locks afte
 `settings.lookup_max_failures` failures in a row.
 
 The kit page's requests (POST /status/contact, /status/notice, /status/extend) carry the signed form token
-(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. Notice and extension
-are recorded by evidence.lookup_requests like the same requests through staff; the contact value is never
-echoed, logged or put in a URL.
+(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. One card's requests
+share a window of the lookup limiter (429, "too many tries"); "please contact me" while an earlier one is open
+records nothing more. Notice and extension are recorded by evidence.lookup_requests like the same requests
+through staff; the contact value is never echoed, logged or put in a URL.
 """
 
 from __future__ import annotations
@@ -118,6 +119,16 @@ def _card_from_token(session: Any, form: dict[str, str], clock: Any, settings: A
     return row if row is not None and row.locked_at is None and row.revoked_at is None else None
 
 
+def _request_throttled(request: Request, row: KitLookup) -> bool:
+    """Each card's requests (contact, notice, keep longer) share one window of the lookup limiter: a card (or a
+    stolen one) cannot write to the append-only ledger without limit from the public page."""
+    try:
+        request.app.state.lookup_limiter.hit(f"page-requests:{row.code}")
+    except RateLimited:
+        return True
+    return False
+
+
 @router.post("/status/view", response_class=HTMLResponse)
 def status_view(request: Request, form: FormDep, session: SessionDep, settings: SettingsDep,
                 clock: ClockDep) -> HTMLResponse:
@@ -137,7 +148,9 @@ def status_contact(request: Request, form: FormDep, session: SessionDep, setting
     row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
-    lookup_page.request_contact(session, row, now=clock.now())
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
+    lookup_page.request_contact(session, row, now=clock.now())  # a second press while open records nothing
     return _kit_page(session, settings, clock, row, lang, contact_requested=True)
 
 
@@ -159,6 +172,8 @@ def status_notice(request: Request, form: FormDep, session: SessionDep, settings
     row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
     kind, value = form.get("kind", ""), form.get("value", "").strip()
     if kind == "none":
         value = ""  # "do not contact me" keeps nothing that was typed
@@ -178,6 +193,8 @@ def status_extend(request: Request, form: FormDep, session: SessionDep, settings
     row = _card_from_token(session, form, clock, settings)
     if row is None:
         return _refused(lang, settings)
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
     try:
         years = parse_years(form.get("years"))
         result = lookup_requests.request_extension_from_page(session, get_app_store(request), row, years=years,

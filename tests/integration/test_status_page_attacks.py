@@ -10,6 +10,8 @@ import base64
 import hashlib
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 from datetime import timedelta
@@ -326,3 +328,65 @@ def test_a_form_token_made_by_one_api_process_works_in_another(harness, tmp_path
     assert r.status_code == 200 and '<html lang="es">' in r.text
     forged = h.client.post("/status/view", data={"token": token[:-2] + ("AA" if token[-2:] != "AA" else "BB")})
     assert forged.status_code == 401
+
+
+# --- requests made on the page ------------------------------------------------------------------------------
+
+def _token(html: str) -> str:
+    m = re.search(r'name="token" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def _requested(h, item_id) -> int:
+    with Session(h.engine) as s:
+        return len(s.exec(select(LedgerEntry).where(LedgerEntry.kind == EventKind.STATUS_CONTACT_REQUESTED,
+                                                     LedgerEntry.item_id == item_id)).all())
+
+
+def test_please_contact_me_twice_is_one_open_request(harness, tmp_path):
+    """By design: pressing "please contact me" again (or resubmitting the page) while the centre has not handled
+    the request yet records nothing more (staff see one open request; the page says the same); once staff
+    closed it, the survivor can ask again."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    token = _token(_login(h, kit.code, kit.password).text)
+    first = h.client.post("/status/contact", data={"token": token})
+    again = h.client.post("/status/contact", data={"token": _token(first.text)})
+    replay = h.client.post("/status/contact", data={"token": token})
+    for r in (first, again, replay):
+        assert r.status_code == 200 and "The centre has your request" in r.text
+    assert _requested(h, kit.item_id) == 1
+    [open_one] = h.client.get("/status-requests", headers=kit.examiner.headers).json()
+    done = h.client.post(f"/status-requests/{open_one['seq']}/handled", json={"outcome": "reached"},
+                         headers=kit.examiner.headers)
+    assert done.status_code in (200, 201), done.text
+    assert h.client.post("/status/contact", data={"token": token}).status_code == 200
+    assert _requested(h, kit.item_id) == 2
+
+
+def test_page_requests_are_throttled_per_card(db_url, tmp_path, clock, s3_settings):
+    """A card holder (or whoever holds a stolen card) cannot write without limit to the append-only ledger from
+    the public page: the requests of one card (notice, contact, keep longer) share the lookup window; over it
+    the page says to wait and nothing is recorded."""
+    h = api_harness(db_url, tmp_path, lookup_rate_per_min=3, **s3_settings.overrides(),
+                    s3_bucket=f"coc-atk-{secrets.token_hex(5)}")
+    try:
+        kit = kit_with_card(h, tmp_path, released=False)
+        token = _token(_login(h, kit.code, kit.password).text)
+        h.app.state.lookup_limiter.reset()  # the login's own hit aside
+        kinds = ("email", "phone", "sms")
+        for i, kind in enumerate(kinds):
+            value = f"p{i}@example.org" if kind == "email" else f"+1 206 555 010{i}"
+            r = h.client.post("/status/notice", data={"token": token, "kind": kind, "value": value})
+            assert r.status_code == 200, r.text
+        with Session(h.engine) as s:
+            before = len(s.exec(select(LedgerEntry)).all())
+        for path, data in (("/status/notice", {"kind": "none"}), ("/status/contact", {}),
+                           ("/status/extend", {"years": "1"})):
+            r = h.client.post(path, data={"token": token, **data})
+            assert r.status_code == 429 and "Too many tries" in r.text, (path, r.status_code)
+        with Session(h.engine) as s:
+            assert len(s.exec(select(LedgerEntry)).all()) == before
+    finally:
+        h.close()
