@@ -20,6 +20,7 @@ from sqlmodel import Session
 from api import problems
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store, require
 from api.disposition import upload_filename
+from api.ratelimit import client_key
 from core.actors import Actor
 from core.db import commit_early
 from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
@@ -390,7 +391,7 @@ def enrol_status_lookup(item_id: str, session: SessionDep, clock: ClockDep,
 @router.post("/status/lookup", response_model=KitStatus)
 def status_lookup(body: LookupRequest, request: Request, session: SessionDep) -> Any:
     """A survivor's kit status from code + temporary password: stage only, no personal data."""
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
     request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from api.ratelimit import client_key
 from core import crypto
 from core.actors import Actor
 from core.db import commit_early
@@ -130,7 +131,7 @@ class SurvivorNoticeRecorded(BaseModel):
 def survivor_request(body: SurvivorNoticeRequest, request: Request, session: SessionDep, clock: ClockDep,
                      settings: SettingsDep) -> Any:
     """The survivor asks for notice before destruction (or records no contact) with the lookup credential."""
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
     request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")

@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store
+from api.ratelimit import client_key
 from api.web import i18n
 from api.web.tokens import form_key, make_token, read_token
 from core.errors import RateLimited, ValidationFailed
@@ -101,7 +102,7 @@ def status_lookup_page(request: Request, form: FormDep, session: SessionDep, set
     code, password = form.get("code", "").strip().upper()[:32], form.get("password", "").strip()[:128]
     if not code or not password:
         return _page("form.html", lang, settings, status=422, error="missing", code=code)
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     try:
         request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
     except RateLimited:

@@ -390,3 +390,19 @@ def test_page_requests_are_throttled_per_card(db_url, tmp_path, clock, s3_settin
             assert len(s.exec(select(LedgerEntry)).all()) == before
     finally:
         h.close()
+
+
+def test_ipv6_addresses_of_one_network_share_the_address_window(db_url, tmp_path, clock):
+    """One IPv6 customer holds a whole /64 (2^64 addresses): counting each address on its own would give an
+    attacker a fresh window per request. The window is the /64's; another /64 is another client."""
+    h = api_harness(db_url, tmp_path, lookup_rate_per_min=3)
+    try:
+        for i in range(3):
+            r = _login(h, "K" + str(i) * 16, "x", client=_client(h, f"2001:db8:1:2::{i + 1:x}"))
+            assert r.status_code == 401
+        assert _login(h, "K" + "5" * 16, "x", client=_client(h, "2001:db8:1:2:ffff::9")).status_code == 429
+        assert _client(h, "2001:db8:1:2::abcd").post("/status/lookup", json={
+            "code": "K" + "6" * 16, "password": "x"}).status_code == 429
+        assert _login(h, "K" + "7" * 16, "x", client=_client(h, "2001:db8:1:3::1")).status_code == 401
+    finally:
+        h.close()
