@@ -26,7 +26,7 @@ from core.ledger import EventKind, LedgerEntry
 from evidence.custody.models import CustodyEvent
 from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
-from tests.web.support import issue, kit_with_card
+from tests.web.support import card_qr, issue, kit_with_card
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_HEADERS = {"referrer-policy": "no-referrer", "cache-control": "no-store", "x-content-type-options": "nosniff"}
@@ -404,5 +404,42 @@ def test_ipv6_addresses_of_one_network_share_the_address_window(db_url, tmp_path
         assert _client(h, "2001:db8:1:2::abcd").post("/status/lookup", json={
             "code": "K" + "6" * 16, "password": "x"}).status_code == 429
         assert _login(h, "K" + "7" * 16, "x", client=_client(h, "2001:db8:1:3::1")).status_code == 401
+    finally:
+        h.close()
+
+
+# --- the printed card ---------------------------------------------------------------------------------------
+
+LONG_CONTACT = "Call the centre 24 hours: 555-0100, text 555-0199, or write to help@care-centre.example.org"
+LONG_URL = "https://status.sexual-assault-response-centre.example.org/status"
+
+
+def _words_inside_the_page(pdf: bytes, tmp) -> list[str]:
+    src = tmp / "card-bbox.pdf"
+    src.write_bytes(pdf)
+    html = subprocess.run(["pdftotext", "-bbox", str(src), "-"], check=True, capture_output=True, text=True).stdout
+    page = re.search(r'<page width="([\d.]+)" height="([\d.]+)"', html)
+    width = float(page.group(1))
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', html)
+    assert words
+    return [w for x0, x1, w in words if float(x0) >= 0 and float(x1) <= width]
+
+
+def test_card_carries_a_long_contact_and_address_whole_and_on_the_page(db_url, tmp_path, clock):
+    """A centre's contact of a realistic length and a long address are printed whole and inside the card's
+    edges (not cut at 70 characters, not running off the page); the PDF's metadata names no one; the QR code
+    (decoded with zxing-cpp from a render) is the address only."""
+    h = api_harness(db_url, tmp_path, centre_contact=LONG_CONTACT, status_page_url=LONG_URL)
+    try:
+        kit = kit_with_card(h, tmp_path, released=False)
+        inside = " ".join(_words_inside_the_page(kit.pdf, tmp_path))
+        for word in LONG_CONTACT.split() + [LONG_URL, kit.code, kit.password]:
+            assert word.replace("&", "&amp;") in inside, word
+        assert card_qr(kit.pdf, tmp_path) == [LONG_URL]
+        (tmp_path / "meta.pdf").write_bytes(kit.pdf)
+        meta = subprocess.run(["pdfinfo", str(tmp_path / "meta.pdf")], check=True, capture_output=True,
+                              text=True).stdout
+        for secret in (kit.case_id, kit.item_id, kit.examiner.user.username, kit.code, kit.password):
+            assert secret not in meta
     finally:
         h.close()
