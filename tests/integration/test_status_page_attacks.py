@@ -365,6 +365,24 @@ def test_please_contact_me_twice_is_one_open_request(harness, tmp_path):
     assert _requested(h, kit.item_id) == 2
 
 
+def test_a_form_token_dies_with_its_card(harness, tmp_path):
+    """A kit page left open keeps a valid token: once the card is locked by someone guessing, or reissued by the
+    centre, the token gets the wrong-password answer and records nothing."""
+    h = harness
+    for how in ("lock", "reissue"):
+        kit = kit_with_card(h, tmp_path, released=False)
+        token = _token(_login(h, kit.code, kit.password).text)
+        if how == "lock":
+            for i in range(3):
+                _login(h, kit.code, f"guess-{i}")
+        else:
+            issue(h, kit.item_id, kit.examiner, tmp_path)
+        for path, data in (("/status/view", {}), ("/status/contact", {}), ("/status/notice", {"kind": "none"})):
+            r = h.client.post(path, data={"token": token, **data})
+            assert r.status_code == 401 and "did not work" in r.text, (how, path)
+        assert _requested(h, kit.item_id) == 0
+
+
 def test_page_requests_are_throttled_per_card(db_url, tmp_path, clock, s3_settings):
     """A card holder (or whoever holds a stolen card) cannot write without limit to the append-only ledger from
     the public page: the requests of one card (notice, contact, keep longer) share the lookup window; over it
