@@ -54,6 +54,7 @@ from evidence.files import EvidenceFilePublic
 from evidence.incidents import IncidentReport, IncidentResolve, IntegrityIncidentPublic
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
+from evidence.lookup_rules import typed_code
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["evidence"], route_class=CommitRoute)
@@ -394,9 +395,10 @@ def status_lookup(body: LookupRequest, request: Request, session: SessionDep) ->
     client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
-    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
+    code = typed_code(body.code)  # as the page reads it: one code, one window, one failure count
+    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
     settings = request.app.state.settings
-    row = lookup_guard.check_credentials(session, code=body.code, password=body.password,
+    row = lookup_guard.check_credentials(session, code=code, password=body.password,
                                          max_failures=settings.lookup_max_failures)
     if row is None:
         commit_early(session, "a failed lookup counts towards the card's lock even though the request fails")

@@ -21,6 +21,7 @@ from core.db import commit_early
 from core.errors import AuthenticationFailed, ValidationFailed
 from evidence import destruction, notice_tasks
 from evidence.custody import CustodyEventPublic
+from evidence.lookup_rules import typed_code
 from policies import notice
 from policies.notice import (
     ChannelKind,
@@ -134,10 +135,11 @@ def survivor_request(body: SurvivorNoticeRequest, request: Request, session: Ses
     client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
-    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
+    code = typed_code(body.code)  # as the page reads it: one code, one window, one failure count
+    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
     try:
         out = notice_tasks.request_notice_by_lookup(
-            session, code=body.code, password=body.password, now=clock.now(),
+            session, code=code, password=body.password, now=clock.now(),
             key=crypto.keyring_from_settings(settings), max_failures=settings.lookup_max_failures,
             data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
     except AuthenticationFailed:

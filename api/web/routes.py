@@ -30,7 +30,7 @@ from api.web.tokens import form_key, make_token, read_token
 from core.errors import RateLimited, ValidationFailed
 from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
-from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years
+from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years, typed_code
 
 router = APIRouter(route_class=CommitRoute, include_in_schema=False)
 
@@ -99,7 +99,7 @@ def status_lookup_page(request: Request, form: FormDep, session: SessionDep, set
                        clock: ClockDep) -> HTMLResponse:
     """Code + password → the kit page; anything wrong → the form again with one and the same message."""
     lang = _lang(request, form)
-    code, password = form.get("code", "").strip().upper()[:32], form.get("password", "").strip()[:128]
+    code, password = typed_code(form.get("code", "")), form.get("password", "").strip()[:128]
     if not code or not password:
         return _page("form.html", lang, settings, status=422, error="missing", code=code)
     client = client_key(request)

@@ -108,6 +108,20 @@ def test_page_and_json_lookup_share_one_counter_per_code(db_url, tmp_path, clock
         h.close()
 
 
+def test_the_code_as_typed_is_read_the_same_everywhere(harness, tmp_path):
+    """The code typed in lower case, with spaces or a dash, is the card's code on the page AND on the JSON
+    lookup and notice request (`coc status`): one reading, so one per-code window and one failure count."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    typed = f" {kit.code[:9].lower()}-{kit.code[9:]} "
+    assert _login(h, typed, kit.password).status_code == 200
+    assert h.client.post("/status/lookup", json={"code": typed, "password": kit.password}).status_code == 200
+    r = h.client.post("/status/requests", json={"code": typed, "password": kit.password, "no_contact": True})
+    assert r.status_code == 201, r.text
+    assert h.client.post("/status/lookup", json={"code": typed, "password": "wrong"}).status_code == 401
+    assert _card(h, kit.code).failed_attempts == 1
+
+
 def _same(*responses):
     first = responses[0]
     for r in responses[1:]:

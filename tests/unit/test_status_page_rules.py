@@ -19,6 +19,7 @@ from evidence.lookup_rules import (
     add_years,
     parse_years,
     survivor_extension_until,
+    typed_code,
 )
 from evidence.lookup_timeline import StepKey, timeline
 
@@ -130,3 +131,11 @@ def test_survivor_extension_never_shortens_and_never_passes_the_cap(days_ahead, 
         return
     assert new > current and new > T0 and new <= add_years(T0, MAX_YEARS_AHEAD)
     assert new == add_years(max(current, T0), years)
+
+
+def test_a_code_is_read_as_typed_one_way():
+    """Spaces, dashes and case do not make another code; nothing longer than the column is kept."""
+    assert typed_code(" k2ans-db46 dktz8794\t") == "K2ANSDB46DKTZ8794"
+    assert typed_code("K2ANSDB46DKTZ8794") == "K2ANSDB46DKTZ8794"
+    assert typed_code("x" * 100) == "X" * 32
+    assert typed_code("") == ""
