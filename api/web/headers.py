@@ -1,13 +1,14 @@
 """The status page's headers on EVERY response under /status (api.web.routes.HEADERS: strict CSP, no referrer,
 no caching, nosniff, no framing), not only on the pages the routes render: a 404 or 405 under /status, a
-problem+json refusal, the JSON lookup's kit status (`coc status`) and its refusals. A header a route set itself
-(the stylesheet's caching) is kept."""
+problem+json refusal or an unexpected error's 500, the JSON lookup's kit status (`coc status`) and its refusals.
+A header a route set itself (the stylesheet's caching) is kept."""
 
 from __future__ import annotations
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import problems
 from api.web.routes import HEADERS
 
 
@@ -28,12 +29,24 @@ class StatusPageHeaders:
             await self.app(scope, receive, send)
             return
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 for name, value in HEADERS.items():
                     if name.lower() not in headers:
                         headers[name] = value
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # An unexpected error: the outermost handler (api.problems) logs it and would answer it outside this
+            # middleware, without the headers; answer it here the same way, then let it go on to be logged.
+            if not started:
+                await problems.problem(500, "Internal server error", "an unexpected error occurred; it was logged",
+                                       code="internal", headers=HEADERS)(scope, receive, send)
+            raise

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat,
 from sqlmodel import Session, select
 
 from core.ledger import EventKind, LedgerEntry
+from evidence import lookup_guard
 from evidence.custody.models import CustodyEvent
 from evidence.lookup_models import KitLookup
 from tests.api_helpers import api_harness
@@ -173,6 +174,22 @@ def test_every_status_response_carries_the_page_headers(harness, tmp_path):
             assert r.headers.get(header) == value, (name, header, dict(r.headers))
         assert r.headers.get("content-security-policy", "").startswith("default-src 'none'"), name
         assert "set-cookie" not in r.headers, name
+
+
+def test_an_internal_error_under_status_carries_the_page_headers(harness, monkeypatch):
+    """An unexpected error while answering the page (a fault injected in the credential check) is still a
+    problem answer with the page's headers, on the page and on the JSON lookup."""
+    h = harness
+
+    def broken(*_a, **_k):
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(lookup_guard, "check_credentials", broken)
+    for r in (h.client.post("/status", data={"code": "K" + "1" * 16, "password": "x"}),
+              h.client.post("/status/lookup", json={"code": "K" + "1" * 16, "password": "x"})):
+        assert r.status_code == 500 and "injected" not in r.text
+        for header, value in PAGE_HEADERS.items():
+            assert r.headers.get(header) == value, (header, dict(r.headers))
 
 
 # --- the history proof --------------------------------------------------------------------------------------
