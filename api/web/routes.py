@@ -27,7 +27,7 @@ from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_sto
 from api.ratelimit import client_key
 from api.web import i18n
 from api.web.tokens import form_key, make_token, read_token
-from core.errors import RateLimited, ValidationFailed
+from core.errors import Erased, RateLimited, ValidationFailed
 from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
 from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years, typed_code
@@ -182,6 +182,9 @@ def status_notice(request: Request, form: FormDep, session: SessionDep, settings
         lookup_requests.request_notice_from_page(session, row, kind=kind, value=value or None, now=clock.now())
     except ValidationFailed:
         return _kit_page(session, settings, clock, row, lang, status=422, error=_notice_error(kind, value))
+    except Erased:  # the case's key was destroyed (lawful erasure): nothing of the request may stay recorded
+        session.rollback()
+        return _kit_page(session, settings, clock, row, lang, status=410, error="notice-erased")
     return _kit_page(session, settings, clock, row, lang, notice_done=kind)
 
 

@@ -492,3 +492,23 @@ def test_card_carries_a_long_contact_and_address_whole_and_on_the_page(db_url, t
             assert secret not in meta
     finally:
         h.close()
+
+
+def test_after_a_lawful_erasure_the_page_answers_with_a_page(harness, tmp_path):
+    """After the case's erasure (two coordinators), a notice request with a contact cannot be stored (the case
+    key is gone): the page says so as a page (HTML, 410), never a raw problem document, and records nothing."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    first, second = h.user("coordinator"), h.user("coordinator")
+    token = _token(_login(h, kit.code, kit.password).text)
+    r = h.client.post(f"/cases/{kit.case_id}/erasure", headers=first.headers, json={"basis": "survivor-request"})
+    assert r.status_code in (200, 201), r.text
+    r = h.client.post(f"/cases/{kit.case_id}/erasure/approve", headers=second.headers)
+    assert r.status_code in (200, 201), r.text
+    with Session(h.engine) as s:
+        before = len(s.exec(select(LedgerEntry)).all())
+    r = h.client.post("/status/notice", data={"token": token, "kind": "email", "value": "me@example.org"})
+    assert r.headers["content-type"].startswith("text/html"), (r.status_code, r.text[:300])
+    assert r.status_code == 410 and "me@example.org" not in r.text
+    with Session(h.engine) as s:
+        assert len(s.exec(select(LedgerEntry)).all()) == before
