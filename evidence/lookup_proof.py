@@ -102,13 +102,13 @@ def _events_bound(session: Session, item_id: str, kit: list[LedgerEntry], size: 
     events = session.exec(select(CustodyEvent).where(CustodyEvent.item_id == item_id)).all()
     referenced: set[int] = set()
     for ev in events:
-        if ev.ledger_seq > size:
-            continue  # recorded after the tree head was taken
+        expected_kind = EVENT_LEDGER_KIND.get(str(ev.kind))
+        if ev.ledger_seq > size or (expected_kind is not None and not expected_kind.startswith("custody:")):
+            continue  # recorded after the tree head was taken; an integrity incident's row (integrity:* entry)
         found = by_seq.get(ev.ledger_seq)
         if found is None:
             return False
         entry, body = found
-        expected_kind = EVENT_LEDGER_KIND.get(str(ev.kind))
         if entry.entry_hash != ev.ledger_hash or body.get("at") != iso(ev.at) or \
                 (expected_kind is not None and entry.kind != expected_kind):
             return False

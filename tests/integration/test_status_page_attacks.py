@@ -308,6 +308,18 @@ def test_an_entry_rewritten_with_its_tree_nodes_is_not_verified(harness, tmp_pat
     assert page.status_code == 200 and "Could not be verified:" in page.text and "Verified:" not in page.text
 
 
+def test_an_untouched_kit_with_an_integrity_incident_is_verified(harness, tmp_path):
+    """The proof's binding of timeline rows must not refuse an honest history: an integrity incident (its
+    custody_event row points at an integrity:* entry, not a custody:* one) leaves the kit verified."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    r = h.client.post(f"/items/{kit.item_id}/integrity-incidents", headers=kit.lab.headers,
+                      json={"reason": "seal looked loose on the shelf"})
+    assert r.status_code == 201, r.text
+    page = _login(h, kit.code, kit.password)
+    assert page.status_code == 200 and "Verified:" in page.text and "Could not be verified" not in page.text
+
+
 @pytest.mark.parametrize("edit", ["kind", "at", "delete"])
 def test_an_edited_or_deleted_timeline_row_is_not_verified(harness, tmp_path, edit):
     """The timeline is read from custody_event rows, the proof from ledger entries: a row changed to say the
