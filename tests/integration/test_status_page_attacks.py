@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 from sqlmodel import Session, select
 
+from api.web.tokens import SESSION_MAX_S
 from core.ledger import EventKind, LedgerEntry
 from evidence import lookup_guard
 from evidence.custody.models import CustodyEvent
@@ -424,6 +425,25 @@ def test_a_form_token_dies_with_its_card(harness, tmp_path):
             r = h.client.post(path, data={"token": token, **data})
             assert r.status_code == 401 and "did not work" in r.text, (how, path)
         assert _requested(h, kit.item_id) == 0
+
+
+def test_a_kit_page_cannot_be_kept_open_forever_without_the_password(harness, tmp_path, clock):
+    """Each kit page carries a fresh 15-minute token, so a page (or a copied token) refreshed every few minutes
+    would never need the card again: the token also carries when the password was given, and SESSION_MAX_S
+    after that the page asks for the card again."""
+    h = harness
+    kit = kit_with_card(h, tmp_path, released=False)
+    token = _token(_login(h, kit.code, kit.password).text)
+    steps = SESSION_MAX_S // 600
+    for _ in range(steps):
+        clock.advance(timedelta(minutes=10))
+        r = h.client.post("/status/view", data={"token": token})
+        assert r.status_code == 200
+        token = _token(r.text)
+    clock.advance(timedelta(minutes=10))
+    refused = h.client.post("/status/view", data={"token": token})
+    assert refused.status_code == 401 and "did not work" in refused.text
+    assert _login(h, kit.code, kit.password).status_code == 200  # the card itself still works
 
 
 def test_page_requests_are_throttled_per_card(db_url, tmp_path, clock, s3_settings):
