@@ -22,6 +22,7 @@ from api.auth.jwt import JWKSKeySource, KeySource, StaticKeySource, TokenVerifie
 from api.limits import HeaderLimit
 from api.ratelimit import RateLimiter
 from api.routes import ROUTER_MODULES
+from api.web.headers import StatusPageHeaders
 from core import crypto
 from core.errors import PayloadTooLarge, ValidationFailed
 from core.settings import Settings, get_settings
@@ -201,6 +202,7 @@ def create_app(settings: Settings | None = None, *, key_source: KeySource | None
     app.add_middleware(RefuseNul)
     app.add_middleware(CentreKeyring, settings=settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.body_max_bytes)
+    app.add_middleware(StatusPageHeaders)  # the page's headers on every /status answer (refusals too)
     app.add_middleware(HeaderLimit)  # outermost: too many or too large headers are refused (431) first
     app.include_router(issuer.router, responses=problems.PROBLEM_RESPONSES)
     for name in ROUTER_MODULES:

@@ -6,11 +6,29 @@ so the effective limit is multiplied by the worker count — acceptable for slow
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
+from typing import Any
 
 from core.errors import RateLimited
+
+
+def client_key(request: Any) -> str:
+    """The address a request's attempts count against: the connection's (never a forwarded-for header), an IPv6
+    one by its /64 (one customer's network: counted address by address, each request could come from a fresh
+    one), an IPv4-mapped IPv6 one as the IPv4 address."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 class RateLimiter:

@@ -19,6 +19,7 @@ from core import ledger
 from core.actors import system_actor
 from core.clock import utcnow
 from core.ledger import EventKind
+from evidence.contact_requests import open_request
 from evidence.custody.models import CustodyEvent
 from evidence.items import get_item, keep_until
 from evidence.lookup_models import KitLookup
@@ -69,10 +70,14 @@ def kit_view(session: Session, row: KitLookup, *, data_dir: Path | None = None,
                    proof=verify_kit_history(session, item_id=item.id, data_dir=data_dir, now=now))
 
 
-def request_contact(session: Session, row: KitLookup, *, now: datetime | None = None) -> None:
+def request_contact(session: Session, row: KitLookup, *, now: datetime | None = None) -> bool:
     """Record the card holder's "please contact me about my kit" (ledger; the centre calls them back on the
-    contact they gave at the exam). Flushes; the caller commits."""
+    contact they gave at the exam). While an earlier request of the kit is open (not handled by staff yet), a
+    second one records nothing (False): one request, one call back. Flushes; the caller commits."""
     now = now or utcnow()
     item = get_item(session, row.item_id)
+    if open_request(session, case_id=item.case_id, item_id=item.id, lock=True) is not None:
+        return False
     ledger.append(session, kind=EventKind.STATUS_CONTACT_REQUESTED, actor=SURVIVOR, case_id=item.case_id,
                   item_id=item.id, at=now, data={"request": "contact-me", "channel": "status-page"})
+    return True

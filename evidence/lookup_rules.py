@@ -20,6 +20,15 @@ MAX_YEARS_AHEAD = 50  # a survivor may not push the date further than this many 
 NOTICE_KINDS = ("email", "sms", "phone", "postal", "none")  # the form's order
 
 
+CODE_MAX = 32  # kit_lookup.code's column
+
+
+def typed_code(raw: str) -> str:
+    """The lookup code as a person types it, read one way everywhere (the page, the JSON lookup, the notice
+    request, their per-code windows): spaces and dashes dropped, upper case, at most CODE_MAX characters."""
+    return "".join(ch for ch in raw if not ch.isspace() and ch != "-").upper()[:CODE_MAX]
+
+
 class ExtensionRefused(ValueError):
     """Why the page cannot ask for that extension: `reason` is "choice" (not an offered number of years) or
     "too-far" (beyond MAX_YEARS_AHEAD; the centre's staff can still record it)."""

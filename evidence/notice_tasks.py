@@ -118,9 +118,11 @@ def record_notice_failed(session: Session, *, actor: Actor, case_id: str, reason
 
 
 def request_notice_by_lookup(session: Session, *, code: str, password: str, data: NoticeRequestCreate,
-                             now: datetime | None = None, key: crypto.KeyringLike = None) -> NoticeRequestPublic:
-    """The survivor records (or changes) their notice request with the status-lookup code and password."""
-    item_id = check_credential(session, code=code, password=password)
+                             now: datetime | None = None, key: crypto.KeyringLike = None,
+                             max_failures: int = 5) -> NoticeRequestPublic:
+    """The survivor records (or changes) their notice request with the status-lookup code and password (a
+    failure counts towards the card's lock at `max_failures`: the caller commits it although the request fails)."""
+    item_id = check_credential(session, code=code, password=password, max_failures=max_failures, now=now)
     case_id = get_item(session, item_id).case_id
     return notice.request_notice(session, actor=LOOKUP_ACTOR, case_id=case_id, data=data,
                                  source=RequestSource.SURVIVOR, now=now, key=key)

@@ -10,12 +10,22 @@ import io
 import segno
 from reportlab.lib.pagesizes import A6
 from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 
 from core.errors import ValidationFailed
 from core.ids import is_valid_id
 
 QR_MODULE_MM = 1.0  # 1 mm modules: a phone camera reads it at arm's length; 4-module quiet zone around it
+CONTACT_LINES = 3  # the centre's contact, wrapped at the card's width (a longer one is the centre's to shorten)
+
+
+def _fitting_size(text: str, font: str, size: float, width: float, smallest: float = 6.0) -> float:
+    """`size`, or smaller (not below `smallest`) until `text` fits in `width` points on one line."""
+    while size > smallest and stringWidth(text, font, size) > width:
+        size -= 0.5
+    return size
 
 
 def _qr(c: canvas.Canvas, data: str, x: float, top: float) -> float:
@@ -49,7 +59,7 @@ def card_pdf(*, code: str, password: str, page_url: str, contact: str) -> bytes:
     c.setFont("Helvetica", 9)
     c.drawString(margin, y, "See where your kit is, online: / Vea dónde está su kit:")
     y -= 5 * mm
-    c.setFont("Helvetica-Bold", 9)
+    c.setFont("Helvetica-Bold", _fitting_size(page_url, "Helvetica-Bold", 9, width - 2 * margin))
     c.drawString(margin, y, page_url)
     y -= 3 * mm
     quiet = 4 * QR_MODULE_MM * mm
@@ -67,8 +77,10 @@ def card_pdf(*, code: str, password: str, page_url: str, contact: str) -> bytes:
     c.drawString(margin, y, "Questions? / ¿Preguntas?")
     y -= 4.5 * mm
     c.setFont("Helvetica-Bold", 8.5)
-    c.drawString(margin, y, contact[:70])
-    y -= 7 * mm
+    for line in simpleSplit(contact, "Helvetica-Bold", 8.5, width - 2 * margin)[:CONTACT_LINES]:
+        c.drawString(margin, y, line)
+        y -= 4 * mm
+    y -= 3 * mm
     c.setFont("Helvetica", 7.5)
     for line in ("Keep this card private: anyone with it can see your kit's status.",
                  "Guarde esta tarjeta en privado: con ella se ve el estado de su kit.",

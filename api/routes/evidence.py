@@ -20,6 +20,7 @@ from sqlmodel import Session
 from api import problems
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store, require
 from api.disposition import upload_filename
+from api.ratelimit import client_key
 from core.actors import Actor
 from core.db import commit_early
 from core.errors import AuthenticationFailed, PermissionDenied, ValidationFailed
@@ -53,6 +54,7 @@ from evidence.files import EvidenceFilePublic
 from evidence.incidents import IncidentReport, IncidentResolve, IntegrityIncidentPublic
 from evidence.items import EvidenceItemCreate, EvidenceItemPublic
 from evidence.lookup import KitStatus, LookupEnrolment, LookupRequest
+from evidence.lookup_rules import typed_code
 from policies.permissions import Permission as P
 
 router = APIRouter(tags=["evidence"], route_class=CommitRoute)
@@ -390,12 +392,13 @@ def enrol_status_lookup(item_id: str, session: SessionDep, clock: ClockDep,
 @router.post("/status/lookup", response_model=KitStatus)
 def status_lookup(body: LookupRequest, request: Request, session: SessionDep) -> Any:
     """A survivor's kit status from code + temporary password: stage only, no personal data."""
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
-    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
+    code = typed_code(body.code)  # as the page reads it: one code, one window, one failure count
+    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
     settings = request.app.state.settings
-    row = lookup_guard.check_credentials(session, code=body.code, password=body.password,
+    row = lookup_guard.check_credentials(session, code=code, password=body.password,
                                          max_failures=settings.lookup_max_failures)
     if row is None:
         commit_early(session, "a failed lookup counts towards the card's lock even though the request fails")

@@ -14,11 +14,14 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, require
+from api.ratelimit import client_key
 from core import crypto
 from core.actors import Actor
-from core.errors import ValidationFailed
+from core.db import commit_early
+from core.errors import AuthenticationFailed, ValidationFailed
 from evidence import destruction, notice_tasks
 from evidence.custody import CustodyEventPublic
+from evidence.lookup_rules import typed_code
 from policies import notice
 from policies.notice import (
     ChannelKind,
@@ -129,11 +132,17 @@ class SurvivorNoticeRecorded(BaseModel):
 def survivor_request(body: SurvivorNoticeRequest, request: Request, session: SessionDep, clock: ClockDep,
                      settings: SettingsDep) -> Any:
     """The survivor asks for notice before destruction (or records no contact) with the lookup credential."""
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     if not body.code or not body.password:
         raise ValidationFailed("give the lookup code and the password")
-    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{body.code}")
-    out = notice_tasks.request_notice_by_lookup(
-        session, code=body.code, password=body.password, now=clock.now(), key=crypto.keyring_from_settings(settings),
-        data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
+    code = typed_code(body.code)  # as the page reads it: one code, one window, one failure count
+    request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
+    try:
+        out = notice_tasks.request_notice_by_lookup(
+            session, code=code, password=body.password, now=clock.now(),
+            key=crypto.keyring_from_settings(settings), max_failures=settings.lookup_max_failures,
+            data=NoticeRequestCreate(kind=body.kind, value=body.value, no_contact=body.no_contact))
+    except AuthenticationFailed:
+        commit_early(session, "a failed credential counts towards the card's lock even though the request fails")
+        raise
     return SurvivorNoticeRecorded(channel_kind=out.channel_kind, recorded_at=out.made_at)

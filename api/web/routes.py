@@ -8,9 +8,10 @@ per client address and per code (the app's lookup limiter) and a card locks afte
 `settings.lookup_max_failures` failures in a row.
 
 The kit page's requests (POST /status/contact, /status/notice, /status/extend) carry the signed form token
-(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. Notice and extension
-are recorded by evidence.lookup_requests like the same requests through staff; the contact value is never
-echoed, logged or put in a URL.
+(api.web.tokens); a missing, forged or expired token gets exactly the wrong-password page. One card's requests
+share a window of the lookup limiter (429, "too many tries"); "please contact me" while an earlier one is open
+records nothing more. Notice and extension are recorded by evidence.lookup_requests like the same requests
+through staff; the contact value is never echoed, logged or put in a URL.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from api.deps import ClockDep, CommitRoute, SessionDep, SettingsDep, get_app_store
+from api.ratelimit import client_key
 from api.web import i18n
-from api.web.tokens import make_token, read_token
-from core.errors import RateLimited, ValidationFailed
+from api.web.tokens import form_key, make_token, read_session
+from core.errors import Erased, RateLimited, ValidationFailed
 from evidence import lookup_guard, lookup_page, lookup_requests
 from evidence.lookup_models import KitLookup
-from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years
+from evidence.lookup_rules import MAX_YEARS_AHEAD, NOTICE_KINDS, ExtensionRefused, parse_years, typed_code
 
 router = APIRouter(route_class=CommitRoute, include_in_schema=False)
 
@@ -77,11 +79,14 @@ def status_form(request: Request, settings: SettingsDep) -> HTMLResponse:
     return _page("form.html", _lang(request), settings)
 
 
-def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str, **ctx: Any) -> HTMLResponse:
+def _kit_page(session: Any, settings: Any, clock: Any, row: KitLookup, lang: str, since: int | None = None,
+              **ctx: Any) -> HTMLResponse:
+    """The kit page; its forms' token keeps `since` (when the password was given: None = now)."""
     now = clock.now()
     view = lookup_page.kit_view(session, row, data_dir=settings.data_dir, now=now)
     requests = lookup_requests.requests_view(session, row, now=now)
-    return _page("kit.html", lang, settings, view=view, requests=requests, token=make_token(row.code, now),
+    return _page("kit.html", lang, settings, view=view, requests=requests,
+                 token=make_token(row.code, now, form_key(settings), since),
                  kept_until=lookup_requests.kept_until(session, row), notice_kinds=NOTICE_KINDS,
                  max_years=MAX_YEARS_AHEAD, **ctx)
 
@@ -96,10 +101,10 @@ def status_lookup_page(request: Request, form: FormDep, session: SessionDep, set
                        clock: ClockDep) -> HTMLResponse:
     """Code + password → the kit page; anything wrong → the form again with one and the same message."""
     lang = _lang(request, form)
-    code, password = form.get("code", "").strip().upper()[:32], form.get("password", "").strip()[:128]
+    code, password = typed_code(form.get("code", "")), form.get("password", "").strip()[:128]
     if not code or not password:
         return _page("form.html", lang, settings, status=422, error="missing", code=code)
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request)
     try:
         request.app.state.lookup_limiter.hit(f"lookup-ip:{client}", f"lookup-code:{code}")
     except RateLimited:
@@ -111,10 +116,22 @@ def status_lookup_page(request: Request, form: FormDep, session: SessionDep, set
     return _kit_page(session, settings, clock, row, lang)
 
 
-def _card_from_token(session: Any, form: dict[str, str], clock: Any) -> KitLookup | None:
-    code = read_token(form.get("token", ""), clock.now())
-    row = session.get(KitLookup, code) if code else None
-    return row if row is not None and row.locked_at is None and row.revoked_at is None else None
+def _card_from_token(session: Any, form: dict[str, str], clock: Any, settings: Any) -> tuple[KitLookup, int] | None:
+    """The usable card of a valid form token and when its password was given, else None."""
+    found = read_session(form.get("token", ""), clock.now(), form_key(settings))
+    row = session.get(KitLookup, found[0]) if found else None
+    usable = row is not None and row.locked_at is None and row.revoked_at is None
+    return (row, found[1]) if usable and found else None
+
+
+def _request_throttled(request: Request, row: KitLookup) -> bool:
+    """Each card's requests (contact, notice, keep longer) share one window of the lookup limiter: a card (or a
+    stolen one) cannot write to the append-only ledger without limit from the public page."""
+    try:
+        request.app.state.lookup_limiter.hit(f"page-requests:{row.code}")
+    except RateLimited:
+        return True
+    return False
 
 
 @router.post("/status/view", response_class=HTMLResponse)
@@ -122,10 +139,11 @@ def status_view(request: Request, form: FormDep, session: SessionDep, settings: 
                 clock: ClockDep) -> HTMLResponse:
     """The kit page again (another language) for a holder of a valid form token; else the form."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
-    if row is None:
+    card = _card_from_token(session, form, clock, settings)
+    if card is None:
         return _refused(lang, settings)
-    return _kit_page(session, settings, clock, row, lang)
+    row, since = card
+    return _kit_page(session, settings, clock, row, lang, since)
 
 
 @router.post("/status/contact", response_class=HTMLResponse)
@@ -133,11 +151,14 @@ def status_contact(request: Request, form: FormDep, session: SessionDep, setting
                    clock: ClockDep) -> HTMLResponse:
     """"Please contact me about my kit": recorded for the centre's staff (ledger), then the kit page again."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
-    if row is None:
+    card = _card_from_token(session, form, clock, settings)
+    if card is None:
         return _refused(lang, settings)
-    lookup_page.request_contact(session, row, now=clock.now())
-    return _kit_page(session, settings, clock, row, lang, contact_requested=True)
+    row, since = card
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
+    lookup_page.request_contact(session, row, now=clock.now())  # a second press while open records nothing
+    return _kit_page(session, settings, clock, row, lang, since, contact_requested=True)
 
 
 def _notice_error(kind: str, value: str) -> str:
@@ -155,17 +176,23 @@ def status_notice(request: Request, form: FormDep, session: SessionDep, settings
     """Notice before destruction (a channel and its value, or no contact), recorded as staff record it
     (evidence.lookup_requests); the page confirms without repeating the contact."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
-    if row is None:
+    card = _card_from_token(session, form, clock, settings)
+    if card is None:
         return _refused(lang, settings)
+    row, since = card
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
     kind, value = form.get("kind", ""), form.get("value", "").strip()
     if kind == "none":
         value = ""  # "do not contact me" keeps nothing that was typed
     try:
         lookup_requests.request_notice_from_page(session, row, kind=kind, value=value or None, now=clock.now())
     except ValidationFailed:
-        return _kit_page(session, settings, clock, row, lang, status=422, error=_notice_error(kind, value))
-    return _kit_page(session, settings, clock, row, lang, notice_done=kind)
+        return _kit_page(session, settings, clock, row, lang, since, status=422, error=_notice_error(kind, value))
+    except Erased:  # the case's key was destroyed (lawful erasure): nothing of the request may stay recorded
+        session.rollback()
+        return _kit_page(session, settings, clock, row, lang, since, status=410, error="notice-erased")
+    return _kit_page(session, settings, clock, row, lang, since, notice_done=kind)
 
 
 @router.post("/status/extend", response_class=HTMLResponse)
@@ -174,16 +201,19 @@ def status_extend(request: Request, form: FormDep, session: SessionDep, settings
     """"Keep my kit longer": N more years (evidence.lookup_rules), recorded as a staff extension is; the page
     then shows the new date. A destroyed kit, a choice not offered or too far ahead: the page says why."""
     lang = _lang(request, form)
-    row = _card_from_token(session, form, clock)
-    if row is None:
+    card = _card_from_token(session, form, clock, settings)
+    if card is None:
         return _refused(lang, settings)
+    row, since = card
+    if _request_throttled(request, row):
+        return _page("form.html", lang, settings, status=429, error="throttled")
     try:
         years = parse_years(form.get("years"))
         result = lookup_requests.request_extension_from_page(session, get_app_store(request), row, years=years,
                                                              now=clock.now())
     except ExtensionRefused as exc:
-        return _kit_page(session, settings, clock, row, lang, status=422 if exc.reason == "choice" else 409,
+        return _kit_page(session, settings, clock, row, lang, since, status=422 if exc.reason == "choice" else 409,
                          error=f"extend-{exc.reason}")
     except lookup_requests.KitDestroyed:
-        return _kit_page(session, settings, clock, row, lang, status=409, error="extend-destroyed")
-    return _kit_page(session, settings, clock, row, lang, extended=result.retention_until)
+        return _kit_page(session, settings, clock, row, lang, since, status=409, error="extend-destroyed")
+    return _kit_page(session, settings, clock, row, lang, since, extended=result.retention_until)

@@ -7,11 +7,12 @@ from evidence.contact_requests.service import (
     get_request,
     handle_contact_request,
     list_contact_requests,
+    open_request,
     visible_case_ids,
     visible_request,
 )
 from evidence.contact_requests.shapes import ContactHandled, ContactRequestPublic
 
 __all__ = ["SEQ_MAX", "ContactHandled", "ContactOutcome", "ContactRequestPublic", "Handling", "RequestState",
-           "get_request", "handle_contact_request", "list_contact_requests", "may_see", "sees_every_case",
-           "visible_case_ids", "visible_request"]
+           "get_request", "handle_contact_request", "list_contact_requests", "may_see", "open_request",
+           "sees_every_case", "visible_case_ids", "visible_request"]

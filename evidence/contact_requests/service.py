@@ -75,6 +75,18 @@ def _handlings(session: Session, cases: list[str] | None) -> dict[int, Handling]
     return handled_index((seq, at, json.loads(bytes(body)).get("data") or {}) for seq, at, body in rows)
 
 
+def open_request(session: Session, *, case_id: str, item_id: str, lock: bool = False) -> int | None:
+    """The seq of the kit's request not handled yet, else None (the page records a second press as none more).
+    `lock` serializes it with the case's other requests and handlings (two presses at once record one)."""
+    if lock:
+        session.execute(select(Case.id).where(Case.id == case_id).with_for_update()).first()
+    handled = _handlings(session, [case_id])
+    seqs = session.execute(select(LedgerEntry.seq).where(
+        LedgerEntry.kind == EventKind.STATUS_CONTACT_REQUESTED.value, LedgerEntry.case_id == case_id,
+        LedgerEntry.item_id == item_id)).scalars().all()
+    return next((seq for seq in seqs if seq not in handled), None)
+
+
 def _usernames(session: Session, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}

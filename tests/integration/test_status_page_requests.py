@@ -190,10 +190,10 @@ def test_wrong_or_expired_tokens_get_the_wrong_password_answer(harness, tmp_path
     wrong = h.client.post("/status", data={"code": kit.code, "password": "not-it", "lang": "en"})
     assert wrong.status_code == 401
     token = _login(h, kit)
-    code, expiry, mac = token.split(".")
+    code, expiry, since, mac = token.split(".")
     answers = [h.client.post(path, data={"lang": "en", **data}),
-               h.client.post(path, data={"token": f"{code}.{int(expiry) + 999}.{mac}", "lang": "en", **data}),
-               h.client.post(path, data={"token": f"K{'5' * 16}.{expiry}.{mac}", "lang": "en", **data})]
+               h.client.post(path, data={"token": f"{code}.{int(expiry) + 999}.{since}.{mac}", "lang": "en", **data}),
+               h.client.post(path, data={"token": f"K{'5' * 16}.{expiry}.{since}.{mac}", "lang": "en", **data})]
     clock.advance(timedelta(seconds=TOKEN_TTL_S + 1))
     answers.append(h.client.post(path, data={"token": token, "lang": "en", **data}))
     for a in answers:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, client_key
 from core.errors import RateLimited
 
 
@@ -35,3 +37,15 @@ def test_expired_windows_are_dropped_first():
         lim.hit(f"k{i}", now=0.0)
     lim.hit("late", now=100.0)  # everything before is expired: evicted, nothing live is lost
     assert set(lim._hits) == {"late"}
+
+
+@pytest.mark.parametrize(("host", "key"), [
+    ("203.0.113.7", "203.0.113.7"),
+    ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+    ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ("::ffff:203.0.113.7", "203.0.113.7"),
+    ("testclient", "testclient"),
+])
+def test_client_key_counts_an_ipv6_network_as_one_client(host, key):
+    assert client_key(SimpleNamespace(client=SimpleNamespace(host=host))) == key
+    assert client_key(SimpleNamespace(client=None)) == "unknown"

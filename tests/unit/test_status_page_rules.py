@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from api.web import i18n
-from api.web.tokens import TOKEN_TTL_S, make_token, read_token
+from api.web.tokens import SESSION_MAX_S, TOKEN_TTL_S, make_token, read_session, read_token
 from evidence.lookup_rules import (
     EXTENSION_YEARS,
     MAX_YEARS_AHEAD,
@@ -19,6 +19,7 @@ from evidence.lookup_rules import (
     add_years,
     parse_years,
     survivor_extension_until,
+    typed_code,
 )
 from evidence.lookup_timeline import StepKey, timeline
 
@@ -78,11 +79,22 @@ def test_form_token_round_trip_expiry_and_forgery():
     token = make_token("K" + "7" * 16, T0)
     assert read_token(token, T0 + timedelta(seconds=TOKEN_TTL_S)) == "K" + "7" * 16
     assert read_token(token, T0 + timedelta(seconds=TOKEN_TTL_S + 1)) is None
-    code, expiry, mac = token.split(".")
-    assert read_token(f"K{'8' * 16}.{expiry}.{mac}", T0) is None
-    assert read_token(f"{code}.{int(expiry) + 3600}.{mac}", T0) is None
-    for junk in ("", "a.b", "a.b.c.d", "K.x.é", f"{code}.soon.{mac}"):
+    code, expiry, since, mac = token.split(".")
+    assert read_token(f"K{'8' * 16}.{expiry}.{since}.{mac}", T0) is None
+    assert read_token(f"{code}.{int(expiry) + 3600}.{since}.{mac}", T0) is None
+    assert read_token(f"{code}.{expiry}.{int(since) + 3600}.{mac}", T0) is None
+    for junk in ("", "a.b", "a.b.c", "a.b.c.d.e", "K.x.é.y", f"{code}.soon.{since}.{mac}"):
         assert read_token(junk, T0) is None
+
+
+def test_form_token_never_outlives_the_session_since_the_password():
+    """A token renewed from an old one keeps its `since`: its expiry is capped at SESSION_MAX_S after it."""
+    since = int(T0.timestamp())
+    late = T0 + timedelta(seconds=SESSION_MAX_S - 60)
+    token = make_token("K" + "7" * 16, late, since=since)
+    assert read_session(token, late) == ("K" + "7" * 16, since)
+    assert read_token(token, late + timedelta(seconds=59)) == "K" + "7" * 16
+    assert read_token(token, late + timedelta(seconds=61)) is None
 
 
 def test_every_message_of_the_templates_is_translated_into_spanish():
@@ -130,3 +142,11 @@ def test_survivor_extension_never_shortens_and_never_passes_the_cap(days_ahead, 
         return
     assert new > current and new > T0 and new <= add_years(T0, MAX_YEARS_AHEAD)
     assert new == add_years(max(current, T0), years)
+
+
+def test_a_code_is_read_as_typed_one_way():
+    """Spaces, dashes and case do not make another code; nothing longer than the column is kept."""
+    assert typed_code(" k2ans-db46 dktz8794\t") == "K2ANSDB46DKTZ8794"
+    assert typed_code("K2ANSDB46DKTZ8794") == "K2ANSDB46DKTZ8794"
+    assert typed_code("x" * 100) == "X" * 32
+    assert typed_code("") == ""
