@@ -55,6 +55,14 @@ def _ok(resp, status: int = 201) -> dict:
     return resp.json() if resp.content else {}
 
 
+def regrant_consents(h: ApiHarness, opener: StaffUser, case_id: str) -> None:
+    """Record the world's consents as granted again (generated requests may have recorded declines or
+    withdrawals on the world's case; the survivor may give consent again, and the newest decision counts)."""
+    for scope in CONSENTS:
+        _ok(h.client.post(f"/cases/{case_id}/consents", headers=opener.headers,
+                          json={"scope": scope, "decision": "granted", "method": "written", "form_ref": f"F-{scope}"}))
+
+
 def healthy_item(h: ApiHarness, opener: StaffUser, case_id: str) -> tuple[str, str]:
     """A new item of the case with a stored file, held by `opener` (no incident, no offer): (item id, file id)."""
     c = h.client

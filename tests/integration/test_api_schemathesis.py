@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 
 from policies.permissions import Role
 from tests.api_helpers import api_harness
-from tests.api_world import CENTRE_AGENCY, World, build_world, healthy_item
+from tests.api_world import CENTRE_AGENCY, World, build_world, healthy_item, regrant_consents
 
 # A response model holding a value of another type than its field declares (e.g. an item's `kind` loaded as a str
 # where the model says ItemKind: core.db_types.StrEnumText) is an error here, so it answers 500 and fails the run.
@@ -152,6 +152,7 @@ class HealthyItem:
             {"held", "checked-in"} if label.endswith("/scan") else {"held"}
         if not state["pending_transfer_id"] and state["custodian"] == holder.id and state["status"] in want:
             return
+        regrant_consents(self.h, opener, self.world.case_id)
         self.id, _ = healthy_item(self.h, opener, self.world.case_id)
         self.renewed += 1
         if holder is not opener:  # handed to the lab user: offered and accepted
