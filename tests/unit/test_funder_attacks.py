@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -38,9 +40,11 @@ def published_tables(csv_text: str) -> dict[str, list[list[int | None]]]:
     return {s: [[cells[s][(r, c)] for c in order[s][1]] for r in order[s][0]] for s in cells}
 
 
-def recoverable(grid: list[list[int | None]], threshold: int = T, cap: int = 80) -> dict[tuple[int, int], int]:
+def recoverable(grid: list[list[int | None]], threshold: int = T, cap: int = 80,
+                small: int | None = None) -> dict[tuple[int, int], int]:
     """Hidden entries with one possible value, from 1 to threshold - 1 (brute force over every fitting
-    assignment; each hidden entry between 1 and the smallest visible total over it)."""
+    assignment; each hidden entry between 1 and the smallest visible total over it). `small`: how many hidden
+    entries are under the threshold, when the report gives it away."""
     n_r, n_c = len(grid), len(grid[0])
     lines = [[(i, j) for j in range(n_c)] for i in range(n_r)] + [[(i, j) for i in range(n_r)] for j in range(n_c)]
     hidden = [(i, j) for i in range(n_r) for j in range(n_c) if grid[i][j] is None]
@@ -57,6 +61,8 @@ def recoverable(grid: list[list[int | None]], threshold: int = T, cap: int = 80)
 
     def search(k: int) -> None:
         if k == len(hidden):
+            if small is not None and sum(known[p] < threshold for p in hidden) != small:
+                return
             for p in hidden:
                 seen[p].add(known[p])
             return
@@ -132,3 +138,33 @@ def test_the_published_csv_of_synthetic_years_gives_no_small_count_away(spec):
             assert grid[i][j] in (v, None) and (grid[i][j] is None or grid[i][j] == 0 or grid[i][j] >= T)
     assert recoverable(grid) == {}
     assert "C0" not in text and "C1," not in text
+
+
+def published_small_count(csv_text: str) -> int | None:
+    """How many hidden entries are small counts, if the CSV says so anywhere (a row or a note)."""
+    for section, r, _, v in list(csv.reader(io.StringIO(csv_text)))[1:]:
+        if section == "report" and r == "hidden_small":
+            return int(v)
+        found = re.search(r"are hidden \((\d+) entries\)", v) if section == "note" else None
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def test_the_report_does_not_say_how_many_hidden_entries_are_small():
+    """Rows 4 x bands 2: 5 12 / 7 7 / 5 5 / 0 1. Four entries are hidden (the 1, its row total, a 5 and its row
+    total); told that exactly 2 of them are under 5, the attacker finds the only fitting assignment with the 1 and
+    its total 1. So the report gives the number hidden and why, not how many of them are small."""
+    spec = {("j1", "adult"): 5, ("j1", "16-17"): 12, ("j2", "adult"): 7, ("j2", "16-17"): 7, ("j3", "adult"): 5,
+            ("j3", "16-17"): 5, ("j4", "16-17"): 1}
+    report = build_report(Facts(cases=_cases(spec), services=[], kit_events=[]),
+                          period=report_period(fy=2026, start=None, end=None, now=NOW),
+                          jurisdictions=["j1", "j2", "j3", "j4"], age_bands=["adult", "16-17"],
+                          services=["counselling"], threshold=T, jurisdiction=None, generated_at=NOW)
+    data = report_dict(report)
+    text = to_csv(data)
+    grid = published_tables(text)["new-survivors"]
+    assert sum(v is None for r in grid for v in r) == 4
+    assert recoverable(grid, small=published_small_count(text)) == {}
+    assert "hidden_small" not in json.dumps(data, default=str) and "hidden_small" not in text
+    assert data["suppression"]["hidden"] == 4 and data["tables"][0]["hidden"] == 4
