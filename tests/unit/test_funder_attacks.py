@@ -11,11 +11,12 @@ import io
 import json
 import random
 import re
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
 
-from evidence.reports.render import report_dict, to_csv
+from evidence.reports.render import report_dict, to_csv, to_pdf
 from evidence.reports.rules import CaseFact, Facts, build_report, report_period
 from evidence.reports.suppression import suppress
 
@@ -168,3 +169,26 @@ def test_the_report_does_not_say_how_many_hidden_entries_are_small():
     assert recoverable(grid, small=published_small_count(text)) == {}
     assert "hidden_small" not in json.dumps(data, default=str) and "hidden_small" not in text
     assert data["suppression"]["hidden"] == 4 and data["tables"][0]["hidden"] == 4
+
+
+def test_the_pdf_read_back_holds_the_csvs_figures_and_no_case_key():
+    spec = {("default", "adult"): 30, ("default", "16-17"): 6, ("us-tx", "adult"): 1, ("us-tx", "16-17"): 1,
+            ("us-wa", "14-15"): 2, ("us-wa", "adult"): 9}
+    report = build_report(Facts(cases=_cases(spec), services=[], kit_events=[]),
+                          period=report_period(fy=2026, start=None, end=None, now=NOW),
+                          jurisdictions=["default", "us-tx", "us-wa"], age_bands=["14-15", "16-17", "adult"],
+                          services=["counselling", "shelter"], threshold=T, jurisdiction=None, generated_at=NOW)
+    data = report_dict(report)
+    tables = published_tables(to_csv(data))
+    text = subprocess.run(["pdftotext", "-layout", "-", "-"], input=to_pdf(data), capture_output=True,
+                          check=True).stdout.decode()
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
+    for t in data["tables"]:
+        start = next(k for k, ln in enumerate(lines) if " ".join(ln).startswith(t["title"]))
+        labels = [*t["rows"], "total"]
+        shown = lines[start + 2:start + 2 + len(labels)]  # after the title and the column heads
+        expected = [[r, *("*" if v is None else str(v) for v in row)]
+                    for r, row in zip(labels, tables[t["id"]], strict=True)]
+        assert shown == expected, (t["id"], shown, expected)
+    assert tables["new-survivors"][1][1:3] == [None, None]  # us-tx 1 + 1: hidden in both renderings
+    assert not re.search(r"\bC\d+\b", text)  # no case key (the facts' opaque ids)
