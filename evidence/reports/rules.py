@@ -275,8 +275,8 @@ def _notes(period: Period, threshold: int, sections: Sequence[Section], turn: Tu
     nonzero = sum(v is None or v > 0 for t in tables
                   for v in (*(x for r in t.cells for x in r), *t.row_totals, *t.col_totals, t.total))
     notes = [
-        f"Suppression: counts from 1 to {threshold - 1} are hidden, and more entries are hidden so that no hidden "
-        f"count can be worked out from the row and column totals (complementary suppression): {small + comp} "
+        f"Suppression: counts from 1 to {threshold - 1} are hidden, with complementary suppression (more entries "
+        f"hidden so that no hidden count can be worked out from the row and column totals): {small + comp} "
         f"entries in all (how many of them are small is not told: that too would let some be worked out). A "
         f"median over fewer than {threshold} kits is hidden ({turn.hidden_medians}). Zero is shown.",
         "A survivor is counted once per federal fiscal year as the survivor of a case opened in it. The records "
