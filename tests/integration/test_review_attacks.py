@@ -186,3 +186,21 @@ def test_the_work_queue_shows_no_follow_up_under_a_release_the_checkpoint_refuse
         "scope": "share-with-advocate", "decision": "granted", "method": "written", "form_ref": "F-2",
         "expires_at": iso(clock.now() + timedelta(days=90))}).status_code == 201
     assert [t["kind"] for t in c.get("/tasks", headers=adv.headers).json()] == ["follow-up-due"]
+
+
+def test_a_review_time_or_due_date_without_a_utc_offset_is_refused(h, clock):
+    """Whose clock? A due date read as UTC moves by the centre's offset, and with it what is overdue in the
+    accountability report; the rest of the API refuses such times (core.clock.require_offset), so does the review."""
+    case_id, _, _ = _case(h, clock, release=False)
+    chair = h.user("coordinator", assign_to=case_id)
+    naive = (clock.now() + timedelta(days=3)).replace(tzinfo=None).isoformat()
+    r = h.client.post(f"/cases/{case_id}/reviews", headers=chair.headers,
+                      json={"scheduled_for": naive, "participants": [_username(h, OFFICER)]})
+    assert r.status_code == 422 and "UTC offset" in r.text, r.text
+    rid = _schedule(h, clock, case_id, chair, _username(h, OFFICER))["id"]
+    for path, body in ((f"/reviews/{rid}/actions", {"owner_agency": POLICE, "due_at": naive}),
+                       (f"/reviews/{rid}/reschedule", {"scheduled_for": naive})):
+        r = h.client.post(path, headers=chair.headers, json=body)
+        assert r.status_code == 422 and "UTC offset" in r.text, (path, r.text)
+    shown = h.client.get(f"/reviews/{rid}", headers=chair.headers).json()
+    assert shown["actions"] == [] and shown["review"]["state"] == "scheduled"
