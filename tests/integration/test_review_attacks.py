@@ -90,6 +90,10 @@ def test_a_participant_whose_role_changed_is_refused_like_one_whose_agency_chang
     assert r.status_code == 403 and "role has changed" in r.json()["detail"], r.text
     assert NARRATIVE not in r.text and swab not in r.text
     assert _reads(h, rid) == [(clinician.id, "review view: decisions,exam,items")]
+    with Session(h.engine) as s:  # the refusal is on record as an attempt
+        refused = s.execute(select(AccessLog).where(AccessLog.object_id == rid, AccessLog.outcome == "refused")
+                            ).scalars().all()
+    assert [(x.user_id, x.permission) for x in refused] == [(clinician.id, "review:meeting:read")]
 
 
 def test_a_review_with_action_items_has_met_and_cannot_be_cancelled(h, clock):
