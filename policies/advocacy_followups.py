@@ -29,9 +29,10 @@ from policies.advocacy_rules import (
     tasks_may_be_raised,
 )
 from policies.authz import active_assignment, assigned_case_ids
+from policies.checkpoint.rules import CaseFacts, evaluate
 from policies.clinical import ExamRecord
-from policies.consent import consent_state
-from policies.handoffs import ConsentScope
+from policies.consent import active_overrides, consent_state
+from policies.handoffs import ConsentScope, Handoff
 from policies.jurisdictions import get_pack
 
 ENDING_SCOPES = frozenset({ConsentScope.SHARE_ADVOCATE, ConsentScope.MEDICAL_CARE})
@@ -144,8 +145,18 @@ def record_follow_up_outcome(session: Session, *, actor: Actor, case_id: str, fo
     return row
 
 
+def _release_in_force(session: Session, case_id: str, now: datetime) -> bool:
+    """The consent checkpoint's rule for the sharing release (written, unexpired: what the advocacy routes
+    require), not merely a "granted" status: a verbal grant tells the advocate nothing."""
+    case = get_case(session, case_id)
+    return evaluate(Handoff.ADVOCATE_SHARE, state=consent_state(session, case.id, now),
+                    overrides=active_overrides(session, case.id, now),
+                    facts=CaseFacts.of(case, get_pack(case.jurisdiction))).allowed
+
+
 def follow_ups_due_for(session: Session, user_id: str, now: datetime | None = None) -> list[FollowUp]:
-    """Open follow-ups due by `now` on the cases `user_id` is assigned to, while each case's release holds."""
+    """Open follow-ups due by `now` on the cases `user_id` is assigned to, while each case's release holds (the
+    checkpoint's rule, as for every advocacy read)."""
     now = now or utcnow()
     cases = assigned_case_ids(session, user_id)
     if not cases:
@@ -153,6 +164,6 @@ def follow_ups_due_for(session: Session, user_id: str, now: datetime | None = No
     rows = session.execute(select(FollowUp).where(FollowUp.case_id.in_(cases), FollowUp.outcome.is_(None))
                            .order_by(FollowUp.due_at, FollowUp.id)).scalars()
     due = [r for r in rows if as_utc(r.due_at) <= now]
-    allowed = {c for c in {r.case_id for r in due} if tasks_may_be_raised(_statuses(session, c, now))
+    allowed = {c for c in {r.case_id for r in due} if _release_in_force(session, c, now)
                and ends_follow_ups(_statuses(session, c, now)) is None}
     return [r for r in due if r.case_id in allowed]

@@ -87,7 +87,7 @@ def funder(
     sup = report["suppression"]
     console().print(f"Funder report FY {report['fiscal_year']} ({report['from']} to {report['to']}), jurisdiction "
                     f"{report['jurisdiction'] or 'all'}: cells under {report['min_cell']} hidden (*): "
-                    f"{sup['hidden_small']} small, {sup['hidden_complementary']} complementary",
+                    f"{sup['hidden']} entries with their complements",
                     markup=False, highlight=False)
     for t in report["tables"]:
         data = [{t["rows_label"]: r, **{c: _shown(v) for c, v in zip(t["cols"], cells, strict=True)},

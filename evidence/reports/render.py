@@ -1,7 +1,8 @@
 """The funder report as JSON-ready data, CSV and PDF (reportlab): counts and labels only.
 
 A hidden entry is null in JSON, "suppressed" in CSV and "*" in the PDF; none of them says whether it was
-hidden for being small or as a complement (only the totals of each reason are given).
+hidden for being small or as a complement, and no count per reason is published (only how many are hidden): told
+that exactly k of a table's hidden entries are small, an attacker can pin some of them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CSV_COLUMNS = ("section", "row", "column", "value")
 def _table(t: SuppressedTable) -> dict[str, Any]:
     return {"rows": list(t.rows), "cols": list(t.cols), "cells": [list(r) for r in t.cells],
             "row_totals": list(t.row_totals), "col_totals": list(t.col_totals), "total": t.total,
-            "hidden_small": t.hidden_small, "hidden_complementary": t.hidden_complementary}
+            "hidden": t.hidden}
 
 
 def report_dict(report: FunderReport) -> dict[str, Any]:
@@ -36,17 +37,14 @@ def report_dict(report: FunderReport) -> dict[str, Any]:
     return {
         "report": "funder", "fiscal_year": p.fiscal_year, "from": p.start, "to": p.end, "in_progress": p.in_progress,
         "jurisdiction": report.jurisdiction, "generated_at": report.generated_at, "min_cell": report.threshold,
-        "suppression": {"threshold": report.threshold, "hidden_small": report.hidden_small,
-                        "hidden_complementary": report.hidden_complementary,
+        "suppression": {"threshold": report.threshold, "hidden": report.hidden,
                         "hidden_medians": turn.hidden_medians, "why": why},
         "tables": [{"id": s.id, "title": s.title, "rows_label": s.rows_label, "cols_label": s.cols_label,
                     "counts": s.counts, **_table(s.table)} for s in report.sections],
         "turnaround": {"title": "Days from exam to lab", "rows": list(turn.rows),
                        "kits": [r[0] for r in turn.table.cells], "total_kits": turn.table.total,
                        "median_days": list(turn.medians), "overall_median_days": turn.overall_median,
-                       "hidden_small": turn.table.hidden_small,
-                       "hidden_complementary": turn.table.hidden_complementary,
-                       "hidden_medians": turn.hidden_medians},
+                       "hidden": turn.table.hidden, "hidden_medians": turn.hidden_medians},
         "notes": list(report.notes),
     }
 
@@ -65,8 +63,7 @@ def rows(data: dict[str, Any]) -> list[list[str]]:
            ["report", "from", "", _iso(data["from"])], ["report", "to", "", _iso(data["to"])],
            ["report", "jurisdiction", "", data["jurisdiction"] or "all"],
            ["report", "min_cell", "", str(data["min_cell"])],
-           ["report", "hidden_small", "", str(data["suppression"]["hidden_small"])],
-           ["report", "hidden_complementary", "", str(data["suppression"]["hidden_complementary"])],
+           ["report", "hidden", "", str(data["suppression"]["hidden"])],
            ["report", "hidden_medians", "", str(data["suppression"]["hidden_medians"])]]
     for t in data["tables"]:
         for r, cells, total in zip(t["rows"], t["cells"], t["row_totals"], strict=True):
@@ -127,9 +124,9 @@ def to_pdf(data: dict[str, Any]) -> bytes:
         pdf.drawString(30, height - 36, heading)
         pdf.setFont("Helvetica", 8)
         pdf.drawString(30, height - 50, f"Aggregate counts only, no personal data. Cells under {data['min_cell']} "
-                                        f"hidden ({HIDDEN_PDF}): {sup['hidden_small']} small, "
-                                        f"{sup['hidden_complementary']} complementary, {sup['hidden_medians']} "
-                                        f"medians. Generated {_as_dt(data['generated_at']):%Y-%m-%d %H:%M} UTC.")
+                                        f"hidden ({HIDDEN_PDF}), with complements: {sup['hidden']} entries, "
+                                        f"{sup['hidden_medians']} medians. Generated "
+                                        f"{_as_dt(data['generated_at']):%Y-%m-%d %H:%M} UTC.")
         pdf.drawRightString(width - 30, 20, f"page {state['page']}")
         state["y"] = height - 72
 

@@ -172,6 +172,12 @@ class FunderReport:
     notes: tuple[str, ...] = field(default=())
 
     @property
+    def hidden(self) -> int:
+        """Entries hidden over every table, for either reason (what the report publishes: never split by reason,
+        which would let an attacker pin small counts)."""
+        return self.hidden_small + self.hidden_complementary
+
+    @property
     def hidden_small(self) -> int:
         """Entries hidden because they were small, over every table (turnaround counts included)."""
         return sum(s.table.hidden_small for s in self.sections) + self.turnaround.table.hidden_small
@@ -269,10 +275,10 @@ def _notes(period: Period, threshold: int, sections: Sequence[Section], turn: Tu
     nonzero = sum(v is None or v > 0 for t in tables
                   for v in (*(x for r in t.cells for x in r), *t.row_totals, *t.col_totals, t.total))
     notes = [
-        f"Suppression: counts from 1 to {threshold - 1} are hidden ({small} entries), and {comp} more entries are "
-        f"hidden so that no hidden count can be worked out from the row and column totals (complementary "
-        f"suppression). A median over fewer than {threshold} kits is hidden ({turn.hidden_medians}). Zero is "
-        f"shown.",
+        f"Suppression: counts from 1 to {threshold - 1} are hidden, with complementary suppression (more entries "
+        f"hidden so that no hidden count can be worked out from the row and column totals): {small + comp} "
+        f"entries in all (how many of them are small is not told: that too would let some be worked out). A "
+        f"median over fewer than {threshold} kits is hidden ({turn.hidden_medians}). Zero is shown.",
         "A survivor is counted once per federal fiscal year as the survivor of a case opened in it. The records "
         "cannot tell whether two cases belong to the same person, so a survivor with several cases is counted "
         "once per case.",

@@ -9,7 +9,9 @@ its total entry. Rules, applied until nothing changes:
    the visible ones), so the smallest visible non-zero entry of that line is hidden too.
 3. a hidden entry that the whole system of equations still pins down (e.g. one joined to the rest of the hidden
    pattern by a single "bridge") gets one more complement: the smallest visible non-zero entry whose hiding makes
-   it undetermined (exact rational elimination; report tables are small).
+   it undetermined. "Pinned" counts what a reader knows besides the equations: counts are whole numbers and a
+   hidden entry is never 0 (zeros are shown), so two hidden cells of a row whose visible cells leave 2 are both 1
+   (`pinned`: no integer change of the hidden entries that keeps each of them >= 1 moves it).
 
 Every hidden entry is non-zero, so a line with one hidden entry always has a non-zero visible one to hide.
 """
@@ -105,6 +107,47 @@ def _rref(rows: list[list[Fraction]]) -> list[tuple[int, list[Fraction]]]:
     return pivots
 
 
+def pinned(grid: Sequence[Sequence[int]], hidden: set[Pos]) -> set[Pos]:
+    """Hidden entries whose value a reader can work out from the visible ones, knowing that the row and column
+    equations hold, counts are integers and every hidden entry is at least 1 (zeros are never hidden).
+
+    With the margins' signs flipped the grid's lines all sum to 0, so every change of the hidden entries that keeps
+    the equations is a sum of alternating cycles through the bipartite graph rows <-> columns whose edges are the
+    hidden entries (the constraint matrix is totally unimodular: a change exists iff a unit one along a simple
+    cycle does). An entry is free iff some such unit cycle through it keeps every entry it lowers at >= 1, i.e. a
+    directed cycle through its edge in the residual graph. Exact; linear in the hidden entries per entry."""
+    last_row, last_col = len(grid) - 1, len(grid[0]) - 1
+
+    def arcs(p: Pos) -> list[tuple[tuple[str, int], tuple[str, int]]]:
+        i, j = p
+        sign = -1 if (i == last_row) != (j == last_col) else 1  # margins enter their line with sign -1
+        out = []
+        if sign == 1 or grid[i][j] >= 2:  # +1 on the cycle: the entry moves by `sign`
+            out.append((("r", i), ("c", j)))
+        if sign == -1 or grid[i][j] >= 2:  # -1 on the cycle: the entry moves by -`sign`
+            out.append((("c", j), ("r", i)))
+        return out
+
+    graph = {p: arcs(p) for p in hidden}
+
+    def reaches(start: tuple[str, int], goal: tuple[str, int], without: Pos) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            node = todo.pop()
+            if node == goal:
+                return True
+            for q, qarcs in graph.items():
+                if q == without:
+                    continue
+                for a, b in qarcs:
+                    if a == node and b not in seen:
+                        seen.add(b)
+                        todo.append(b)
+        return False
+
+    return {p for p in hidden if not any(reaches(b, a, p) for a, b in graph[p])}
+
+
 def _smallest(grid: Sequence[Sequence[int]], candidates: list[Pos]) -> Pos | None:
     """The visible non-zero entry with the smallest value (ties: first in row-major order)."""
     nonzero = [p for p in candidates if grid[p[0]][p[1]] > 0]
@@ -135,7 +178,7 @@ def hide(grid: Sequence[Sequence[int]], threshold: int) -> tuple[set[Pos], set[P
     hidden = set(primary)
     complementary = _line_rule(grid, hidden, lines)
     while True:
-        exposed = determined(grid, hidden)
+        exposed = pinned(grid, hidden)
         if not exposed:
             return primary, complementary
         visible = [(i, j) for i in range(n_rows) for j in range(n_cols) if (i, j) not in hidden]
@@ -143,7 +186,7 @@ def hide(grid: Sequence[Sequence[int]], threshold: int) -> tuple[set[Pos], set[P
         for pick in ordered:  # the smallest complement that un-pins an exposed entry
             trial = hidden | {pick}
             _line_rule(grid, trial, lines)
-            if not (determined(grid, trial) & exposed) or pick == ordered[-1]:
+            if not (pinned(grid, trial) & exposed) or pick == ordered[-1]:
                 break
         else:  # nothing visible and non-zero is left: every hidden entry is already as hidden as it gets
             return primary, complementary

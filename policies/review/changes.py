@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core import ledger
 from core.actors import Actor
 from core.clock import as_utc, utcnow
 from core.ledger import EventKind
-from policies.agencies import Agency
+from policies.agencies import CENTRE_AGENCY_ID, Agency
 from policies.authz import resolve_user
-from policies.review.models import Review, ReviewParticipant
+from policies.review.models import ActionStatus, Review, ReviewAction, ReviewParticipant
 from policies.review.rules import (
     check_add,
     check_cancel,
@@ -89,7 +89,14 @@ def remove_participant(session: Session, *, actor: Actor, review_id: str, partic
     check_not_cancelled(state_of(session, review), "participant changes")
     user = resolve_user(session, participant.strip())
     row = participant_of(session, review.id, user.id)
-    check_removal(taking_part=row is not None, remaining=len(participants(session, review.id)) - 1)
+    seated = participants(session, review.id)
+    orphaned = 0
+    if row is not None and row.agency_id != CENTRE_AGENCY_ID and not any(
+            p.agency_id == row.agency_id and p.id != row.id for p in seated):
+        orphaned = session.execute(select(func.count()).select_from(ReviewAction).where(
+            ReviewAction.review_id == review.id, ReviewAction.owner_agency_id == row.agency_id,
+            ReviewAction.status == ActionStatus.OPEN.value)).scalar_one()
+    check_removal(taking_part=row is not None, remaining=len(seated) - 1, orphaned_open_actions=orphaned)
     assert row is not None
     row.removed_at, row.removed_by = now, actor.id
     session.add(row)

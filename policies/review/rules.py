@@ -12,10 +12,11 @@ What a seat may see (domain.md, "Partner agencies"; VAWA: sharing needs a writte
 The decisions and the whole action list go to a seat that sees something of the case; a participant whose seat
 sees nothing still sees the action items its own agency owns (without their text).
 
-Changes to a review (policies.review.changes): a review is SCHEDULED, HELD once a decision is recorded (it has
-met), or CANCELLED. Only a scheduled review may be rescheduled (to a new time after now) or cancelled; a cancelled
-review takes no decision, action item or participant change (it stays readable by its participants, for the
-record); a review keeps at least one participant (to drop the last one, cancel it).
+Changes to a review (policies.review.changes): a review is SCHEDULED, HELD once a decision or an action item is
+recorded (it has met), or CANCELLED. Only a scheduled review may be rescheduled (to a new time after now) or
+cancelled; a cancelled review takes no decision, action item or participant change (its participants still read
+its record, none of the case: it never met); a review keeps at least one participant (to drop the last one, cancel
+it), and an agency owning open action items keeps at least one.
 """
 
 from __future__ import annotations
@@ -106,9 +107,13 @@ def allowed_handoffs(*, state: Mapping[ConsentScope, ScopeState], overrides: Map
                      if evaluate(h, state=state, overrides=overrides, facts=facts).allowed)
 
 
-def visible_sections(seat: AgencyKind | str, allowed: frozenset[Handoff]) -> frozenset[Section]:
+def visible_sections(seat: AgencyKind | str, allowed: frozenset[Handoff], *, cancelled: bool = False
+                     ) -> frozenset[Section]:
     """THE decision: the sections a participant of `seat` may see, given the handoffs the checkpoint allowed.
-    Unknown seat: nothing."""
+    Unknown seat: nothing. A cancelled review (it never met) has no purpose left for sharing the case: its
+    participants read its record only."""
+    if cancelled:
+        return frozenset()
     try:
         seat = AgencyKind(seat)
     except ValueError:
@@ -154,8 +159,8 @@ def check_reschedule(*, state: ReviewState | str, current: datetime, new: dateti
     in the past or the same time)."""
     check_not_cancelled(state, "a new time")
     if state == ReviewState.HELD:
-        raise Conflict("this review has met (a decision is recorded): it cannot be moved; schedule a follow-up "
-                       "review instead")
+        raise Conflict("this review has met (a decision or an action item is recorded): it cannot be moved; "
+                       "schedule a follow-up review instead")
     if new <= now:
         raise ValidationFailed(f"the new time ({new.isoformat()}) has passed: give a time after now")
     if new == current:
@@ -167,8 +172,8 @@ def check_cancel(state: ReviewState | str) -> None:
     if state == ReviewState.CANCELLED:
         raise Conflict("this review is already cancelled")
     if state == ReviewState.HELD:
-        raise Conflict("this review has met (a decision is recorded): it cannot be cancelled; its decisions and "
-                       "action items stand")
+        raise Conflict("this review has met (a decision or an action item is recorded): it cannot be cancelled; "
+                       "its decisions and action items stand")
 
 
 def check_add(*, already_in: bool, seated: int) -> None:
@@ -179,14 +184,20 @@ def check_add(*, already_in: bool, seated: int) -> None:
         raise ValidationFailed(f"a review has at most {MAX_PARTICIPANTS} participants: remove one first")
 
 
-def check_removal(*, taking_part: bool, remaining: int) -> None:
-    """Remove a participant: one who takes part, and never the last one (cancel the review instead)."""
+def check_removal(*, taking_part: bool, remaining: int, orphaned_open_actions: int = 0) -> None:
+    """Remove a participant: one who takes part, never the last one (cancel the review instead), and never the
+    last one of an agency that owns open action items of the review (`orphaned_open_actions`): the agency would
+    stay accountable for items it could no longer see."""
     if not taking_part:
         raise ValidationFailed("this staff member does not take part in the review: check the username "
                                "(coc review show REVIEW lists the participants)")
     if remaining < 1:
         raise ValidationFailed("this is the review's last participant: cancel the review instead "
                                "(coc review cancel REVIEW --reason ...)")
+    if orphaned_open_actions:
+        raise Conflict(f"this is the last participant of an agency that owns open action items of this review "
+                       f"({orphaned_open_actions}): mark them done, or invite another participant of that agency, "
+                       "first")
 
 
 def is_upcoming(*, scheduled_for: datetime, cancelled: bool, now: datetime) -> bool:

@@ -57,8 +57,10 @@ def participant_of(session: Session, review_id: str, user_id: str) -> ReviewPart
 
 
 def state_of(session: Session, review: Review) -> ReviewState:
-    """Scheduled, held (a decision is recorded) or cancelled (policies.review.rules.review_state)."""
-    decided = session.execute(select(exists().where(ReviewDecision.review_id == review.id))).scalar_one()
+    """Scheduled, held (a decision or an action item is recorded: both are the review's outcome) or cancelled
+    (policies.review.rules.review_state)."""
+    decided = session.execute(select(exists().where(ReviewDecision.review_id == review.id))).scalar_one() or \
+        session.execute(select(exists().where(ReviewAction.review_id == review.id))).scalar_one()
     return review_state(cancelled=review.cancelled_at is not None, decided=bool(decided))
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
 from pydantic import Field as PField
 
+from core.clock import require_offset
 from core.ids import PrintableLine
 from policies.review.models import CancelReason
 from policies.review.rules import MAX_PARTICIPANTS
@@ -24,12 +25,22 @@ class ReviewCreate(BaseModel):
     scheduled_for: datetime
     participants: list[StaffRef] = PField(min_length=1, max_length=MAX_PARTICIPANTS)
 
+    @field_validator("scheduled_for")
+    @classmethod
+    def _with_offset(cls, v: datetime) -> datetime | None:
+        return require_offset(v)  # a time without a UTC offset is ambiguous (whose clock?): 422
+
 
 class ReviewReschedule(BaseModel):
     """Move a scheduled review to a new time."""
 
     model_config = _STRICT
     scheduled_for: datetime
+
+    @field_validator("scheduled_for")
+    @classmethod
+    def _with_offset(cls, v: datetime) -> datetime | None:
+        return require_offset(v)  # a time without a UTC offset is ambiguous (whose clock?): 422
 
 
 class ParticipantAdd(BaseModel):
@@ -64,6 +75,11 @@ class ActionCreate(BaseModel):
     due_at: datetime
     decision_id: int | None = PField(default=None, ge=1, le=MAX_ROW_ID)
     text: str | None = PField(default=None, min_length=1, max_length=2000)
+
+    @field_validator("due_at")
+    @classmethod
+    def _with_offset(cls, v: datetime) -> datetime | None:
+        return require_offset(v)  # a time without a UTC offset is ambiguous (whose clock?): 422
 
     def __repr__(self) -> str:
         return f"ActionCreate(owner_agency={self.owner_agency!r}, due_at={self.due_at!r}, <text redacted>)"

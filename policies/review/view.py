@@ -28,7 +28,14 @@ from policies.deadlines.hands import ItemHands, read_hands
 from policies.jurisdictions import get_pack
 from policies.permissions import Permission
 from policies.review.models import Review, ReviewAction, ReviewDecision, ReviewParticipant
-from policies.review.rules import SEAT_HANDOFF, Section, allowed_handoffs, is_overdue, visible_sections
+from policies.review.rules import (
+    SEAT_HANDOFF,
+    Section,
+    allowed_handoffs,
+    is_overdue,
+    seat_for,
+    visible_sections,
+)
 from policies.review.service import agency_ref, get_review, participant_of, require_chair, review_public
 from policies.review.shapes import (
     ActionPublic,
@@ -132,10 +139,15 @@ def view_review(session: Session, *, actor: Actor, review_id: str, key: crypto.K
         if user is None or user.agency_id != seat_row.agency_id:
             raise PermissionDenied("your agency has changed since you were invited to this case review: ask its "
                                    "coordinator to invite you again")
+        seat_agency = session.get(Agency, seat_row.agency_id)
+        if seat_for(str(seat_agency.kind), str(user.role)) != seat_row.seat:
+            raise PermissionDenied("your role has changed since you were invited to this case review: ask its "
+                                   "coordinator to invite you again")
         case = get_case(session, review.case_id)
         state, overrides = consent_state(session, case.id, now), active_overrides(session, case.id, now)
         facts = CaseFacts.of(case, get_pack(case.jurisdiction))
-        sections = visible_sections(seat_row.seat, allowed_handoffs(state=state, overrides=overrides, facts=facts))
+        sections = visible_sections(seat_row.seat, allowed_handoffs(state=state, overrides=overrides, facts=facts),
+                                    cancelled=review.cancelled_at is not None)
         handoff = SEAT_HANDOFF.get(seat_row.seat)
         if handoff is not None:
             result = evaluate(handoff, state=state, overrides=overrides, facts=facts)

@@ -48,7 +48,7 @@ def test_coc_report_funder_json_csv_pdf_and_tables(cli, tmp_path):
     result = cli("report", "funder", "--fy", "2025", "--json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert body["fiscal_year"] == 2025 and body["suppression"]["hidden_small"] > 0
+    assert body["fiscal_year"] == 2025 and body["suppression"]["hidden"] > 0
 
     csv_file = tmp_path / "fy2025.csv"
     result = cli("report", "funder", "--fy", "2025", "--format", "csv", "-o", str(csv_file), "--json")

@@ -98,7 +98,7 @@ def test_aggregation_counts_once_per_case_service_and_month_and_hides_small_cell
     assert turn.table.cells == ((5,), (0,)) and turn.medians == (13.0, None) and turn.overall_median == 13.0
     data = report_dict(report)
     assert "C1" not in str(data) and "K9" not in str(data) and "C1" not in to_csv(data)
-    assert data["suppression"]["hidden_small"] == report.hidden_small >= 2
+    assert data["suppression"]["hidden"] == report.hidden_small + report.hidden_complementary >= 2
     assert data["suppression"]["why"].startswith("Suppression: counts from 1 to 4 are hidden")
 
 
