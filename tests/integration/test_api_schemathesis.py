@@ -60,8 +60,8 @@ EXCLUDED_PATHS = ("/health",)
 # operation: 70,740 requests on both databases, 0 failures, benchmarks/results/schemathesis-2026-12-04.txt) is
 # benchmarks/schemathesis_deep.py, which sets COC_SCHEMATHESIS_EXAMPLES. The stateful run adds
 # STATEFUL_SCENARIOS scenarios of up to STATEFUL_STEPS linked calls.
-EXAMPLES_PER_OPERATION = int(os.environ.get("COC_SCHEMATHESIS_EXAMPLES", "12"))
-STATEFUL_SCENARIOS = int(os.environ.get("COC_SCHEMATHESIS_SCENARIOS", "60"))
+EXAMPLES_PER_OPERATION = int(os.environ.get("COC_SCHEMATHESIS_EXAMPLES", "8"))  # the deep run: 300
+STATEFUL_SCENARIOS = int(os.environ.get("COC_SCHEMATHESIS_SCENARIOS", "40"))
 STATEFUL_STEPS = 12
 # Where the deep run (benchmarks/schemathesis_deep.py) collects each test's figures; unset in the normal suite.
 REPORT_PATH = os.environ.get("COC_SCHEMATHESIS_REPORT")

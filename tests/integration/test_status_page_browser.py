@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
@@ -41,6 +42,9 @@ def _focus_visible(page: Page) -> bool:
     return page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle !== 'none'")
 
 
+# The browser sees pages, not a database: the journey runs once, on the embedded database; every request the page
+# makes is tested over HTTP on both databases (test_status_page*.py).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_survivor_journey_in_chromium(db_url, tmp_path, clock, s3_settings):
     """Phone, keyboard only: card → timeline → contact request → notice request (e-mail) → keep longer →
     Spanish; desktop screenshots; axe clean on every state."""

@@ -95,7 +95,7 @@ def test_two_small_cells_left_with_a_sum_of_two_are_not_both_worked_out_as_one()
 def test_the_attacker_recovers_no_small_count_from_random_small_tables(seed):
     rng = random.Random(seed)
     tried = 0
-    while tried < 60:
+    while tried < 30:  # 90 tables in all
         n_r, n_c = rng.randint(1, 4), rng.randint(2, 4)
         body = [[rng.choice([0, 0, 1, 1, 2, 3, 5, 6, 7, 9, 12]) for _ in range(n_c)] for _ in range(n_r)]
         t = suppress([f"r{i}" for i in range(n_r)], [f"c{j}" for j in range(n_c)], body, T)
