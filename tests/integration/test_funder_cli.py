@@ -18,6 +18,9 @@ from tests.api_helpers import api_harness
 from tests.funder_support import CANARY, make_year
 from tests.unit.test_cli_live import serve
 
+# The CLI speaks HTTP; the server's database is covered on both in the API tests: the embedded one here.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def cli(db_url, tmp_path, monkeypatch):

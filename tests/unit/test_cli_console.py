@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -32,3 +33,14 @@ def test_tables_print_data_literally() -> None:
     out, _ = _run(cmd)
     assert out.count("audit:ledger:verify") == 2 and "📒" not in out and "😄" not in out
     assert "[bold]x[/bold] :smile:" in out and "[red]y[/red]" in out and "plain :ledger: [b]z[/b]" in out
+
+
+def test_error_details_are_printed_verbatim_not_as_markup(capsys):
+    """An API detail repeats typed text (a location, a reason): brackets in it must print as they are."""
+    from api.cli.common import fail
+
+    for detail in ("item is checked in at SHELF[/seal]", "at [bold]desk[/bold] 3", "[abc] kept"):
+        with pytest.raises(typer.Exit) as exit_:
+            fail(detail)
+        assert exit_.value.exit_code == 1
+        assert detail in capsys.readouterr().err

@@ -1,16 +1,20 @@
-"""`coc review …` against a real app served on loopback (SQLite and PostgreSQL): usernames, not ids; --json."""
+"""`coc review …` against a real app served on loopback: usernames, not ids; --json."""
 
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session
 
 from core.clock import utcnow
 from tests.evidence_support import TEST_AGENCY_NAMES, new_case
 from tests.unit.test_cli import cli, login_as_existing  # noqa: F401 - the fixture
 from tests.unit.test_cli_live import LiveApi, live_api  # noqa: F401 - the fixture
+
+# The CLI speaks HTTP; the server's database is covered on both in the API tests: the embedded one here.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def _signed_in_coordinator(cli, live_api: LiveApi):  # noqa: F811
