@@ -38,7 +38,8 @@ def _composition_root() -> None:
     """Every test process wires the hooks the way the API, the flows and `coc up` do (evidence.bootstrap)."""
     wire()
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.prefect", "tests.fixtures.stack", "tests.fixtures.topology"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.prefect", "tests.fixtures.stack", "tests.fixtures.topology",
+                  "tests.fixtures.harness"]
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from core import crypto
 from core.actors import system_actor
 from core.cases import Reporting
 from core.ledger import EventKind, LedgerEntry
@@ -22,7 +21,6 @@ from policies.clinical import ExamCreate, record_exam
 from policies.consent import ConsentDecisionCreate, Method, record_decision
 from policies.handoffs import ConsentScope, ItemKind
 from policies.review import Review, ReviewAction, ReviewDecision
-from tests.api_helpers import api_harness
 from tests.evidence_support import CRIME_LAB, EXAMINER, OFFICER, OFFICER2, TEST_AGENCY_NAMES, new_case, new_item
 
 NARRATIVE = "canary-exam-narrative-7Q"
@@ -30,12 +28,8 @@ POLICE = TEST_AGENCY_NAMES["police"]
 
 
 @pytest.fixture
-def h(db_url, tmp_path, clock):
-    harness = api_harness(db_url, tmp_path)
-    # direct service calls run under the app's centre key too (free text is sealed under the case key)
-    with crypto.using_keyring(crypto.keyring_from_settings(harness.settings)):
-        yield harness
-    harness.close()
+def h(keyed_harness):
+    return keyed_harness  # tests.fixtures.harness: the harness with its centre key installed
 
 
 def _headers(h, actor) -> dict[str, str]:

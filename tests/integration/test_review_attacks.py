@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import crypto
 from core.actors import system_actor
 from core.ledger import iso
 from policies.access import AccessLog
@@ -19,7 +18,6 @@ from policies.advocacy_followups import schedule_follow_ups
 from policies.authz import UserUpdate, update_user
 from policies.consent import ConsentDecisionCreate, Method, record_decision
 from policies.handoffs import ConsentScope
-from tests.api_helpers import api_harness
 from tests.evidence_support import EXAMINER, OFFICER
 from tests.integration.test_case_review import (
     NARRATIVE,
@@ -33,11 +31,8 @@ from tests.integration.test_case_review import (
 
 
 @pytest.fixture
-def h(db_url, tmp_path, clock):
-    harness = api_harness(db_url, tmp_path)
-    with crypto.using_keyring(crypto.keyring_from_settings(harness.settings)):
-        yield harness
-    harness.close()
+def h(keyed_harness):
+    return keyed_harness  # tests.fixtures.harness: the harness with its centre key installed
 
 
 def _reads(h, rid: str) -> list[tuple[str, str]]:

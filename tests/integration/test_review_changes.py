@@ -13,20 +13,15 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from core import crypto
 from core.ledger import EventKind, LedgerEntry
 from policies.review import Review, ReviewDecision
-from tests.api_helpers import api_harness
 from tests.evidence_support import EXAMINER, OFFICER, OFFICER2
 from tests.integration.test_case_review import _case, _count, _headers, _ledger, _schedule, _username
 
 
 @pytest.fixture
-def h(db_url, tmp_path, clock):
-    harness = api_harness(db_url, tmp_path)
-    with crypto.using_keyring(crypto.keyring_from_settings(harness.settings)):
-        yield harness
-    harness.close()
+def h(keyed_harness):
+    return keyed_harness  # tests.fixtures.harness: the harness with its centre key installed
 
 
 def _entries(h, kind: str) -> list[dict]:

@@ -17,7 +17,6 @@ from core import crypto, ledger
 from core.errors import IntegrityViolation
 from policies.reencrypt import reencrypt_legacy
 from policies.review import ReviewAction, ReviewDecision
-from tests.api_helpers import api_harness
 from tests.evidence_support import EXAMINER, OFFICER
 from tests.integration.test_case_review import POLICE, _case, _headers, _schedule, _username
 
@@ -26,11 +25,8 @@ ACTION_CANARY = "Call Wilhelmina Canaryreview-9X back"
 
 
 @pytest.fixture
-def h(db_url, tmp_path, clock):
-    harness = api_harness(db_url, tmp_path)
-    with crypto.using_keyring(crypto.keyring_from_settings(harness.settings)):
-        yield harness
-    harness.close()
+def h(keyed_harness):
+    return keyed_harness  # tests.fixtures.harness: the harness with its centre key installed
 
 
 def _review_with_texts(h, clock):
